@@ -1,0 +1,4 @@
+package decode
+
+// syslogFormats are the formats that arrive as lines of text, most often over syslog.
+var syslogFormats = []Format{}
