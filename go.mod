@@ -1,3 +1,5 @@
 module github.com/omamori-project/omamori
 
 go 1.26.8
+
+require golang.org/x/text v0.43.0 // indirect

@@ -1,26 +1,112 @@
 // Command omamori is an active cyber defense platform for hospitals: it collects logs, keeps
 // them tamper-evident for years, detects attacks and responds to them. See the README.
+//
+// main stays small: it parses the subcommand and hands over to run, which the tests call too.
+// Each subcommand lives in a file of its own.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // hospitals run minimal servers; Asia/Tokyo must resolve without /usr/share/zoneinfo
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		var h hinted
+		if errors.As(err, &h) {
+			fmt.Fprintf(os.Stderr, "hint: %s\n", h.hint)
+		}
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return nil
+// env is what a subcommand gets from the process: its streams. Nothing global.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
 }
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string // one line for `omamori help`
+	usage   string // the full help text, in the style of `go help`
+	// run defines its flags on fs, whose -h prints usage, and parses args with it.
+	run func(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		decodeCommand,
+		versionCommand,
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		if len(args) > 1 {
+			for _, c := range commands() {
+				if c.name == args[1] {
+					fmt.Fprint(stdout, c.usage)
+					return nil
+				}
+			}
+			return hint(fmt.Errorf("unknown command %q", args[1]), "run 'omamori help' for the list")
+		}
+		printHelp(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, e, newFlagSet(c, e), args[1:])
+		}
+	}
+	return hint(fmt.Errorf("unknown command %q", args[0]), "run 'omamori help' for the list")
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `omamori (御守) is an active cyber defense platform for hospitals.
+
+Usage:
+
+	omamori <command> [arguments]
+
+The commands are:
+
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "\t%-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nUse \"omamori help <command>\" for more information about a command.\n")
+}
+
+// newFlagSet returns a flag set whose -h prints the command's usage text.
+func newFlagSet(c command, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() { fmt.Fprint(e.stderr, c.usage) }
+	return fs
+}
+
+// hinted is an error with advice for the person at the terminal.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h hinted) Error() string { return h.err.Error() }
+func (h hinted) Unwrap() error { return h.err }
+
+func hint(err error, advice string) error { return hinted{err, advice} }

@@ -3,6 +3,7 @@ package decode
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -115,4 +116,22 @@ func (lr *lineReader) readLine() (line []byte, tooLong bool, err error) {
 func trimEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte{'\n'})
 	return bytes.TrimSuffix(b, []byte{'\r'})
+}
+
+// Decompress returns a reader of r's content, gunzipped when r starts with the gzip magic
+// number, so imports take .log and .log.gz alike.
+func Decompress(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read start of stream: %w", err)
+	}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("open gzip stream: %w", err)
+		}
+		return zr, nil
+	}
+	return br, nil
 }
