@@ -1,0 +1,135 @@
+package config
+
+import "time"
+
+// The doc comments on the fields below are the documentation of the config file: a test
+// renders them into docs/omamori.example.yaml, so write them for the person editing that file.
+
+// Config is the whole of omamori's configuration.
+type Config struct {
+	// Where omamori keeps everything it writes: the bus's file store, the metadata database,
+	// generated certificates. A relative path is taken from the working directory.
+	DataDir string `yaml:"data_dir"`
+	// Time zone of log timestamps that carry none (classic syslog, FortiGate), and of reports.
+	// An IANA name such as Asia/Tokyo or UTC.
+	Timezone string `yaml:"timezone"`
+	// What omamori writes about itself to standard error.
+	Log Log `yaml:"log"`
+	// The message bus (NATS JetStream) that carries events between the stages.
+	Bus Bus `yaml:"bus"`
+	// The HTTP server: API, health checks, Prometheus metrics.
+	HTTP HTTP `yaml:"http"`
+	// The metadata database: tenants, API tokens, the audit log.
+	Store Store `yaml:"store"`
+	// How logs come in.
+	Ingest Ingest `yaml:"ingest"`
+}
+
+// Log configures omamori's own log.
+type Log struct {
+	// debug, info, warn or error.
+	Level string `yaml:"level"`
+	// text (for people) or json (for a log collector).
+	Format string `yaml:"format"`
+}
+
+// Bus configures the NATS JetStream bus.
+type Bus struct {
+	// Address of an external NATS server or cluster (nats://host:4222, several separated by
+	// commas). Empty: run an embedded NATS server with its files under data_dir.
+	URL string `yaml:"url"`
+	// Where the embedded NATS server accepts clients, for omamori nodes on this machine.
+	// Empty: in-process only, no port is opened. Must be a loopback address.
+	Listen string `yaml:"listen"`
+	// When the bus forces written events to disk: "batch" (after every batch of events, before
+	// the sender is acknowledged), "always" (after every message), or an interval such as
+	// "1s" (faster, but a power cut can lose acknowledged events of the last interval).
+	Sync string `yaml:"sync"`
+	// How long events stay on the bus before they are dropped (they are in the archive by then).
+	// 0 keeps them until max_bytes is reached.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Most bytes of events the bus keeps; the oldest go first. 0: no limit but max_age.
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// HTTP configures the HTTP server.
+type HTTP struct {
+	// Address and port to listen on. On a loopback address (127.0.0.1, ::1, localhost) plain
+	// HTTP is allowed; on any other address omamori always speaks HTTPS.
+	Listen string `yaml:"listen"`
+	// PEM certificate (with its chain) for HTTPS. Empty while listening off localhost: a
+	// self-signed certificate is generated into data_dir/tls and its fingerprint is logged.
+	TLSCert string `yaml:"tls_cert"`
+	// PEM private key for tls_cert.
+	TLSKey string `yaml:"tls_key"`
+}
+
+// Store configures the metadata database.
+type Store struct {
+	// sqlite (embedded, nothing to install) or postgres.
+	Driver string `yaml:"driver"`
+	// For sqlite a file path, empty meaning data_dir/omamori.db. For postgres a URL such as
+	// postgres://omamori@db.example:5432/omamori?sslmode=verify-full (required).
+	DSN string `yaml:"dsn"`
+}
+
+// Ingest configures how logs come in.
+type Ingest struct {
+	// Longest record accepted, in bytes. A longer one goes to the dead letters, truncated.
+	MaxRecord int `yaml:"max_record"`
+	// Most events put on the bus in one batch.
+	BatchSize int `yaml:"batch_size"`
+	// Longest time an event waits for its batch to fill before the batch is sent anyway.
+	BatchWait time.Duration `yaml:"batch_wait"`
+	// Tenant (hospital) of events whose listener or token names none.
+	DefaultTenant string `yaml:"default_tenant"`
+	// Syslog listeners. Point a firewall, VPN appliance or server at one of them. An empty list
+	// opens no syslog port.
+	Syslog []Listener `yaml:"syslog"`
+}
+
+// Listener is one syslog listener.
+type Listener struct {
+	// A short name, unique among listeners; it labels this source in metrics and events.
+	Name string `yaml:"name"`
+	// udp, tcp (newline or octet-counted framing, RFC 6587) or tls (RFC 5425).
+	Protocol string `yaml:"protocol"`
+	// Address and port to listen on. 0.0.0.0 accepts from every network.
+	Listen string `yaml:"listen"`
+	// Tenant of the events that arrive here. Empty: ingest.default_tenant.
+	Tenant string `yaml:"tenant"`
+	// How records are decoded: syslog (RFC 3164 and 5424, the default) or another format
+	// that `omamori decode --help` lists.
+	Format string `yaml:"format"`
+	// For tls: PEM certificate. Empty: a self-signed one is generated into data_dir/tls.
+	TLSCert string `yaml:"tls_cert"`
+	// For tls: PEM private key for tls_cert.
+	TLSKey string `yaml:"tls_key"`
+}
+
+// Default returns the configuration omamori runs with when nothing is configured: everything
+// on localhost, embedded bus and SQLite store.
+func Default() Config {
+	return Config{
+		DataDir:  "./omamori-data",
+		Timezone: "Asia/Tokyo",
+		Log:      Log{Level: "info", Format: "text"},
+		Bus: Bus{
+			Sync:   "batch",
+			MaxAge: 90 * 24 * time.Hour,
+		},
+		HTTP:  HTTP{Listen: "127.0.0.1:8443"},
+		Store: Store{Driver: "sqlite"},
+		Ingest: Ingest{
+			MaxRecord:     64 << 10,
+			BatchSize:     1000,
+			BatchWait:     50 * time.Millisecond,
+			DefaultTenant: "default",
+			Syslog: []Listener{
+				{Name: "syslog-udp", Protocol: "udp", Listen: "127.0.0.1:5514", Format: "syslog"},
+				{Name: "syslog-tcp", Protocol: "tcp", Listen: "127.0.0.1:5514", Format: "syslog"},
+				{Name: "syslog-tls", Protocol: "tls", Listen: "127.0.0.1:6514", Format: "syslog"},
+			},
+		},
+	}
+}

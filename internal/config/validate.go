@@ -1,0 +1,276 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate reports every problem with c as an *Error, or nil. The messages are for the person
+// who runs omamori in a hospital, not for its developers: each says which key is wrong and,
+// where it can, what to write instead. Load calls it; call it yourself on a Config you built.
+func (c *Config) Validate() error {
+	if ps := c.validate(); len(ps) > 0 {
+		return &Error{Problems: ps}
+	}
+	return nil
+}
+
+// tenantID is the shape of a tenant identifier; the store enforces the same rule.
+var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (c *Config) validate() []Problem {
+	var ps []Problem
+	bad := func(key, msg, hint string) { ps = append(ps, Problem{Key: key, Msg: msg, Hint: hint}) }
+
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty", "omamori needs a directory for its database and event store, e.g. /var/lib/omamori")
+	}
+	if c.Timezone == "" {
+		bad("timezone", "must not be empty", "Japanese hospitals use Asia/Tokyo")
+	} else if _, err := time.LoadLocation(c.Timezone); err != nil {
+		bad("timezone", fmt.Sprintf("unknown time zone %q", c.Timezone), "use an IANA name such as Asia/Tokyo or UTC (not JST or +09:00)")
+	}
+
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		bad("log.level", fmt.Sprintf("unknown level %q", c.Log.Level), "use debug, info, warn or error")
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", fmt.Sprintf("unknown format %q", c.Log.Format), "use text or json")
+	}
+
+	if c.Bus.URL != "" {
+		for u := range strings.SplitSeq(c.Bus.URL, ",") {
+			u = strings.TrimSpace(u)
+			p, err := url.Parse(u)
+			if err != nil || p.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, p.Scheme) {
+				bad("bus.url", fmt.Sprintf("%q is not a NATS server URL", u), "write it as nats://host:4222 (tls://host:4222 for TLS); leave bus.url empty to run the embedded bus")
+			}
+		}
+		if c.Bus.Listen != "" {
+			bad("bus.listen", "is set together with bus.url", "bus.listen opens the embedded bus to other processes, which does not run when bus.url points at an external one; remove one of them")
+		}
+	}
+	if c.Bus.Listen != "" {
+		if msg := checkAddr(c.Bus.Listen); msg != "" {
+			bad("bus.listen", msg, "write it as host:port, such as 127.0.0.1:4222")
+		} else if !IsLoopback(c.Bus.Listen) {
+			bad("bus.listen", fmt.Sprintf("%s is not a loopback address", c.Bus.Listen),
+				"the embedded bus has no authentication, so it may listen only on 127.0.0.1 or ::1; for several machines run a NATS cluster and set bus.url")
+		}
+	}
+	if _, _, err := c.Bus.SyncPolicy(); err != nil {
+		bad("bus.sync", err.Error(), `use "batch" (the safe default), "always", or an interval such as 1s`)
+	}
+	if c.Bus.MaxAge < 0 {
+		bad("bus.max_age", "must not be negative", "0 keeps events until max_bytes is reached; 2160h is 90 days")
+	}
+	if c.Bus.MaxBytes < 0 {
+		bad("bus.max_bytes", "must not be negative", "0 means no limit but max_age")
+	}
+
+	if msg := checkAddr(c.HTTP.Listen); msg != "" {
+		bad("http.listen", msg, "write it as host:port, such as 127.0.0.1:8443 (this machine only) or 0.0.0.0:8443 (every network, always HTTPS)")
+	}
+	ps = append(ps, checkPair("http", c.HTTP.TLSCert, c.HTTP.TLSKey)...)
+
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Store.DSN == "" {
+			bad("store.dsn", "is empty, and postgres needs one", "write it as postgres://user@host:5432/dbname?sslmode=verify-full")
+		} else if u, err := url.Parse(c.Store.DSN); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("store.dsn", "is not a postgres:// URL", "write it as postgres://user@host:5432/dbname?sslmode=verify-full")
+		}
+	default:
+		bad("store.driver", fmt.Sprintf("unknown driver %q", c.Store.Driver), "use sqlite (embedded, the default) or postgres")
+	}
+
+	in := c.Ingest
+	if in.MaxRecord < 1024 || in.MaxRecord > 16<<20 {
+		bad("ingest.max_record", fmt.Sprintf("%d is out of range", in.MaxRecord), "use between 1024 and 16777216 bytes; 65536 fits every syslog sender")
+	}
+	if in.BatchSize < 1 || in.BatchSize > 100_000 {
+		bad("ingest.batch_size", fmt.Sprintf("%d is out of range", in.BatchSize), "use between 1 and 100000; 1000 is a good start")
+	}
+	if in.BatchWait <= 0 || in.BatchWait > 10*time.Second {
+		bad("ingest.batch_wait", fmt.Sprintf("%v is out of range", in.BatchWait), "use more than 0 and at most 10s; 50ms is a good start")
+	}
+	if !tenantID.MatchString(in.DefaultTenant) {
+		bad("ingest.default_tenant", fmt.Sprintf("%q is not a tenant ID", in.DefaultTenant), tenantHint)
+	}
+	names := map[string]bool{}
+	for i, l := range in.Syslog {
+		key := "ingest.syslog." + strconv.Itoa(i)
+		switch {
+		case l.Name == "":
+			bad(key+".name", "must not be empty", "give each listener a short name such as fw-udp")
+		case names[l.Name]:
+			bad(key+".name", fmt.Sprintf("%q is used by another listener", l.Name), "give each listener its own name")
+		}
+		names[l.Name] = true
+		if !slices.Contains([]string{"udp", "tcp", "tls"}, l.Protocol) {
+			bad(key+".protocol", fmt.Sprintf("unknown protocol %q", l.Protocol), "use udp, tcp or tls")
+		}
+		if msg := checkAddr(l.Listen); msg != "" {
+			bad(key+".listen", msg, "write it as host:port, such as 0.0.0.0:514")
+		}
+		if l.Tenant != "" && !tenantID.MatchString(l.Tenant) {
+			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", l.Tenant), tenantHint)
+		}
+		// The format name is checked by ingest against the decoder registry when it starts,
+		// so config does not depend on which decoders exist.
+		if l.Protocol == "tls" {
+			ps = append(ps, checkPair(key, l.TLSCert, l.TLSKey)...)
+		} else if l.TLSCert != "" || l.TLSKey != "" {
+			bad(key+".tls_cert", "is set but the protocol is "+l.Protocol, "set protocol: tls to use the certificate, or remove tls_cert and tls_key")
+		}
+	}
+	ps = append(ps, c.checkConflicts()...)
+	return ps
+}
+
+const tenantHint = "a tenant ID is 1 to 63 lower-case letters, digits, - or _, starting with a letter or digit, such as tokyo-general"
+
+// checkAddr returns what is wrong with a host:port listen address, or "".
+func checkAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Sprintf("port %q is not a number from 1 to 65535", port)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Sprintf("host %q is not an IP address", host)
+		}
+	}
+	return ""
+}
+
+// checkPair checks that a certificate and key are given together and can be read.
+func checkPair(section, cert, key string) []Problem {
+	var ps []Problem
+	switch {
+	case cert == "" && key == "":
+		return nil
+	case cert == "":
+		return []Problem{{Key: section + ".tls_cert", Msg: "is empty but tls_key is set", Hint: "give both tls_cert and tls_key, or neither for a self-signed certificate"}}
+	case key == "":
+		return []Problem{{Key: section + ".tls_key", Msg: "is empty but tls_cert is set", Hint: "give both tls_cert and tls_key, or neither for a self-signed certificate"}}
+	}
+	for _, f := range []struct{ key, path string }{{"tls_cert", cert}, {"tls_key", key}} {
+		if _, err := os.Stat(f.path); err != nil {
+			ps = append(ps, Problem{Key: section + "." + f.key, Msg: fmt.Sprintf("cannot read %s: %v", f.path, unwrapPath(err)),
+				Hint: "check the path and that the omamori user may read the file"})
+		}
+	}
+	return ps
+}
+
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// checkConflicts finds two TCP listeners, or two UDP listeners, on the same port and host.
+func (c *Config) checkConflicts() []Problem {
+	type use struct{ key, addr string }
+	var tcp, udp []use
+	tcp = append(tcp, use{"http.listen", c.HTTP.Listen})
+	if c.Bus.URL == "" && c.Bus.Listen != "" {
+		tcp = append(tcp, use{"bus.listen", c.Bus.Listen})
+	}
+	for i, l := range c.Ingest.Syslog {
+		u := use{"ingest.syslog." + strconv.Itoa(i) + ".listen", l.Listen}
+		switch l.Protocol {
+		case "udp":
+			udp = append(udp, u)
+		case "tcp", "tls":
+			tcp = append(tcp, u)
+		}
+	}
+	var ps []Problem
+	for _, uses := range [][]use{tcp, udp} {
+		for i := range uses {
+			for j := range i {
+				if overlap(uses[i].addr, uses[j].addr) {
+					ps = append(ps, Problem{Key: uses[i].key, Msg: fmt.Sprintf("%s is also used by %s", uses[i].addr, uses[j].key),
+						Hint: "give each listener its own port"})
+				}
+			}
+		}
+	}
+	return ps
+}
+
+func overlap(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb {
+		return false
+	}
+	wild := func(h string) bool { ip := net.ParseIP(h); return h == "" || (ip != nil && ip.IsUnspecified()) }
+	return ha == hb || wild(ha) || wild(hb)
+}
+
+// IsLoopback reports whether a host:port listen address accepts connections from this
+// machine only. An empty host listens everywhere and is not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// SyncPolicy interprets Sync: always reports "always"; otherwise interval is the fsync interval,
+// zero for "batch" (the bus syncs after each batch, before acknowledging its sender).
+func (b Bus) SyncPolicy() (always bool, interval time.Duration, err error) {
+	switch b.Sync {
+	case "batch":
+		return false, 0, nil
+	case "always":
+		return true, 0, nil
+	}
+	d, err := time.ParseDuration(b.Sync)
+	if err != nil || d <= 0 {
+		return false, 0, fmt.Errorf("%q is neither batch, always nor a positive interval", b.Sync)
+	}
+	return false, d, nil
+}
+
+// SlogLevel returns Level as a slog.Level (info when it is not one of the four names).
+func (l Log) SlogLevel() slog.Level {
+	lv, _ := parseLevel(l.Level)
+	return lv
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("unknown log level %q", s)
+}
