@@ -1,0 +1,192 @@
+// Package store is omamori's metadata database: what people edit and the workflow tracks, as
+// opposed to the events themselves, which live on the bus and in the archive. For now it
+// holds tenants, API tokens and the audit log; incidents, alerts, assets and users follow.
+//
+// SQLite, embedded, is the default; PostgreSQL stands behind the same API for a regional SOC.
+// Both are driven through database/sql with the same queries; what differs (DDL, error codes,
+// locking) is kept in a dialect, and one conformance suite runs against both.
+//
+// Every row belongs to a tenant (a hospital), and isolation is enforced here rather than in
+// the callers: everything a tenant owns is reached through Store.Tenant(id), a Scope whose
+// queries all carry that tenant in their WHERE clause. A change made through a Scope writes
+// its audit entry in the same transaction, so no change goes unrecorded.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var (
+	// ErrNotFound means the row does not exist, or belongs to another tenant: callers cannot
+	// tell the two apart, by design.
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists means a row with the same identity already exists.
+	ErrExists = errors.New("store: already exists")
+	// ErrSchemaTooNew means the database was migrated by a newer omamori than this one.
+	ErrSchemaTooNew = errors.New("store: database schema is newer than this omamori")
+)
+
+// Store is the metadata database. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dialect dialect
+	now     func() time.Time
+}
+
+// Open connects to the database, applies any pending migrations and returns the store.
+// driver is "sqlite" (dsn is a file path, created if missing) or "postgres" (dsn is a
+// postgres:// URL). It refuses a database whose schema is newer than this build knows.
+func Open(ctx context.Context, driver, dsn string) (*Store, error) {
+	d, ok := dialects[driver]
+	if !ok {
+		return nil, fmt.Errorf("open store: unknown driver %q (want sqlite or postgres)", driver)
+	}
+	db, err := d.open(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{db: db, dialect: d, now: time.Now}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// Driver returns the driver name the store was opened with.
+func (s *Store) Driver() string { return s.dialect.name }
+
+// Tenant is a hospital or other organisation whose data omamori keeps apart from the rest.
+type Tenant struct {
+	ID      string // short and stable, such as "tokyo-general"; see ValidTenantID
+	Name    string // for people, in any language
+	Created time.Time
+}
+
+var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidTenantID reports whether id can name a tenant: 1 to 63 lower-case letters, digits,
+// '-' or '_', starting with a letter or digit. IDs end up in NATS subjects and file names.
+func ValidTenantID(id string) bool { return tenantID.MatchString(id) }
+
+// CreateTenant adds a tenant, recording actor as its creator in the tenant's audit log.
+// A zero t.Created means now. It returns ErrExists if the ID is taken.
+func (s *Store) CreateTenant(ctx context.Context, actor string, t Tenant) (Tenant, error) {
+	if !ValidTenantID(t.ID) {
+		return Tenant{}, fmt.Errorf("create tenant: invalid ID %q", t.ID)
+	}
+	if t.Name == "" {
+		t.Name = t.ID
+	}
+	if t.Created.IsZero() {
+		t.Created = s.now()
+	}
+	t.Created = dbTime(t.Created)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created) VALUES ($1, $2, $3)`,
+			t.ID, t.Name, t.Created); err != nil {
+			return s.dialect.classify(err)
+		}
+		return s.audit(ctx, tx, AuditEntry{Actor: actor, Tenant: t.ID, Action: "tenant.create", Object: t.ID, Detail: t.Name})
+	})
+	if err != nil {
+		return Tenant{}, fmt.Errorf("create tenant %s: %w", t.ID, err)
+	}
+	return t, nil
+}
+
+// EnsureTenant creates the tenant if it does not exist, as a serve does for the default
+// tenant on first start, and returns it.
+func (s *Store) EnsureTenant(ctx context.Context, actor string, t Tenant) (Tenant, error) {
+	got, err := s.Tenant(t.ID).Get(ctx)
+	if err == nil {
+		return got, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Tenant{}, err
+	}
+	got, err = s.CreateTenant(ctx, actor, t)
+	if errors.Is(err, ErrExists) { // created meanwhile by another process
+		return s.Tenant(t.ID).Get(ctx)
+	}
+	return got, err
+}
+
+// Tenants lists every tenant, by ID. Only operators of the whole installation may see this;
+// the caller checks that.
+func (s *Store) Tenants(ctx context.Context) ([]Tenant, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created FROM tenants ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []Tenant
+	for rows.Next() {
+		var t Tenant
+		if err := rows.Scan(&t.ID, &t.Name, &t.Created); err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		t.Created = t.Created.UTC()
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return out, nil
+}
+
+// tx runs f in a transaction, committing if it returns nil.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// dbTime is t as stored: UTC, to the microsecond (PostgreSQL's resolution), so what is read
+// back equals what was written on both databases.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func nullTime(t time.Time) sql.NullTime {
+	if t.IsZero() {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: dbTime(t), Valid: true}
+}
+
+func fromNull(t sql.NullTime) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+func joinScopes(scopes []string) string { return strings.Join(scopes, " ") }
+
+func splitScopes(s string) []string { return strings.Fields(s) }
