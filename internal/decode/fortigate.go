@@ -1,0 +1,436 @@
+package decode
+
+import (
+	"strings"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/event"
+)
+
+// FortiGate logs are key=value pairs, values quoted when they may hold spaces:
+//
+//	date=2024-05-01 time=10:20:30 devname="FGT60F" logid="0000000013" type="traffic" ...
+//
+// as described in the FortiOS Log Message Reference (docs.fortinet.com, FortiOS 7.x). They
+// come over syslog with a PRI and often no other header. Every pair is kept as a field
+// "fortigate.<key>"; the common ones also fill the event's typed fields, and type, subtype,
+// logid and action say what happened: a session (traffic), an SSL-VPN or administrator login
+// (event), an attack (utm/ips).
+
+// fgLooksLike reports whether s is a FortiGate log: it starts with key= and names a log id and
+// a device or date. The first test is cheap, so syslog lines pay almost nothing for it.
+func fgLooksLike(s string) bool {
+	i := 0
+	for i < len(s) && i < 32 && fgKeyByte(s[i]) {
+		i++
+	}
+	if i == 0 || i >= len(s) || s[i] != '=' {
+		return false
+	}
+	return strings.Contains(s, "logid=") &&
+		(strings.HasPrefix(s, "date=") || strings.Contains(s, "devname=") || strings.Contains(s, "devid="))
+}
+
+func fgKeyByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
+}
+
+// fgRecord holds the values of the keys that fill an event's typed fields.
+type fgRecord struct {
+	date, time, tz, eventtime, devname string
+	typ, subtype, level, logid, action string
+	status, user, msg, logdesc         string
+	srcip, dstip, remip                string
+	srcport, dstport, proto            string
+	sentbyte, rcvdbyte                 string
+}
+
+func (r *fgRecord) set(key, v string) {
+	switch key {
+	case "date":
+		r.date = v
+	case "time":
+		r.time = v
+	case "tz":
+		r.tz = v
+	case "eventtime":
+		r.eventtime = v
+	case "devname":
+		r.devname = v
+	case "type":
+		r.typ = v
+	case "subtype":
+		r.subtype = v
+	case "level":
+		r.level = v
+	case "logid":
+		r.logid = v
+	case "action":
+		r.action = v
+	case "status":
+		r.status = v
+	case "user":
+		r.user = v
+	case "msg":
+		r.msg = v
+	case "logdesc":
+		r.logdesc = v
+	case "srcip":
+		r.srcip = v
+	case "dstip":
+		r.dstip = v
+	case "remip":
+		r.remip = v
+	case "srcport":
+		r.srcport = v
+	case "dstport":
+		r.dstport = v
+	case "proto":
+		r.proto = v
+	case "sentbyte":
+		r.sentbyte = v
+	case "rcvdbyte":
+		r.rcvdbyte = v
+	}
+}
+
+// fortigate decodes the FortiGate key=value body s into e.
+func (d *textDecoder) fortigate(e *event.Event, s string) error {
+	e.Format = "fortigate"
+	var r fgRecord
+	for {
+		s = trimSpaceLeft(s)
+		if s == "" {
+			break
+		}
+		i := 0
+		for i < len(s) && fgKeyByte(s[i]) {
+			i++
+		}
+		if i == 0 || i == len(s) || s[i] != '=' {
+			return failAs("fortigate", ReasonSyntax, "want key=value at "+quoteShort(s))
+		}
+		key := s[:i]
+		s = s[i+1:]
+		var v string
+		if s != "" && s[0] == '"' {
+			end, escaped := fgQuoted(s)
+			if end < 0 {
+				return failAs("fortigate", ReasonSyntax, "unclosed quote in "+key+"=")
+			}
+			v, s = s[1:end], s[end+1:]
+			if escaped {
+				v = fgUnescape(v)
+			}
+			if s != "" && s[0] != ' ' && s[0] != '\t' {
+				return failAs("fortigate", ReasonSyntax, "no space after "+key+"=\"...\"")
+			}
+		} else {
+			i := strings.IndexAny(s, " \t")
+			if i < 0 {
+				i = len(s)
+			}
+			v, s = s[:i], s[i:]
+		}
+		e.Add(d.keys.key("fortigate.", key, ""), v)
+		r.set(key, v)
+	}
+	if r.logid == "" && r.typ == "" {
+		return failAs("fortigate", ReasonSyntax, "no logid= or type=")
+	}
+	if err := d.fgTime(e, &r); err != nil {
+		return err
+	}
+	fgCommon(e, &r)
+	fgClassify(e, &r)
+	return nil
+}
+
+// failAs makes the error of a decoder for format that another decoder dispatched to.
+func failAs(format string, reason Reason, detail string) error {
+	return &Error{Format: format, Reason: reason, Detail: detail}
+}
+
+// fgQuoted returns the index of the quote that closes the value starting at s[0] == '"', and
+// whether backslash escapes occur before it; -1 if the value is not closed.
+func fgQuoted(s string) (int, bool) {
+	escaped := false
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// fgUnescape undoes \" and \\ in a quoted value.
+func fgUnescape(v string) string {
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) && (v[i+1] == '"' || v[i+1] == '\\') {
+			i++
+		}
+		b = append(b, v[i])
+	}
+	return string(b)
+}
+
+// fgTime sets e.Time from eventtime (epoch, in ns since FortiOS 6.2, s or µs before), or from
+// date= time= tz=, in the options' location when tz is missing.
+func (d *textDecoder) fgTime(e *event.Event, r *fgRecord) error {
+	if r.eventtime != "" {
+		if n, ok := parseUint(r.eventtime); ok {
+			var t time.Time
+			switch l := len(r.eventtime); {
+			case l <= 10:
+				t = time.Unix(int64(n), 0)
+			case l <= 13:
+				t = time.UnixMilli(int64(n))
+			case l <= 16:
+				t = time.UnixMicro(int64(n))
+			default:
+				t = time.Unix(0, int64(n))
+			}
+			e.Time = t
+			return nil
+		}
+	}
+	if r.date == "" && r.time == "" {
+		return nil // the syslog header's time, if any, stands
+	}
+	var h, mi, sc, ns int
+	if len(r.date) != 10 || r.date[4] != '-' || r.date[7] != '-' {
+		return failAs("fortigate", ReasonTimestamp, "bad date="+quoteShort(r.date))
+	}
+	y, ok1 := atoiN(r.date, 4)
+	mo, ok2 := atoiN(r.date[5:], 2)
+	dd, ok3 := atoiN(r.date[8:], 2)
+	n, ok4 := parseClock(r.time, &h, &mi, &sc, &ns)
+	if !ok1 || !ok2 || !ok3 || !ok4 || n != len(r.time) || mo < 1 || mo > 12 || dd < 1 ||
+		dd != time.Date(y, time.Month(mo), dd, 0, 0, 0, 0, time.UTC).Day() {
+		return failAs("fortigate", ReasonTimestamp, "bad date="+quoteShort(r.date)+" time="+quoteShort(r.time))
+	}
+	if off, ok := parseOffset(r.tz); ok {
+		e.Time = time.Date(y, time.Month(mo), dd, h, mi, sc, ns, time.UTC).Add(-off)
+	} else {
+		e.Time = time.Date(y, time.Month(mo), dd, h, mi, sc, ns, d.opts.location())
+	}
+	return nil
+}
+
+// parseOffset reads a UTC offset: "+0900", "-07:00", "+09", or the zone names UTC, GMT, Z
+// and JST.
+func parseOffset(s string) (time.Duration, bool) {
+	switch s {
+	case "UTC", "GMT", "Z", "utc", "gmt", "z":
+		return 0, true
+	case "JST":
+		return 9 * time.Hour, true
+	}
+	if len(s) < 3 || (s[0] != '+' && s[0] != '-') {
+		return 0, false
+	}
+	h, ok := atoiN(s[1:], 2)
+	if !ok || h > 23 {
+		return 0, false
+	}
+	m := 0
+	rest := s[3:]
+	rest = strings.TrimPrefix(rest, ":")
+	if rest != "" {
+		var ok bool
+		if m, ok = atoiN(rest, 2); !ok || len(rest) != 2 || m > 59 {
+			return 0, false
+		}
+	}
+	off := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute
+	if s[0] == '-' {
+		off = -off
+	}
+	return off, true
+}
+
+// fgCommon fills the typed fields that the keys name.
+func fgCommon(e *event.Event, r *fgRecord) {
+	if r.devname != "" {
+		e.Host = r.devname
+	}
+	if sev, ok := severityOf(r.level); ok {
+		e.Severity = sev
+	}
+	switch {
+	case r.msg != "":
+		e.Message = r.msg
+	case r.logdesc != "":
+		e.Message = r.logdesc
+	default:
+		e.Message = ""
+	}
+	if ip, ok := parseAddr(r.srcip); ok {
+		e.SrcIP = ip
+	}
+	if ip, ok := parseAddr(r.dstip); ok {
+		e.DstIP = ip
+	}
+	e.SrcPort, _ = parsePort(r.srcport)
+	e.DstPort, _ = parsePort(r.dstport)
+	e.Protocol = protoName(r.proto)
+	e.BytesOut, _ = parseUint(r.sentbyte)
+	e.BytesIn, _ = parseUint(r.rcvdbyte)
+	if r.user != "" && r.user != "N/A" {
+		e.User = r.user
+	}
+}
+
+// fgClassify sets the dataset, category, action and outcome from type, subtype, logid and
+// action.
+func fgClassify(e *event.Event, r *fgRecord) {
+	// The log id is TTSSNNNNN: type, subtype, message; the message number says the most.
+	msgID := r.logid
+	if len(msgID) == 10 {
+		msgID = msgID[5:]
+	}
+	switch r.typ {
+	case "traffic":
+		e.Dataset = "fortigate.traffic"
+		e.Category, e.Action = catNetwork, "traffic"
+		switch r.action {
+		case "deny", "block", "blocked", "dropped", "ip-conn":
+			e.Outcome = event.OutcomeFailure
+		case "":
+		default: // accept, close, timeout, server-rst, client-rst, start
+			e.Outcome = event.OutcomeSuccess
+		}
+	case "event":
+		switch r.subtype {
+		case "vpn":
+			e.Dataset = "fortigate.vpn"
+			fgVPN(e, r)
+		case "system":
+			e.Dataset = "fortigate.system"
+			fgSystem(e, r, msgID)
+		case "user":
+			e.Dataset = "fortigate.user"
+			if r.action == "authentication" || r.action == "auth-logon" {
+				e.Category, e.Action = catAuthentication, "user_login"
+				e.Outcome = fgStatus(r.status)
+			}
+		default:
+			e.Dataset = "fortigate.event"
+		}
+	case "utm", "ips", "anomaly", "virus", "webfilter", "app-ctrl":
+		sub := r.subtype
+		if r.typ != "utm" {
+			sub = r.typ // FortiOS 5.x put the UTM kind in type
+		}
+		switch sub {
+		case "ips":
+			e.Dataset, e.Category, e.Action = "fortigate.ips", catIntrusion, "ips"
+		case "anomaly":
+			e.Dataset, e.Category, e.Action = "fortigate.anomaly", catIntrusion, "anomaly"
+		case "virus":
+			e.Dataset, e.Category, e.Action = "fortigate.virus", "malware", "virus"
+		case "webfilter":
+			e.Dataset, e.Category, e.Action = "fortigate.webfilter", "web", "webfilter"
+		case "app-ctrl":
+			e.Dataset, e.Category, e.Action = "fortigate.app-ctrl", catNetwork, "app_control"
+		default:
+			e.Dataset = "fortigate.utm"
+		}
+	default:
+		e.Dataset = "fortigate"
+	}
+}
+
+// fgVPN classifies IPsec and SSL-VPN events; an SSL-VPN login that worked shows as tunnel-up.
+func fgVPN(e *event.Event, r *fgRecord) {
+	if ip, ok := parseAddr(r.remip); ok {
+		e.SrcIP = ip
+	}
+	switch r.action {
+	case "ssl-login-fail":
+		e.Category, e.Action, e.Outcome = catAuthentication, "vpn_login", event.OutcomeFailure
+	case "tunnel-up", "ssl-login":
+		e.Category, e.Action, e.Outcome = catAuthentication, "vpn_login", event.OutcomeSuccess
+	case "tunnel-down", "ssl-logout":
+		e.Category, e.Action, e.Outcome = catSession, "vpn_logout", event.OutcomeSuccess
+	default:
+		e.Category, e.Action = catNetwork, "vpn"
+		e.Outcome = fgStatus(r.status)
+	}
+}
+
+// fgSystem classifies system events; 32001 and 32002 are administrator logins that worked and
+// failed, 32003 a logout.
+func fgSystem(e *event.Event, r *fgRecord, msgID string) {
+	switch {
+	case msgID == "32001" || msgID == "32002" || r.action == "login":
+		e.Category, e.Action = catAuthentication, "admin_login"
+		e.Outcome = fgStatus(r.status)
+		if msgID == "32002" {
+			e.Outcome = event.OutcomeFailure
+		}
+	case msgID == "32003" || r.action == "logout":
+		e.Category, e.Action, e.Outcome = catSession, "admin_logout", event.OutcomeSuccess
+	default:
+		e.Action = r.action
+	}
+}
+
+func fgStatus(s string) event.Outcome {
+	switch s {
+	case "success", "succeeded":
+		return event.OutcomeSuccess
+	case "failed", "failure", "fail":
+		return event.OutcomeFailure
+	}
+	return event.OutcomeUnknown
+}
+
+// severityOf maps a level name (FortiGate level=, which follows syslog) to a syslog severity.
+func severityOf(level string) (uint8, bool) {
+	switch level {
+	case "emergency":
+		return 0, true
+	case "alert":
+		return 1, true
+	case "critical":
+		return 2, true
+	case "error":
+		return 3, true
+	case "warning":
+		return 4, true
+	case "notice", "notification":
+		return 5, true
+	case "information", "informational":
+		return 6, true
+	case "debug":
+		return 7, true
+	}
+	return 0, false
+}
+
+// protoName names an IP protocol number for network.transport.
+func protoName(p string) string {
+	switch p {
+	case "6":
+		return "tcp"
+	case "17":
+		return "udp"
+	case "1":
+		return "icmp"
+	case "58":
+		return "ipv6-icmp"
+	case "47":
+		return "gre"
+	case "50":
+		return "esp"
+	case "132":
+		return "sctp"
+	}
+	return p
+}

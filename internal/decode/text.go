@@ -1,0 +1,209 @@
+package decode
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/japanese"
+
+	"github.com/omamori-project/omamori/internal/event"
+)
+
+// This file holds what the line-of-text decoders (syslog, sshd, FortiGate, CEF) share:
+// checking that a record is text, and small allocation-free scanners.
+
+// textOf returns the record b as a string to parse. Valid UTF-8 is returned as is, sharing b's
+// memory (b is an event's immutable Raw). Records with control bytes are binary. Bytes that are
+// not UTF-8 but are valid Shift_JIS, which Japanese medical devices still send, are converted
+// to a new UTF-8 string; anything else is invalid.
+func textOf(b []byte) (string, Reason) {
+	high := false
+	for _, c := range b {
+		if c < 0x20 {
+			// Tabs are common; CR and LF appear inside octet-counted syslog messages.
+			if c != '\t' && c != '\n' && c != '\r' {
+				return "", ReasonBinary
+			}
+		} else if c >= 0x7f {
+			if c == 0x7f {
+				return "", ReasonBinary
+			}
+			high = true
+		}
+	}
+	if !high || utf8.Valid(b) {
+		return event.String(b), ""
+	}
+	if s, ok := shiftJIS(b); ok {
+		return s, ""
+	}
+	return "", ReasonInvalidUTF8
+}
+
+// shiftJIS decodes b from Shift_JIS. It reports false when b holds byte sequences that are not
+// Shift_JIS, which the decoder would otherwise turn into U+FFFD.
+func shiftJIS(b []byte) (string, bool) {
+	out, err := japanese.ShiftJIS.NewDecoder().Bytes(b)
+	if err != nil || !utf8.Valid(out) {
+		return "", false
+	}
+	if bytes.ContainsRune(out, utf8.RuneError) {
+		return "", false
+	}
+	return string(out), true
+}
+
+// trimRecord cuts white space, line ends and the NUL some senders append from the ends of a
+// record.
+func trimRecord(b []byte) []byte {
+	for len(b) > 0 {
+		c := b[len(b)-1]
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0 {
+			break
+		}
+		b = b[:len(b)-1]
+	}
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	return b
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// atoiN parses the n ASCII digits at the start of s.
+func atoiN(s string, n int) (int, bool) {
+	if len(s) < n {
+		return 0, false
+	}
+	v := 0
+	for i := range n {
+		c := s[i]
+		if !isDigit(c) {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+// parseUint parses a decimal number of at most 19 digits, so it cannot overflow.
+func parseUint(s string) (uint64, bool) {
+	if s == "" || len(s) > 19 {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isDigit(c) {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
+}
+
+// parsePort parses a TCP/UDP port number.
+func parsePort(s string) (uint16, bool) {
+	v, ok := parseUint(s)
+	if !ok || v > 65535 {
+		return 0, false
+	}
+	return uint16(v), true
+}
+
+// parsePID parses a process id.
+func parsePID(s string) (int32, bool) {
+	v, ok := parseUint(s)
+	if !ok || v > 1<<31-1 {
+		return 0, false
+	}
+	return int32(v), true
+}
+
+// parseAddr parses an IP address, without a zone: addresses with zones are link-local and
+// would cost an allocation each.
+func parseAddr(s string) (netip.Addr, bool) {
+	if len(s) < 2 || len(s) > 45 || strings.IndexByte(s, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// cutWord returns s up to the first space, and what follows that space.
+func cutWord(s string) (word, rest string) {
+	if i := strings.IndexByte(s, ' '); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
+
+// trimSpaceRight cuts spaces and tabs from the end of s.
+func trimSpaceRight(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// trimSpaceLeft cuts spaces and tabs from the start of s.
+func trimSpaceLeft(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	return s
+}
+
+// asciiEqualFold reports whether s equals the lower-case ASCII word t, ignoring case.
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// keyCache interns the keys of fields whose names a source chooses (FortiGate key=value,
+// CEF extensions, RFC 5424 structured data), so that a stream of records with the same few
+// dozen names costs one map lookup per field and no allocation. It is per decoder, and so per
+// stream; it stops growing at a bound, so a hostile stream cannot make it large.
+type keyCache struct {
+	m   map[string]event.Key
+	buf []byte
+}
+
+const keyCacheMax = 4096
+
+// key returns the interned key prefix+name, or prefix+name+"."+sub when sub is not empty.
+func (c *keyCache) key(prefix, name, sub string) event.Key {
+	c.buf = append(append(c.buf[:0], prefix...), name...)
+	if sub != "" {
+		c.buf = append(append(c.buf, '.'), sub...)
+	}
+	if k, ok := c.m[string(c.buf)]; ok {
+		return k
+	}
+	s := string(c.buf)
+	k := event.K(s)
+	if c.m == nil {
+		c.m = make(map[string]event.Key)
+	}
+	if len(c.m) < keyCacheMax {
+		c.m[s] = k
+	}
+	return k
+}
