@@ -4,6 +4,7 @@ package decode
 // Detect tries them before the syslog formats, most specific first: each Sniff looks for the
 // marks of its own format, and generic JSON comes last.
 var structuredFormats = []Format{
+	{Name: "evtx", Doc: "Windows event log files (.evtx)", Open: openEVTX, Sniff: sniffEVTX},
 	{Name: "zeek", Doc: "Zeek logs, tab-separated with #fields headers", New: newZeekDecoder, Sniff: sniffZeek},
 	{Name: "zeek-json", Doc: "Zeek logs as JSON, one record per line", New: newZeekJSONDecoder, Sniff: sniffZeekJSON},
 	{Name: "winlogbeat", Doc: "Winlogbeat JSON (Windows events in ECS), one per line", New: newWinlogbeatDecoder, Sniff: sniffWinlogbeat},
