@@ -258,8 +258,8 @@ func TestIssueRejects(t *testing.T) {
 		{"unknown scope", Request{Name: "x", Scopes: []Scope{"root"}}},
 	}
 	for _, tt := range tests {
-		if _, _, err := Issue(t.Context(), s.Tenant("a"), "test", tt.req); err == nil {
-			t.Errorf("Issue(%s) = nil error, want error", tt.name)
+		if _, _, err := Issue(t.Context(), s.Tenant("a"), "test", tt.req); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("Issue(%s) = %v, want ErrInvalidRequest", tt.name, err)
 		}
 	}
 	if _, _, err := Issue(t.Context(), s.Tenant("ghost"), "test", Request{Name: "x", Scopes: []Scope{ScopeRead}}); !errors.Is(err, store.ErrNotFound) {

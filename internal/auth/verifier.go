@@ -125,6 +125,10 @@ func (v *Verifier) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
+// ErrInvalidRequest is wrapped by Issue's errors about its Request (a bad name or scope), as
+// opposed to failures of the store.
+var ErrInvalidRequest = errors.New("invalid token request")
+
 // Request describes a token to issue.
 type Request struct {
 	Name    string    // for people, unique in the tenant: "fortigate-tokyo"
@@ -137,17 +141,17 @@ type Request struct {
 // grant the scopes is the caller's to check (Principal.CanGrant).
 func Issue(ctx context.Context, sc store.Scope, actor string, req Request) (store.Token, Secret, error) {
 	if err := validName(req.Name); err != nil {
-		return store.Token{}, "", fmt.Errorf("issue token: %w", err)
+		return store.Token{}, "", fmt.Errorf("issue token: %w: %v", ErrInvalidRequest, err)
 	}
 	if len(req.Scopes) == 0 {
-		return store.Token{}, "", errors.New("issue token: at least one scope is needed")
+		return store.Token{}, "", fmt.Errorf("issue token: %w: at least one scope is needed", ErrInvalidRequest)
 	}
 	names := make([]string, len(req.Scopes))
 	for i, s := range req.Scopes {
 		names[i] = string(s)
 	}
 	if _, err := ParseScopes(names); err != nil {
-		return store.Token{}, "", fmt.Errorf("issue token: %w", err)
+		return store.Token{}, "", fmt.Errorf("issue token: %w: %v", ErrInvalidRequest, err)
 	}
 	id, token, hash := NewToken()
 	rec, err := sc.CreateToken(ctx, actor, store.Token{ID: id, Name: req.Name, Scopes: names, Hash: hash, Expires: req.Expires})
