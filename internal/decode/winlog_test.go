@@ -102,9 +102,9 @@ func TestEVTXJSONOneLine(t *testing.T) {
 		t.Errorf("Decode(4625) LogonType = %q, want 3", v)
 	}
 	for in, want := range map[string]Reason{
-		`{"Event":{"System":`:                 ReasonSyntax,
-		`[1,2]`:                               ReasonSyntax,
-		`{"foo":1}`:                           ReasonField,
+		`{"Event":{"System":`:                ReasonSyntax,
+		`[1,2]`:                              ReasonSyntax,
+		`{"foo":1}`:                          ReasonField,
 		`{"Event":{"System":{"EventID":1}}}`: ReasonTimestamp,
 	} {
 		e := event.Event{Raw: []byte(in)}
