@@ -10,5 +10,6 @@ var structuredFormats = []Format{
 	{Name: "winlogbeat", Doc: "Winlogbeat JSON (Windows events in ECS), one per line", New: newWinlogbeatDecoder, Sniff: sniffWinlogbeat},
 	{Name: "evtx-json", Doc: "Windows events as JSON (evtx_dump), one-line or pretty-printed", New: newEVTXJSONDecoder, Open: openEVTXJSON, Sniff: sniffEVTXJSON},
 	{Name: "eve", Doc: "Suricata EVE JSON, one event per line", New: newEVEDecoder, Sniff: sniffEVE},
+	{Name: "ehr", Doc: "EHR access logs in omamori's JSON schema, one per line", New: newEHRDecoder, Sniff: sniffEHR},
 	{Name: "json", Doc: "JSON documents with ECS field names, one per line", New: newJSONDecoder, Sniff: sniffJSON},
 }

@@ -112,7 +112,7 @@ func jsonGolden(t *testing.T, golden string, got []byte) {
 // testdata/<dir>/ beside its .golden, in the dir's format ("auto" detects it per file).
 func TestGoldenWritten(t *testing.T) {
 	dirs := []struct{ dir, format string }{
-		{"json", "json"}, {"eve", "eve"}, {"winlogbeat", "winlogbeat"},
+		{"json", "json"}, {"eve", "eve"}, {"winlogbeat", "winlogbeat"}, {"ehr", "ehr"},
 		{"zeek", "auto"}, {"evtxjson", "evtx-json"},
 	}
 	for _, d := range dirs {
