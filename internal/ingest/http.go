@@ -1,0 +1,184 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/decode"
+)
+
+// Handler serves POST /api/v1/ingest: a body of records, one per line (NDJSON by default),
+// optionally gzip-compressed (Content-Encoding: gzip), in the format named by the query
+// parameter format ("json" when absent). It answers 200 with the counts
+// {"accepted": n, "dead_letters": m} only after every batch of the request is acknowledged by
+// the bus, and 4xx or 5xx with {"error": "..."} otherwise.
+type Handler struct {
+	Pipeline *Pipeline
+	// Tenant authenticates the request and says whose records it carries and which source
+	// (an API token's name) sent them. An error answers 401 with the error's text. Required.
+	Tenant func(*http.Request) (tenant, source string, err error)
+	// MaxBody bounds the request body as sent; default 64 MiB. MaxExpanded bounds it after
+	// gzip, against compression bombs; default 8 × MaxBody.
+	MaxBody     int64
+	MaxExpanded int64
+	Decode      decode.Options
+}
+
+type httpError struct {
+	Error    string `json:"error"`
+	Accepted *int64 `json:"accepted,omitempty"`
+	Dead     *int64 `json:"dead_letters,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, httpError{Error: fmt.Sprintf(format, args...)})
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, http.StatusMethodNotAllowed, "method %s not allowed: POST records to this endpoint", r.Method)
+		return
+	}
+	tenant, source, err := h.Tenant(r)
+	if err != nil {
+		h.fail(w, http.StatusUnauthorized, "%v", err)
+		return
+	}
+	if !bus.ValidTenant(tenant) {
+		h.fail(w, http.StatusForbidden, "tenant %q cannot receive events", tenant)
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "json"
+	}
+	f, err := decode.Lookup(format)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if f.New == nil {
+		h.fail(w, http.StatusBadRequest, "format %q is a file format; import files with `omamori ingest`", format)
+		return
+	}
+	maxBody := h.MaxBody
+	if maxBody <= 0 {
+		maxBody = 64 << 20
+	}
+	maxExpanded := h.MaxExpanded
+	if maxExpanded <= 0 {
+		maxExpanded = 8 * maxBody
+	}
+	if r.ContentLength > maxBody {
+		h.fail(w, http.StatusRequestEntityTooLarge, "body of %d bytes is larger than the limit of %d; split it", r.ContentLength, maxBody)
+		return
+	}
+	var body io.Reader = http.MaxBytesReader(w, r.Body, maxBody)
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			h.fail(w, http.StatusBadRequest, "body is not gzip: %v", err)
+			return
+		}
+		defer zr.Close()
+		body = &limitReader{r: zr, n: maxExpanded}
+	default:
+		h.fail(w, http.StatusUnsupportedMediaType, "content encoding %q not supported: send plain or gzip", enc)
+		return
+	}
+
+	s, err := h.Pipeline.NewStream(tenant, source, format, h.Decode)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	readErr := h.read(s, body)
+	counts, err := s.Wait(r.Context())
+	switch {
+	case err != nil:
+		h.Pipeline.log.Warn("ingest request not acknowledged", "tenant", tenant, "source", source, "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, httpError{Error: "the bus did not acknowledge every batch; send the request again",
+			Accepted: &counts.Accepted, Dead: &counts.DeadLetters})
+	case readErr != nil:
+		// What was read before the error is durable, and the counts say how much.
+		status := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](readErr); ok || errors.Is(readErr, errExpanded) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeJSON(w, status, httpError{Error: fmt.Sprintf("read body: %v", readErr), Accepted: &counts.Accepted, Dead: &counts.DeadLetters})
+	default:
+		writeJSON(w, http.StatusOK, counts)
+	}
+}
+
+// read feeds the lines of body to s.
+func (h *Handler) read(s *Stream, body io.Reader) error {
+	max := h.Pipeline.cfg.MaxRecord
+	br := bufio.NewReaderSize(body, 64<<10)
+	var line []byte
+	tooLong := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > max+1 {
+				line = append(line, chunk[:max-len(line)]...)
+				tooLong = true
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		now := time.Now()
+		if tooLong {
+			s.AddBad(line, now, decode.ReasonTooLong, fmt.Sprintf("line longer than %d bytes; its start is kept", max))
+		} else if rec := trimTrailer(line); len(bytes.TrimSpace(rec)) > 0 {
+			s.Add(rec, now)
+		}
+		line, tooLong = line[:0], false
+		if err != nil {
+			return nil
+		}
+	}
+}
+
+var errExpanded = errors.New("gzip body expands beyond the limit")
+
+// limitReader is io.LimitReader with an error at the limit instead of a silent EOF.
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errExpanded
+	}
+	p = p[:min(int64(len(p)), l.n)]
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
