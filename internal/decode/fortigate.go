@@ -18,7 +18,7 @@ import (
 // (event), an attack (utm/ips).
 
 // fgLooksLike reports whether s is a FortiGate log: it starts with key= and names a log id and
-// a device or date. The first test is cheap, so syslog lines pay almost nothing for it.
+// a device or a date (date=2024-...). The first test is cheap, so syslog lines pay almost nothing for it.
 func fgLooksLike(s string) bool {
 	i := 0
 	for i < len(s) && i < 32 && fgKeyByte(s[i]) {
@@ -28,7 +28,8 @@ func fgLooksLike(s string) bool {
 		return false
 	}
 	return strings.Contains(s, "logid=") &&
-		(strings.HasPrefix(s, "date=") || strings.Contains(s, "devname=") || strings.Contains(s, "devid="))
+		(strings.Contains(s, "devid=") || strings.Contains(s, "devname=") ||
+			strings.HasPrefix(s, "date=") && len(s) > 9 && isDigit(s[5]) && isDigit(s[8]) && s[9] == '-')
 }
 
 func fgKeyByte(c byte) bool {

@@ -549,6 +549,9 @@ func parseISOTime(s string, loc *time.Location) (time.Time, int, bool) {
 			zoned = true
 			i++
 		case c == '+' || c == '-':
+			if i+5 > len(s) {
+				return time.Time{}, 0, false
+			}
 			oh, ok1 := atoiN(s[i+1:], 2)
 			j := i + 3
 			if j < len(s) && s[j] == ':' {

@@ -55,14 +55,18 @@ func shiftJIS(b []byte) (string, bool) {
 	return string(out), true
 }
 
-// trimRecord cuts white space, line ends and the NUL some senders append from the ends of a
-// record.
+// trimRecord cuts white space and line ends from the ends of a record, and the one NUL some
+// senders append.
 func trimRecord(b []byte) []byte {
-	for len(b) > 0 {
-		c := b[len(b)-1]
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0 {
-			break
-		}
+	b = trimSpaceBytes(b)
+	if len(b) > 0 && b[len(b)-1] == 0 {
+		b = trimSpaceBytes(b[:len(b)-1])
+	}
+	return b
+}
+
+func trimSpaceBytes(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
 		b = b[:len(b)-1]
 	}
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
