@@ -151,7 +151,7 @@ func TestTCPAcknowledgesAfterHalfClose(t *testing.T) {
 		want = append(want, line[strings.Index(line, "]: ")+3:])
 	}
 	buf.WriteString("<13>" + strings.Repeat("x", 2000) + "\n") // too long
-	buf.WriteString("\x00\x01\x02binary\n")                   // garbage
+	buf.WriteString("\x00\x01\x02binary\n")                    // garbage
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +267,11 @@ func TestTCPFlushesByTime(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	cert, err := selfsigned.Ensure(t.TempDir(), nil)
+	certFile, keyFile, err := selfsigned.Ensure(t.TempDir(), "syslog", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

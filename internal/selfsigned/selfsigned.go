@@ -24,40 +24,62 @@ import (
 	"time"
 )
 
-// Files are where Ensure keeps the certificate and key, under the directory it is given.
-const (
-	CertFile = "tls-selfsigned.crt"
-	KeyFile  = "tls-selfsigned.key"
-)
-
-// Ensure returns the self-signed certificate in dir, making it first if it does not exist.
-// hosts (DNS names or IP addresses) go into the certificate's subject alternative names; they
-// matter only when the certificate is made.
-func Ensure(dir string, hosts []string) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
-	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+// Ensure returns the paths of the self-signed certificate and key called name in dir
+// (name.crt, name.key), making them first if they do not exist. hosts (DNS names or IP
+// addresses, see Hosts) go into the certificate's subject alternative names; they matter only
+// when the certificate is made. Files that exist but do not load are an error: Ensure never
+// replaces a key silently.
+func Ensure(dir, name string, hosts []string) (certFile, keyFile string, err error) {
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	_, err = tls.LoadX509KeyPair(certFile, keyFile)
 	if err == nil {
-		return cert, nil
+		return certFile, keyFile, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return tls.Certificate{}, fmt.Errorf("load self-signed certificate: %w", err)
+		return "", "", fmt.Errorf("load self-signed certificate: %w", err)
 	}
 	certPEM, keyPEM, err := Generate(hosts, time.Now())
 	if err != nil {
-		return tls.Certificate{}, err
+		return "", "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return tls.Certificate{}, fmt.Errorf("make self-signed certificate: %w", err)
+		return "", "", fmt.Errorf("make self-signed certificate: %w", err)
 	}
 	// The key first and with O_EXCL: two processes starting at once do not overwrite each
 	// other's key under a certificate that no longer matches it.
-	if err := writeNew(keyPath, keyPEM, 0o600); err != nil {
-		return tls.Certificate{}, fmt.Errorf("write self-signed key: %w", err)
+	if err := writeNew(keyFile, keyPEM, 0o600); err != nil {
+		return "", "", fmt.Errorf("write self-signed key: %w", err)
 	}
-	if err := writeNew(certPath, certPEM, 0o644); err != nil {
-		return tls.Certificate{}, fmt.Errorf("write self-signed certificate: %w", err)
+	if err := writeNew(certFile, certPEM, 0o644); err != nil {
+		return "", "", fmt.Errorf("write self-signed certificate: %w", err)
 	}
-	return tls.X509KeyPair(certPEM, keyPEM)
+	return certFile, keyFile, nil
+}
+
+// Hosts returns the names a certificate for a server listening on listen (host:port) should
+// carry: the host itself, or for a wildcard address (":514", "0.0.0.0:6514") this machine's
+// host name and addresses, always with localhost.
+func Hosts(listen string) ([]string, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("certificate hosts for %q: %w", listen, err)
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return append(hosts, host), nil
+	}
+	if name, err := os.Hostname(); err == nil {
+		hosts = append(hosts, name)
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() {
+				hosts = append(hosts, ipn.IP.String())
+			}
+		}
+	}
+	return hosts, nil
 }
 
 func writeNew(path string, data []byte, perm os.FileMode) error {
@@ -118,12 +140,17 @@ func Generate(hosts []string, now time.Time) (certPEM, keyPEM []byte, err error)
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
-// Fingerprint returns the SHA-256 fingerprint of a certificate's first DER block, in hex, as
-// senders that pin certificates ask for it.
-func Fingerprint(cert tls.Certificate) string {
-	if len(cert.Certificate) == 0 {
-		return ""
+// Fingerprint returns the SHA-256 fingerprint of the first certificate in the PEM file
+// certFile, in hex, as senders that pin certificates ask for it.
+func Fingerprint(certFile string) (string, error) {
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", fmt.Errorf("fingerprint certificate: %w", err)
 	}
-	sum := sha256.Sum256(cert.Certificate[0])
-	return hex.EncodeToString(sum[:])
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("fingerprint certificate %s: no PEM certificate", certFile)
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return hex.EncodeToString(sum[:]), nil
 }

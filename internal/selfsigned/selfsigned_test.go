@@ -1,9 +1,10 @@
 package selfsigned_test
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"os"
-	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/omamori-project/omamori/internal/selfsigned"
@@ -11,28 +12,35 @@ import (
 
 func TestEnsureKeepsCertificate(t *testing.T) {
 	dir := t.TempDir()
-	first, err := selfsigned.Ensure(dir, []string{"syslog.hospital.example", "192.0.2.7"})
+	certFile, keyFile, err := selfsigned.Ensure(dir, "syslog", []string{"syslog.hospital.example", "192.0.2.7"})
 	if err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
-	again, err := selfsigned.Ensure(dir, nil)
-	if err != nil {
-		t.Fatalf("Ensure again: %v", err)
-	}
-	if a, b := selfsigned.Fingerprint(first), selfsigned.Fingerprint(again); a != b || a == "" {
-		t.Errorf("Ensure made a new certificate on the second call: fingerprints %s and %s", a, b)
-	}
-	leaf, err := x509.ParseCertificate(first.Certificate[0])
+	first, err := selfsigned.Fingerprint(certFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := leaf.VerifyHostname("syslog.hospital.example"); err != nil {
-		t.Errorf("VerifyHostname(DNS name) = %v", err)
+	certFile2, _, err := selfsigned.Ensure(dir, "syslog", nil)
+	if err != nil {
+		t.Fatalf("Ensure again: %v", err)
 	}
-	if err := leaf.VerifyHostname("192.0.2.7"); err != nil {
-		t.Errorf("VerifyHostname(IP) = %v", err)
+	if again, _ := selfsigned.Fingerprint(certFile2); again != first || first == "" {
+		t.Errorf("Ensure made a new certificate on the second call: fingerprints %s and %s", first, again)
 	}
-	fi, err := os.Stat(filepath.Join(dir, selfsigned.KeyFile))
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"syslog.hospital.example", "192.0.2.7"} {
+		if err := leaf.VerifyHostname(h); err != nil {
+			t.Errorf("VerifyHostname(%s) = %v", h, err)
+		}
+	}
+	fi, err := os.Stat(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +51,34 @@ func TestEnsureKeepsCertificate(t *testing.T) {
 
 func TestEnsureBrokenFiles(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, selfsigned.CertFile), []byte("junk"), 0o644); err != nil {
+	certFile, keyFile, err := selfsigned.Ensure(dir, "x", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, selfsigned.KeyFile), []byte("junk"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte("junk"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := selfsigned.Ensure(dir, nil); err == nil {
-		t.Error("Ensure with broken files = nil error, want one (never overwrite a key silently)")
+	if _, _, err := selfsigned.Ensure(dir, "x", nil); err == nil {
+		t.Errorf("Ensure with a broken key next to %s = nil error, want one (never replace a key silently)", certFile)
+	}
+}
+
+func TestHosts(t *testing.T) {
+	tests := []struct {
+		listen string
+		want   string
+	}{
+		{"syslog.example:6514", "syslog.example"},
+		{"192.0.2.7:6514", "192.0.2.7"},
+		{":6514", "localhost"},
+	}
+	for _, tt := range tests {
+		got, err := selfsigned.Hosts(tt.listen)
+		if err != nil || !slices.Contains(got, tt.want) {
+			t.Errorf("Hosts(%q) = %q, %v; want it to contain %q", tt.listen, got, err, tt.want)
+		}
+	}
+	if _, err := selfsigned.Hosts("no port"); err == nil {
+		t.Error("Hosts(no port) = nil error, want one")
 	}
 }
