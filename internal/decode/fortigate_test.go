@@ -33,7 +33,7 @@ func TestFortiGateTime(t *testing.T) {
 }
 
 func TestFortiGateFields(t *testing.T) {
-	raw := `<189>date=2024-05-01 time=10:20:30 devname="FGT 60F" devid="X" logid="0101039424" type="event" subtype="vpn" level="alert" ` +
+	raw := `<189>date=2024-05-01 time=10:20:30 devname="FGT 60F" devid="X" logid="0101039426" type="event" subtype="vpn" level="alert" ` +
 		`action="ssl-login-fail" remip=198.51.100.77 user="dr \"tanaka\"" group= reason="sslvpn_login_unknown_user" proto=17 msg="SSL user failed to logged in"`
 	e, err := textDecode(t, "fortigate", Options{Location: time.UTC}, time.Time{}, []byte(raw))
 	if err != nil {
