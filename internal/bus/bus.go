@@ -369,36 +369,29 @@ func (b *Bus) readStream(ctx context.Context, name string, fn func(Msg) error) e
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", name, err)
 	}
+	// Batches run to megabytes: bound what is pulled ahead by bytes, not only by count.
+	it, err := c.Messages(jetstream.PullMaxMessagesWithBytesLimit(64, 32<<20))
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", name, err)
+	}
+	defer it.Stop()
 	for {
-		batch, err := c.Fetch(256, jetstream.FetchMaxWait(5*time.Second))
+		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return fmt.Errorf("read stream %s: %w", name, err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("read stream %s: %w", name, err)
-			}
-			subj := m.Subject()
-			msg := Msg{Seq: md.Sequence.Stream, Subject: subj, Tenant: subj[strings.LastIndexByte(subj, '.')+1:],
-				Time: md.Timestamp, Data: m.Data()}
-			if err := fn(msg); err != nil {
-				return err
-			}
-			if md.Sequence.Stream >= last {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil {
+		md, err := m.Metadata()
+		if err != nil {
 			return fmt.Errorf("read stream %s: %w", name, err)
 		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read stream %s: %w", name, err)
+		subj := m.Subject()
+		msg := Msg{Seq: md.Sequence.Stream, Subject: subj, Tenant: subj[strings.LastIndexByte(subj, '.')+1:],
+			Time: md.Timestamp, Data: m.Data()}
+		if err := fn(msg); err != nil {
+			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("read stream %s: no message after waiting, expected up to sequence %d", name, last)
+		if md.Sequence.Stream >= last {
+			return nil
 		}
 	}
 }
