@@ -60,9 +60,7 @@ func AppendECS(dst []byte, e *Event) []byte {
 	}
 	w.str("network.transport", e.Protocol)
 	w.str("message", e.Message)
-	for _, f := range e.Fields {
-		w.str(f.Key.String(), f.Value)
-	}
+	w.fields(e.Fields)
 	if len(e.Raw) > 0 {
 		if utf8.Valid(e.Raw) {
 			w.str("event.original", String(e.Raw))
@@ -98,6 +96,42 @@ func (w *ecsWriter) str(k, v string) {
 func (w *ecsWriter) num(k string, v uint64) {
 	w.key(k)
 	w.b = strconv.AppendUint(w.b, v, 10)
+}
+
+// fields writes extra fields. A key that repeats (a JSON array a source sent, a Windows event
+// that names a value twice) becomes one key with an array of its values in their order, so the
+// output stays a JSON object with unique keys.
+func (w *ecsWriter) fields(fs []Field) {
+next:
+	for i, f := range fs {
+		for _, g := range fs[:i] {
+			if g.Key == f.Key {
+				continue next
+			}
+		}
+		n := 1
+		for _, g := range fs[i+1:] {
+			if g.Key == f.Key {
+				n++
+			}
+		}
+		if n == 1 {
+			w.str(f.Key.String(), f.Value)
+			continue
+		}
+		w.key(f.Key.String())
+		w.b = append(w.b, '[')
+		for j, g := range fs[i:] {
+			if g.Key != f.Key {
+				continue
+			}
+			if j > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.b = AppendJSONString(w.b, g.Value)
+		}
+		w.b = append(w.b, ']')
+	}
 }
 
 // AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
