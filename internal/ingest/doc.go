@@ -18,7 +18,11 @@
 //     until JetStream has acknowledged all of its batches, and only then closes its own side.
 //     A client that reads EOF after its FIN therefore knows everything it sent is durable. If a
 //     batch fails, or the server stops before it has read to the end, it resets the connection
-//     instead (RST), and the client sees an error rather than EOF.
+//     instead (RST), and the client sees an error rather than EOF. Every accepted connection
+//     has SO_LINGER set to zero until that last moment, so that when the process dies the
+//     kernel resets its connections too: otherwise it would send a FIN for a connection whose
+//     records were read but not yet published, and the sender would take it for the
+//     acknowledgement.
 //   - UDP has no acknowledgement; datagrams can be lost before they reach us.
 //
 // "Durable" means what the bus's sync policy gives: written to the operating system before the

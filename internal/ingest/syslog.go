@@ -92,6 +92,10 @@ func (p *Pipeline) serveStream(ctx context.Context, ln net.Listener, l Listener)
 			abort(c)
 			continue
 		}
+		// Until the connection's records are acknowledged, closing it must reset it: that
+		// includes the kernel closing it when this process dies, which would otherwise send a
+		// FIN and tell a half-closed sender that everything arrived (found by the crash test).
+		setLinger(c, 0)
 		gauge.Inc()
 		conns.Go(func() {
 			defer func() { <-slots; gauge.Dec() }()
@@ -193,19 +197,25 @@ func (p *Pipeline) finish(s *Stream, c net.Conn, eof bool, why string, log *slog
 		return
 	}
 	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	setLinger(c, -1) // now a FIN: the acknowledgement
 	c.Close()
 }
 
 // abort closes c with a TCP reset instead of a FIN.
 func abort(c net.Conn) {
-	nc := c
-	if tc, ok := c.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	if tcp, ok := nc.(*net.TCPConn); ok {
-		tcp.SetLinger(0)
-	}
+	setLinger(c, 0)
 	c.Close()
+}
+
+// setLinger sets SO_LINGER on c's TCP connection: 0 makes every close a reset, -1 restores the
+// normal close.
+func setLinger(c net.Conn, sec int) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		tcp.SetLinger(sec)
+	}
 }
 
 // ServeUDP reads syslog datagrams (RFC 5426, one message each) from pc until ctx ends, then
