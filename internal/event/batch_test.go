@@ -81,7 +81,7 @@ func sshd(i int) event.Event {
 		Time:     time.Date(2024, 5, 1, 10, 0, i%60, 0, jst),
 		Received: time.Date(2024, 5, 1, 1, 0, 1, i, time.UTC),
 		Tenant:   "hospital-a", Source: "syslog-tcp", Format: "syslog", Dataset: "sshd",
-		Host: s[strings.Index(s, "gw-") : strings.Index(s, " sshd")], Process: "sshd", PID: int32(20000 + i),
+		Host: s[strings.Index(s, "gw-"):strings.Index(s, " sshd")], Process: "sshd", PID: int32(20000 + i),
 		Severity: 6, Facility: 4, Message: msg,
 		Category: "authentication", Action: "ssh_login", Outcome: event.OutcomeFailure, User: user,
 		SrcIP:   netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 250)}),

@@ -184,4 +184,3 @@ func benchChunk(n int) ([]byte, int) {
 	}
 	return b.Bytes(), n
 }
-

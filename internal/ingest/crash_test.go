@@ -6,7 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-		"net"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
