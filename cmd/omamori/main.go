@@ -48,6 +48,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		serveCommand,
 		decodeCommand,
 		tokenCommand,
 		validateCommand,

@@ -428,3 +428,11 @@ func (s serverLog) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(form
 func (s serverLog) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
 func (s serverLog) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s serverLog) Tracef(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+
+// Ping reports whether JetStream answers, for readiness checks.
+func (b *Bus) Ping(ctx context.Context) error {
+	if _, err := b.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("bus: jetstream does not answer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+// Package node assembles one omamori process from its parts: the bus, the metadata store, the
+// ingest pipeline with its syslog listeners, and the HTTP server. It starts them in the order
+// the data path needs (the bus before anything that publishes, listeners last) and stops them in
+// reverse, so that every batch a sender was acknowledged for is on the bus before it closes.
+//
+// `omamori serve` and `omamori demo` run a Node; tests start one in-process.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/decode"
+	"github.com/omamori-project/omamori/internal/ingest"
+	"github.com/omamori-project/omamori/internal/selfsigned"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// Node is a running omamori process.
+type Node struct {
+	Bus   *bus.Bus
+	Store *store.Store
+
+	// HTTPAddr is where the HTTP server listens, and HTTPS whether it speaks TLS.
+	HTTPAddr net.Addr
+	HTTPS    bool
+	// Syslog maps each syslog listener's name to the address it is bound to (useful when the
+	// configuration asks for port 0).
+	Syslog map[string]net.Addr
+
+	log      *slog.Logger
+	pipeline *ingest.Pipeline
+	verifier *auth.Verifier
+
+	done         <-chan struct{}    // closed when the node should stop
+	cancel       context.CancelFunc // stops listeners, the HTTP server and the verifier
+	listeners    sync.WaitGroup     // syslog listeners and the HTTP server
+	verifierDone chan struct{}
+
+	errMu sync.Mutex
+	err   error // the first error of a part that stopped on its own
+}
+
+// Start starts every part of a node as cfg says, and returns once all of them listen. It stops
+// what it started if a later part fails. The node runs until ctx is done or Shutdown is called.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, err error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n := &Node{log: log, done: runCtx.Done(), cancel: cancel, Syslog: map[string]net.Addr{}, verifierDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.Shutdown(context.Background())
+		}
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			n.cancel()
+		case <-runCtx.Done():
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	always, interval, err := cfg.Bus.SyncPolicy()
+	if err != nil {
+		return nil, err
+	}
+	if always {
+		interval = 0 // the bus fsyncs before every acknowledgement; batches make that cheap
+	}
+	n.Bus, err = bus.Open(ctx, bus.Config{
+		URL: cfg.Bus.URL, DataDir: cfg.DataDir, Listen: cfg.Bus.Listen, SyncInterval: interval,
+		MaxAge: cfg.Bus.MaxAge, MaxBytes: cfg.Bus.MaxBytes, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start bus: %w", err)
+	}
+
+	n.Store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata store: %w", err)
+	}
+	tenants := map[string]bool{cfg.Ingest.DefaultTenant: true}
+	for _, l := range cfg.Ingest.Syslog {
+		tenants[l.Tenant] = true
+	}
+	for t := range tenants {
+		if _, err := n.Store.EnsureTenant(ctx, "system", store.Tenant{ID: t, Name: t}); err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", t, err)
+		}
+	}
+
+	n.pipeline, err = ingest.NewPipeline(n.Bus, ingest.Config{
+		MaxEvents: cfg.Ingest.BatchSize, MaxDelay: cfg.Ingest.BatchWait, MaxRecord: cfg.Ingest.MaxRecord,
+	}, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("start ingest: %w", err)
+	}
+
+	n.verifier = auth.NewVerifier(n.Store, log)
+	go func() {
+		defer close(n.verifierDone)
+		n.verifier.Run(runCtx, time.Minute)
+	}()
+
+	srv, err := api.New(cfg.HTTP, cfg.DataDir, api.Deps{
+		Store: n.Store, Verifier: n.verifier, Gatherer: reg, Registerer: reg, Log: log,
+		Checks: []api.Check{
+			{Name: "store", Ready: n.Store.Ping},
+			{Name: "bus", Ready: n.Bus.Ping},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start http server: %w", err)
+	}
+	decodeOpts := decode.Options{Location: cfg.Location()}
+	srv.Handle("POST /api/v1/ingest", auth.ScopeIngest, &ingest.Handler{
+		Pipeline: n.pipeline,
+		Decode:   decodeOpts,
+		Tenant: func(r *http.Request) (string, string, error) {
+			p, ok := auth.FromContext(r.Context())
+			if !ok {
+				return "", "", errors.New("no principal on an authenticated route")
+			}
+			return p.Tenant, "api:" + p.Name, nil
+		},
+	}, api.MaxBody(64<<20))
+	ln, err := srv.Listen()
+	if err != nil {
+		return nil, fmt.Errorf("listen for http: %w", err)
+	}
+	n.HTTPAddr, n.HTTPS = ln.Addr(), cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen)
+	n.goServe("http", func() error { return srv.Serve(runCtx, ln) })
+
+	for _, l := range cfg.Ingest.Syslog {
+		if err := n.startSyslog(runCtx, cfg, l, decodeOpts); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("omamori is running", "data_dir", cfg.DataDir, "http", n.HTTPAddr.String(), "https", n.HTTPS,
+		"bus", busWhere(cfg), "store", cfg.Store.Driver)
+	return n, nil
+}
+
+func (n *Node) startSyslog(ctx context.Context, cfg *config.Config, l config.Listener, opts decode.Options) error {
+	il := ingest.Listener{Tenant: l.Tenant, Source: l.Name, Format: l.Format, Decode: opts}
+	if _, err := decode.Lookup(il.Format); err != nil && il.Format != "" {
+		return fmt.Errorf("syslog listener %s: %w", l.Name, err)
+	}
+	switch l.Protocol {
+	case "udp":
+		pc, err := net.ListenPacket("udp", l.Listen)
+		if err != nil {
+			return fmt.Errorf("syslog listener %s: %w", l.Name, err)
+		}
+		n.Syslog[l.Name] = pc.LocalAddr()
+		n.goServe(l.Name, func() error { return n.pipeline.ServeUDP(ctx, pc, il) })
+	case "tcp", "tls":
+		ln, err := net.Listen("tcp", l.Listen)
+		if err != nil {
+			return fmt.Errorf("syslog listener %s: %w", l.Name, err)
+		}
+		n.Syslog[l.Name] = ln.Addr()
+		if l.Protocol == "tcp" {
+			n.goServe(l.Name, func() error { return n.pipeline.ServeTCP(ctx, ln, il) })
+			break
+		}
+		tc, err := syslogTLS(cfg, l)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		n.goServe(l.Name, func() error { return n.pipeline.ServeTLS(ctx, ln, tc, il) })
+	default:
+		return fmt.Errorf("syslog listener %s: unknown protocol %q", l.Name, l.Protocol)
+	}
+	return nil
+}
+
+// syslogTLS returns the TLS configuration of an RFC 5425 listener: its own certificate, or
+// one generated into the data directory, whose fingerprint senders can pin.
+func syslogTLS(cfg *config.Config, l config.Listener) (*tls.Config, error) {
+	certFile, keyFile := l.TLSCert, l.TLSKey
+	if certFile == "" {
+		hosts, err := selfsigned.Hosts(l.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("syslog listener %s: %w", l.Name, err)
+		}
+		certFile, keyFile, err = selfsigned.Ensure(filepath.Join(cfg.DataDir, "tls"), "syslog-"+l.Name, hosts)
+		if err != nil {
+			return nil, fmt.Errorf("syslog listener %s: %w", l.Name, err)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("syslog listener %s: load certificate: %w", l.Name, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// goServe runs a listener; one that stops with an error while the node runs stops the node.
+func (n *Node) goServe(name string, serve func() error) {
+	n.listeners.Add(1)
+	go func() {
+		defer n.listeners.Done()
+		if err := serve(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
+			n.errMu.Lock()
+			if n.err == nil {
+				n.err = fmt.Errorf("%s: %w", name, err)
+			}
+			n.errMu.Unlock()
+			n.log.Error("listener stopped", "name", name, "err", err)
+			n.cancel()
+		}
+	}()
+}
+
+// Shutdown stops the node: listeners first, so nothing new arrives; then the pipeline, which
+// publishes what it holds and waits for the bus to acknowledge it; then the bus and the store.
+// It returns the first error of a part that had stopped on its own.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.cancel()
+	n.listeners.Wait()
+	var errs []error
+	if n.pipeline != nil {
+		errs = append(errs, n.pipeline.Close(ctx))
+	}
+	if n.verifier != nil {
+		<-n.verifierDone
+	}
+	if n.Bus != nil {
+		errs = append(errs, n.Bus.Close())
+	}
+	if n.Store != nil {
+		errs = append(errs, n.Store.Close())
+	}
+	n.errMu.Lock()
+	errs = append([]error{n.err}, errs...)
+	n.errMu.Unlock()
+	return errors.Join(errs...)
+}
+
+// Done is closed when the node stops running: its context ended or a part failed. Call
+// Shutdown then.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+func busWhere(cfg *config.Config) string {
+	if cfg.Bus.URL != "" {
+		return cfg.Bus.URL
+	}
+	return "embedded"
+}
