@@ -49,6 +49,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		serveCommand,
+		ingestCommand,
 		decodeCommand,
 		tokenCommand,
 		validateCommand,

@@ -49,9 +49,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -115,6 +117,7 @@ type Bus struct {
 	js     jetstream.JetStream
 	events string // stream names
 	dead   string
+	lock   *os.File // held while the embedded server owns DataDir
 }
 
 // Open starts the embedded server or connects to the external one, and makes sure the streams
@@ -152,6 +155,11 @@ func (b *Bus) connect(ctx context.Context) error {
 		}
 		b.nc = nc
 	} else {
+		lock, err := lockDir(b.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		b.lock = lock
 		srv, err := startServer(b.cfg, b.log)
 		if err != nil {
 			return err
@@ -416,7 +424,37 @@ func (b *Bus) Close() error {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 	}
+	if b.lock != nil {
+		b.lock.Close() // releases the flock
+	}
 	return nil
+}
+
+// ErrInUse is returned by Open when another process runs an embedded server on the same data
+// directory. nats-server does not guard its store directory, and two servers writing one
+// store would corrupt it.
+var ErrInUse = errors.New("bus: data directory in use by another omamori process")
+
+// lockDir takes an exclusive lock on dir/bus.lock for as long as the returned file is open.
+func lockDir(dir string) (*os.File, error) {
+	if dir == "" {
+		return nil, errors.New("start embedded nats: no data directory")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "bus.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrInUse, dir)
+		}
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	return f, nil
 }
 
 // serverLog sends nats-server's log to slog.

@@ -247,3 +247,21 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 }
+
+func TestEmbeddedDataDirIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, Config{DataDir: dir}); !errors.Is(err, ErrInUse) {
+		t.Errorf("second Open of %s = %v, want ErrInUse", dir, err)
+	}
+	b.Close()
+	b2, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	b2.Close()
+}

@@ -151,10 +151,16 @@ type Stream struct {
 
 // NewStream starts a stream of records in format (a decode record format) for tenant, coming
 // from source (a listener's or token's name, which labels metrics and events).
+//
+// A stream of a file format (EVTX), which has no record decoder, takes only AddDecoded.
 func (p *Pipeline) NewStream(tenant, source, format string, opts decode.Options) (*Stream, error) {
-	dec, err := decode.New(format, opts)
+	f, err := decode.Lookup(format)
 	if err != nil {
 		return nil, fmt.Errorf("new ingest stream: %w", err)
+	}
+	var dec decode.Decoder
+	if f.New != nil {
+		dec = f.New(opts)
 	}
 	return &Stream{p: p, tenant: tenant, source: source, format: format, dec: dec,
 		events: make([]event.Event, p.cfg.MaxEvents), arenaSz: 64 << 10}, nil
@@ -166,6 +172,22 @@ func (p *Pipeline) NewStream(tenant, source, format string, opts decode.Options)
 func (s *Stream) Add(record []byte, received time.Time) {
 	e := s.next(record, received)
 	s.add(e, s.dec.Decode(e))
+}
+
+// AddDecoded adds what a decode.Reader returned, for imports of whole files: e is a decoded
+// event when err is nil, and otherwise holds in e.Raw the record that err says could not be
+// decoded. AddDecoded copies e but keeps e.Raw, which readers hand over and never change.
+func (s *Stream) AddDecoded(e *event.Event, err error) {
+	slot := &s.events[s.n]
+	fields := append(slot.Fields[:0], e.Fields...)
+	*slot = *e
+	slot.Fields = fields
+	slot.Tenant, slot.Source = s.tenant, s.source
+	if slot.Received.IsZero() {
+		slot.Received = time.Now()
+	}
+	s.bytes += len(slot.Raw)
+	s.add(slot, err)
 }
 
 // AddBad adds record to the dead letters without decoding it, for records the framing already
