@@ -146,8 +146,9 @@ func checkAddr(addr string) string {
 	if err != nil {
 		return fmt.Sprintf("%q is not host:port", addr)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return fmt.Sprintf("port %q is not a number from 1 to 65535", port)
+	// Port 0 lets the kernel choose, as the demo and tests do; omamori logs the one it got.
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Sprintf("port %q is not a number from 0 to 65535", port)
 	}
 	if host != "" && host != "localhost" {
 		if _, err := netip.ParseAddr(host); err != nil {
@@ -218,8 +219,8 @@ func (c *Config) checkConflicts() []Problem {
 func overlap(a, b string) bool {
 	ha, pa, err1 := net.SplitHostPort(a)
 	hb, pb, err2 := net.SplitHostPort(b)
-	if err1 != nil || err2 != nil || pa != pb {
-		return false
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false // port 0 gets a free port of its own
 	}
 	wild := func(h string) bool { ip := net.ParseIP(h); return h == "" || (ip != nil && ip.IsUnspecified()) }
 	return ha == hb || wild(ha) || wild(hb)
