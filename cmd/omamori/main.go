@@ -53,6 +53,7 @@ func commands() []command {
 		decodeCommand,
 		tokenCommand,
 		validateCommand,
+		benchCommand,
 		versionCommand,
 	}
 }

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
@@ -70,5 +71,24 @@ func TestRansomwareDecodes(t *testing.T) {
 		if got := count(s.match); got != s.want {
 			t.Errorf("%s: %d events, want %d", s.name, got, s.want)
 		}
+	}
+}
+
+func TestRoutineDecodes(t *testing.T) {
+	lines := bytes.Split(bytes.TrimSuffix(Routine(1000), []byte("\n")), []byte("\n"))
+	if len(lines) != 1000 {
+		t.Fatalf("Routine(1000) gave %d lines", len(lines))
+	}
+	d, _ := decode.New("syslog", decode.Options{Location: tokyo})
+	formats := map[string]int{}
+	for _, l := range lines {
+		e := &event.Event{Raw: l, Received: time.Now()}
+		if err := d.Decode(e); err != nil {
+			t.Fatalf("Decode(%q) = %v", l, err)
+		}
+		formats[e.Format]++
+	}
+	if formats["fortigate"] != 700 || formats["syslog"] != 300 {
+		t.Errorf("formats = %v, want 700 fortigate and 300 syslog", formats)
 	}
 }
