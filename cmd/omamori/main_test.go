@@ -91,3 +91,23 @@ func TestDecodeReportsDeadLetters(t *testing.T) {
 		t.Errorf("stderr = %q, want line 2 reported as binary and counted", stderr)
 	}
 }
+
+// TestDemo runs the README's first command as a person would and checks that the attack
+// arrived: every step of the scenario is counted in what the demo shows.
+func TestDemo(t *testing.T) {
+	out, stderr, err := runCLI(t, "demo", "-exit", "-listen", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("omamori demo: %v\n%s", err, stderr)
+	}
+	for _, want := range []string{
+		"5125 events are durably on the bus",
+		"24 failed SSL-VPN logins from 198.51.100.77",
+		"5 RDP logons",
+		"40 files renamed to .lockbit",
+		"1 connection to the ventilator",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/node"
+	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+var demoCommand = command{
+	name:    "demo",
+	summary: "run omamori with a replayed attack on a hospital",
+	usage: `usage: omamori demo [-listen ADDR] [-exit]
+
+Demo starts omamori with everything embedded, in a temporary data directory that it
+removes when it stops, and replays an attack modelled on the ransomware that stopped
+Handa Hospital (2021) and Osaka General Medical Center (2022): the FortiGate SSL-VPN
+exploit, a brute force on the VPN, the maintenance account taken over, RDP into the
+catering server, the antivirus stopped, RDP and SMB to the EHR servers, files
+encrypted, and a ventilator reached for — among a gateway's routine logs. It then
+shows what omamori received, and keeps running, with an API token printed, until
+Ctrl-C.
+
+Flags:
+
+	-listen ADDR
+		where the API listens (default 127.0.0.1:8443; port 0 picks a free one).
+	-exit
+		stop after showing what arrived, instead of running until Ctrl-C.
+`,
+	run: runDemo,
+}
+
+func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error {
+	listen := fs.String("listen", "127.0.0.1:8443", "")
+	exit := fs.Bool("exit", false, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "omamori-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	cfg, err := config.Load(config.Sources{Set: []string{
+		"data_dir=" + dir, "http.listen=" + *listen, "log.level=warn",
+		"ingest.syslog.0.listen=127.0.0.1:0", "ingest.syslog.1.listen=127.0.0.1:0", "ingest.syslog.2.listen=127.0.0.1:0",
+	}})
+	if err != nil {
+		return hint(err, "-listen takes host:port, such as 127.0.0.1:8443")
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := st.EnsureTenant(ctx, "demo", store.Tenant{ID: cfg.Ingest.DefaultTenant, Name: "デモ病院"}); err != nil {
+		return err
+	}
+	_, token, err := auth.Issue(ctx, st.Tenant(cfg.Ingest.DefaultTenant), "demo", auth.Request{
+		Name: "demo", Scopes: []auth.Scope{auth.ScopeIngest, auth.ScopeRead, auth.ScopeMetrics, auth.ScopeAdmin},
+	})
+	st.Close()
+	if err != nil {
+		return err
+	}
+
+	n, err := node.Start(ctx, cfg, newLogger(cfg, e))
+	if err != nil {
+		return hint(err, "another program may be using the port: try omamori demo -listen 127.0.0.1:0")
+	}
+	defer n.Shutdown(context.WithoutCancel(ctx))
+	api := "http://" + n.HTTPAddr.String()
+	fmt.Fprintf(e.stdout, "omamori is running in %s\n  API:    %s (token below)\n  syslog: %s (TCP), %s (UDP)\n\n",
+		dir, api, n.Syslog["syslog-tcp"], n.Syslog["syslog-udp"])
+
+	// Half an hour of the gateway's routine logs, then the attack in its last minutes.
+	start := time.Now().Add(-30 * time.Minute)
+	attack := scenario.Ransomware(time.Now().Add(-15 * time.Minute))
+	var records []scenario.Record
+	for line := range bytes.Lines(scenario.Routine(5000)) {
+		records = append(records, scenario.Record{At: start, Format: "syslog", Data: bytes.TrimSuffix(line, []byte("\n"))})
+	}
+	records = append(records, attack...)
+	fmt.Fprintf(e.stdout, "replaying %d records of the ransomware scenario among 5000 routine ones...\n", len(attack))
+	target := scenario.Target{Syslog: n.Syslog["syslog-tcp"].String(), API: api, Token: token.Reveal()}
+	if _, err := scenario.Replay(ctx, target, records); err != nil {
+		return err
+	}
+	if err := showArrivals(ctx, e, n.Bus); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/metrics\n", token.Reveal(), api)
+	if *exit {
+		return nil
+	}
+	fmt.Fprintln(e.stdout, "\nPress Ctrl-C to stop; the demo's data directory is removed then.")
+	select {
+	case <-ctx.Done():
+	case <-n.Done():
+	}
+	return nil
+}
+
+// showArrivals prints what is on the bus: events by dataset, and the steps of the attack as a
+// person would look for them.
+func showArrivals(ctx context.Context, e env, b *bus.Bus) error {
+	byDataset := map[string]int{}
+	var vpnFailures, rdpLogons, encrypted, ventilator, total int
+	err := b.ReadEvents(ctx, func(m bus.Msg) error {
+		return event.DecodeBatch(m.Data, func(ev *event.Event) error {
+			total++
+			byDataset[cmp.Or(ev.Dataset, ev.Format)]++
+			switch {
+			case ev.Action == "vpn_login" && ev.Outcome == event.OutcomeFailure && ev.SrcIP.String() == scenario.Attacker:
+				vpnFailures++
+			case ev.DstIP.String() == scenario.Ventilator:
+				ventilator++
+			}
+			if lt, _ := ev.Get(logonType); lt == "10" && ev.Outcome == event.OutcomeSuccess {
+				rdpLogons++
+			}
+			if f, _ := ev.Get(targetFilename); len(f) > 8 && f[len(f)-8:] == ".lockbit" {
+				encrypted++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("read the bus: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "\n%d events are durably on the bus:\n", total)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, ds := range slices.Sorted(maps.Keys(byDataset)) {
+		fmt.Fprintf(tw, "  %s\t%d\n", ds, byDataset[ds])
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "\nIn them, the attack:\n"+
+		"  %d failed SSL-VPN logins from %s\n"+
+		"  %d RDP logons (event 4624, type 10) with the shared administrator account\n"+
+		"  %d files renamed to .lockbit\n"+
+		"  %d connection to the ventilator at %s\n"+
+		"Detection, response and incidents that act on them are the next parts of omamori.\n",
+		vpnFailures, scenario.Attacker, rdpLogons, encrypted, ventilator, scenario.Ventilator)
+	return nil
+}
+
+var (
+	logonType      = event.K("winlog.event_data.LogonType")
+	targetFilename = event.K("winlog.event_data.TargetFilename")
+)
