@@ -53,6 +53,9 @@ type Node struct {
 	listeners    sync.WaitGroup     // syslog listeners and the HTTP server
 	verifierDone chan struct{}
 
+	shutdown    sync.Once
+	shutdownErr error
+
 	errMu sync.Mutex
 	err   error // the first error of a part that stopped on its own
 }
@@ -237,8 +240,14 @@ func (n *Node) goServe(name string, serve func() error) {
 
 // Shutdown stops the node: listeners first, so nothing new arrives; then the pipeline, which
 // publishes what it holds and waits for the bus to acknowledge it; then the bus and the store.
-// It returns the first error of a part that had stopped on its own.
+// It returns the first error of a part that had stopped on its own. Calls after the first
+// return what the first returned.
 func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdown.Do(func() { n.shutdownErr = n.stop(ctx) })
+	return n.shutdownErr
+}
+
+func (n *Node) stop(ctx context.Context) error {
 	n.cancel()
 	n.listeners.Wait()
 	var errs []error

@@ -1,0 +1,105 @@
+package node
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/event"
+)
+
+// TestNodeReceivesOverEveryListener starts a whole node on loopback ports, sends syslog over
+// TLS (RFC 5425, checked against the certificate the node generated) and UDP, and finds every
+// event on the bus; then it shuts down cleanly.
+func TestNodeReceivesOverEveryListener(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load(config.Sources{Set: []string{
+		"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms",
+		"ingest.syslog.0.listen=127.0.0.1:0", "ingest.syslog.1.listen=127.0.0.1:0", "ingest.syslog.2.listen=127.0.0.1:0",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(t.Context())
+
+	resp, err := http.Get("http://" + n.HTTPAddr.String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /readyz = %s, want 200", resp.Status)
+	}
+
+	// TLS: trust exactly the certificate the node generated for the listener.
+	pem, err := os.ReadFile(filepath.Join(dir, "tls", "syslog-syslog-tls.crt"))
+	if err != nil {
+		t.Fatalf("the TLS listener's generated certificate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c, err := tls.Dial("tcp", n.Syslog["syslog-tls"].String(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("dial syslog over TLS: %v", err)
+	}
+	for i := range 5 {
+		msg := fmt.Sprintf("<38>1 2024-05-01T10:00:0%dZ gw sshd %d - - Failed password for root from 198.51.100.7 port 22 ssh2", i, 100+i)
+		fmt.Fprintf(c, "%d %s", len(msg), msg) // RFC 5425 octet counting
+	}
+	c.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("no acknowledgement over TLS: %v", err)
+	}
+	c.Close()
+
+	u, err := net.Dial("udp", n.Syslog["syslog-udp"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		fmt.Fprintf(u, "<38>May  1 10:00:0%d gw sshd[%d]: Accepted publickey for deploy from 192.168.10.%d port 22 ssh2", i, 200+i, i)
+	}
+	u.Close()
+
+	// UDP has no acknowledgement: wait until the events are on the bus.
+	var byListener map[string]int
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		byListener = map[string]int{}
+		err := n.Bus.ReadEvents(t.Context(), func(m bus.Msg) error {
+			return event.DecodeBatch(m.Data, func(e *event.Event) error {
+				byListener[e.Source]++
+				if e.Tenant != "default" || e.User == "" || !e.SrcIP.IsValid() {
+					t.Errorf("event from %s decoded as tenant %q user %q source %v", e.Source, e.Tenant, e.User, e.SrcIP)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byListener["syslog-udp"] == 5 {
+			break
+		}
+	}
+	if byListener["syslog-tls"] != 5 || byListener["syslog-udp"] != 5 {
+		t.Errorf("events on the bus by listener = %v, want 5 from syslog-tls and 5 from syslog-udp", byListener)
+	}
+	if err := n.Shutdown(t.Context()); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
