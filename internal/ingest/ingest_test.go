@@ -15,59 +15,90 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/deadletter"
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/selfsigned"
 )
 
-// memBus is a Publisher that keeps what it is given, and fails when told to.
-type memBus struct {
-	mu     sync.Mutex
-	events []*event.Event
-	dead   []deadletter.Record
-	fail   error
+// testBus is the real embedded bus on a temporary directory, with ways to read back what
+// reached its streams. Tests of what arrives use it rather than a fake, so that they also
+// prove the batches survive the trip through JetStream and decode on the other side.
+type testBus struct {
+	*bus.Bus
+	t *testing.T
 }
 
-func (m *memBus) PublishEvents(_ context.Context, tenant string, batch []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return m.fail
+func newTestBus(t *testing.T) *testBus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("open bus: %v", err)
 	}
-	src := bytes.Clone(batch) // the caller reuses batch
-	return event.DecodeBatch(src, func(e *event.Event) error {
-		if e.Tenant != tenant {
-			return fmt.Errorf("event of tenant %q in a batch of %q", e.Tenant, tenant)
-		}
-		m.events = append(m.events, e.Clone())
-		return nil
-	})
+	t.Cleanup(func() { b.Close() })
+	return &testBus{Bus: b, t: t}
 }
 
-func (m *memBus) PublishDeadLetters(_ context.Context, tenant string, batch []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return m.fail
+// downBus is a real bus that has been closed, so every publish fails as it does when the
+// connection to JetStream is lost.
+func downBus(t *testing.T) *testBus {
+	b := newTestBus(t)
+	b.Close()
+	return b
+}
+
+// events returns every event in EVENTS, checking that each batch holds only the tenant of its
+// subject.
+func (b *testBus) events() []*event.Event {
+	b.t.Helper()
+	var out []*event.Event
+	err := b.ReadEvents(b.t.Context(), func(m bus.Msg) error {
+		return event.DecodeBatch(m.Data, func(e *event.Event) error {
+			if e.Tenant != m.Tenant {
+				return fmt.Errorf("event of tenant %q in a batch on %s", e.Tenant, m.Subject)
+			}
+			out = append(out, e.Clone()) // m.Data is ours to keep, so its strings are too
+			return nil
+		})
+	})
+	if err != nil {
+		b.t.Fatalf("read events: %v", err)
 	}
-	return deadletter.DecodeBatch(bytes.Clone(batch), func(r *deadletter.Record) error {
-		m.dead = append(m.dead, *r)
-		return nil
-	})
+	return out
 }
 
-func (m *memBus) messages() (msgs []string, reasons []string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, e := range m.events {
+// deadLetters returns every record in DEADLETTER.
+func (b *testBus) deadLetters() []deadletter.Record {
+	b.t.Helper()
+	var out []deadletter.Record
+	err := b.ReadDeadLetters(b.t.Context(), func(m bus.Msg) error {
+		return deadletter.DecodeBatch(m.Data, func(r *deadletter.Record) error {
+			if r.Tenant != m.Tenant {
+				return fmt.Errorf("dead letter of tenant %q in a batch on %s", r.Tenant, m.Subject)
+			}
+			out = append(out, *r)
+			return nil
+		})
+	})
+	if err != nil {
+		b.t.Fatalf("read dead letters: %v", err)
+	}
+	return out
+}
+
+// messages returns the sorted messages of the events and reasons of the dead letters.
+func (b *testBus) messages() (msgs []string, reasons []string) {
+	b.t.Helper()
+	for _, e := range b.events() {
 		msgs = append(msgs, e.Message)
 	}
-	for _, r := range m.dead {
+	for _, r := range b.deadLetters() {
 		reasons = append(reasons, string(r.Reason))
 	}
 	slices.Sort(msgs)
@@ -134,7 +165,7 @@ func sendAndHalfClose(c net.Conn, data []byte) error {
 const sshdLine = "<38>May  1 10:00:%02d gw sshd[%d]: Failed password for invalid user u%d from 198.51.100.7 port 4000%d ssh2"
 
 func TestTCPAcknowledgesAfterHalfClose(t *testing.T) {
-	mb := &memBus{}
+	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{MaxEvents: 7, MaxRecord: 1024})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, nil)
 	defer stop()
@@ -169,7 +200,7 @@ func TestTCPAcknowledgesAfterHalfClose(t *testing.T) {
 	if len(reasons) != 2 || reasons[1] != string(decode.ReasonTooLong) {
 		t.Errorf("dead letter reasons = %q, want [<garbage reason> too_long]", reasons)
 	}
-	for _, e := range mb.events {
+	for _, e := range mb.events() {
 		if e.Tenant != "hospital-a" || e.Source != "syslog-tcp" || e.Received.IsZero() {
 			t.Fatalf("event tenant, source, received = %q, %q, %v; want hospital-a, syslog-tcp, set", e.Tenant, e.Source, e.Received)
 		}
@@ -177,7 +208,7 @@ func TestTCPAcknowledgesAfterHalfClose(t *testing.T) {
 }
 
 func TestTCPResetsWhenBusFails(t *testing.T) {
-	mb := &memBus{fail: errors.New("bus down")}
+	mb := downBus(t)
 	p := newTestPipeline(t, mb, Config{})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, nil)
 	defer stop()
@@ -192,7 +223,7 @@ func TestTCPResetsWhenBusFails(t *testing.T) {
 }
 
 func TestTCPIdleTimeout(t *testing.T) {
-	mb := &memBus{}
+	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a", IdleTimeout: 200 * time.Millisecond}, nil)
 	defer stop()
@@ -223,7 +254,7 @@ func TestTCPIdleTimeout(t *testing.T) {
 }
 
 func TestTCPMaxConns(t *testing.T) {
-	p := newTestPipeline(t, &memBus{}, Config{})
+	p := newTestPipeline(t, newTestBus(t), Config{})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a", MaxConns: 1}, nil)
 	defer stop()
 	first, err := net.Dial("tcp", addr)
@@ -245,7 +276,7 @@ func TestTCPMaxConns(t *testing.T) {
 }
 
 func TestTCPFlushesByTime(t *testing.T) {
-	mb := &memBus{}
+	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{MaxDelay: 20 * time.Millisecond})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, nil)
 	defer stop()
@@ -275,7 +306,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := &memBus{}
+	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, &tls.Config{Certificates: []tls.Certificate{cert}})
 	defer stop()
@@ -291,16 +322,17 @@ func TestTLS(t *testing.T) {
 	if err := sendAndHalfClose(c, fmt.Appendf(nil, "%d %s", len(line), line)); err != nil {
 		t.Fatalf("TLS half-close: read = %v, want EOF", err)
 	}
-	if msgs, _ := mb.messages(); len(msgs) != 1 {
-		t.Errorf("TLS: published %d events, want 1", len(msgs))
+	evs := mb.events()
+	if len(evs) != 1 {
+		t.Fatalf("TLS: published %d events, want 1", len(evs))
 	}
-	if mb.events[0].Source != "syslog-tls" {
-		t.Errorf("TLS: source = %q, want syslog-tls", mb.events[0].Source)
+	if evs[0].Source != "syslog-tls" {
+		t.Errorf("TLS: source = %q, want syslog-tls", evs[0].Source)
 	}
 }
 
 func TestUDP(t *testing.T) {
-	mb := &memBus{}
+	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{MaxRecord: 1024})
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -336,7 +368,7 @@ func TestUDP(t *testing.T) {
 
 // TestShutdownDrains checks that canceling the listener's context publishes what was read.
 func TestShutdownDrains(t *testing.T) {
-	mb := &memBus{}
+	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{MaxDelay: time.Hour})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, nil)
 	c, err := net.Dial("tcp", addr)
@@ -378,7 +410,7 @@ func postIngest(t *testing.T, h http.Handler, query string, body []byte, hdr map
 }
 
 func TestHTTP(t *testing.T) {
-	mb := &memBus{}
+	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{MaxEvents: 3, MaxRecord: 512})
 	h := &Handler{Pipeline: p, MaxBody: 4096, Tenant: func(r *http.Request) (string, string, error) {
 		if r.Header.Get("Authorization") != "Bearer good" {
@@ -439,7 +471,7 @@ not json at all
 }
 
 func TestHTTPBusFailure(t *testing.T) {
-	p := newTestPipeline(t, &memBus{fail: errors.New("bus down")}, Config{})
+	p := newTestPipeline(t, downBus(t), Config{})
 	h := &Handler{Pipeline: p, Tenant: func(*http.Request) (string, string, error) { return "hospital-a", "t", nil }}
 	status, got := postIngest(t, h, "", []byte(`{"message":"x"}`+"\n"), nil)
 	if status != http.StatusServiceUnavailable {
