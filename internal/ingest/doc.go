@@ -33,6 +33,7 @@
 // A listener never stops for bad input. Records longer than Config.MaxRecord become dead
 // letters holding their start; binary or invalid UTF-8 records become dead letters with the
 // decoder's reason. A TCP connection that sends no complete message for IdleTimeout is closed
-// (slow-loris clients), at most MaxConns are open at once, and when MaxInFlight batches are
+// (slow-loris clients), and the start of a message a closed connection left unfinished becomes
+// a dead letter too. At most MaxConns are open at once, and when MaxInFlight batches are
 // waiting for the bus, connections stop being read, so TCP pushes back on the senders.
 package ingest

@@ -136,6 +136,20 @@ func (f *framer) line() ([]byte, bool, error) {
 	}
 }
 
+// pending returns what the stream holds of a message it has not completed, at most max bytes,
+// for a connection that ends there; nil when that is only white space or the rest of a message
+// too long to keep, whose start was already returned. It consumes nothing.
+func (f *framer) pending() []byte {
+	if f.skip.line || f.skip.bytes > 0 {
+		return nil
+	}
+	b, _ := f.r.Peek(f.r.Buffered())
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	return b[:min(len(b), f.max)]
+}
+
 // skipRest discards what is left of a message too long to keep.
 func (f *framer) skipRest() error {
 	for f.skip.bytes > 0 {

@@ -120,6 +120,40 @@ func TestFramerTimeouts(t *testing.T) {
 	}
 }
 
+// stalled is a connection whose sender has stopped in the middle of something: every read
+// times out.
+type stalled struct{}
+
+func (stalled) Read([]byte) (int, error) { return 0, timeoutErr{} }
+
+func TestFramerPending(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" for nil
+	}{
+		{"<13>a\n<13>unfinished", "<13>unfinished"},
+		{"<13>a\n", ""},
+		{"<13>a\n \r\n ", ""},
+		{"50 <13>short", "50 <13>short"},       // a counted message, header and all
+		{"<13>" + strings.Repeat("x", 60), ""}, // its start was returned as too long
+		{"20 <13>" + strings.Repeat("y", 10), "20 <13>" + strings.Repeat("y", 9)}, // at most max bytes
+	}
+	for _, tt := range tests {
+		f := newFramer(io.MultiReader(strings.NewReader(tt.in), stalled{}), 16)
+		for {
+			if _, _, err := f.next(); err != nil {
+				if !isTimeout(err) {
+					t.Fatalf("next on %q: %v, want a timeout", tt.in, err)
+				}
+				break
+			}
+		}
+		if got := string(f.pending()); got != tt.want {
+			t.Errorf("pending after %q = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func FuzzFramer(f *testing.F) {
 	f.Add([]byte("5 <13>a<14>line\n\n12 Dec x\n"))
 	f.Add([]byte("999999999 <"))

@@ -222,59 +222,6 @@ func TestTCPResetsWhenBusFails(t *testing.T) {
 	}
 }
 
-func TestTCPIdleTimeout(t *testing.T) {
-	mb := newTestBus(t)
-	p := newTestPipeline(t, mb, Config{})
-	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a", IdleTimeout: 200 * time.Millisecond}, nil)
-	defer stop()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// A slow-loris client: a byte now and then, never a whole message.
-	ended := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(io.Discard, c)
-		ended <- err
-	}()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case <-tick.C:
-			c.Write([]byte("<"))
-		case <-ended:
-			return // the server closed it
-		case <-timeout:
-			t.Fatal("a slow-loris connection was still open after 10s with an idle timeout of 200ms")
-		}
-	}
-}
-
-func TestTCPMaxConns(t *testing.T) {
-	p := newTestPipeline(t, newTestBus(t), Config{})
-	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a", MaxConns: 1}, nil)
-	defer stop()
-	first, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	first.Write([]byte("<13>hello\n")) // make sure the first is accepted
-	time.Sleep(50 * time.Millisecond)
-	second, err := net.Dial("tcp", addr)
-	if err != nil {
-		return // reset before the dial returned: closed, as it should be
-	}
-	defer second.Close()
-	second.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := second.Read(make([]byte, 1)); err == nil || isTimeout(err) {
-		t.Errorf("second connection over MaxConns 1: read = %v, want it closed by the server", err)
-	}
-}
-
 func TestTCPFlushesByTime(t *testing.T) {
 	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{MaxDelay: 20 * time.Millisecond})

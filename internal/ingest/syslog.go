@@ -144,6 +144,7 @@ func (p *Pipeline) serveConn(ctx context.Context, c net.Conn, l Listener, log *s
 			deadline = want
 		}
 		if ctx.Err() != nil {
+			keepPending(s, f, "shutdown")
 			p.finish(s, c, false, "shutdown", log, remote)
 			return
 		}
@@ -168,6 +169,7 @@ func (p *Pipeline) serveConn(ctx context.Context, c net.Conn, l Listener, log *s
 				s.Flush()
 			}
 			if !now.Before(lastMsg.Add(l.IdleTimeout)) {
+				keepPending(s, f, "idle")
 				p.finish(s, c, false, "idle", log, remote)
 				return
 			}
@@ -175,9 +177,19 @@ func (p *Pipeline) serveConn(ctx context.Context, c net.Conn, l Listener, log *s
 			// Reset by the peer, a failed TLS handshake: nobody is left to acknowledge, but what
 			// was read is still published.
 			log.Debug("syslog connection", "remote", remote, "err", err)
+			keepPending(s, f, "error")
 			p.finish(s, c, false, "error", log, remote)
 			return
 		}
+	}
+}
+
+// keepPending puts the start of a message that a connection closed for why (idle, shutdown,
+// error) left unfinished in the dead letters, so that a slow-loris client's bytes and a sender's
+// last partial line are kept and counted like any other bad record.
+func keepPending(s *Stream, f *framer, why string) {
+	if b := f.pending(); b != nil {
+		s.AddBad(b, time.Now(), decode.ReasonSyntax, "the connection was closed ("+why+") inside a message")
 	}
 }
 
