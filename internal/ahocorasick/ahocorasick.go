@@ -144,6 +144,21 @@ func (m *Matcher) Each(text string, fn func(pattern int)) {
 	}
 }
 
+// Append appends to dst the index of every pattern that occurs in text, once per
+// occurrence, in the order their occurrences end, and returns the extended slice. Unlike
+// Each it costs no closure on the hot path.
+func (m *Matcher) Append(dst []int32, text string) []int32 {
+	s := int32(0)
+	n := int32(m.classes)
+	for i := 0; i < len(text); i++ {
+		s = m.trans[s*n+int32(m.class[text[i]])]
+		if a, b := m.outStart[s], m.outStart[s+1]; a != b {
+			dst = append(dst, m.outs[a:b]...)
+		}
+	}
+	return dst
+}
+
 // Contains reports whether any pattern occurs in text.
 func (m *Matcher) Contains(text string) bool {
 	s := int32(0)

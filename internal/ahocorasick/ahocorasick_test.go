@@ -67,6 +67,15 @@ func TestEach(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("New(%q, fold=%v).Each(%q) = %v, want %v", tt.patterns, tt.fold, tt.text, got, want)
 		}
+		app := m.Append(nil, tt.text)
+		got2 := make([]int, len(app))
+		for i, p := range app {
+			got2[i] = int(p)
+		}
+		slices.Sort(got2)
+		if !slices.Equal(got2, want) {
+			t.Errorf("New(%q).Append(%q) = %v, want %v", tt.patterns, tt.text, got2, want)
+		}
 		if m.Contains(tt.text) != (len(want) > 0) {
 			t.Errorf("New(%q).Contains(%q) = %v, want %v", tt.patterns, tt.text, !(len(want) > 0), len(want) > 0)
 		}

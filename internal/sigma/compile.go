@@ -526,17 +526,17 @@ func (fc *fieldCond) atoms() ([]atom, bool) {
 	var best []atom
 	found := false
 	for i := range fc.ms {
-		a, ok := fc.ms[i].atom(fc.ref)
+		a, ok := fc.ms[i].atoms(fc.ref)
 		if fc.all {
-			if ok && (!found || score([]atom{a}) > score(best)) {
-				best, found = []atom{a}, true
+			if ok && (!found || score(a) > score(best)) {
+				best, found = a, true
 			}
 			continue
 		}
 		if !ok {
 			return nil, false
 		}
-		out = append(out, a)
+		out = append(out, a...)
 	}
 	if fc.all {
 		return best, found
@@ -544,18 +544,18 @@ func (fc *fieldCond) atoms() ([]atom, bool) {
 	return out, true
 }
 
-func (m *matcher) atom(ref *fieldRef) (atom, bool) {
+func (m *matcher) atoms(ref *fieldRef) ([]atom, bool) {
 	switch m.kind {
 	case mEq:
 		if ref == nil {
-			return atom{}, false
+			return nil, false
 		}
-		return atom{ref: ref, eq: true, lit: strings.ToLower(m.s)}, true
+		return []atom{{ref: ref, eq: true, lit: strings.ToLower(m.s)}}, true
 	case mPrefix, mSuffix, mContains:
 		if m.s == "" {
-			return atom{}, false
+			return nil, false
 		}
-		return atom{ref: ref, lit: strings.ToLower(m.s)}, true
+		return []atom{{ref: ref, lit: strings.ToLower(m.s)}}, true
 	case mGlob:
 		longest := ""
 		for _, t := range m.glob {
@@ -564,21 +564,31 @@ func (m *matcher) atom(ref *fieldRef) (atom, bool) {
 			}
 		}
 		if longest == "" {
-			return atom{}, false
+			return nil, false
 		}
-		return atom{ref: ref, lit: strings.ToLower(longest)}, true
+		return []atom{{ref: ref, lit: strings.ToLower(longest)}}, true
+	case mRegexp:
+		lits, ok := regexLiterals(m.re.String())
+		if !ok {
+			return nil, false
+		}
+		out := make([]atom, len(lits))
+		for i, l := range lits {
+			out[i] = atom{ref: ref, lit: l}
+		}
+		return out, true
 	}
-	return atom{}, false
+	return nil, false
 }
 
-// score rates how rarely a set of atoms fires: the weakest atom decides. Whole values beat
-// substrings; values every event of a bucket has (event ID, channel) are worth nothing.
+// score rates how rarely a set of atoms fires: the weakest atom decides, and longer literals
+// are rarer. Values every event of a bucket has (event ID, channel) are worth nothing.
 func score(as []atom) int {
 	min := 1 << 30
 	for _, a := range as {
 		s := len(a.lit)
 		if a.eq {
-			s = 2*s + 4
+			s += 2 // a whole value, but short values (High, 3) are common ones
 		}
 		if a.ref != nil {
 			switch a.ref.name {
@@ -596,6 +606,7 @@ func score(as []atom) int {
 func newBucket(vs []*variant) *bucket {
 	b := &bucket{fields: map[event.Key]*literalIndex{}}
 	seen := map[int32]bool{}
+	shared := map[string]*literalIndex{}
 	for _, v := range vs {
 		if seen[v.id] {
 			continue
@@ -616,19 +627,29 @@ func newBucket(vs []*variant) *bucket {
 				b.keyword.add(a, v.id)
 				continue
 			}
+			// The keys of one field share an index: an event has only one of them.
+			li := shared[a.ref.name]
+			if li == nil {
+				li = &literalIndex{}
+				shared[a.ref.name] = li
+			}
+			li.add(a, v.id)
 			for _, k := range a.ref.keys {
-				li := b.fields[k]
-				if li == nil {
-					li = &literalIndex{}
+				if b.fields[k] == nil {
 					b.fields[k] = li
+				} else if b.fields[k] != li {
+					b.fields[k].add(a, v.id) // the key serves two Sigma names
 				}
-				li.add(a, v.id)
 				b.virtual = b.virtual || isVirtual(k)
 			}
 		}
 	}
+	built := map[*literalIndex]bool{}
 	for _, li := range b.fields {
-		li.build()
+		if !built[li] {
+			li.build()
+			built[li] = true
+		}
 	}
 	if b.keyword != nil {
 		b.keyword.build()

@@ -23,6 +23,7 @@ type Matcher struct {
 	hit   []uint32 // hit[rule] == gen: already matched this event
 	gen   uint32
 	cands []int32
+	hits  []int32
 
 	// the event being matched
 	e      *event.Event
@@ -138,11 +139,12 @@ func (m *Matcher) scan(li *literalIndex, i int) {
 		if li.nonASCII {
 			v = m.lower(i)
 		}
-		li.ac.Each(v, func(p int) {
+		m.hits = li.ac.Append(m.hits[:0], v)
+		for _, p := range m.hits {
 			for _, id := range li.acVariants[p] {
 				m.mark(id)
 			}
-		})
+		}
 	}
 }
 
