@@ -135,10 +135,10 @@ func Open(ctx context.Context, opts Options) (*Archive, error) {
 	}
 	a.log = a.log.With("component", "archive")
 	var err error
-	if a.enc, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault)); err != nil {
+	if a.enc, err = zstdEncoder(); err != nil {
 		return nil, fmt.Errorf("open archive: %w", err)
 	}
-	if a.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20)); err != nil {
+	if a.dec, err = zstdDecoder(); err != nil {
 		return nil, fmt.Errorf("open archive: %w", err)
 	}
 	if !opts.ReadOnly {
@@ -871,4 +871,13 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync directory: %w", err)
 	}
 	return nil
+}
+
+func zstdEncoder() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+}
+
+// zstdDecoder returns a decoder for blocks; a block never decompresses to more than 256 MiB.
+func zstdDecoder() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,4 +289,72 @@ func TestWrongMasterKey(t *testing.T) {
 	if !errors.Is(err, keyring.ErrUnknownKey) {
 		t.Errorf("Open with another master key = %v, want %v", err, keyring.ErrUnknownKey)
 	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	dir := t.TempDir()
+	keyFile := filepath.Join(t.TempDir(), "master.keys")
+	ring, err := keyring.Create(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := ring.Current()
+	a := openTest(t, dir, ring)
+	appendAll(t, a, "clinic-a", events[:1000], 100)
+	a.Close()
+	ring, second, err := keyring.Rotate(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first {
+		t.Fatalf("Rotate kept key %s", first)
+	}
+	a = openTest(t, dir, ring)
+	appendAll(t, a, "clinic-a", events[1000:], 100)
+	if _, err := a.Checkpoint(ctx, "clinic-a"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	used := map[string]bool{}
+	for _, p := range mustGlob(t, filepath.Join(dir, "clinic-a", "seg-*.oms")) {
+		f, _ := os.Open(p)
+		h, _, err := readSegHeader(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		used[h.KeyID] = true
+	}
+	if !used[first] || !used[second] {
+		t.Errorf("segments use keys %v, want both %s (before rotation) and %s (after)", used, first, second)
+	}
+	rep := verifyDir(t, dir, ring)
+	if !rep.OK() || rep.Records != uint64(len(events)) {
+		t.Errorf("Verify after rotation = %d records, %v", rep.Records, rep.Problems)
+	}
+	// Without the old key, the old segments are a clear error, not garbage.
+	newOnly, _ := keyring.Parse(readLastKeyLine(t, keyFile))
+	rep = verifyDir(t, dir, newOnly)
+	if rep.OK() || !strings.Contains(rep.Problems[0].Message, "master key not found") {
+		t.Errorf("Verify without the old key = %v, want 'master key not found'", rep.Problems)
+	}
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		t.Fatalf("Glob(%s) = %v, %v", pattern, m, err)
+	}
+	return m
+}
+
+func readLastKeyLine(t *testing.T, file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }

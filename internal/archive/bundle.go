@@ -1,0 +1,352 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/omamori-project/omamori/internal/event"
+)
+
+// An export bundle is a tar file for an authority, verifiable offline with nothing but the
+// bundle (and, to be sure of whose it is, the archive's public key obtained separately):
+//
+//	README.md        how to verify, in Japanese and English
+//	query.json       the query that selected the records
+//	records.ndjson   the records, one ECS JSON object per line (event.AppendECS)
+//	proofs.ndjson    line i proves line i of records.ndjson: {"index", "salt", "record",
+//	                 "leaf_hash", "proof"} (base64), an RFC 6962 inclusion proof of the record
+//	                 in the tenant's tree of the checkpoint's size
+//	checkpoint       the signed checkpoint (C2SP signed note) the proofs lead to
+//	manifest         a signed note by the same key binding the three files above, by SHA-256,
+//	                 to the checkpoint, so that no line can be removed or added unseen
+//	pubkey.txt       the archive's note verifier key
+//
+// See docs/archive-verification.md for the steps with other tools.
+
+// ExportStats says what an export wrote.
+type ExportStats struct {
+	Records    int
+	Checkpoint Checkpoint
+}
+
+// proofLine is one line of proofs.ndjson.
+type proofLine struct {
+	Index    uint64   `json:"index"`
+	Salt     []byte   `json:"salt"`
+	Record   []byte   `json:"record"`
+	LeafHash []byte   `json:"leaf_hash"`
+	Proof    [][]byte `json:"proof"`
+}
+
+// queryJSON is query.json.
+type queryJSON struct {
+	Tenant     string   `json:"tenant"`
+	From       string   `json:"from,omitempty"`
+	To         string   `json:"to,omitempty"`
+	IP         string   `json:"ip,omitempty"`
+	Host       string   `json:"host,omitempty"`
+	User       string   `json:"user,omitempty"`
+	Where      []string `json:"where,omitempty"`
+	Limit      int      `json:"limit,omitempty"`
+	ExportedAt string   `json:"exported_at"`
+	TreeSize   uint64   `json:"tree_size"`
+	Records    int      `json:"records"`
+}
+
+const manifestHeader = "omamori export bundle v1"
+
+// Export writes a bundle of the records that match q to w. It proves them under a checkpoint
+// of everything synced (signing a new one unless the archive is read-only, in which case the
+// latest stored checkpoint bounds what is exported).
+func (a *Archive) Export(ctx context.Context, q Query, w io.Writer, progress func(int64)) (*ExportStats, error) {
+	if a.signer == nil {
+		return nil, errors.New("export: the archive's signing key is not available")
+	}
+	cp, err := a.Checkpoint(ctx, q.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	recs, err := os.CreateTemp("", "omamori-export-records-*")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer os.Remove(recs.Name())
+	defer recs.Close()
+	proofs, err := os.CreateTemp("", "omamori-export-proofs-*")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer os.Remove(proofs.Name())
+	defer proofs.Close()
+	rw, pw := bufio.NewWriterSize(recs, 1<<20), bufio.NewWriterSize(proofs, 1<<20)
+	rh, ph := sha256.New(), sha256.New()
+	rout, pout := io.MultiWriter(rw, rh), io.MultiWriter(pw, ph)
+	n := 0
+	var line []byte
+	err = a.search(ctx, q, 0, cp.Size, progress, func(r *Record) error {
+		p, err := a.InclusionProof(q.Tenant, r.Index, cp.Size)
+		if err != nil {
+			return fmt.Errorf("prove record %d: %w", r.Index, err)
+		}
+		line = event.AppendECS(line[:0], &r.Event)
+		if _, err := rout.Write(line); err != nil {
+			return err
+		}
+		pl, err := json.Marshal(proofLine{Index: r.Index, Salt: r.Salt, Record: r.Data, LeafHash: r.LeafHash(), Proof: p})
+		if err != nil {
+			return err
+		}
+		if _, err := pout.Write(append(pl, '\n')); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := rw.Flush(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := pw.Flush(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	qj := queryJSON{Tenant: q.Tenant, Host: q.Host, User: q.User, Limit: q.Limit,
+		ExportedAt: a.opts.Now().UTC().Format(time.RFC3339), TreeSize: cp.Size, Records: n}
+	if !q.From.IsZero() {
+		qj.From = q.From.UTC().Format(time.RFC3339Nano)
+	}
+	if !q.To.IsZero() {
+		qj.To = q.To.UTC().Format(time.RFC3339Nano)
+	}
+	if q.IP.IsValid() {
+		qj.IP = q.IP.String()
+	}
+	for _, c := range q.Where {
+		qj.Where = append(qj.Where, c.String())
+	}
+	query, _ := json.MarshalIndent(qj, "", "  ")
+	query = append(query, '\n')
+	qh := sha256.Sum256(query)
+	manifest := fmt.Sprintf("%s\n%s\n%d\n%d\nrecords.ndjson %s\nproofs.ndjson %s\nquery.json %s\n",
+		manifestHeader, cp.Origin, cp.Size, n, hex.EncodeToString(rh.Sum(nil)), hex.EncodeToString(ph.Sum(nil)), hex.EncodeToString(qh[:]))
+	signed, err := note.Sign(&note.Note{Text: manifest}, a.signer)
+	if err != nil {
+		return nil, fmt.Errorf("export: sign manifest: %w", err)
+	}
+
+	tw := tar.NewWriter(w)
+	now := a.opts.Now()
+	add := func(name string, r io.Reader, size int64) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: now, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		_, err := io.Copy(tw, r)
+		return err
+	}
+	addBytes := func(name string, b []byte) error { return add(name, bytes.NewReader(b), int64(len(b))) }
+	addFile := func(name string, f *os.File) error {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return add(name, f, fi.Size())
+	}
+	for _, err := range []error{
+		addBytes("README.md", []byte(bundleReadme)),
+		addBytes("query.json", query),
+		addFile("records.ndjson", recs),
+		addFile("proofs.ndjson", proofs),
+		addBytes("checkpoint", cp.Note),
+		addBytes("manifest", signed),
+		addBytes("pubkey.txt", []byte(a.vkey+"\n")),
+		tw.Close(),
+	} {
+		if err != nil {
+			return nil, fmt.Errorf("export: write bundle: %w", err)
+		}
+	}
+	return &ExportStats{Records: n, Checkpoint: *cp}, nil
+}
+
+// BundleReport is what VerifyBundle established.
+type BundleReport struct {
+	PublicKey  string
+	Checkpoint Checkpoint
+	Records    int
+	Query      json.RawMessage
+}
+
+// ErrBundle is wrapped by every error of VerifyBundle that says the bundle does not verify.
+var ErrBundle = errors.New("bundle does not verify")
+
+// VerifyBundle checks an export bundle offline: the checkpoint's and the manifest's signatures
+// by the bundle's key (or by vkey, if given, which should be the archive's public key obtained
+// apart from the bundle), the files' digests against the manifest, and every record's leaf hash
+// and inclusion proof against the checkpoint, and that each ECS line is what its record says.
+func VerifyBundle(r io.Reader, vkey string) (*BundleReport, error) {
+	files := map[string][]byte{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: not a readable tar file: %v", ErrBundle, err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read %s: %v", ErrBundle, h.Name, err)
+		}
+		files[h.Name] = b
+	}
+	for _, name := range []string{"query.json", "records.ndjson", "proofs.ndjson", "checkpoint", "manifest", "pubkey.txt"} {
+		if _, ok := files[name]; !ok {
+			return nil, fmt.Errorf("%w: %s is missing", ErrBundle, name)
+		}
+	}
+	bundleKey := strings.TrimSpace(string(files["pubkey.txt"]))
+	if vkey == "" {
+		vkey = bundleKey
+	} else if vkey != bundleKey {
+		return nil, fmt.Errorf("%w: the bundle's public key %s is not the expected %s", ErrBundle, bundleKey, vkey)
+	}
+	cp, err := ParseCheckpoint(files["checkpoint"], vkey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: checkpoint: %v", ErrBundle, err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: public key: %v", ErrBundle, err)
+	}
+	m, err := note.Open(files["manifest"], note.VerifierList(v))
+	if err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrBundle, err)
+	}
+	ml := strings.Split(strings.TrimSuffix(m.Text, "\n"), "\n")
+	if len(ml) != 7 || ml[0] != manifestHeader {
+		return nil, fmt.Errorf("%w: manifest: unknown format", ErrBundle)
+	}
+	if ml[1] != cp.Origin || ml[2] != strconv.FormatUint(cp.Size, 10) {
+		return nil, fmt.Errorf("%w: manifest is for %s at size %s, the checkpoint for %s at size %d", ErrBundle, ml[1], ml[2], cp.Origin, cp.Size)
+	}
+	count, err := strconv.Atoi(ml[3])
+	if err != nil {
+		return nil, fmt.Errorf("%w: manifest: record count %q", ErrBundle, ml[3])
+	}
+	for _, l := range ml[4:] {
+		name, sum, _ := strings.Cut(l, " ")
+		got := sha256.Sum256(files[name])
+		if hex.EncodeToString(got[:]) != sum {
+			return nil, fmt.Errorf("%w: %s was changed: its SHA-256 is not the one the signed manifest gives (a line was altered, added or removed)", ErrBundle, name)
+		}
+	}
+	recs := splitLines(files["records.ndjson"])
+	proofs := splitLines(files["proofs.ndjson"])
+	if len(recs) != count || len(proofs) != count {
+		return nil, fmt.Errorf("%w: %d records and %d proofs, the manifest says %d", ErrBundle, len(recs), len(proofs), count)
+	}
+	var ecs []byte
+	for i := range recs {
+		var pl proofLine
+		if err := json.Unmarshal(proofs[i], &pl); err != nil {
+			return nil, fmt.Errorf("%w: proofs.ndjson line %d: %v", ErrBundle, i+1, err)
+		}
+		leaf := leafHash(pl.Salt, pl.Record)
+		if !bytes.Equal(leaf, pl.LeafHash) {
+			return nil, fmt.Errorf("%w: record %d (line %d): leaf hash does not match salt and record", ErrBundle, pl.Index, i+1)
+		}
+		if err := proof.VerifyInclusion(hasher, pl.Index, cp.Size, leaf, pl.Proof, cp.Root); err != nil {
+			return nil, fmt.Errorf("%w: record %d (line %d): inclusion proof: %v", ErrBundle, pl.Index, i+1, err)
+		}
+		rec := Record{Data: pl.Record}
+		if err := decodeRecord(&rec); err != nil {
+			return nil, fmt.Errorf("%w: record %d (line %d): %v", ErrBundle, pl.Index, i+1, err)
+		}
+		ecs = event.AppendECS(ecs[:0], &rec.Event)
+		if !bytes.Equal(bytes.TrimSuffix(ecs, []byte("\n")), recs[i]) {
+			return nil, fmt.Errorf("%w: records.ndjson line %d is not what record %d holds", ErrBundle, i+1, pl.Index)
+		}
+	}
+	return &BundleReport{PublicKey: vkey, Checkpoint: *cp, Records: count, Query: files["query.json"]}, nil
+}
+
+func splitLines(b []byte) [][]byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Split(b, []byte("\n"))
+}
+
+const bundleReadme = `# omamori ログ提出バンドル / omamori log export bundle
+
+## 日本語
+
+このファイルは、病院のセキュリティ基盤 omamori のアーカイブから、query.json の条件で取り出した
+ログです。改ざんされていないこと、アーカイブに記録されていたことを、第三者が独自に確認できます。
+
+1. 公開鍵の確認: pubkey.txt の公開鍵が、病院から別途（文書・電話など）受け取った公開鍵と
+   一致することを確認してください。バンドル内の鍵だけを信頼しないでください。
+2. omamori がある場合: ` + "`omamori archive verify-bundle -key '<公開鍵>' このファイル`" + `
+   データディレクトリも秘密鍵も不要です。
+3. 他のツールで確かめる場合（すべて公開標準です）:
+   - checkpoint と manifest は C2SP signed-note 形式（Ed25519 署名）、checkpoint の本文は
+     C2SP tlog-checkpoint 形式（origin、木のサイズ、ルートハッシュ）です。
+   - manifest に書かれた SHA-256 と records.ndjson / proofs.ndjson / query.json のハッシュが
+     一致することを確認します（sha256sum）。
+   - proofs.ndjson の各行について、leaf_hash = SHA-256(0x00 || salt || record) を計算し、
+     RFC 6962（RFC 9162 2.1.3）の包含証明 proof で checkpoint のルートに至ることを確認します。
+   - record は omamori のイベント符号化（1 件のバッチ）で、元のログ行（raw）を含みます。
+     records.ndjson の同じ行の event.original と比べてください。
+   詳しくは omamori の docs/archive-verification.md を参照してください。
+
+salt はレコードごとの乱数で、証明に含まれる他の患者のレコードのハッシュから内容を推測することは
+できません。このバンドルは、含まれる各レコードが署名済みのログに存在することを証明します。
+条件に合うレコードがほかにないこと（完全性）は、署名された manifest の件数と query.json が
+omamori の回答であることを示すにとどまります。
+
+## English
+
+This file holds the logs that omamori, a hospital security platform, found in its archive for
+the query in query.json. Anyone can check on their own that they are unaltered and were in the
+archive.
+
+1. Check the public key: pubkey.txt must equal the public key the hospital gave you separately
+   (on paper, by phone). Do not trust the key inside the bundle alone.
+2. With omamori: ` + "`omamori archive verify-bundle -key '<public key>' THIS-FILE`" + `
+   It needs neither a data directory nor any secret.
+3. With other tools (all formats are public standards):
+   - checkpoint and manifest are C2SP signed notes (Ed25519); the checkpoint's text is a C2SP
+     tlog-checkpoint (origin, tree size, root hash).
+   - The SHA-256 digests in manifest must match records.ndjson, proofs.ndjson and query.json
+     (sha256sum).
+   - For each line of proofs.ndjson compute leaf_hash = SHA-256(0x00 || salt || record) and check
+     that the RFC 6962 (RFC 9162 section 2.1.3) inclusion proof leads to the checkpoint's root.
+   - record is omamori's event encoding (a batch of one) and holds the original log line (raw);
+     compare it with event.original on the same line of records.ndjson.
+   See docs/archive-verification.md in omamori for the details.
+
+Salts are random per record, so the hashes of other patients' records in the proofs reveal
+nothing of them. The bundle proves each record it holds is in the signed log; that no other
+record matched rests on the signed manifest's count and query, which are omamori's answer.
+`
