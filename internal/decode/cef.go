@@ -129,15 +129,15 @@ func (d *textDecoder) cefExtension(e *event.Event, s string) error {
 		switch key {
 		case "suser":
 			suser = v
-			e.Add(d.keys.key("cef.", key, ""), v)
+			e.Add(d.cefKeys.key(key, ""), v)
 			continue
 		case "duser":
 			duser = v
-			e.Add(d.keys.key("cef.", key, ""), v)
+			e.Add(d.cefKeys.key(key, ""), v)
 			continue
 		}
 		if !d.cefCommon(e, key, v) {
-			e.Add(d.keys.key("cef.", key, ""), v)
+			e.Add(d.cefKeys.key(key, ""), v)
 		}
 	}
 	// The source user acts; a destination user alone is the account acted on, as in a logon.

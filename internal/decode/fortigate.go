@@ -32,9 +32,16 @@ func fgLooksLike(s string) bool {
 			strings.HasPrefix(s, "date=") && len(s) > 9 && isDigit(s[5]) && isDigit(s[8]) && s[9] == '-')
 }
 
-func fgKeyByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
-}
+func fgKeyByte(c byte) bool { return fgKeyBytes[c] }
+
+// fgKeyBytes are the bytes of a key: a table, since keys are most of a line's bytes. It is
+// never written after it is made.
+var fgKeyBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
+	}
+	return t
+}()
 
 // fgRecord holds the values of the keys that fill an event's typed fields.
 type fgRecord struct {
@@ -127,13 +134,13 @@ func (d *textDecoder) fortigate(e *event.Event, s string) error {
 				return failAs("fortigate", ReasonSyntax, "no space after "+key+"=\"...\"")
 			}
 		} else {
-			i := strings.IndexAny(s, " \t")
-			if i < 0 {
-				i = len(s)
+			i := 0
+			for i < len(s) && s[i] != ' ' && s[i] != '\t' {
+				i++
 			}
 			v, s = s[:i], s[i:]
 		}
-		e.Add(d.keys.key("fortigate.", key, ""), v)
+		e.Add(d.fgKeys.key(key, ""), v)
 		r.set(key, v)
 	}
 	if r.logid == "" && r.typ == "" {

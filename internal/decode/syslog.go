@@ -31,12 +31,18 @@ var (
 type textDecoder struct {
 	opts Options
 	want string
-	keys keyCache
+	// The keys of the fields each body names, one cache per prefix.
+	fgKeys, cefKeys, sdKeys keyCache
 }
 
-func newSyslog(opts Options) Decoder    { return &textDecoder{opts: opts, want: "syslog"} }
-func newFortiGate(opts Options) Decoder { return &textDecoder{opts: opts, want: "fortigate"} }
-func newCEF(opts Options) Decoder       { return &textDecoder{opts: opts, want: "cef"} }
+func newTextDecoder(opts Options, want string) *textDecoder {
+	return &textDecoder{opts: opts, want: want,
+		fgKeys: keyCache{prefix: "fortigate."}, cefKeys: keyCache{prefix: "cef."}, sdKeys: keyCache{prefix: "syslog.sd."}}
+}
+
+func newSyslog(opts Options) Decoder    { return newTextDecoder(opts, "syslog") }
+func newFortiGate(opts Options) Decoder { return newTextDecoder(opts, "fortigate") }
+func newCEF(opts Options) Decoder       { return newTextDecoder(opts, "cef") }
 
 func (d *textDecoder) fail(reason Reason, detail string) error {
 	return &Error{Format: d.want, Reason: reason, Detail: detail}
@@ -346,7 +352,7 @@ func (d *textDecoder) structuredData(e *event.Event, s string) (int, error) {
 			if escaped {
 				v = sdUnescape(v)
 			}
-			e.Add(d.keys.key("syslog.sd.", id, name), v)
+			e.Add(d.sdKeys.key(id, name), v)
 		}
 	}
 	return i, nil

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"strings"
 	"unicode/utf8"
@@ -19,8 +20,19 @@ import (
 // not UTF-8 but are valid Shift_JIS, which Japanese medical devices still send, are converted
 // to a new UTF-8 string; anything else is invalid.
 func textOf(b []byte) (string, Reason) {
+	// Eight bytes at a time while all are printable ASCII, which most records are throughout;
+	// from the first word that holds anything else, byte by byte.
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		del := w ^ 0x7f*ones
+		if w&highs|(w-0x20*ones)&^w&highs|(del-ones)&^del&highs != 0 { // a byte >= 0x80, < 0x20, or 0x7f
+			break
+		}
+	}
 	high := false
-	for _, c := range b {
+	for _, c := range b[i:] {
 		if c < 0x20 {
 			// Tabs are common; CR and LF appear inside octet-counted syslog messages.
 			if c != '\t' && c != '\n' && c != '\r' {
@@ -182,19 +194,78 @@ func asciiEqualFold(s, t string) bool {
 }
 
 // keyCache interns the keys of fields whose names a source chooses (FortiGate key=value,
-// CEF extensions, RFC 5424 structured data), so that a stream of records with the same few
-// dozen names costs one map lookup per field and no allocation. It is per decoder, and so per
-// stream; it stops growing at a bound, so a hostile stream cannot make it large.
+// CEF extensions, RFC 5424 structured data), all under one prefix, so that a stream of records
+// with the same few dozen names costs no allocation. It is per decoder, and so per stream; it
+// stops growing at a bound, so a hostile stream cannot make it large.
+//
+// A small table in front of the map answers most lookups: it is indexed by a hash of a few
+// bytes of the name and compares the key found there with the name, so a hit costs neither
+// joining prefix and name nor hashing the whole key, which the map did for every field and
+// which was most of the time of a FortiGate line.
 type keyCache struct {
-	m   map[string]event.Key
-	buf []byte
+	prefix string
+	hot    *[keyCacheHot]event.Key // nil until first used, so caches never used cost nothing
+	m      map[string]event.Key
+	buf    []byte
 }
 
-const keyCacheMax = 4096
+const (
+	keyCacheMax     = 4096
+	keyCacheHotBits = 10 // 1024 slots (8 KiB) in sets of two: many times the keys of one FortiGate line
+	keyCacheHot     = 1 << keyCacheHotBits
+)
 
 // key returns the interned key prefix+name, or prefix+name+"."+sub when sub is not empty.
-func (c *keyCache) key(prefix, name, sub string) event.Key {
-	c.buf = append(append(c.buf[:0], prefix...), name...)
+func (c *keyCache) key(name, sub string) event.Key {
+	if c.hot == nil {
+		c.hot = new([keyCacheHot]event.Key)
+	}
+	// Two ways per set, so that two names of a line that share a set do not evict each other.
+	i := hotIndex(name, sub) &^ 1
+	set := c.hot[i : i+2 : i+2]
+	if c.is(set[0], name, sub) {
+		return set[0]
+	}
+	if c.is(set[1], name, sub) {
+		set[0], set[1] = set[1], set[0] // the most recent first
+		return set[0]
+	}
+	k := c.slow(name, sub)
+	set[0], set[1] = k, set[0]
+	return k
+}
+
+// is reports whether k is the key of name and sub. Every key in the cache starts with its
+// prefix, so only the rest is compared.
+func (c *keyCache) is(k event.Key, name, sub string) bool {
+	if k == (event.Key{}) {
+		return false
+	}
+	s := k.String()[len(c.prefix):]
+	if sub == "" {
+		return s == name
+	}
+	return len(s) == len(name)+1+len(sub) && s[len(name)] == '.' && s[len(name)+1:] == sub && s[:len(name)] == name
+}
+
+// hotIndex hashes the lengths and the first, middle and last bytes of name and sub: enough to
+// tell apart the names of one source, and far cheaper than hashing them whole. Collisions
+// only cost a trip to the map.
+func hotIndex(name, sub string) uint64 {
+	h := uint64(len(name))<<16 ^ uint64(len(sub))<<24
+	if n := len(name); n > 0 {
+		h ^= uint64(name[0]) ^ uint64(name[n/2])<<8 ^ uint64(name[n-1])<<32
+	}
+	if n := len(sub); n > 0 {
+		h ^= uint64(sub[0])<<40 ^ uint64(sub[n-1])<<48
+	}
+	h *= 0x9E3779B97F4A7C15 // Fibonacci hashing: spread the bits, and take the top ones
+	return h >> (64 - keyCacheHotBits)
+}
+
+// slow looks the key up in the map, or interns it.
+func (c *keyCache) slow(name, sub string) event.Key {
+	c.buf = append(append(c.buf[:0], c.prefix...), name...)
 	if sub != "" {
 		c.buf = append(append(c.buf, '.'), sub...)
 	}
