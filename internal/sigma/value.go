@@ -163,6 +163,21 @@ func windash(s string) []string {
 		prevWord = word(r)
 	}
 	dashes := []string{"-", "/", "–", "—", "―"}
+	if len(pos) > 4 {
+		// Every combination would be 5^n values; beyond 625, each variant uses one dash
+		// character throughout, which is how command lines are written in practice.
+		out := make([]string, 0, len(dashes))
+		for _, d := range dashes {
+			b := []byte(nil)
+			last := 0
+			for _, p := range pos {
+				b = append(append(b, s[last:p]...), d...)
+				last = p + 1
+			}
+			out = append(out, string(append(b, s[last:]...)))
+		}
+		return out
+	}
 	out := []string{""}
 	last := 0
 	for _, p := range pos {
