@@ -23,6 +23,26 @@ type Config struct {
 	Store Store `yaml:"store"`
 	// How logs come in.
 	Ingest Ingest `yaml:"ingest"`
+	// The archive: every event kept for years, compressed, encrypted and signed.
+	Archive Archive `yaml:"archive"`
+}
+
+// Archive configures the archive.
+type Archive struct {
+	// Where the archive keeps its segments. Empty: data_dir/archive.
+	Dir string `yaml:"dir"`
+	// The file of master keys that encrypt the archive's data keys, created on first use.
+	// Empty: data_dir/keys/archive-master.keys. Keep a copy apart from the data: without it
+	// the archive cannot be read. The environment variable OMAMORI_MASTER_KEY (base64 keys
+	// separated by commas, the last one current) is used instead of the file when set.
+	KeyFile string `yaml:"key_file"`
+	// How often a signed checkpoint of each hospital's log is made, for as long as it grows.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Size in bytes at which a segment file is closed and a new one begun.
+	SegmentSize int64 `yaml:"segment_size"`
+	// How long records are kept. Only whole segments whose records are all older are deleted,
+	// and each deletion is itself recorded in the archive.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Log configures omamori's own log.
@@ -130,6 +150,11 @@ func Default() Config {
 				{Name: "syslog-tcp", Protocol: "tcp", Listen: "127.0.0.1:5514", Format: "syslog"},
 				{Name: "syslog-tls", Protocol: "tls", Listen: "127.0.0.1:6514", Format: "syslog"},
 			},
+		},
+		Archive: Archive{
+			CheckpointInterval: time.Minute,
+			SegmentSize:        256 << 20,
+			Retention:          10 * 365 * 24 * time.Hour,
 		},
 	}
 }

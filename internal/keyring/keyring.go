@@ -283,3 +283,16 @@ func closeSynced(f *os.File) error {
 	}
 	return f.Close()
 }
+
+// LoadOrCreate is Load, except that with no environment value and no key file it creates the
+// file with a new key (reporting created), as a first start does.
+func LoadOrCreate(file, env string) (r *Ring, created bool, err error) {
+	if env == "" {
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			r, err := Create(file)
+			return r, err == nil, err
+		}
+	}
+	r, err = Load(file, env)
+	return r, false, err
+}
