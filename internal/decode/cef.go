@@ -36,7 +36,7 @@ func (d *textDecoder) cef(e *event.Event, s string) error {
 	s = s[len("CEF:"):]
 	var hdr [7]string
 	for i := range hdr {
-		end, escaped := cefHeaderEnd(s)
+		end, escaped := indexUnescaped(s, '|')
 		if end < 0 {
 			return failAs("cef", ReasonSyntax, "CEF header has fewer than 7 fields")
 		}
@@ -61,33 +61,13 @@ func (d *textDecoder) cef(e *event.Event, s string) error {
 	return d.cefExtension(e, s)
 }
 
-// cefHeaderEnd returns the index of the first unescaped '|' in s, and whether a backslash
-// escape came before it.
-func cefHeaderEnd(s string) (int, bool) {
-	escaped := false
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			escaped = true
-			i++
-		case '|':
-			return i, escaped
-		}
-	}
-	return -1, escaped
-}
-
-func cefKeyByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-'
-}
-
 // cefExtension decodes the key=value pairs of a CEF extension.
 func (d *textDecoder) cefExtension(e *event.Event, s string) error {
 	var suser, duser string
 	s = trimSpaceLeft(s)
 	for s != "" {
 		i := 0
-		for i < len(s) && cefKeyByte(s[i]) {
+		for i < len(s) && keyByte(s[i]) {
 			i++
 		}
 		if i == 0 || i == len(s) || s[i] != '=' {
@@ -113,7 +93,7 @@ func (d *textDecoder) cefExtension(e *event.Event, s string) error {
 					j = len(vs)
 				}
 				keyOK = false
-			case !cefKeyByte(c):
+			case !keyByte(c):
 				keyOK = false
 			}
 		}

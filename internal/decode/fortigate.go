@@ -21,7 +21,7 @@ import (
 // a device or a date (date=2024-...). The first test is cheap, so syslog lines pay almost nothing for it.
 func fgLooksLike(s string) bool {
 	i := 0
-	for i < len(s) && i < 32 && fgKeyByte(s[i]) {
+	for i < len(s) && i < 32 && keyByte(s[i]) {
 		i++
 	}
 	if i == 0 || i >= len(s) || s[i] != '=' {
@@ -31,17 +31,6 @@ func fgLooksLike(s string) bool {
 		(strings.Contains(s, "devid=") || strings.Contains(s, "devname=") ||
 			strings.HasPrefix(s, "date=") && len(s) > 9 && isDigit(s[5]) && isDigit(s[8]) && s[9] == '-')
 }
-
-func fgKeyByte(c byte) bool { return fgKeyBytes[c] }
-
-// fgKeyBytes are the bytes of a key: a table, since keys are most of a line's bytes. It is
-// never written after it is made.
-var fgKeyBytes = func() (t [256]bool) {
-	for c := range t {
-		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
-	}
-	return t
-}()
 
 // fgRecord holds the values of the keys that fill an event's typed fields.
 type fgRecord struct {
@@ -112,7 +101,7 @@ func (d *textDecoder) fortigate(e *event.Event, s string) error {
 			break
 		}
 		i := 0
-		for i < len(s) && fgKeyByte(s[i]) {
+		for i < len(s) && keyByte(s[i]) {
 			i++
 		}
 		if i == 0 || i == len(s) || s[i] != '=' {
@@ -122,13 +111,13 @@ func (d *textDecoder) fortigate(e *event.Event, s string) error {
 		s = s[i+1:]
 		var v string
 		if s != "" && s[0] == '"' {
-			end, escaped := fgQuoted(s)
+			end, escaped := indexUnescaped(s[1:], '"')
 			if end < 0 {
 				return failAs("fortigate", ReasonSyntax, "unclosed quote in "+key+"=")
 			}
-			v, s = s[1:end], s[end+1:]
+			v, s = s[1:1+end], s[2+end:]
 			if escaped {
-				v = fgUnescape(v)
+				v = unescape(v, `"\`)
 			}
 			if s != "" && s[0] != ' ' && s[0] != '\t' {
 				return failAs("fortigate", ReasonSyntax, "no space after "+key+"=\"...\"")
@@ -157,34 +146,6 @@ func (d *textDecoder) fortigate(e *event.Event, s string) error {
 // failAs makes the error of a decoder for format that another decoder dispatched to.
 func failAs(format string, reason Reason, detail string) error {
 	return &Error{Format: format, Reason: reason, Detail: detail}
-}
-
-// fgQuoted returns the index of the quote that closes the value starting at s[0] == '"', and
-// whether backslash escapes occur before it; -1 if the value is not closed.
-func fgQuoted(s string) (int, bool) {
-	escaped := false
-	for i := 1; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			escaped = true
-			i++
-		case '"':
-			return i, escaped
-		}
-	}
-	return -1, escaped
-}
-
-// fgUnescape undoes \" and \\ in a quoted value.
-func fgUnescape(v string) string {
-	b := make([]byte, 0, len(v))
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\\' && i+1 < len(v) && (v[i+1] == '"' || v[i+1] == '\\') {
-			i++
-		}
-		b = append(b, v[i])
-	}
-	return string(b)
 }
 
 // fgTime sets e.Time from eventtime (epoch, in ns since FortiOS 6.2, s or µs before), or from

@@ -335,22 +335,14 @@ func (d *textDecoder) structuredData(e *event.Event, s string) (int, error) {
 				return 0, d.fail(ReasonSyntax, "RFC 5424 SD-PARAM is not name=\"value\"")
 			}
 			i += 2
-			start = i
-			escaped := false
-			for i < len(s) && s[i] != '"' {
-				if s[i] == '\\' {
-					escaped = true
-					i++
-				}
-				i++
-			}
-			if i >= len(s) {
+			end, escaped := indexUnescaped(s[i:], '"')
+			if end < 0 {
 				return 0, d.fail(ReasonSyntax, "RFC 5424 SD-PARAM value not closed")
 			}
-			v := s[start:i]
-			i++
+			v := s[i : i+end]
+			i += end + 1
 			if escaped {
-				v = sdUnescape(v)
+				v = unescape(v, `"\]`) // RFC 5424 6.3.3; a backslash before anything else stays
 			}
 			e.Add(d.sdKeys.key(id, name), v)
 		}
@@ -361,19 +353,6 @@ func (d *textDecoder) structuredData(e *event.Event, s string) (int, error) {
 // sdNameByte reports whether c may be part of an RFC 5424 SD-NAME.
 func sdNameByte(c byte) bool {
 	return c > ' ' && c < 0x7f && c != '=' && c != ']' && c != '"'
-}
-
-// sdUnescape undoes RFC 5424's escaping of '"', '\' and ']' in a PARAM-VALUE; a backslash
-// before anything else stays.
-func sdUnescape(v string) string {
-	b := make([]byte, 0, len(v))
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\\' && i+1 < len(v) && (v[i+1] == '"' || v[i+1] == '\\' || v[i+1] == ']') {
-			i++
-		}
-		b = append(b, v[i])
-	}
-	return string(b)
 }
 
 // quoteShort shows at most 40 bytes of s in an error detail.

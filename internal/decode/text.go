@@ -168,6 +168,48 @@ func trimSpaceRight(s string) string {
 	return s
 }
 
+// keyByte reports whether c may be part of a key of FortiGate's key=value logs or a CEF
+// extension: letters, digits, '_', '-' and '.'.
+func keyByte(c byte) bool { return keyBytes[c] }
+
+// keyBytes is keyByte's table, since keys are most of a FortiGate line's bytes. It is never
+// written after it is made.
+var keyBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
+	}
+	return t
+}()
+
+// indexUnescaped returns the index of the first c in s that no backslash escapes, or -1, and
+// whether a backslash escape came before it.
+func indexUnescaped(s string, c byte) (int, bool) {
+	escaped := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			escaped = true
+			i++
+		case c:
+			return i, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// unescape removes the backslash before each byte of escapable in v; a backslash before any
+// other byte stays.
+func unescape(v, escapable string) string {
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) && strings.IndexByte(escapable, v[i+1]) >= 0 {
+			i++
+		}
+		b = append(b, v[i])
+	}
+	return string(b)
+}
+
 // trimSpaceLeft cuts spaces and tabs from the start of s.
 func trimSpaceLeft(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
