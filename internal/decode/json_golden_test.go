@@ -3,7 +3,6 @@ package decode
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,30 +13,6 @@ import (
 
 	"github.com/omamori-project/omamori/internal/event"
 )
-
-// The -update flag may be declared by this package's other tests too, so it is looked up,
-// and declared here only when no one else has.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func jsonUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-// jsonSharedData returns the path of the shared test data (../shared/data from the
-// repository root), or skips the test when it is missing.
-func jsonSharedData(t testing.TB, elem ...string) string {
-	t.Helper()
-	p := filepath.Join(append([]string{"..", "..", "..", "shared", "data"}, elem...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data %s not found (it lives beside the repository): %v", p, err)
-	}
-	return p
-}
 
 // jsonRender decodes the stream in path as format and renders every event with AppendECS,
 // Received zeroed, and every error as a line "# error: ...". It returns the rendering, the
@@ -89,7 +64,7 @@ func jsonRenderN(t testing.TB, path, format string, limit int) (out []byte, even
 // jsonGolden compares got with the golden file, or rewrites it under -update.
 func jsonGolden(t *testing.T, golden string, got []byte) {
 	t.Helper()
-	if jsonUpdating() {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 			t.Fatal(err)
 		}

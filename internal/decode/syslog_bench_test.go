@@ -15,7 +15,7 @@ import (
 // testdata. The event is reused, as a batch reuses its events.
 func BenchmarkDecodeText(b *testing.B) {
 	loghub := func(rel string) [][]byte {
-		raw, err := os.ReadFile(textSharedData(b, rel))
+		raw, err := os.ReadFile(sharedData(b, rel))
 		if err != nil {
 			b.Fatal(err)
 		}

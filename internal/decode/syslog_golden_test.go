@@ -3,7 +3,6 @@ package decode
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,18 +17,6 @@ import (
 // Golden tests of the line-of-text decoders: testdata/<dir>/NAME.log holds one record a line,
 // NAME.log.golden what omamori understood of each (ECS NDJSON, with event.ingested left out),
 // or "# error: ..." for a record it rejects. go test -run TextGolden -update rewrites them.
-
-func init() {
-	// Other tests of this package may declare -update too.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func textUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // textGoldenOpts are the settings every golden file is made with: Japan time for zone-less
 // timestamps, 2024 for year-less ones, and a fixed time of arrival.
@@ -65,7 +52,7 @@ func textRender(dec Decoder, lines [][]byte) []byte {
 // textGolden compares got with the golden file, or writes it under -update.
 func textGolden(t *testing.T, golden string, got []byte) {
 	t.Helper()
-	if textUpdating() {
+	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +114,7 @@ func TestTextGoldenLoghub(t *testing.T) {
 		{"Linux", "Linux_2k.log", "testdata/linux/loghub_templates.golden"},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
-			dir := textSharedData(t, "syslog/loghub/"+c.dir)
+			dir := sharedData(t, "syslog/loghub/"+c.dir)
 			raw, err := os.ReadFile(filepath.Join(dir, c.log))
 			if err != nil {
 				t.Fatal(err)

@@ -20,17 +20,6 @@ import (
 // source address that the content shows were extracted. The expectations come from the CSV
 // and from regular expressions written here, not from the decoder.
 
-// textSharedData returns the path of a file under the shared test data, which lives beside the
-// repository, or skips the test when it is not there.
-func textSharedData(t testing.TB, rel string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", filepath.FromSlash(rel))
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data %s not found (it lives beside the repository): %v", p, err)
-	}
-	return p
-}
-
 // loghubCSV returns the rows of a loghub structured CSV as maps from column to value.
 func loghubCSV(t *testing.T, path string) []map[string]string {
 	t.Helper()
@@ -154,7 +143,7 @@ func loghubCheck(t *testing.T, line string, msg string, e *event.Event, exps []l
 }
 
 func TestOpenSSHLoghub(t *testing.T) {
-	dir := textSharedData(t, "syslog/loghub/OpenSSH")
+	dir := sharedData(t, "syslog/loghub/OpenSSH")
 	evs := loghubDecode(t, filepath.Join(dir, "OpenSSH_2k.log"), Options{Location: time.UTC, Year: 2016})
 	rows := loghubCSV(t, filepath.Join(dir, "OpenSSH_2k.log_structured.csv"))
 	if len(evs) != 2000 || len(rows) != 2000 {
@@ -196,7 +185,7 @@ func TestOpenSSHLoghub(t *testing.T) {
 }
 
 func TestLinuxLoghub(t *testing.T) {
-	dir := textSharedData(t, "syslog/loghub/Linux")
+	dir := sharedData(t, "syslog/loghub/Linux")
 	evs := loghubDecode(t, filepath.Join(dir, "Linux_2k.log"), Options{Location: time.UTC, Year: 2005})
 	rows := loghubCSV(t, filepath.Join(dir, "Linux_2k.log_structured.csv"))
 	if len(evs) != 2000 || len(rows) != 2000 {

@@ -13,7 +13,7 @@ import (
 // winRegressionFiles returns the files with extension ext under Sigma's regression_data.
 func winRegressionFiles(t testing.TB, ext string) []string {
 	t.Helper()
-	root := jsonSharedData(t, "sigma", "regression_data")
+	root := sharedData(t, "sigma", "regression_data")
 	var files []string
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ext) {
