@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -15,47 +14,6 @@ import (
 
 // The promises of the package doc's Limits, kept by the listeners on real sockets, with the
 // dead letters read back from the real DEADLETTER stream.
-
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// serveUDP starts a UDP syslog listener and returns its address and a func that stops it,
-// which publishes what it read.
-func serveUDP(t *testing.T, p *Pipeline, l Listener) (string, func()) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.ServeUDP(ctx, pc, l) }()
-	t.Cleanup(cancel)
-	return pc.LocalAddr().String(), func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ServeUDP: %v", err)
-		}
-	}
-}
-
-// waitFor polls cond until it holds, and fails the test after 10 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("no %s after 10s", what)
-}
 
 // sshdMessage returns line i of sshdLine and its message as the decoder sees it.
 func sshdMessage(i int) (line, msg string) {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -29,7 +30,7 @@ func BenchmarkIngestTCP(b *testing.B) {
 		interval time.Duration
 	}{{"always", 0}, {"2m", 2 * time.Minute}} {
 		for _, batch := range []int{1000, 4000} {
-			b.Run(sync.name+"/batch="+itoa(batch), func(b *testing.B) {
+			b.Run(sync.name+"/batch="+strconv.Itoa(batch), func(b *testing.B) {
 				var total float64
 				for b.Loop() {
 					res, err := Bench(b.Context(), BenchOptions{Events: 300_000, Conns: 4, BatchEvents: batch, SyncInterval: sync.interval})
@@ -42,12 +43,4 @@ func BenchmarkIngestTCP(b *testing.B) {
 			})
 		}
 	}
-}
-
-func itoa(n int) string {
-	s := ""
-	for ; n > 0; n /= 10 {
-		s = string(rune('0'+n%10)) + s
-	}
-	return s
 }

@@ -145,6 +145,47 @@ func serveTCP(t *testing.T, p *Pipeline, l Listener, tlsCfg *tls.Config) (string
 	return ln.Addr().String(), stop
 }
 
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// serveUDP starts a UDP syslog listener and returns its address and a func that stops it,
+// which publishes what it read.
+func serveUDP(t *testing.T, p *Pipeline, l Listener) (string, func()) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.ServeUDP(ctx, pc, l) }()
+	t.Cleanup(cancel)
+	return pc.LocalAddr().String(), func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeUDP: %v", err)
+		}
+	}
+}
+
+// waitFor polls cond until it holds, and fails the test after 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("no %s after 10s", what)
+}
+
 // sendAndHalfClose writes data, half-closes, and reads until the server closes: nil means it
 // saw EOF, which is the server's acknowledgement.
 func sendAndHalfClose(c net.Conn, data []byte) error {
@@ -183,11 +224,7 @@ func TestTCPAcknowledgesAfterHalfClose(t *testing.T) {
 	}
 	buf.WriteString("<13>" + strings.Repeat("x", 2000) + "\n") // too long
 	buf.WriteString("\x00\x01\x02binary\n")                    // garbage
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	if err := sendAndHalfClose(c, buf.Bytes()); err != nil {
 		t.Fatalf("after half-close, read = %v, want EOF", err)
 	}
@@ -212,11 +249,7 @@ func TestTCPResetsWhenBusFails(t *testing.T) {
 	p := newTestPipeline(t, mb, Config{})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, nil)
 	defer stop()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	if err := sendAndHalfClose(c, fmt.Appendf(nil, sshdLine+"\n", 1, 1, 1, 1)); err == nil {
 		t.Error("client read EOF although the bus failed: it would believe its events durable")
 	}
@@ -227,11 +260,7 @@ func TestTCPFlushesByTime(t *testing.T) {
 	p := newTestPipeline(t, mb, Config{MaxDelay: 20 * time.Millisecond})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, nil)
 	defer stop()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	c.Write(fmt.Appendf(nil, sshdLine+"\n", 1, 1, 1, 1))
 	// The connection stays open: the batch must leave by its age alone.
 	deadline := time.Now().Add(10 * time.Second)
@@ -281,35 +310,25 @@ func TestTLS(t *testing.T) {
 func TestUDP(t *testing.T) {
 	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{MaxRecord: 1024})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	addr, stop := serveUDP(t, p, Listener{Tenant: "hospital-a"})
+	c, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.ServeUDP(ctx, pc, Listener{Tenant: "hospital-a"}) }()
-	c, err := net.Dial("udp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer c.Close()
 	for i := range 20 {
 		c.Write(fmt.Appendf(nil, sshdLine+"\n", i, i, i, i))
 	}
-	c.Write([]byte("<13>" + strings.Repeat("y", 1100)))
+	long := "<13>" + strings.Repeat("y", 1100)
+	c.Write([]byte(long))
 	// Loopback UDP does not lose datagrams unless the buffer overflows, which 21 do not.
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if msgs, dead := mb.messages(); len(msgs) == 20 && len(dead) == 1 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("ServeUDP: %v", err)
-	}
-	if msgs, dead := mb.messages(); len(msgs) != 20 || len(dead) != 1 || dead[0] != string(decode.ReasonTooLong) {
-		t.Errorf("UDP: %d events and dead letters %q, want 20 and [too_long]", len(msgs), dead)
+	waitFor(t, "20 events and a dead letter", func() bool {
+		msgs, dead := mb.messages()
+		return len(msgs) == 20 && len(dead) == 1
+	})
+	stop()
+	if dead := mb.deadLetters(); len(dead) != 1 || dead[0].Reason != decode.ReasonTooLong || string(dead[0].Raw) != long[:1024] {
+		t.Errorf("UDP dead letters = %+v, want one too_long with the datagram's first 1024 bytes", dead)
 	}
 }
 
@@ -318,11 +337,7 @@ func TestShutdownDrains(t *testing.T) {
 	mb := newTestBus(t)
 	p := newTestPipeline(t, mb, Config{MaxDelay: time.Hour})
 	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	for i := range 5 {
 		c.Write(fmt.Appendf(nil, sshdLine+"\n", i, i, i, i))
 	}
