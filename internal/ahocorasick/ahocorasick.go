@@ -14,8 +14,9 @@ import "sort"
 type Matcher struct {
 	class    [256]uint8 // byte → column of trans; folds ASCII case when built with Fold
 	classes  int
-	trans    []int32 // state*classes + class → next state
-	outStart []int32 // outputs of state s are outs[outStart[s]:outStart[s+1]]
+	trans    []int32  // state*classes + class → next state
+	trans16  []uint16 // the same, when the states fit: half the memory, fewer cache misses
+	outStart []int32  // outputs of state s are outs[outStart[s]:outStart[s+1]]
 	outs     []int32
 	patterns int
 }
@@ -113,6 +114,13 @@ func New(patterns []string, opts Options) *Matcher {
 			}
 		}
 	}
+	if len(nodes) <= 1<<16 {
+		m.trans16 = make([]uint16, len(m.trans))
+		for i, t := range m.trans {
+			m.trans16[i] = uint16(t)
+		}
+		m.trans = nil
+	}
 	m.outStart = make([]int32, len(nodes)+1)
 	for s := range nodes {
 		o := nodes[s].out
@@ -132,6 +140,19 @@ func (m *Matcher) States() int { return len(m.outStart) - 1 }
 // Each calls fn with the index of every pattern that occurs in text, once per occurrence,
 // in the order their occurrences end.
 func (m *Matcher) Each(text string, fn func(pattern int)) {
+	if m.trans16 != nil {
+		s := int32(0)
+		n := int32(m.classes)
+		for i := 0; i < len(text); i++ {
+			s = int32(m.trans16[s*n+int32(m.class[text[i]])])
+			if a, b := m.outStart[s], m.outStart[s+1]; a != b {
+				for _, p := range m.outs[a:b] {
+					fn(int(p))
+				}
+			}
+		}
+		return
+	}
 	s := int32(0)
 	n := int32(m.classes)
 	for i := 0; i < len(text); i++ {
@@ -148,6 +169,17 @@ func (m *Matcher) Each(text string, fn func(pattern int)) {
 // occurrence, in the order their occurrences end, and returns the extended slice. Unlike
 // Each it costs no closure on the hot path.
 func (m *Matcher) Append(dst []int32, text string) []int32 {
+	if m.trans16 != nil {
+		s := int32(0)
+		n := int32(m.classes)
+		for i := 0; i < len(text); i++ {
+			s = int32(m.trans16[s*n+int32(m.class[text[i]])])
+			if a, b := m.outStart[s], m.outStart[s+1]; a != b {
+				dst = append(dst, m.outs[a:b]...)
+			}
+		}
+		return dst
+	}
 	s := int32(0)
 	n := int32(m.classes)
 	for i := 0; i < len(text); i++ {
@@ -161,6 +193,17 @@ func (m *Matcher) Append(dst []int32, text string) []int32 {
 
 // Contains reports whether any pattern occurs in text.
 func (m *Matcher) Contains(text string) bool {
+	if m.trans16 != nil {
+		s := int32(0)
+		n := int32(m.classes)
+		for i := 0; i < len(text); i++ {
+			s = int32(m.trans16[s*n+int32(m.class[text[i]])])
+			if m.outStart[s] != m.outStart[s+1] {
+				return true
+			}
+		}
+		return false
+	}
 	s := int32(0)
 	n := int32(m.classes)
 	for i := 0; i < len(text); i++ {

@@ -117,6 +117,27 @@ func TestAllBytes(t *testing.T) {
 	}
 }
 
+func TestLarge(t *testing.T) {
+	// More than 65536 states: the int32 table.
+	r := rand.New(rand.NewPCG(5, 6))
+	var patterns []string
+	for range 8000 {
+		var sb strings.Builder
+		for range 12 {
+			sb.WriteByte(byte('a' + r.IntN(26)))
+		}
+		patterns = append(patterns, sb.String())
+	}
+	m := New(patterns, Options{})
+	if m.States() <= 1<<16 {
+		t.Fatalf("States() = %d, want more than 65536", m.States())
+	}
+	text := "xx" + patterns[17] + patterns[4000][:5] + patterns[7999]
+	if got, want := scan(m, text), naive(patterns, text, false); !slices.Equal(got, want) {
+		t.Errorf("Each(%q) = %v, want %v", text, got, want)
+	}
+}
+
 func FuzzEach(f *testing.F) {
 	f.Add("he\x00she\x00hers", "ushers", true)
 	f.Add("cmd.exe\x00/c", `C:\CMD.EXE /c`, false)

@@ -113,7 +113,17 @@ type fieldCond struct {
 	ref *fieldRef // nil: a keyword, searched in every value
 	all bool
 	ms  []matcher
+	// any holds the substrings of a long list of contains values, searched in one pass;
+	// ms then holds the other values only.
+	any         *ahocorasick.Matcher
+	anyLits     []string // the substrings of any, for the index
+	anyNonASCII bool
 }
+
+// minAnyList is the length from which a list of contains values is searched with one
+// Aho–Corasick pass rather than one strings.Contains each: PowerShell rules list dozens of
+// cmdlets, to be found in script blocks of kilobytes.
+const minAnyList = 4
 
 // cnode is a condition with its searches resolved to indexes.
 type cnode struct {
@@ -427,6 +437,27 @@ func compileField(fm *FieldMatch, resolve func(string) *fieldRef, placeholders m
 		return nil, err
 	}
 	fc := &fieldCond{all: all, ms: ms}
+	if !all {
+		var lits []string
+		var rest []matcher
+		for _, m := range ms {
+			if m.kind == mContains && !m.cased && m.s != "" {
+				lits = append(lits, m.s)
+				for i := 0; i < len(m.s); i++ {
+					fc.anyNonASCII = fc.anyNonASCII || m.s[i] >= utf8.RuneSelf
+				}
+			} else {
+				rest = append(rest, m)
+			}
+		}
+		if len(lits) >= minAnyList {
+			fc.any = ahocorasick.New(lits, ahocorasick.Options{Fold: true})
+			fc.anyLits = lits
+			fc.ms = rest
+		} else {
+			fc.anyNonASCII = false
+		}
+	}
 	if fm.Field != "" {
 		fc.ref = resolve(fm.Field)
 	}
@@ -540,6 +571,9 @@ func (fc *fieldCond) atoms() ([]atom, bool) {
 	}
 	if fc.all {
 		return best, found
+	}
+	for _, l := range fc.anyLits {
+		out = append(out, atom{ref: fc.ref, lit: l})
 	}
 	return out, true
 }

@@ -332,6 +332,15 @@ func (fc *fieldCond) eval(m *Matcher) bool {
 }
 
 func (fc *fieldCond) evalAt(m *Matcher, i int) bool {
+	if fc.any != nil && i >= 0 {
+		v := m.view[i].Value
+		if fc.anyNonASCII {
+			v = m.lower(i)
+		}
+		if fc.any.Contains(v) {
+			return true
+		}
+	}
 	if fc.all {
 		for j := range fc.ms {
 			if !fc.ms[j].eval(m, i) {
