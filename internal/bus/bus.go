@@ -338,8 +338,8 @@ func (b *Bus) publish(ctx context.Context, root, tenant string, data []byte) err
 	}
 }
 
-// Msg is one message read back from a stream. Data belongs to the callee of ReadStream's fn,
-// which may keep it.
+// Msg is one message read back from a stream. Data belongs to the fn of ReadEvents or
+// ReadDeadLetters that receives it, which may keep it.
 type Msg struct {
 	Seq     uint64
 	Subject string
