@@ -111,6 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	s.SetPeer(hostOf(r.RemoteAddr))
 	readErr := h.read(s, body)
 	counts, err := s.Wait(r.Context())
 	switch {

@@ -135,6 +135,7 @@ type Stream struct {
 	source string
 	format string
 	dec    decode.Decoder
+	peer   string // where records come from; see SetPeer
 
 	events []event.Event // the current batch: events[:n] are decoded
 	n      int
@@ -219,6 +220,9 @@ func (s *Stream) add(e *event.Event, err error) {
 	case err == nil:
 		// Decoders may not know where a record came from; the stream does.
 		e.Received, e.Tenant, e.Source = received, s.tenant, s.source
+		if s.peer != "" {
+			e.Add(keyPeer, s.peer)
+		}
 		s.n++
 	case errors.Is(err, decode.ErrSkip):
 	default:
@@ -231,6 +235,14 @@ func (s *Stream) add(e *event.Event, err error) {
 		s.Flush()
 	}
 }
+
+// keyPeer is ECS's name for the address a log was read from.
+var keyPeer = event.K("log.source.address")
+
+// SetPeer says which address the records added from now on come from: a TCP peer, the sender
+// of a UDP datagram, an HTTP client. Events keep it as log.source.address, since a syslog header
+// may name no host, or a false one.
+func (s *Stream) SetPeer(addr string) { s.peer = addr }
 
 // Due returns when the current batch must be flushed, and false when it is empty. Listeners
 // use it to set their read deadlines.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -126,6 +127,7 @@ func (p *Pipeline) serveConn(ctx context.Context, c net.Conn, l Listener, log *s
 		abort(c)
 		return
 	}
+	s.SetPeer(hostOf(remote))
 	// On shutdown, interrupt the read in progress.
 	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -246,6 +248,7 @@ func (p *Pipeline) ServeUDP(ctx context.Context, pc net.PacketConn, l Listener) 
 	log.Info("listening for syslog")
 	buf := make([]byte, 64<<10)
 	var deadline time.Time
+	var peer netip.Addr
 	for {
 		want := time.Time{}
 		if due, ok := s.Due(); ok {
@@ -258,7 +261,7 @@ func (p *Pipeline) ServeUDP(ctx context.Context, pc net.PacketConn, l Listener) 
 		if ctx.Err() != nil {
 			break
 		}
-		n, _, err := pc.ReadFrom(buf)
+		n, from, err := readFrom(pc, buf)
 		now := time.Now()
 		if err != nil {
 			if isTimeout(err) {
@@ -272,6 +275,10 @@ func (p *Pipeline) ServeUDP(ctx context.Context, pc net.PacketConn, l Listener) 
 			}
 			log.Warn("read syslog datagram", "err", err)
 			continue
+		}
+		if from != peer {
+			peer = from
+			s.SetPeer(from.String())
 		}
 		msg := trimTrailer(buf[:n])
 		switch {
@@ -288,4 +295,27 @@ func (p *Pipeline) ServeUDP(ctx context.Context, pc net.PacketConn, l Listener) 
 		return fmt.Errorf("serve syslog on %s: %w", pc.LocalAddr(), err)
 	}
 	return nil
+}
+
+// readFrom reads one datagram and the address of its sender, without an allocation per
+// datagram on a UDP socket.
+func readFrom(pc net.PacketConn, buf []byte) (int, netip.Addr, error) {
+	if uc, ok := pc.(*net.UDPConn); ok {
+		n, ap, err := uc.ReadFromUDPAddrPort(buf)
+		return n, ap.Addr().Unmap(), err
+	}
+	n, addr, err := pc.ReadFrom(buf)
+	if err != nil {
+		return n, netip.Addr{}, err
+	}
+	a, _ := netip.ParseAddr(hostOf(addr.String()))
+	return n, a, nil
+}
+
+// hostOf returns the host of a host:port address, or addr itself when it has no port.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }

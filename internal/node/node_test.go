@@ -83,6 +83,9 @@ func TestNodeReceivesOverEveryListener(t *testing.T) {
 		err := n.Bus.ReadEvents(t.Context(), func(m bus.Msg) error {
 			return event.DecodeBatch(m.Data, func(e *event.Event) error {
 				byListener[e.Source]++
+				if peer, _ := e.Get(event.K("log.source.address")); peer != "127.0.0.1" {
+					t.Errorf("event from %s has log.source.address %q, want the sender 127.0.0.1", e.Source, peer)
+				}
 				if e.Tenant != "default" || e.User == "" || !e.SrcIP.IsValid() {
 					t.Errorf("event from %s decoded as tenant %q user %q source %v", e.Source, e.Tenant, e.User, e.SrcIP)
 				}
