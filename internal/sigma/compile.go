@@ -69,9 +69,10 @@ type Ruleset struct {
 
 // compiled is a detection rule that compiled.
 type compiled struct {
-	rule  *Rule
-	index int32
-	info  RuleInfo
+	rule    *Rule
+	index   int32
+	info    RuleInfo
+	resolve func(string) *fieldRef // field names under the rule's first log-source target
 }
 
 // RuleInfo is what a match says about the rule.
@@ -239,6 +240,7 @@ func Compile(rules []*Rule, opts Options) (*Ruleset, *Report) {
 			// still checked and can be reached by another mapping.
 			probe = []target{{}}
 		}
+		c.resolve = probe[0].resolver()
 		var vs []*variant
 		var err error
 		unset := map[string]bool{}
@@ -275,11 +277,20 @@ func Compile(rules []*Rule, opts Options) (*Ruleset, *Report) {
 			all = append(all, placed{v, &targets[i]})
 		}
 	}
+	corrNames := map[string]bool{}
+	for _, r := range rules {
+		if r.Correlation != nil {
+			corrNames[r.ID] = true
+			if r.Name != "" {
+				corrNames[r.Name] = true
+			}
+		}
+	}
 	for _, r := range rules {
 		if r.Correlation == nil {
 			continue
 		}
-		if err := rs.checkCorrelation(r); err != nil {
+		if err := rs.checkCorrelation(r, corrNames); err != nil {
 			rep.Failed = append(rep.Failed, Failure{Path: r.Path, ID: r.ID, Title: r.Title, Err: err})
 			continue
 		}
@@ -728,9 +739,9 @@ func (li *literalIndex) build() {
 	li.seen = nil
 }
 
-func (rs *Ruleset) checkCorrelation(r *Rule) error {
+func (rs *Ruleset) checkCorrelation(r *Rule, correlations map[string]bool) error {
 	for _, ref := range r.Correlation.Rules {
-		if _, ok := rs.byRef[ref]; !ok {
+		if _, ok := rs.byRef[ref]; !ok && !correlations[ref] {
 			return fmt.Errorf("correlation refers to rule %q, which is not loaded", ref)
 		}
 	}
