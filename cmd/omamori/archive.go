@@ -17,7 +17,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/omamori-project/omamori/internal/archive"
-	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/keyring"
 )
@@ -97,17 +96,6 @@ func subUsage(fs *flag.FlagSet, e env, text string) {
 }
 
 // ArchivePaths returns where the archive and its key file are under cfg.
-func archivePaths(cfg *config.Config) (dir, keyFile string) {
-	dir, keyFile = cfg.Archive.Dir, cfg.Archive.KeyFile
-	if dir == "" {
-		dir = filepath.Join(cfg.DataDir, "archive")
-	}
-	if keyFile == "" {
-		keyFile = filepath.Join(cfg.DataDir, "keys", "archive-master.keys")
-	}
-	return dir, keyFile
-}
-
 func loadKeys(keyFile string) (*keyring.Ring, error) {
 	r, err := keyring.Load(keyFile, os.Getenv("OMAMORI_MASTER_KEY"))
 	if err != nil {
@@ -123,7 +111,7 @@ func openArchive(ctx context.Context, cf *configFlags, e env) (*archive.Archive,
 	if err != nil {
 		return nil, err
 	}
-	dir, keyFile := archivePaths(cfg)
+	dir, keyFile := cfg.Archive.Dir, cfg.Archive.KeyFile
 	if _, err := os.Stat(filepath.Join(dir, "signing.pub")); err != nil {
 		return nil, hint(fmt.Errorf("archive: no archive in %s", dir), "'omamori serve' creates it; check -data-dir or archive.dir")
 	}
@@ -171,7 +159,7 @@ on paper or by phone: with it they can check checkpoints and bundles offline.
 	if err != nil {
 		return err
 	}
-	dir, _ := archivePaths(cfg)
+	dir := cfg.Archive.Dir
 	b, err := os.ReadFile(filepath.Join(dir, "signing.pub"))
 	if err != nil {
 		return hint(fmt.Errorf("archive pubkey: %w", err), "the key is made when 'omamori serve' first opens the archive")
@@ -196,7 +184,7 @@ It needs the master keys, and runs beside a server.
 	if err != nil {
 		return err
 	}
-	dir, keyFile := archivePaths(cfg)
+	dir, keyFile := cfg.Archive.Dir, cfg.Archive.KeyFile
 	keys, err := loadKeys(keyFile)
 	if err != nil {
 		return err
@@ -585,7 +573,7 @@ Back the key file up apart from the data after every change.
 	if err != nil {
 		return err
 	}
-	_, keyFile := archivePaths(cfg)
+	keyFile := cfg.Archive.KeyFile
 	switch fs.Arg(0) {
 	case "init":
 		r, err := keyring.Create(keyFile)

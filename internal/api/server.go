@@ -122,6 +122,7 @@ func New(cfg config.HTTP, dataDir string, deps Deps) (*Server, error) {
 	s.handle("DELETE /api/v1/tokens/{id}", auth.ScopeAdmin, http.HandlerFunc(s.revokeToken))
 	s.handle("GET /api/v1/tenants", auth.ScopeAdmin, http.HandlerFunc(s.listTenants))
 	s.handle("POST /api/v1/tenants", auth.ScopeOperator, http.HandlerFunc(s.createTenant))
+	s.handle("GET /api/v1/openapi.yaml", auth.ScopeRead, http.HandlerFunc(serveOpenAPI))
 
 	s.root.Handle("/api/v1/", jsonNotFound(s.api))
 	return s, nil

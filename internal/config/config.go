@@ -49,8 +49,9 @@ type Sources struct {
 }
 
 // Load returns the configuration from src, with derived values filled in (an absolute
-// data_dir, store.dsn for SQLite, each listener's tenant and format) and validated. Its error
-// is an *Error listing every problem found, with where each setting came from.
+// data_dir, store.dsn for SQLite, the archive's directory and key file, each listener's tenant
+// and format) and validated. Its error is an *Error listing every problem found, with where
+// each setting came from.
 func Load(src Sources) (*Config, error) {
 	c := Default()
 	l := loader{origin: map[string]string{}}
@@ -360,6 +361,12 @@ func (c *Config) fill() error {
 	}
 	if c.Store.Driver == "sqlite" && c.Store.DSN == "" && c.DataDir != "" {
 		c.Store.DSN = filepath.Join(c.DataDir, "omamori.db")
+	}
+	if c.Archive.Dir == "" && c.DataDir != "" {
+		c.Archive.Dir = filepath.Join(c.DataDir, "archive")
+	}
+	if c.Archive.KeyFile == "" && c.DataDir != "" {
+		c.Archive.KeyFile = filepath.Join(c.DataDir, "keys", "archive-master.keys")
 	}
 	// A fresh slice: Default's backing array must not be shared with a filled copy.
 	c.Ingest.Syslog = slices.Clone(c.Ingest.Syslog)

@@ -1,5 +1,6 @@
-// Package node assembles one omamori process from its parts: the bus, the metadata store, the
-// ingest pipeline with its syslog listeners, and the HTTP server. It starts them in the order
+// Package node assembles one omamori process from its parts: the bus, the archive that
+// consumes it, the metadata store, the ingest pipeline with its syslog listeners, and the
+// HTTP server. It starts them in the order
 // the data path needs (the bus before anything that publishes, listeners last) and stops them in
 // reverse, so that every batch a sender was acknowledged for is on the bus before it closes.
 //
@@ -23,19 +24,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/ingest"
+	"github.com/omamori-project/omamori/internal/keyring"
 	"github.com/omamori-project/omamori/internal/selfsigned"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
 // Node is a running omamori process.
 type Node struct {
-	Bus   *bus.Bus
-	Store *store.Store
+	Bus     *bus.Bus
+	Store   *store.Store
+	Archive *archive.Archive
+	API     *api.Server
 
 	// HTTPAddr is where the HTTP server listens, and HTTPS whether it speaks TLS.
 	HTTPAddr net.Addr
@@ -99,6 +104,21 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		return nil, fmt.Errorf("start bus: %w", err)
 	}
 
+	keys, created, err := keyring.LoadOrCreate(cfg.Archive.KeyFile, os.Getenv("OMAMORI_MASTER_KEY"))
+	if err != nil {
+		return nil, fmt.Errorf("archive master key: %w", err)
+	}
+	if created {
+		log.Warn("created the archive's master key: keep a copy apart from this server, or the archive cannot be read", "key_file", cfg.Archive.KeyFile)
+	}
+	n.Archive, err = archive.Open(ctx, archive.Options{Dir: cfg.Archive.Dir, Keys: keys,
+		SegmentBytes: cfg.Archive.SegmentSize, CheckpointEvery: cfg.Archive.CheckpointInterval, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open archive: %w", err)
+	}
+	// The archive reads the bus as a consumer of its own, so events wait there while it is slow.
+	n.goServe("archive", func() error { return archive.Consume(runCtx, n.Bus, n.Archive, log) })
+
 	n.Store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store: %w", err)
@@ -126,7 +146,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		n.verifier.Run(runCtx, time.Minute)
 	}()
 
-	srv, err := api.New(cfg.HTTP, cfg.DataDir, api.Deps{
+	n.API, err = api.New(cfg.HTTP, cfg.DataDir, api.Deps{
 		Store: n.Store, Verifier: n.verifier, Gatherer: reg, Registerer: reg, Log: log,
 		Checks: []api.Check{
 			{Name: "store", Ready: n.Store.Ping},
@@ -137,7 +157,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		return nil, fmt.Errorf("start http server: %w", err)
 	}
 	decodeOpts := decode.Options{Location: cfg.Location()}
-	srv.Handle("POST /api/v1/ingest", auth.ScopeIngest, &ingest.Handler{
+	n.API.Handle("POST /api/v1/ingest", auth.ScopeIngest, &ingest.Handler{
 		Pipeline: n.pipeline,
 		Decode:   decodeOpts,
 		Tenant: func(r *http.Request) (string, string, error) {
@@ -148,12 +168,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 			return p.Tenant, "api:" + p.Name, nil
 		},
 	}, api.MaxBody(64<<20))
-	ln, err := srv.Listen()
+	ln, err := n.API.Listen()
 	if err != nil {
 		return nil, fmt.Errorf("listen for http: %w", err)
 	}
 	n.HTTPAddr, n.HTTPS = ln.Addr(), cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen)
-	n.goServe("http", func() error { return srv.Serve(runCtx, ln) })
+	n.goServe("http", func() error { return n.API.Serve(runCtx, ln) })
 
 	for _, l := range cfg.Ingest.Syslog {
 		if err := n.startSyslog(runCtx, cfg, l, decodeOpts); err != nil {
@@ -256,6 +276,9 @@ func (n *Node) stop(ctx context.Context) error {
 	}
 	if n.verifier != nil {
 		<-n.verifierDone
+	}
+	if n.Archive != nil {
+		errs = append(errs, n.Archive.Close()) // syncs what the consumer appended
 	}
 	if n.Bus != nil {
 		errs = append(errs, n.Bus.Close())

@@ -10,9 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/event"
@@ -102,7 +106,42 @@ func TestNodeReceivesOverEveryListener(t *testing.T) {
 	if byListener["syslog-tls"] != 5 || byListener["syslog-udp"] != 5 {
 		t.Errorf("events on the bus by listener = %v, want 5 from syslog-tls and 5 from syslog-udp", byListener)
 	}
+
+	// The archive consumes the bus on its own: all ten reach it, synced.
+	var synced uint64
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && synced < 10; time.Sleep(20 * time.Millisecond) {
+		_, synced = n.Archive.Size("default")
+	}
+	if synced != 10 {
+		t.Errorf("the archive holds %d synced records of tenant default, want 10", synced)
+	}
 	if err := n.Shutdown(t.Context()); err != nil {
 		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// TestOpenAPIDescribesEveryRoute checks the API description against the routes a node really
+// serves, ingest included, so the description cannot fall behind the code.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog=[]"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(t.Context())
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	for _, rt := range n.API.Routes() {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("route %s is not in internal/api/openapi.yaml", rt.Pattern)
+		}
 	}
 }
