@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestScanRegressionCase(t *testing.T) {
+	sigmaDir := filepath.Join("..", "..", "..", "shared", "data", "sigma")
+	if _, err := os.Stat(filepath.Join(sigmaDir, "rules")); err != nil {
+		t.Skipf("SigmaHQ rules not found at %s (the shared test data): %v", sigmaDir, err)
+	}
+	// Potential CVE-2026-33829 Exploitation: two Sysmon events, as EVTX.
+	file := filepath.Join(sigmaDir, "regression_data", "rules-emerging-threats", "2026", "Exploits", "CVE-2026-33829",
+		"proc_creation_win_exploit_cve_2026_33829", "7c3a5b1d-9e2f-4a8c-b5d7-1e0f3c6a9b2d.evtx")
+	var stdout, stderr bytes.Buffer
+	e := env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}
+	args := []string{"-rules", filepath.Join(sigmaDir, "rules"), "-rules", filepath.Join(sigmaDir, "rules-emerging-threats"), file}
+	if err := scanCommand.run(context.Background(), e, newFlagSet(scanCommand, e), args); err != nil {
+		t.Fatalf("scan %v = %v\n%s", args, err, stderr.String())
+	}
+	hits := 0
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var m struct {
+			Rule struct {
+				ID, Level string
+			}
+			Event map[string]any
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("scan output line %q: %v", line, err)
+		}
+		if m.Rule.ID == "7c3a5b1d-9e2f-4a8c-b5d7-1e0f3c6a9b2d" {
+			hits++
+			if m.Event["host.name"] != "swachchhanda" {
+				t.Errorf("match %q has not the host swachchhanda in its event", line)
+			}
+		}
+	}
+	if hits != 2 {
+		t.Errorf("scan found the CVE-2026-33829 rule %d times, want 2\n%s", hits, stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "SEVERITY") || !strings.Contains(stderr.String(), "Potential CVE-2026-33829") {
+		t.Errorf("scan summary lacks the table or the rule:\n%s", stderr.String())
+	}
+}
+
+func TestScanMisuse(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	e := env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}
+	for _, args := range [][]string{{"x.evtx"}, {"-rules", "."}} {
+		if err := scanCommand.run(context.Background(), e, newFlagSet(scanCommand, e), args); err == nil {
+			t.Errorf("scan %v = nil, want an error", args)
+		}
+	}
+}
