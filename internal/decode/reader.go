@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
 )
@@ -18,7 +19,8 @@ const DefaultMaxRecord = 64 << 10
 
 // A Reader yields the events of a stream, one per call.
 //
-// Next fills e (which it resets first) and returns nil, or returns io.EOF at the end of the
+// Next fills e (which it resets first, keeping the Received, Tenant and Source the caller set;
+// a zero Received becomes the time of reading) and returns nil, or returns io.EOF at the end of the
 // stream, or an *Error for a record it could not decode, with e.Raw holding that record, so the
 // caller can keep it as a dead letter and call Next again. Any other error ends the stream.
 type Reader interface {
@@ -70,8 +72,12 @@ func (lr *lineReader) Next(e *event.Event) error {
 		if len(bytes.TrimSpace(line)) == 0 && !tooLong {
 			continue
 		}
+		received, tenant, source := e.Received, e.Tenant, e.Source
+		if received.IsZero() {
+			received = time.Now()
+		}
 		e.Reset()
-		e.Raw = line
+		e.Raw, e.Received, e.Tenant, e.Source = line, received, tenant, source
 		if tooLong {
 			return &Error{Format: lr.format, Reason: ReasonTooLong, Line: lr.line,
 				Detail: fmt.Sprintf("record longer than %d bytes; its start is kept", lr.max)}

@@ -1,6 +1,9 @@
 package decode
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -8,6 +11,7 @@ import (
 	"golang.org/x/text/encoding/japanese"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/scenario"
 )
 
 // textDecode decodes raw with a new decoder for format and returns the event and error.
@@ -194,20 +198,40 @@ func TestSyslogDispatch(t *testing.T) {
 	}
 }
 
-func TestTextSniff(t *testing.T) {
-	tests := []struct {
-		head, format string
-	}{
-		{"\n" + `date=2024-05-01 time=10:22:01 devname="F" logid="0000000013" type="traffic"` + "\n", "fortigate"},
-		{`<189>date=2024-05-01 time=10:22:01 devname="F" logid="0000000013" type="traffic"`, "fortigate"},
-		{`<190>May  1 10:31:00 F date=2024-05-01 time=10:31:00 devname="F" logid="0100032003"`, "fortigate"},
-		{"CEF:0|V|P|1|100|n|5|src=10.0.0.1\n", "cef"},
-		{"Sep 19 08:26:10 host CEF:0|V|P|1|100|n|5|src=10.0.0.1\n", "cef"},
-		{"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186\n", "syslog"},
-	}
-	for _, tt := range tests {
-		if got := Detect([]byte(tt.head)); got != tt.format {
-			t.Errorf("Detect(%q) = %q, want %q", tt.head, got, tt.format)
+// TestTextDetectsSyslog checks that detection gives FortiGate and CEF lines to the syslog
+// decoder, which hands each line's body on, so a mixed file decodes whole.
+func TestTextDetectsSyslog(t *testing.T) {
+	for _, head := range []string{
+		"\n" + `date=2024-05-01 time=10:22:01 devname="F" logid="0000000013" type="traffic"` + "\n",
+		`<189>date=2024-05-01 time=10:22:01 devname="F" logid="0000000013" type="traffic"`,
+		`<190>May  1 10:31:00 F date=2024-05-01 time=10:31:00 devname="F" logid="0100032003"`,
+		"CEF:0|V|P|1|100|n|5|src=10.0.0.1\n",
+		"Sep 19 08:26:10 host CEF:0|V|P|1|100|n|5|src=10.0.0.1\n",
+		"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186\n",
+	} {
+		if got := Detect([]byte(head)); got != "syslog" {
+			t.Errorf("Detect(%q) = %q, want syslog", head, got)
 		}
+	}
+
+	mixed := scenario.Routine(100) // FortiGate lines first, sshd lines later
+	r, format, err := NewReader(bytes.NewReader(mixed), "auto", Options{Location: time.UTC}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := map[string]int{}
+	for {
+		var e event.Event
+		err := r.Next(&e)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("NewReader(%s) on a gateway's mixed log: %v", format, err)
+		}
+		formats[e.Format]++
+	}
+	if formats["fortigate"] != 70 || formats["syslog"] != 30 {
+		t.Errorf("mixed log decoded as %v, want 70 fortigate and 30 syslog", formats)
 	}
 }
