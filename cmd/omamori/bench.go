@@ -3,16 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"text/tabwriter"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/ingest"
 	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/sigma"
 )
 
 var benchCommand = command{
@@ -27,8 +34,14 @@ ransomware scenario.
 	decode   nanoseconds and allocations per event for each decoder, on one core.
 	ingest   events per second from TCP syslog sockets to durable JetStream
 	         (fsync before every acknowledgement), in a temporary data directory.
+	detect   events per second matched against every SigmaHQ rule, and against one, on
+	         the SigmaHQ regression events (real Windows attack events); needs the
+	         SigmaHQ folder given by -sigma.
+	archive  events per second appended to the archive (compressed, encrypted, hashed,
+	         fsynced), bytes per event on disk against the raw log, and verification
+	         speed: on the gateway's routine log, and on the files given by -files.
 
-With no argument it runs both. The figures vary with the machine and its load:
+With no argument it runs decode and ingest. The figures vary with the machine and its load:
 compare runs on the same machine.
 
 Flags:
@@ -39,6 +52,11 @@ Flags:
 		TCP connections sending at once (default 4).
 	-batch N
 		events per bus message (default 1000).
+	-files FILE,...
+		log files for the archive benchmark, such as the Zeek and syslog samples.
+	-sigma DIR
+		a SigmaHQ checkout with rules* and regression_data folders, for the detect
+		benchmark (default ../shared/data/sigma).
 `,
 	run: runBench,
 }
@@ -47,6 +65,8 @@ func runBench(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 	events := fs.Int("events", 1_000_000, "")
 	conns := fs.Int("conns", 4, "")
 	batch := fs.Int("batch", 1000, "")
+	files := fs.String("files", "", "")
+	sigmaDir := fs.String("sigma", filepath.Join("..", "shared", "data", "sigma"), "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,8 +85,16 @@ func runBench(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 				return fmt.Errorf("bench ingest: %w", err)
 			}
 			fmt.Fprintf(e.stdout, "ingest: %s\n", r)
+		case "detect":
+			if err := benchDetect(ctx, e, *sigmaDir); err != nil {
+				return err
+			}
+		case "archive":
+			if err := benchArchive(ctx, e, *events, *batch, *files); err != nil {
+				return err
+			}
 		default:
-			return hint(fmt.Errorf("bench: unknown benchmark %q", w), "omamori bench decode|ingest")
+			return hint(fmt.Errorf("bench: unknown benchmark %q", w), "omamori bench decode|ingest|detect|archive")
 		}
 	}
 	return nil
@@ -124,4 +152,89 @@ func benchDecode(e env) {
 			float64(res.MemAllocs)/float64(res.N), float64(size)/float64(len(s.records))/ns*1e3)
 	}
 	tw.Flush()
+}
+
+// benchArchive measures the archive on each file: one pass for the size on disk (a repeated
+// file would flatter compression), then events appended until n for the speed.
+func benchArchive(ctx context.Context, e env, n, batch int, files string) error {
+	routine, err := os.CreateTemp("", "omamori-routine-*.log")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(routine.Name())
+	if _, err := routine.Write(scenario.Routine(100_000)); err != nil {
+		return err
+	}
+	routine.Close()
+	list := []string{routine.Name()}
+	if files != "" {
+		list = append(list, strings.Split(files, ",")...)
+	}
+	for _, f := range list {
+		size, err := archive.Bench(ctx, archive.BenchOptions{File: f, Events: -1, Batch: batch})
+		if err != nil {
+			return fmt.Errorf("bench archive %s: %w", f, err)
+		}
+		speed, err := archive.Bench(ctx, archive.BenchOptions{File: f, Events: n, Batch: batch})
+		if err != nil {
+			return fmt.Errorf("bench archive %s: %w", f, err)
+		}
+		fmt.Fprintf(e.stdout, "archive %s:\n  size:  %s\n  speed: %s\n", filepath.Base(f), size, speed)
+	}
+	return nil
+}
+
+// benchDetect matches the SigmaHQ regression events against every rule and against one, so
+// the cost of the rule count shows.
+func benchDetect(ctx context.Context, e env, dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "rules")); err != nil {
+		return hint(fmt.Errorf("bench detect: no SigmaHQ rules in %s", dir), "give the folder of a SigmaHQ checkout with -sigma DIR")
+	}
+	var events []*event.Event
+	err := filepath.WalkDir(filepath.Join(dir, "regression_data"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(p, ".evtx") {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r, _, err := decode.NewReader(f, "evtx", decode.Options{}, 0)
+		if err != nil {
+			return err
+		}
+		for {
+			var ev event.Event
+			if err := r.Next(&ev); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			events = append(events, &ev)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("bench detect: read regression events: %w", err)
+	}
+	fsys := os.DirFS(dir)
+	all, report, err := sigma.Load(fsys, sigma.Options{}, "rules", "rules-emerging-threats", "rules-threat-hunting", "rules-dfir", "rules-placeholder")
+	if err != nil {
+		return fmt.Errorf("bench detect: %w", err)
+	}
+	one, _, err := sigma.Load(fsys, sigma.Options{}, "rules/windows/process_creation/proc_creation_win_susp_shadow_copies_deletion.yml")
+	if err != nil {
+		return fmt.Errorf("bench detect: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "detect: %d of %d SigmaHQ rules compiled; %d events from %s\n",
+		report.Compiled, report.Rules, len(events), filepath.Join(dir, "regression_data"))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rules loaded\tevents/s (one core)\tmatches/round\t")
+	for _, rs := range []*sigma.Ruleset{all, one} {
+		r := sigma.Bench(ctx, rs, events, 2*time.Second)
+		rounds := max(1, r.Events/len(events))
+		fmt.Fprintf(tw, "%d\t%.0f\t%d\t\n", rs.Rules(), r.PerSecond(), r.Matches/rounds)
+	}
+	return tw.Flush()
 }
