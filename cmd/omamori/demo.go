@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -101,7 +102,11 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	if _, err := scenario.Replay(ctx, target, records); err != nil {
 		return err
 	}
-	if err := showArrivals(ctx, e, n.Bus); err != nil {
+	total, err := showArrivals(ctx, e, n.Bus)
+	if err != nil {
+		return err
+	}
+	if err := showArchive(ctx, e, n, cfg.Ingest.DefaultTenant, total); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/metrics\n", token.Reveal(), api)
@@ -118,7 +123,7 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 
 // showArrivals prints what is on the bus: events by dataset, and the steps of the attack as a
 // person would look for them.
-func showArrivals(ctx context.Context, e env, b *bus.Bus) error {
+func showArrivals(ctx context.Context, e env, b *bus.Bus) (int, error) {
 	byDataset := map[string]int{}
 	var vpnFailures, rdpLogons, encrypted, ventilator, total int
 	err := b.ReadEvents(ctx, func(m bus.Msg) error {
@@ -141,7 +146,7 @@ func showArrivals(ctx context.Context, e env, b *bus.Bus) error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("read the bus: %w", err)
+		return 0, fmt.Errorf("read the bus: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "\n%d events are durably on the bus:\n", total)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -153,10 +158,40 @@ func showArrivals(ctx context.Context, e env, b *bus.Bus) error {
 		"  %d failed SSL-VPN logins from %s\n"+
 		"  %d RDP logons (event 4624, type 10) with the shared administrator account\n"+
 		"  %d files renamed to .lockbit\n"+
-		"  %d connection to the ventilator at %s\n"+
-		"Detection, response and incidents that act on them are the next parts of omamori.\n",
+		"  %d connection to the ventilator at %s\n",
 		vpnFailures, scenario.Attacker, rdpLogons, encrypted, ventilator, scenario.Ventilator)
+	return total, nil
+}
+
+// showArchive waits until the archive, which reads the bus on its own, holds all total events,
+// and shows the signed checkpoint that an authority can verify an export against.
+func showArchive(ctx context.Context, e env, n *node.Node, tenant string, total int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		if _, synced := n.Archive.Size(tenant); synced >= uint64(total) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			all, synced := n.Archive.Size(tenant)
+			return fmt.Errorf("the archive holds %d events (%d synced) of %d after a minute", all, synced, total)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cp, err := n.Archive.Checkpoint(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nThe archive holds all %d, compressed, encrypted and in a Merkle tree; its signed checkpoint:\n\n%s\n"+
+		"An export for an authority proves each record against it offline: omamori archive export, verify-bundle.\n"+
+		"Detection, response and incidents that act on all this are the next parts of omamori.\n",
+		cp.Size, indent(string(cp.Note)))
 	return nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ")
 }
 
 var (

@@ -105,6 +105,7 @@ func TestDemo(t *testing.T) {
 		"5 RDP logons",
 		"40 files renamed to .lockbit",
 		"1 connection to the ventilator",
+		"The archive holds all 5125",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
