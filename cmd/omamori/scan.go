@@ -9,20 +9,21 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/sigma"
 )
 
 var scanCommand = command{
 	name:    "scan",
 	summary: "run Sigma rules over log files, offline",
-	usage: `usage: omamori scan -rules DIR [-format F] FILE...
+	usage: `usage: omamori scan [-rules DIR]... [-format F] FILE...
 
 Scan reads log files (EVTX, Windows event JSON, syslog, FortiGate, Zeek, ...) and runs
 every Sigma rule under DIR over their events, as a forensic sweep of collected logs: the
@@ -36,7 +37,9 @@ that did not compile, with the reason, and a summary table of matches by severit
 Flags:
 
 	-rules DIR
-		a folder of Sigma rules, read recursively. May be given more than once.
+		a folder of Sigma rules, read recursively, such as a SigmaHQ checkout's
+		rules folder. May be given more than once. omamori's own hospital rules
+		(VPN appliance attacks, RDP from the VPN, mass encryption) are always in.
 	-format F
 		the format of the files; by default it is detected from each file's first
 		bytes. One of: ` + strings.Join(decode.Names(), ", ") + `.
@@ -55,9 +58,6 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	format := flags.String("format", "auto", "")
 	if err := flags.Parse(args); err != nil {
 		return err
-	}
-	if len(dirs) == 0 {
-		return hint(errors.New("scan: no rules given"), "omamori scan -rules sigma/rules Security.evtx")
 	}
 	if flags.NArg() == 0 {
 		return hint(errors.New("scan: no files given"), "omamori scan -rules sigma/rules Security.evtx")
@@ -133,30 +133,40 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	return ctx.Err()
 }
 
-// loadAll parses the rules of every folder and compiles them together, so correlations may
-// refer to rules of another folder.
+// loadAll parses omamori's built-in hospital rules and the rules of every folder, and
+// compiles them together, so correlations may refer to rules of another folder.
 func loadAll(dirs []string) (*sigma.Ruleset, *sigma.Report, error) {
-	var rules []*sigma.Rule
-	var failed []sigma.Failure
+	type source struct {
+		fsys fs.FS
+		root string
+		name string // for messages: where the rule came from
+	}
+	sources := []source{{rules.Hospital(), rules.Root, "builtin:"}}
 	for _, dir := range dirs {
-		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		sources = append(sources, source{os.DirFS(dir), ".", dir})
+	}
+	var all []*sigma.Rule
+	var failed []sigma.Failure
+	for _, src := range sources {
+		err := fs.WalkDir(src.fsys, src.root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() || (filepath.Ext(path) != ".yml" && filepath.Ext(path) != ".yaml") {
+			if d.IsDir() || (path.Ext(p) != ".yml" && path.Ext(p) != ".yaml") {
 				return nil
 			}
-			data, err := os.ReadFile(path)
+			data, err := fs.ReadFile(src.fsys, p)
 			if err != nil {
 				return err
 			}
+			name := path.Join(src.name, p)
 			rs, err := sigma.Parse(data)
 			if err != nil {
-				failed = append(failed, sigma.Failure{Path: path, Err: err})
+				failed = append(failed, sigma.Failure{Path: name, Err: err})
 			}
 			for _, r := range rs {
-				r.Path = path
-				rules = append(rules, r)
+				r.Path = name
+				all = append(all, r)
 			}
 			return nil
 		})
@@ -164,7 +174,7 @@ func loadAll(dirs []string) (*sigma.Ruleset, *sigma.Report, error) {
 			return nil, nil, fmt.Errorf("scan: read rules: %w", err)
 		}
 	}
-	rs, rep := sigma.Compile(rules, sigma.Options{})
+	rs, rep := sigma.Compile(all, sigma.Options{})
 	rep.Rules += len(failed)
 	rep.Failed = append(failed, rep.Failed...)
 	return rs, rep, nil

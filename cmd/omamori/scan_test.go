@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/scenario"
 )
 
 func TestScanRegressionCase(t *testing.T) {
@@ -56,6 +59,31 @@ func TestScanMisuse(t *testing.T) {
 	for _, args := range [][]string{{"x.evtx"}, {"-rules", "."}} {
 		if err := scanCommand.run(context.Background(), e, newFlagSet(scanCommand, e), args); err == nil {
 			t.Errorf("scan %v = nil, want an error", args)
+		}
+	}
+}
+
+// TestScanBuiltinRules sweeps a FortiGate log of the ransomware scenario with no rules given:
+// omamori's own hospital rules find the exploit and the brute force.
+func TestScanBuiltinRules(t *testing.T) {
+	var log bytes.Buffer
+	for _, r := range scenario.Ransomware(time.Date(2021, 10, 31, 0, 30, 0, 0, time.UTC)) {
+		if r.Format == "syslog" {
+			log.Write(r.Data)
+			log.WriteByte('\n')
+		}
+	}
+	file := filepath.Join(t.TempDir(), "fortigate.log")
+	if err := os.WriteFile(file, log.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runCLI(t, "scan", file)
+	if err != nil {
+		t.Fatalf("omamori scan: %v\n%s", err, stderr)
+	}
+	for _, title := range []string{"CVE-2018-13379", "Brute Force on the SSL-VPN", "SSL-VPN Login After a Brute Force"} {
+		if !strings.Contains(out, title) {
+			t.Errorf("scan output lacks %q\nstderr:\n%s", title, stderr)
 		}
 	}
 }
