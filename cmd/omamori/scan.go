@@ -7,9 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -63,7 +60,7 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 		return hint(errors.New("scan: no files given"), "omamori scan -rules sigma/rules Security.evtx")
 	}
 	// One set for all folders, so correlations may refer across them.
-	rs, rep, err := loadAll(dirs)
+	rs, rep, err := rules.Load(dirs...)
 	if err != nil {
 		return err
 	}
@@ -131,53 +128,6 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	}
 	writeSummary(e.stderr, bySeverity, byRule)
 	return ctx.Err()
-}
-
-// loadAll parses omamori's built-in hospital rules and the rules of every folder, and
-// compiles them together, so correlations may refer to rules of another folder.
-func loadAll(dirs []string) (*sigma.Ruleset, *sigma.Report, error) {
-	type source struct {
-		fsys fs.FS
-		root string
-		name string // for messages: where the rule came from
-	}
-	sources := []source{{rules.Hospital(), rules.Root, "builtin:"}}
-	for _, dir := range dirs {
-		sources = append(sources, source{os.DirFS(dir), ".", dir})
-	}
-	var all []*sigma.Rule
-	var failed []sigma.Failure
-	for _, src := range sources {
-		err := fs.WalkDir(src.fsys, src.root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() || (path.Ext(p) != ".yml" && path.Ext(p) != ".yaml") {
-				return nil
-			}
-			data, err := fs.ReadFile(src.fsys, p)
-			if err != nil {
-				return err
-			}
-			name := path.Join(src.name, p)
-			rs, err := sigma.Parse(data)
-			if err != nil {
-				failed = append(failed, sigma.Failure{Path: name, Err: err})
-			}
-			for _, r := range rs {
-				r.Path = name
-				all = append(all, r)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("scan: read rules: %w", err)
-		}
-	}
-	rs, rep := sigma.Compile(all, sigma.Options{})
-	rep.Rules += len(failed)
-	rep.Failed = append(failed, rep.Failed...)
-	return rs, rep, nil
 }
 
 var levels = []string{"critical", "high", "medium", "low", "informational"}

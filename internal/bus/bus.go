@@ -3,10 +3,11 @@
 // middle of the data path: ingest publishes batches of events (event.AppendBatch) and dead
 // letters to it, and the archive, detection and search read them back.
 //
-// Two streams hold everything:
+// Three streams hold everything:
 //
 //	EVENTS      subjects events.<tenant>      batches of events, limits retention (age, bytes)
 //	DEADLETTER  subjects deadletter.<tenant>  batches of records no decoder understood
+//	ALERTS      subjects alerts.<tenant>      one alert (JSON) per message, from detection
 //
 // # Durability
 //
@@ -65,8 +66,10 @@ import (
 const (
 	EventsStream     = "EVENTS"
 	DeadLetterStream = "DEADLETTER"
+	AlertsStream     = "ALERTS"
 	eventsRoot       = "events"
 	deadLetterRoot   = "deadletter"
+	alertsRoot       = "alerts"
 )
 
 // DefaultMaxPayload is the largest message the embedded server accepts. A batch of a thousand
@@ -117,6 +120,7 @@ type Bus struct {
 	js     jetstream.JetStream
 	events string // stream names
 	dead   string
+	alerts string
 	lock   *os.File // held while the embedded server owns DataDir
 }
 
@@ -128,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &Bus{cfg: cfg, log: log.With("component", "bus")}
-	b.events, b.dead = b.streamName(EventsStream), b.streamName(DeadLetterStream)
+	b.events, b.dead, b.alerts = b.streamName(EventsStream), b.streamName(DeadLetterStream), b.streamName(AlertsStream)
 	if err := b.connect(ctx); err != nil {
 		b.Close()
 		return nil, err
@@ -265,6 +269,16 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		MaxAge:      b.cfg.MaxAge,
 		MaxBytes:    -1,
 		Replicas:    replicas,
+	}, {
+		Name:        b.alerts,
+		Description: "omamori alerts: what detection found (JSON, one alert a message)",
+		Subjects:    []string{b.subject(alertsRoot, "*")},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      b.cfg.MaxAge,
+		MaxBytes:    -1,
+		Replicas:    replicas,
 	}}
 	for _, sc := range streams {
 		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
@@ -353,6 +367,16 @@ type Msg struct {
 // consumers.
 func (b *Bus) ReadEvents(ctx context.Context, fn func(Msg) error) error {
 	return b.readStream(ctx, b.events, fn)
+}
+
+// PublishAlert publishes one alert of tenant (JSON) to ALERTS, as PublishEvents does.
+func (b *Bus) PublishAlert(ctx context.Context, tenant string, alert []byte) error {
+	return b.publish(ctx, alertsRoot, tenant, alert)
+}
+
+// ReadAlerts does for ALERTS what ReadEvents does for EVENTS.
+func (b *Bus) ReadAlerts(ctx context.Context, fn func(Msg) error) error {
+	return b.readStream(ctx, b.alerts, fn)
 }
 
 // ReadDeadLetters does for DEADLETTER what ReadEvents does for EVENTS.

@@ -16,7 +16,7 @@ import (
 // the titles of the rules that fired, with how often.
 func fired(t *testing.T, recs []scenario.Record) map[string]int {
 	t.Helper()
-	rs, rep, err := sigma.Load(Hospital(), sigma.Options{}, Root)
+	rs, rep, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
