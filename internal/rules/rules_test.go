@@ -9,7 +9,6 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/scenario"
-	"github.com/omamori-project/omamori/internal/sigma"
 )
 
 // fired runs records through the hospital rules, as the detection stage does, and returns
