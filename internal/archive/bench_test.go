@@ -35,3 +35,28 @@ func BenchmarkArchiveAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
+
+func BenchmarkVerify(b *testing.B) {
+	events := sample(b, "zeek/stratosphere/002-zeek-scenario-port-scanning/conn.log", "bench")
+	dir, keys := b.TempDir(), testKeys(b)
+	a := openTest(b, dir, keys, func(o *Options) { o.BlockBytes = 1 << 20; o.SegmentBytes = 256 << 20 })
+	ctx := context.Background()
+	for n := 0; n < 200_000; n += len(events) {
+		if err := a.Append(ctx, "bench", 0, events); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var bytes int64
+	for b.Loop() {
+		rep, err := Verify(ctx, dir, keys, nil)
+		if err != nil || !rep.OK() {
+			b.Fatalf("Verify = %v, %v", rep.Problems, err)
+		}
+		bytes += rep.Bytes
+	}
+	b.ReportMetric(float64(bytes)/1e6/b.Elapsed().Seconds(), "MB/s")
+}

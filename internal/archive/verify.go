@@ -3,17 +3,19 @@ package archive
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/transparency-dev/merkle/compact"
 
-	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/keyring"
 )
 
@@ -70,11 +72,6 @@ func Verify(ctx context.Context, dir string, keys keyring.Wrapper, progress func
 		return nil, fmt.Errorf("verify: public key: %w", err)
 	}
 	vkey := strings.TrimSpace(string(pub))
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
-	if err != nil {
-		return nil, err
-	}
-	defer dec.Close()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
@@ -85,7 +82,7 @@ func Verify(ctx context.Context, dir string, keys keyring.Wrapper, progress func
 			continue
 		}
 		rep.Tenants++
-		v := verifier{rep: rep, tenant: e.Name(), dir: filepath.Join(dir, e.Name()), keys: keys, vkey: vkey, dec: dec, progress: progress}
+		v := verifier{rep: rep, tenant: e.Name(), dir: filepath.Join(dir, e.Name()), keys: keys, vkey: vkey, progress: progress}
 		if err := v.run(ctx); err != nil {
 			return rep, err
 		}
@@ -99,9 +96,9 @@ type verifier struct {
 	dir      string
 	keys     keyring.Wrapper
 	vkey     string
-	dec      *zstd.Decoder
 	progress func(int64)
 
+	fact   *compact.RangeFactory
 	rng    *compact.Range
 	next   uint64 // the record the next block should start with
 	broken bool   // the tree could not be followed past a problem
@@ -109,7 +106,6 @@ type verifier struct {
 	levels [maxLevels][]byte // the stored hash files
 	cps    []checkpoint
 	nextCP int
-	ev     event.Event
 }
 
 func (v *verifier) problem(seg string, block int, record int64, off int64, format string, args ...any) {
@@ -157,13 +153,10 @@ func (v *verifier) run(ctx context.Context) error {
 		}
 	}
 	sort.Strings(names)
-	fact := compact.RangeFactory{Hash: hasher.HashChildren}
-	v.rng = fact.NewEmptyRange(0)
-	for i, name := range names {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		v.segment(name, i == len(names)-1)
+	v.fact = &compact.RangeFactory{Hash: hasher.HashChildren}
+	v.rng = v.fact.NewEmptyRange(0)
+	if err := v.segments(ctx, names); err != nil {
+		return err
 	}
 	n := v.rng.End()
 	v.rep.Records += v.count
@@ -180,20 +173,249 @@ func (v *verifier) run(ctx context.Context) error {
 	return nil
 }
 
-// segment verifies one segment file.
-func (v *verifier) segment(name string, last bool) {
+// The segments are read by a pipeline: one goroutine reads the segment headers and block
+// frames in order (cheap: a CRC each), workers on every core authenticate, decrypt and
+// decompress the blocks and hash their records (leaf hashes, and the root of every
+// 256-record subtree wholly inside a block), and the verifier takes the results in order to
+// follow the tree, compare the stored hashes and the checkpoints. Records are hashed, never
+// decoded into events: their bytes are what the tree proves.
+
+// vitem is one step of the walk over the segments, in order: a segment's start, a block, or
+// a frame that could not be read.
+type vitem struct {
+	kind int // vSegment, vBlock, vBadFrame
+	name string
+	last bool
+	head *segHeader
+	herr error // reading the header
+	keys *segKeys
+	kerr error // unwrapping the data key
+	seq  int
+	off  int64
+	rest int64 // bytes from off to the end of the file (vBadFrame)
+	ferr error // reading the frame (vBadFrame)
+	fr   frame
+	body []byte
+	done chan struct{}
+	// worker results
+	werr   string // what failed: authentication, decompression or record split
+	plain  int64
+	hashes []byte // 32 per record
+	tiles  []byte // 32 per 256-record subtree wholly inside the block, from the first aligned one
+}
+
+const (
+	vSegment = iota
+	vBlock
+	vBadFrame
+)
+
+// segments verifies the segment files names, in order.
+func (v *verifier) segments(ctx context.Context, names []string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := max(1, runtime.GOMAXPROCS(0))
+	order := make(chan *vitem, 4*workers)
+	work := make(chan *vitem, 4*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { verifyWorker(work) })
+	}
+	go func() {
+		defer close(order)
+		defer close(work)
+		v.readSegments(ctx, names, order, work)
+	}()
+	defer func() {
+		cancel()
+		for range order { // let the reader stop
+		}
+		wg.Wait()
+	}()
+	skip := "" // a segment whose remaining blocks are not followed
+	for it := range order {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch it.kind {
+		case vSegment:
+			skip = ""
+			if !v.segmentStart(it) {
+				skip = it.name
+			}
+		case vBadFrame:
+			if skip == it.name {
+				continue
+			}
+			if errors.Is(it.ferr, errTorn) && it.last && !v.broken && v.rng.End() >= v.lastCPSize() {
+				v.problem(it.name, it.seq, -1, it.off, "torn tail of %d bytes after the last checkpoint (a crash while writing; opening the archive cuts it off)", it.rest)
+			} else {
+				v.problem(it.name, it.seq, -1, it.off, "%v", it.ferr)
+				v.broken = true
+			}
+		case vBlock:
+			select {
+			case <-it.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if skip == it.name {
+				continue
+			}
+			if !v.block(it) {
+				skip = it.name
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// readSegments reads the segments' headers and frames and hands them on in order.
+func (v *verifier) readSegments(ctx context.Context, names []string, order, work chan<- *vitem) {
+	send := func(it *vitem) bool {
+		select {
+		case order <- it:
+		case <-ctx.Done():
+			return false
+		}
+		if it.kind != vBlock {
+			return true
+		}
+		select {
+		case work <- it:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for i, name := range names {
+		it := &vitem{kind: vSegment, name: name, last: i == len(names)-1}
+		f, err := os.Open(filepath.Join(v.dir, name))
+		if err != nil {
+			it.herr = err
+			if !send(it) {
+				return
+			}
+			continue
+		}
+		fi, err := f.Stat()
+		if err == nil {
+			it.head, it.off, err = readSegHeader(io.NewSectionReader(f, 0, fi.Size()))
+		}
+		it.herr = err
+		if err == nil {
+			it.keys, it.kerr = openKeys(v.keys, it.head)
+		}
+		if !send(it) {
+			f.Close()
+			return
+		}
+		if it.herr != nil || it.kerr != nil {
+			f.Close()
+			continue
+		}
+		off := it.off
+		for seq := 0; off < fi.Size(); seq++ {
+			fr, body, _, err := readFrame(f, off, nil)
+			if err != nil {
+				if !send(&vitem{kind: vBadFrame, name: name, last: it.last, seq: seq, off: off, rest: fi.Size() - off, ferr: err}) {
+					f.Close()
+					return
+				}
+				break
+			}
+			b := &vitem{kind: vBlock, name: name, last: it.last, keys: it.keys, seq: seq, off: off, fr: fr,
+				body: body[:fr.Len-frameFixed-4], done: make(chan struct{})}
+			if !send(b) {
+				f.Close()
+				return
+			}
+			off += fr.Len
+		}
+		f.Close()
+	}
+}
+
+// verifyWorker opens the blocks it is given and hashes their records.
+func verifyWorker(work <-chan *vitem) {
+	dec, err := zstdDecoder()
+	if err != nil {
+		panic(err) // only for invalid options
+	}
+	defer dec.Close()
+	h := sha256.New()
+	var comp, plain []byte
+	var salt [saltSize]byte
+	for it := range work {
+		func() {
+			defer close(it.done)
+			var err error
+			comp, err = openBlock(comp[:0], it.keys, &it.fr, it.body)
+			it.body = nil
+			if err != nil {
+				it.werr = "authentication failed: the block was altered (or is sealed with another key)"
+				return
+			}
+			plain, err = dec.DecodeAll(comp, plain[:0])
+			if err != nil {
+				it.werr = fmt.Sprintf("decompress: %v", err)
+				return
+			}
+			it.plain = int64(len(plain))
+			first, count := it.fr.Head.First, it.fr.Head.Count
+			it.hashes = make([]byte, 0, 32*int(count))
+			err = splitRecords(plain, count, func(i int, rec []byte) error {
+				it.keys.saltOf(&salt, first+uint64(i))
+				h.Reset()
+				h.Write([]byte{rfc6962LeafPrefix})
+				h.Write(salt[:])
+				h.Write(rec)
+				it.hashes = h.Sum(it.hashes)
+				return nil
+			})
+			if err != nil {
+				it.werr = err.Error()
+				return
+			}
+			// The subtrees of 256 records wholly inside the block.
+			end := first + uint64(count)
+			var scratch [tileSize * 32]byte
+			for t := (first + tileSize - 1) &^ (tileSize - 1); t+tileSize <= end; t += tileSize {
+				copy(scratch[:], it.hashes[(t-first)*32:(t-first+tileSize)*32])
+				for n := tileSize; n > 1; n /= 2 {
+					for i := range n / 2 {
+						h.Reset()
+						h.Write([]byte{rfc6962NodePrefix})
+						h.Write(scratch[2*i*32 : (2*i+2)*32])
+						h.Sum(scratch[i*32 : i*32])
+					}
+				}
+				it.tiles = append(it.tiles, scratch[:32]...)
+			}
+		}()
+	}
+}
+
+// The RFC 6962 domain separation prefixes of leaf and interior node hashes.
+const (
+	rfc6962LeafPrefix = 0
+	rfc6962NodePrefix = 1
+)
+
+// segmentStart checks a segment's header; false says its blocks cannot be followed.
+func (v *verifier) segmentStart(it *vitem) bool {
 	v.rep.Segments++
-	b, err := os.ReadFile(filepath.Join(v.dir, name))
-	if err != nil {
-		v.problem(name, -1, -1, -1, "%v", err)
-		return
-	}
-	h, hlen, err := readSegHeader(bytes.NewReader(b))
-	if err != nil {
-		v.problem(name, -1, -1, 0, "header: %v", err)
+	name := it.name
+	if it.head == nil {
+		if errors.Is(it.herr, ErrCorrupt) {
+			v.problem(name, -1, -1, 0, "header: %v", it.herr)
+		} else {
+			v.problem(name, -1, -1, -1, "%v", it.herr)
+		}
 		v.broken = true
-		return
+		return false
 	}
+	h := it.head
 	if h.Tenant != v.tenant {
 		v.problem(name, -1, -1, 0, "header names tenant %q", h.Tenant)
 	}
@@ -209,69 +431,76 @@ func (v *verifier) segment(name string, last bool) {
 	if name != segName(h.First) {
 		v.problem(name, -1, -1, 0, "file name does not match its first record %d (want %s)", h.First, segName(h.First))
 	}
-	keys, err := openKeys(v.keys, h)
-	if err != nil {
-		v.problem(name, -1, -1, 0, "data key: %v", err)
+	if it.kerr != nil {
+		v.problem(name, -1, -1, 0, "data key: %v", it.kerr)
 		v.broken = true
-		return
+		return false
 	}
-	r := bytes.NewReader(b)
-	off := hlen
-	var salt [saltSize]byte
-	for seq := 0; off < int64(len(b)); seq++ {
-		fr, _, body, err := readFrame(r, off, nil)
-		if err != nil {
-			if errors.Is(err, errTorn) && last && !v.broken && v.rng.End() >= v.lastCPSize() {
-				v.problem(name, seq, -1, off, "torn tail of %d bytes after the last checkpoint (a crash while writing; opening the archive cuts it off)", int64(len(b))-off)
+	return true
+}
+
+// block follows one block's records in the tree; false says the rest of its segment cannot be.
+func (v *verifier) block(it *vitem) bool {
+	name, seq, off, fr := it.name, it.seq, it.off, &it.fr
+	if v.progress != nil {
+		v.progress(fr.Len)
+	}
+	v.rep.Bytes += fr.Len
+	v.rep.Blocks++
+	if fr.Head.Seq != uint32(seq) || fr.Head.First != v.next {
+		v.problem(name, seq, int64(v.next), off, "block says it is block %d holding records from %d; want block %d from record %d (blocks swapped, removed or inserted)",
+			fr.Head.Seq, fr.Head.First, seq, v.next)
+		v.broken = true
+	}
+	if it.werr != "" {
+		v.problem(name, seq, -1, off, "%s", it.werr)
+		v.broken = true
+		return false
+	}
+	v.rep.Plain += it.plain
+	first, end := fr.Head.First, fr.Head.First+uint64(fr.Head.Count)
+	v.count += uint64(fr.Head.Count)
+	if !v.broken {
+		visit := v.visit(name, seq, off)
+		tile0 := (first + tileSize - 1) &^ (tileSize - 1)
+		for i := first; i < end; {
+			if i%tileSize == 0 && i+tileSize <= end && !v.checkpointWithin(i, i+tileSize) {
+				k := (i - tile0) / tileSize * 32
+				root := it.tiles[k : k+32 : k+32]
+				visit(compact.NewNodeID(tileStride, i/tileSize), root)
+				r, err := v.fact.NewRange(i, i+tileSize, [][]byte{root})
+				if err == nil {
+					err = v.rng.AppendRange(r, visit)
+				}
+				if err != nil {
+					v.problem(name, seq, int64(i), off, "follow the tree: %v", err)
+					v.broken = true
+					break
+				}
+				i += tileSize
 			} else {
-				v.problem(name, seq, -1, off, "%v", err)
-				v.broken = true
+				k := (i - first) * 32
+				v.rng.Append(it.hashes[k:k+32:k+32], visit)
+				i++
 			}
-			return
+			v.checkpoints(name, seq, off)
 		}
-		if v.progress != nil {
-			v.progress(fr.Len)
-		}
-		v.rep.Bytes += fr.Len
-		v.rep.Blocks++
-		if fr.Head.Seq != uint32(seq) || fr.Head.First != v.next {
-			v.problem(name, seq, int64(v.next), off, "block says it is block %d holding records from %d; want block %d from record %d (blocks swapped, removed or inserted)",
-				fr.Head.Seq, fr.Head.First, seq, v.next)
-			v.broken = true
-		}
-		compressed, err := openBlock(nil, keys, &fr, body)
-		if err != nil {
-			v.problem(name, seq, -1, off, "authentication failed: the block was altered (or is sealed with another key)")
-			v.broken = true
-			return
-		}
-		plain, err := v.dec.DecodeAll(compressed, nil)
-		if err != nil {
-			v.problem(name, seq, -1, off, "decompress: %v", err)
-			v.broken = true
-			return
-		}
-		v.rep.Plain += int64(len(plain))
-		err = splitRecords(plain, fr.Head.Count, func(i int, rec []byte) error {
-			idx := fr.Head.First + uint64(i)
-			if err := event.DecodeBatch(rec, func(*event.Event) error { return nil }); err != nil {
-				v.problem(name, seq, int64(idx), off, "record does not decode: %v", err)
-			}
-			v.count++
-			if !v.broken {
-				keys.saltOf(&salt, idx)
-				v.rng.Append(leafHash(salt[:], rec), v.visit(name, seq, off))
-				v.checkpoints(name, seq, off)
-			}
-			return nil
-		})
-		if err != nil {
-			v.problem(name, seq, -1, off, "%v", err)
-			return
-		}
-		v.next = fr.Head.First + uint64(fr.Head.Count)
-		off += fr.Len
 	}
+	v.next = end
+	return true
+}
+
+// checkpointWithin reports whether a checkpoint still to be compared has a size in (begin, end).
+func (v *verifier) checkpointWithin(begin, end uint64) bool {
+	for _, cp := range v.cps[v.nextCP:] {
+		if cp.Size > begin && cp.Size < end {
+			return true
+		}
+		if cp.Size >= end {
+			return false
+		}
+	}
+	return false
 }
 
 func (v *verifier) lastCPSize() uint64 {
