@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
@@ -16,6 +17,7 @@ import (
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/node"
 	"github.com/omamori-project/omamori/internal/scenario"
@@ -109,6 +111,9 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	if err := showArchive(ctx, e, n, cfg.Ingest.DefaultTenant, total); err != nil {
 		return err
 	}
+	if err := showAlerts(ctx, e, n.Bus); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/metrics\n", token.Reveal(), api)
 	if *exit {
 		return nil
@@ -184,8 +189,7 @@ func showArchive(ctx context.Context, e env, n *node.Node, tenant string, total 
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nThe archive holds all %d, compressed, encrypted and in a Merkle tree; its signed checkpoint:\n\n%s\n"+
-		"An export for an authority proves each record against it offline: omamori archive export, verify-bundle.\n"+
-		"Detection, response and incidents that act on all this are the next parts of omamori.\n",
+		"An export for an authority proves each record against it offline: omamori archive export, verify-bundle.\n",
 		cp.Size, indent(string(cp.Note)))
 	return nil
 }
@@ -198,3 +202,49 @@ var (
 	logonType      = event.K("winlog.event_data.LogonType")
 	targetFilename = event.K("winlog.event_data.TargetFilename")
 )
+
+// showAlerts waits for detection, which follows the bus with a consumer of its own, to raise
+// the alerts of the attack's steps, and lists them, most severe first.
+func showAlerts(ctx context.Context, e env, b *bus.Bus) error {
+	// The mass encryption is the attack's last step that the rules see; its alert comes last.
+	const last = "Mass Encryption of Files"
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var alerts []detect.Alert
+	for !slices.ContainsFunc(alerts, func(a detect.Alert) bool { return a.Title == last }) {
+		alerts = alerts[:0]
+		err := b.ReadAlerts(ctx, func(m bus.Msg) error {
+			var a detect.Alert
+			if err := json.Unmarshal(m.Data, &a); err != nil {
+				return err
+			}
+			alerts = append(alerts, a)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read alerts: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("detection raised %d alerts in a minute, and none for the mass encryption", len(alerts))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	slices.SortStableFunc(alerts, func(a, b detect.Alert) int {
+		return cmp.Or(slices.Index(detect.Levels, b.Level)-slices.Index(detect.Levels, a.Level), a.First.Compare(b.First))
+	})
+	fmt.Fprintf(e.stdout, "\nDetection raised %d alerts:\n", len(alerts))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, a := range alerts {
+		var who []string
+		for _, s := range []string{a.Entities.Source, a.Entities.User, a.Entities.Host} {
+			if s != "" {
+				who = append(who, s)
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.Level, a.Title, strings.Join(who, " "))
+	}
+	tw.Flush()
+	fmt.Fprintln(e.stdout, "Response (blocking the attacker, never the ventilator) and incidents are the next parts of omamori.")
+	return nil
+}

@@ -106,6 +106,11 @@ func TestDemo(t *testing.T) {
 		"40 files renamed to .lockbit",
 		"1 connection to the ventilator",
 		"The archive holds all 5125",
+		"critical  FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)",
+		"critical  SSL-VPN Login After a Brute Force From the Same Address",
+		"RDP Logon to a Server From the SSL-VPN Address Pool",
+		"10.212.134.200 Administrator KYUSHOKU-SV01",
+		"critical  Mass Encryption of Files",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

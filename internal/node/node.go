@@ -1,5 +1,5 @@
-// Package node assembles one omamori process from its parts: the bus, the archive that
-// consumes it, the metadata store, the ingest pipeline with its syslog listeners, and the
+// Package node assembles one omamori process from its parts: the bus, the archive and the
+// detection stage that consume it, the metadata store, the ingest pipeline with its syslog listeners, and the
 // HTTP server. It starts them in the order
 // the data path needs (the bus before anything that publishes, listeners last) and stops them in
 // reverse, so that every batch a sender was acknowledged for is on the bus before it closes.
@@ -29,8 +29,10 @@ import (
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/decode"
+	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/ingest"
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/selfsigned"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -118,6 +120,20 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	}
 	// The archive reads the bus as a consumer of its own, so events wait there while it is slow.
 	n.goServe("archive", func() error { return archive.Consume(runCtx, n.Bus, n.Archive, log) })
+
+	// Detection follows the bus with its own consumer too, with omamori's hospital rules.
+	ruleset, report, err := rules.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load detection rules: %w", err)
+	}
+	for _, f := range report.Failed {
+		log.Warn("detection rule not compiled", "rule", f.Path, "err", f.Err)
+	}
+	stage, err := detect.New(ruleset, detect.Config{}, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	n.goServe("detect", func() error { return stage.Run(runCtx, n.Bus) })
 
 	n.Store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {

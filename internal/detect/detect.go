@@ -1,0 +1,274 @@
+// Package detect is the detection stage of the data path. It follows the EVENTS stream with a
+// durable consumer of its own, runs every event through the compiled Sigma rules (the
+// hospital rules omamori ships, and SigmaHQ's when configured) and their correlations, and
+// publishes what they find as Alerts on the ALERTS stream, where response and incidents take
+// them up.
+//
+// An alert names its rule, severity, ATT&CK techniques, the entities involved (source,
+// destination, user, host) and the events behind it (their bus position). Alerts are
+// de-duplicated per rule and entities within a window, so a flood stays readable: the next
+// alert after the window says how many were held back.
+package detect
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/sigma"
+)
+
+// Alert is one detection, as published on the ALERTS stream (JSON).
+type Alert struct {
+	ID         string     `json:"id"`
+	Tenant     string     `json:"tenant"`
+	Detector   string     `json:"detector"` // "sigma" or "sigma-correlation"
+	RuleID     string     `json:"rule_id"`
+	Title      string     `json:"title"`
+	Level      string     `json:"level"` // Sigma's: informational, low, medium, high, critical
+	Techniques []string   `json:"techniques,omitempty"`
+	Entities   Entities   `json:"entities"`
+	First      time.Time  `json:"first"` // the first and last event behind the alert
+	Last       time.Time  `json:"last"`
+	Count      int        `json:"count"`                // events behind it
+	Suppressed int        `json:"suppressed,omitempty"` // alerts like it held back since the last one
+	Evidence   []Evidence `json:"evidence,omitempty"`
+}
+
+// Entities are who and what an alert is about.
+type Entities struct {
+	Source      string `json:"source,omitempty"` // an address
+	Destination string `json:"destination,omitempty"`
+	User        string `json:"user,omitempty"`
+	Host        string `json:"host,omitempty"`
+}
+
+// Evidence points at an event behind an alert: its bus message and place in the batch, so
+// the archive (which keeps the same batches) and search can find it.
+type Evidence struct {
+	Seq     uint64    `json:"seq"`
+	Index   int       `json:"index"`
+	Time    time.Time `json:"time"`
+	Message string    `json:"message,omitempty"`
+}
+
+// Levels in rising order of severity.
+var Levels = []string{"informational", "low", "medium", "high", "critical"}
+
+// Config tunes the stage. Zero values take the defaults.
+type Config struct {
+	// MinLevel is the lowest rule level that raises an alert (default low): informational
+	// rules such as one failed VPN login feed correlations without an alert each.
+	MinLevel string
+	// Window is how long alerts of one rule about the same entities are held back after one
+	// was raised (default 10 minutes).
+	Window time.Duration
+	// Durable names the consumer on EVENTS (default "detect").
+	Durable string
+}
+
+// Stage runs the rules over the stream. It is used by one goroutine, Run's.
+type Stage struct {
+	rules   *sigma.Ruleset
+	cfg     Config
+	min     int
+	log     *slog.Logger
+	matcher *sigma.Matcher
+	corr    map[string]*sigma.Correlator // per tenant: correlations never mix hospitals
+	seen    map[string]*recent           // de-duplication, by tenant, rule and entities
+	pending []Alert
+	alerts  *prometheus.CounterVec
+	held    prometheus.Counter
+}
+
+type recent struct {
+	until      time.Time // alerts of this key are held back until then
+	suppressed int
+}
+
+// New returns a stage that runs rules. Metrics go to reg (nil: none).
+func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stage, error) {
+	if cfg.MinLevel == "" {
+		cfg.MinLevel = "low"
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 10 * time.Minute
+	}
+	if cfg.Durable == "" {
+		cfg.Durable = "detect"
+	}
+	min := slices.Index(Levels, cfg.MinLevel)
+	if min < 0 {
+		return nil, fmt.Errorf("detect: unknown level %q (one of %s)", cfg.MinLevel, strings.Join(Levels, ", "))
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Stage{
+		rules: rules, cfg: cfg, min: min, log: log.With("component", "detect"),
+		matcher: rules.NewMatcher(), corr: map[string]*sigma.Correlator{}, seen: map[string]*recent{},
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omamori_alerts_total", Help: "Alerts raised, by level.",
+		}, []string{"level"}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omamori_alerts_held_back_total", Help: "Alerts held back as repeats within the de-duplication window.",
+		}),
+	}
+	if reg != nil {
+		if err := reg.Register(s.alerts); err != nil {
+			return nil, fmt.Errorf("detect: register metrics: %w", err)
+		}
+		if err := reg.Register(s.held); err != nil {
+			return nil, fmt.Errorf("detect: register metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Run follows EVENTS until ctx ends, publishing alerts to b. A group of bus messages is
+// acknowledged only once its alerts are published, so a crash repeats alerts rather than
+// losing them. Correlation windows live in memory and start afresh after a restart.
+func (s *Stage) Run(ctx context.Context, b *bus.Bus) error {
+	return b.ConsumeEvents(ctx, bus.ConsumeConfig{Durable: s.cfg.Durable}, func(ctx context.Context, msgs []bus.Msg) error {
+		for _, m := range msgs {
+			i := 0
+			err := event.DecodeBatch(m.Data, func(e *event.Event) error {
+				s.Observe(m.Seq, i, e)
+				i++
+				return nil
+			})
+			if err != nil {
+				// The archive keeps the undecodable batch; detection can only say so.
+				s.log.Warn("batch does not decode; its events are not checked", "seq", m.Seq, "err", err)
+			}
+		}
+		for _, a := range s.Take() {
+			data, err := json.Marshal(a)
+			if err != nil {
+				return fmt.Errorf("detect: encode alert: %w", err)
+			}
+			if err := b.PublishAlert(ctx, a.Tenant, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Observe runs one event through the rules; the alerts it raises wait for Take. seq and index
+// say where the event is on the bus.
+func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
+	matches := s.matcher.Match(e, nil)
+	if len(matches) == 0 {
+		return
+	}
+	ev := Evidence{Seq: seq, Index: index, Time: e.Time, Message: e.Message}
+	for _, m := range matches {
+		a := s.newAlert(e.Tenant, "sigma", m.Rule, e.Time, e.Time, 1)
+		a.Entities = Entities{User: e.User, Host: e.Host}
+		if e.SrcIP.IsValid() {
+			a.Entities.Source = e.SrcIP.String()
+		}
+		if e.DstIP.IsValid() {
+			a.Entities.Destination = e.DstIP.String()
+		}
+		a.Evidence = []Evidence{ev}
+		s.raise(a)
+	}
+	c := s.corr[e.Tenant]
+	if c == nil {
+		c = s.rules.NewCorrelator()
+		s.corr[e.Tenant] = c
+	}
+	for _, cm := range c.Observe(matches, s.rules) {
+		a := s.newAlert(e.Tenant, "sigma-correlation", cm.Rule, cm.First, cm.Last, cm.Events)
+		a.Entities = entitiesOf(cm.Group)
+		a.Evidence = []Evidence{ev} // the event that completed it
+		s.raise(a)
+	}
+}
+
+// Take returns the alerts raised since the last call.
+func (s *Stage) Take() []Alert {
+	out := s.pending
+	s.pending = nil
+	return out
+}
+
+func (s *Stage) newAlert(tenant, detector string, r sigma.RuleInfo, first, last time.Time, count int) Alert {
+	return Alert{ID: newID(last), Tenant: tenant, Detector: detector, RuleID: r.ID, Title: r.Title,
+		Level: r.Level, Techniques: r.Techniques(), First: first, Last: last, Count: count}
+}
+
+// raise keeps a for Take unless its level is below the minimum or an alert like it was raised
+// within the window.
+func (s *Stage) raise(a Alert) {
+	if slices.Index(Levels, a.Level) < s.min {
+		return
+	}
+	key := a.Tenant + "\x00" + a.RuleID + "\x00" + a.Entities.Source + "\x00" + a.Entities.Destination + "\x00" + a.Entities.User + "\x00" + a.Entities.Host
+	if r := s.seen[key]; r != nil && a.Last.Before(r.until) {
+		r.suppressed++
+		s.held.Inc()
+		return
+	}
+	if r := s.seen[key]; r != nil {
+		a.Suppressed = r.suppressed
+	}
+	s.seen[key] = &recent{until: a.Last.Add(s.cfg.Window)}
+	if len(s.seen) > 100_000 {
+		s.forget(a.Last)
+	}
+	s.alerts.WithLabelValues(a.Level).Inc()
+	s.pending = append(s.pending, a)
+}
+
+// forget drops de-duplication entries whose window has passed, bounding memory under floods
+// of distinct entities.
+func (s *Stage) forget(now time.Time) {
+	for k, r := range s.seen {
+		if now.After(r.until) {
+			delete(s.seen, k)
+		}
+	}
+}
+
+// entitiesOf reads a correlation's group-by values: an address is the source, a field named
+// for a user is the user, anything else names the host.
+func entitiesOf(group map[string]string) Entities {
+	var en Entities
+	for _, k := range slices.Sorted(maps.Keys(group)) {
+		v := group[k]
+		lk := strings.ToLower(k)
+		switch {
+		case isAddr(v) && en.Source == "":
+			en.Source = v
+		case strings.Contains(lk, "user") && en.User == "":
+			en.User = v
+		case en.Host == "":
+			en.Host = v
+		}
+	}
+	return en
+}
+
+func isAddr(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
+
+// newID returns a sortable alert ID: the time in hex, then 8 random bytes.
+func newID(t time.Time) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%016x-%s", t.UnixNano(), hex.EncodeToString(b[:]))
+}

@@ -1,0 +1,173 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/decode"
+	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/rules"
+	"github.com/omamori-project/omamori/internal/scenario"
+)
+
+var jst = time.FixedZone("JST", 9*3600)
+
+// scenarioEvents decodes the ransomware scenario as the ingest pipeline would, for tenant.
+func scenarioEvents(t testing.TB, tenant string, start time.Time) []event.Event {
+	t.Helper()
+	var out []event.Event
+	for _, r := range scenario.Ransomware(start) {
+		d, err := decode.New(r.Format, decode.Options{Location: jst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := event.Event{Raw: r.Data, Received: r.At}
+		if err := d.Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		e.Tenant = tenant
+		out = append(out, e)
+	}
+	return out
+}
+
+func newStage(t testing.TB, cfg Config) *Stage {
+	t.Helper()
+	rs, rep, err := rules.Load()
+	if err != nil || len(rep.Failed) > 0 {
+		t.Fatalf("rules.Load: %v %v", err, rep.Failed)
+	}
+	s, err := New(rs, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestStageOnTheBus publishes the scenario's events to a real embedded bus and finds the
+// alerts the stage publishes on ALERTS, with the entities a responder needs.
+func TestStageOnTheBus(t *testing.T) {
+	b, err := bus.Open(t.Context(), bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	events := scenarioEvents(t, "handa", time.Date(2021, 10, 31, 0, 30, 0, 0, jst))
+	for i := 0; i < len(events); i += 50 {
+		batch := event.AppendBatch(nil, events[i:min(i+50, len(events))])
+		if err := b.PublishEvents(t.Context(), "handa", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newStage(t, Config{})
+	runCtx, stop := context.WithCancel(t.Context())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx, b) }()
+
+	byTitle := map[string]Alert{}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && len(byTitle) < 6; time.Sleep(20 * time.Millisecond) {
+		byTitle = map[string]Alert{}
+		err := b.ReadAlerts(t.Context(), func(m bus.Msg) error {
+			var a Alert
+			if err := json.Unmarshal(m.Data, &a); err != nil {
+				return err
+			}
+			if a.Tenant != "handa" || m.Tenant != "handa" {
+				t.Errorf("alert of tenant %q on subject of %q, want handa", a.Tenant, m.Tenant)
+			}
+			if _, dup := byTitle[a.Title]; dup {
+				t.Errorf("alert %q raised twice within the de-duplication window", a.Title)
+			}
+			byTitle[a.Title] = a
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	if err := <-done; err != nil && runCtx.Err() == nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	want := []struct {
+		title, level string
+		en           Entities
+	}{
+		{"FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)", "critical", Entities{Source: scenario.Attacker, Destination: scenario.VPNPortal, Host: "FGT60F-HOSP"}},
+		{"Brute Force on the SSL-VPN", "high", Entities{Source: scenario.Attacker}},
+		{"Password Spraying on the SSL-VPN", "high", Entities{Source: scenario.Attacker}},
+		{"SSL-VPN Login After a Brute Force From the Same Address", "critical", Entities{Source: scenario.Attacker}},
+		{"RDP Logon to a Server From the SSL-VPN Address Pool", "high", Entities{Source: scenario.VPNTunnelIP, User: scenario.SharedAccount, Host: "KYUSHOKU-SV01"}},
+		{"Mass Encryption of Files", "critical", Entities{Host: "FS01"}},
+	}
+	for _, w := range want {
+		a, ok := byTitle[w.title]
+		if !ok {
+			t.Errorf("no alert %q; alerts: %v", w.title, slices.Sorted(maps.Keys(byTitle)))
+			continue
+		}
+		if a.Level != w.level || a.Entities != w.en {
+			t.Errorf("alert %q: level %s entities %+v, want %s %+v", w.title, a.Level, a.Entities, w.level, w.en)
+		}
+		if len(a.Evidence) == 0 || a.Evidence[0].Seq == 0 {
+			t.Errorf("alert %q has no evidence on the bus: %+v", w.title, a.Evidence)
+		}
+	}
+	if _, ok := byTitle["FortiGate SSL-VPN Login Failure"]; ok {
+		t.Error("an informational rule raised an alert")
+	}
+}
+
+// TestRepeatsAreHeldBack replays the attack twice within the window, then once after it: the
+// second time raises nothing, the third says how many were held back.
+func TestRepeatsAreHeldBack(t *testing.T) {
+	s := newStage(t, Config{Window: time.Hour})
+	start := time.Date(2021, 10, 31, 0, 30, 0, 0, jst)
+	run := func(at time.Time) []Alert {
+		for i, e := range scenarioEvents(t, "handa", at) {
+			s.Observe(1, i, &e)
+		}
+		return s.Take()
+	}
+	first := run(start)
+	if len(first) == 0 {
+		t.Fatal("the scenario raised no alert")
+	}
+	if again := run(start.Add(20 * time.Minute)); len(again) != 0 {
+		t.Errorf("the same attack 20 minutes later raised %d alerts within the hour's window", len(again))
+	}
+	later := run(start.Add(3 * time.Hour))
+	var cve *Alert
+	for i := range later {
+		if later[i].RuleID == first[0].RuleID {
+			cve = &later[i]
+		}
+	}
+	if cve == nil || cve.Suppressed != 1 {
+		t.Errorf("alert after the window = %+v, want the first rule again with 1 held back", cve)
+	}
+}
+
+// BenchmarkObserve runs the hospital rules over the ransomware scenario and a gateway's routine
+// logs, as the stage does for every event on the bus.
+func BenchmarkObserve(b *testing.B) {
+	events := scenarioEvents(b, "handa", time.Date(2021, 10, 31, 0, 30, 0, 0, jst))
+	s := newStage(b, Config{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.Observe(1, i, &events[i%len(events)])
+		i++
+		if i%len(events) == 0 {
+			s.Take()
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
