@@ -12,7 +12,7 @@ demo: build
 
 # Everything the tests need is Go modules, fetched by go itself. The packages where goroutines
 # meet (listeners, the bus, the server) run again under the race detector.
-RACE_PKGS = ./cmd/... ./internal/ingest ./internal/bus ./internal/auth ./internal/api ./internal/node
+RACE_PKGS = ./cmd/... ./internal/ingest ./internal/bus ./internal/auth ./internal/api ./internal/node ./internal/detect
 
 test:
 	$(GO) vet ./...
