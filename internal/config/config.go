@@ -241,6 +241,18 @@ func (l *loader) check(n *yaml.Node, t reflect.Type, path string, where func(lin
 		for i, e := range n.Content {
 			l.check(e, t.Elem(), join(path, strconv.Itoa(i)), where)
 		}
+	case t.Kind() == reflect.Slice:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			l.add(Problem{Key: path, Source: where(n.Line), Msg: "want a list, found " + describeNode(n),
+				Hint: "write a list as [a, b] or with \"- \" items on their own lines"})
+			return
+		}
+		for i, e := range n.Content {
+			l.check(e, t.Elem(), join(path, strconv.Itoa(i)), where)
+		}
 	default:
 		v := reflect.New(t)
 		if n.Kind != yaml.ScalarNode || n.Decode(v.Interface()) != nil {

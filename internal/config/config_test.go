@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +122,13 @@ func TestEnvListAndEmptyList(t *testing.T) {
 	if diff := cmp.Diff(want, c.Ingest.Syslog); diff != "" {
 		t.Errorf("OMAMORI_INGEST_SYSLOG: listeners differ (-want +got):\n%s", diff)
 	}
+	c, err = Load(Sources{Env: []string{"OMAMORI_DETECT_SIGMA_RULES=[" + t.TempDir() + "]"}, Set: []string{"detect.internal_networks=[10.1.0.0/16]"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Detect.SigmaRules) != 1 || !slices.Equal(c.Detect.InternalNetworks, []string{"10.1.0.0/16"}) {
+		t.Errorf("lists of text from the environment and -set: sigma_rules %q, internal_networks %q", c.Detect.SigmaRules, c.Detect.InternalNetworks)
+	}
 	c, err = Load(Sources{Set: []string{"ingest.syslog="}})
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +198,16 @@ func TestLoadProblems(t *testing.T) {
 			name:   "text where a number belongs",
 			file:   "ingest:\n  batch_size: lots\n",
 			source: "omamori.yaml line 2", key: "ingest.batch_size", msg: `want a whole number, found "lots"`,
+		},
+		{
+			name:   "section where a list of text belongs",
+			file:   "detect:\n  sigma_rules:\n    dir: /opt/sigma\n",
+			source: "omamori.yaml line 3", key: "detect.sigma_rules", msg: "want a list, found a section of keys",
+		},
+		{
+			name:   "list item of the wrong kind",
+			file:   "detect:\n  internal_networks:\n    - [10.0.0.0/8]\n",
+			source: "omamori.yaml line 3", key: "detect.internal_networks.0", msg: "want text, found a list",
 		},
 		{
 			name:   "section given a value",
@@ -298,6 +316,13 @@ func TestValidate(t *testing.T) {
 		{"bus listen with url", func(c *Config) { c.Bus.URL = "nats://a:4222"; c.Bus.Listen = "127.0.0.1:4222" }, []string{"bus.listen"}, ""},
 		{"negative max age", func(c *Config) { c.Bus.MaxAge = -time.Hour }, []string{"bus.max_age"}, ""},
 		{"negative max bytes", func(c *Config) { c.Bus.MaxBytes = -1 }, []string{"bus.max_bytes"}, ""},
+		{"sigma rules and networks", func(c *Config) {
+			c.Detect.SigmaRules = []string{certDir}
+			c.Detect.InternalNetworks = []string{"10.0.0.0/8", "2001:db8::/32"}
+		}, nil, ""},
+		{"sigma rules missing", func(c *Config) { c.Detect.SigmaRules = []string{certDir, cert} }, []string{"detect.sigma_rules.1"}, "rules checkout"},
+		{"min level", func(c *Config) { c.Detect.MinLevel = "severe" }, []string{"detect.min_level"}, "Sigma's levels"},
+		{"internal network", func(c *Config) { c.Detect.InternalNetworks = []string{"10.0.0.0"} }, []string{"detect.internal_networks.0"}, "10.0.0.0/8"},
 		{"http listen no port", func(c *Config) { c.HTTP.Listen = "0.0.0.0" }, []string{"http.listen"}, "host:port"},
 		{"http listen host name", func(c *Config) { c.HTTP.Listen = "omamori.local:8443" }, []string{"http.listen"}, ""},
 		{"http port range", func(c *Config) { c.HTTP.Listen = "127.0.0.1:70000" }, []string{"http.listen"}, ""},

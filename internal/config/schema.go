@@ -25,6 +25,27 @@ type Config struct {
 	Ingest Ingest `yaml:"ingest"`
 	// The archive: every event kept for years, compressed, encrypted and signed.
 	Archive Archive `yaml:"archive"`
+	// Detection: which rules and behavioural detectors run over the events.
+	Detect Detect `yaml:"detect"`
+}
+
+// Detect configures the detection stage.
+type Detect struct {
+	// Directories of Sigma rules to run besides omamori's own hospital rules, such as a
+	// checkout of SigmaHQ's rules/ (every .yml under each). A rule that does not compile is
+	// logged and skipped; the others run.
+	SigmaRules []string `yaml:"sigma_rules"`
+	// Lowest rule level that raises an alert: informational, low, medium, high or critical.
+	// Rules below it still feed correlations (five failed logins make one brute-force alert).
+	MinLevel string `yaml:"min_level"`
+	// How long repeats of one alert about the same entities are held back after it is raised.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+	// Run the behavioural detectors: brute force and password spraying, C2 beaconing, port
+	// scans, lateral movement, exfiltration volume and ransomware bursts.
+	Behavior bool `yaml:"behavior"`
+	// The hospital's own networks, in CIDR notation, for lateral movement (between them) and
+	// exfiltration (out of them). Empty: the private ranges 10/8, 172.16/12, 192.168/16, fc00::/7.
+	InternalNetworks []string `yaml:"internal_networks"`
 }
 
 // Archive configures the archive.
@@ -155,6 +176,11 @@ func Default() Config {
 			CheckpointInterval: time.Minute,
 			SegmentSize:        256 << 20,
 			Retention:          10 * 365 * 24 * time.Hour,
+		},
+		Detect: Detect{
+			MinLevel:    "low",
+			DedupWindow: 10 * time.Minute,
+			Behavior:    true,
 		},
 	}
 }

@@ -134,6 +134,26 @@ func (c *Config) validate() []Problem {
 			bad(key+".tls_cert", "is set but the protocol is "+l.Protocol, "set protocol: tls to use the certificate, or remove tls_cert and tls_key")
 		}
 	}
+
+	d := c.Detect
+	for i, dir := range d.SigmaRules {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			bad("detect.sigma_rules."+strconv.Itoa(i), fmt.Sprintf("%q is not a directory omamori can read", dir),
+				"give the directory of a rules checkout, such as /opt/sigma/rules")
+		}
+	}
+	if !slices.Contains([]string{"informational", "low", "medium", "high", "critical"}, d.MinLevel) {
+		bad("detect.min_level", fmt.Sprintf("unknown level %q", d.MinLevel), "use informational, low, medium, high or critical (Sigma's levels)")
+	}
+	if d.DedupWindow < 0 {
+		bad("detect.dedup_window", "must not be negative", "10m holds back repeats of an alert for ten minutes; 0 takes that default")
+	}
+	for i, n := range d.InternalNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			bad("detect.internal_networks."+strconv.Itoa(i), fmt.Sprintf("%q is not a network in CIDR notation", n), "write it as 10.0.0.0/8 or 2001:db8::/32")
+		}
+	}
+
 	ps = append(ps, c.checkConflicts()...)
 	return ps
 }

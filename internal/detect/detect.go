@@ -1,8 +1,8 @@
 // Package detect is the detection stage of the data path. It follows the EVENTS stream with a
 // durable consumer of its own, runs every event through the compiled Sigma rules (the
 // hospital rules omamori ships, and SigmaHQ's when configured) and their correlations, and
-// publishes what they find as Alerts on the ALERTS stream, where response and incidents take
-// them up.
+// through the behavioural detectors (package behavior), and publishes what they find as
+// Alerts on the ALERTS stream, where response and incidents take them up.
 //
 // An alert names its rule, severity, ATT&CK techniques, the entities involved (source,
 // destination, user, host) and the events behind it (their bus position). Alerts are
@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/sigma"
@@ -34,7 +35,7 @@ import (
 type Alert struct {
 	ID         string     `json:"id"`
 	Tenant     string     `json:"tenant"`
-	Detector   string     `json:"detector"` // "sigma" or "sigma-correlation"
+	Detector   string     `json:"detector"` // "sigma", "sigma-correlation" or "behavior"
 	RuleID     string     `json:"rule_id"`
 	Title      string     `json:"title"`
 	Level      string     `json:"level"` // Sigma's: informational, low, medium, high, critical
@@ -77,11 +78,15 @@ type Config struct {
 	Window time.Duration
 	// Durable names the consumer on EVENTS (default "detect").
 	Durable string
+	// Behavior holds the thresholds of the behavioural detectors; nil runs the rules alone.
+	Behavior *behavior.Config
 }
 
 // Stage runs the rules over the stream. It is used by one goroutine, Run's.
 type Stage struct {
 	rules   *sigma.Ruleset
+	engines map[string]*engine // behavioural detectors per tenant: state never mixes hospitals
+	found   []behavior.Finding
 	cfg     Config
 	min     int
 	log     *slog.Logger
@@ -93,12 +98,19 @@ type Stage struct {
 	held    prometheus.Counter
 }
 
+// engine is one tenant's behavioural detectors.
+type engine struct {
+	*behavior.Engine
+	swept time.Time // event time of the last beacon scoring and expiry
+}
+
 type recent struct {
 	until      time.Time // alerts of this key are held back until then
 	suppressed int
 }
 
-// New returns a stage that runs rules. Metrics go to reg (nil: none).
+// New returns a stage that runs rules and, when cfg.Behavior is set, the behavioural
+// detectors. Metrics go to reg (nil: none).
 func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stage, error) {
 	if cfg.MinLevel == "" {
 		cfg.MinLevel = "low"
@@ -113,11 +125,16 @@ func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.
 	if min < 0 {
 		return nil, fmt.Errorf("detect: unknown level %q (one of %s)", cfg.MinLevel, strings.Join(Levels, ", "))
 	}
+	if cfg.Behavior != nil {
+		if err := cfg.Behavior.Validate(); err != nil {
+			return nil, fmt.Errorf("detect: %w", err)
+		}
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Stage{
-		rules: rules, cfg: cfg, min: min, log: log.With("component", "detect"),
+		rules: rules, engines: map[string]*engine{}, cfg: cfg, min: min, log: log.With("component", "detect"),
 		matcher: rules.NewMatcher(), corr: map[string]*sigma.Correlator{}, seen: map[string]*recent{},
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "omamori_alerts_total", Help: "Alerts raised, by level.",
@@ -170,11 +187,14 @@ func (s *Stage) Run(ctx context.Context, b *bus.Bus) error {
 // Observe runs one event through the rules; the alerts it raises wait for Take. seq and index
 // say where the event is on the bus.
 func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
+	ev := Evidence{Seq: seq, Index: index, Time: e.Time, Message: e.Message}
+	if s.cfg.Behavior != nil {
+		s.behave(e, ev)
+	}
 	matches := s.matcher.Match(e, nil)
 	if len(matches) == 0 {
 		return
 	}
-	ev := Evidence{Seq: seq, Index: index, Time: e.Time, Message: e.Message}
 	for _, m := range matches {
 		a := s.newAlert(e.Tenant, "sigma", m.Rule, e.Time, e.Time, 1)
 		a.Entities = Entities{User: e.User, Host: e.Host}
@@ -196,6 +216,48 @@ func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
 		a := s.newAlert(e.Tenant, "sigma-correlation", cm.Rule, cm.First, cm.Last, cm.Events)
 		a.Entities = entitiesOf(cm.Group)
 		a.Evidence = []Evidence{ev} // the event that completed it
+		s.raise(a)
+	}
+}
+
+// beaconEvery is how often, in event time, beacons are scored over the window and state
+// expires: RITA's method needs the whole series, so it is a sweep, not a per-event step.
+const beaconEvery = 5 * time.Minute
+
+// behave runs the behavioural detectors on e and raises their findings.
+func (s *Stage) behave(e *event.Event, ev Evidence) {
+	en := s.engines[e.Tenant]
+	if en == nil {
+		b, err := behavior.New(*s.cfg.Behavior, behavior.Shard{})
+		if err != nil {
+			panic(err) // unreachable: New validated the config
+		}
+		en = &engine{Engine: b}
+		s.engines[e.Tenant] = en
+	}
+	s.found = en.Observe(s.found[:0], e)
+	if e.Time.Sub(en.swept) >= beaconEvery {
+		if !en.swept.IsZero() {
+			s.found = en.Beacons(s.found)
+			en.Expire(e.Time)
+		}
+		en.swept = e.Time
+	}
+	for _, f := range s.found {
+		a := s.newAlert(e.Tenant, "behavior", sigma.RuleInfo{ID: "behavior." + f.Detector, Title: f.Title, Level: f.Severity.String()}, f.First, f.Last, f.Count)
+		if f.Technique != "" {
+			a.Techniques = []string{f.Technique}
+		}
+		a.Entities = Entities{User: f.User, Host: f.Host}
+		if f.Source.IsValid() {
+			a.Entities.Source = f.Source.String()
+		}
+		if f.Destination.IsValid() {
+			a.Entities.Destination = f.Destination.String()
+		} else if f.Domain != "" {
+			a.Entities.Destination = f.Domain
+		}
+		a.Evidence = []Evidence{ev}
 		s.raise(a)
 	}
 }

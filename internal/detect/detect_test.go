@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
@@ -170,4 +171,85 @@ func BenchmarkObserve(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func behaviorConfig() Config {
+	bc := behavior.DefaultConfig()
+	return Config{Behavior: &bc}
+}
+
+// TestBehaviorAlerts runs the scenario through the behavioural detectors as well as the rules:
+// what no single line shows (a burst of failures, one server fanning out to the EHR servers,
+// a burst of encrypted files) becomes alerts with the entities a responder acts on.
+func TestBehaviorAlerts(t *testing.T) {
+	s := newStage(t, behaviorConfig())
+	for i, e := range scenarioEvents(t, "handa", time.Date(2021, 10, 31, 0, 30, 0, 0, jst)) {
+		s.Observe(uint64(i+1), 0, &e)
+	}
+	got := map[string]Alert{}
+	for _, a := range s.Take() {
+		if a.Detector == "behavior" {
+			got[a.RuleID] = a
+		}
+	}
+	want := map[string]Entities{
+		"behavior.brute_force":          {Source: scenario.Attacker},
+		"behavior.password_spraying":    {Source: scenario.Attacker},
+		"behavior.login_after_failures": {Source: scenario.Attacker, User: scenario.VPNAccount},
+		"behavior.lateral_movement":     {Source: scenario.CateringSrv},
+		"behavior.shadow_copy_deletion": {Host: "EHR-DB01"},
+		"behavior.ransomware_burst":     {Host: "FS01"},
+	}
+	for id, en := range want {
+		a, ok := got[id]
+		if !ok {
+			t.Errorf("no alert %s; behaviour alerts: %v", id, slices.Sorted(maps.Keys(got)))
+			continue
+		}
+		if a.Tenant != "handa" || len(a.Techniques) == 0 || len(a.Evidence) == 0 {
+			t.Errorf("alert %s: tenant %q techniques %v evidence %v", id, a.Tenant, a.Techniques, a.Evidence)
+		}
+		// Entities the detector does not name are left to the test: compare what it must name.
+		if en.Source != "" && a.Entities.Source != en.Source || en.User != "" && a.Entities.User != en.User || en.Host != "" && a.Entities.Host != en.Host {
+			t.Errorf("alert %s entities %+v, want %+v", id, a.Entities, en)
+		}
+	}
+}
+
+// TestBehaviorTenantsApart sends the same attacker's failed logins to two hospitals, below the
+// brute-force threshold in each: the detectors keep each hospital's state apart, so neither
+// raises an alert, while the same failures at one hospital do.
+func TestBehaviorTenantsApart(t *testing.T) {
+	var fails []event.Event
+	for _, e := range scenarioEvents(t, "", time.Date(2021, 10, 31, 0, 30, 0, 0, jst)) {
+		if e.Outcome == event.OutcomeFailure && e.SrcIP.String() == scenario.Attacker {
+			fails = append(fails, e)
+		}
+	}
+	threshold := behavior.DefaultConfig().Auth.Failures
+	if len(fails) < 2*(threshold-1) {
+		t.Fatalf("the scenario has %d failed logins, want at least %d", len(fails), 2*(threshold-1))
+	}
+	fails = fails[:2*(threshold-1)]
+	bruteForces := func(tenantOf func(i int) string) int {
+		s := newStage(t, behaviorConfig())
+		for i := range fails {
+			e := fails[i]
+			e.Tenant = tenantOf(i)
+			s.Observe(uint64(i+1), 0, &e)
+		}
+		n := 0
+		for _, a := range s.Take() {
+			if a.RuleID == "behavior.brute_force" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := bruteForces(func(i int) string { return []string{"handa", "tsurugi"}[i%2] }); n != 0 {
+		t.Errorf("%d failures split over two hospitals raised %d brute-force alerts, want 0", len(fails), n)
+	}
+	if n := bruteForces(func(int) string { return "handa" }); n != 1 {
+		t.Errorf("%d failures at one hospital raised %d brute-force alerts, want 1", len(fails), n)
+	}
 }

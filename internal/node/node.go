@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/decode"
@@ -121,15 +123,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	// The archive reads the bus as a consumer of its own, so events wait there while it is slow.
 	n.goServe("archive", func() error { return archive.Consume(runCtx, n.Bus, n.Archive, log) })
 
-	// Detection follows the bus with its own consumer too, with omamori's hospital rules.
-	ruleset, report, err := rules.Load()
-	if err != nil {
-		return nil, fmt.Errorf("load detection rules: %w", err)
-	}
-	for _, f := range report.Failed {
-		log.Warn("detection rule not compiled", "rule", f.Path, "err", f.Err)
-	}
-	stage, err := detect.New(ruleset, detect.Config{}, reg, log)
+	// Detection follows the bus with its own consumer too, with omamori's hospital rules and
+	// any the hospital adds.
+	stage, err := newDetectStage(cfg.Detect, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -317,4 +313,32 @@ func busWhere(cfg *config.Config) string {
 		return cfg.Bus.URL
 	}
 	return "embedded"
+}
+
+// newDetectStage compiles the rules and sets up the behavioural detectors as cfg says.
+func newDetectStage(cfg config.Detect, reg prometheus.Registerer, log *slog.Logger) (*detect.Stage, error) {
+	ruleset, report, err := rules.Load(cfg.SigmaRules...)
+	if err != nil {
+		return nil, fmt.Errorf("load detection rules: %w", err)
+	}
+	for _, f := range report.Failed {
+		log.Warn("detection rule not compiled", "rule", f.Path, "err", f.Err)
+	}
+	log.Info("detection rules loaded", "rules", ruleset.Rules(), "not_compiled", len(report.Failed))
+	dc := detect.Config{MinLevel: cfg.MinLevel, Window: cfg.DedupWindow}
+	if cfg.Behavior {
+		bc := behavior.DefaultConfig()
+		if len(cfg.InternalNetworks) > 0 {
+			bc.Internal = bc.Internal[:0]
+			for _, n := range cfg.InternalNetworks {
+				p, err := netip.ParsePrefix(n)
+				if err != nil {
+					return nil, fmt.Errorf("detect.internal_networks: %w", err)
+				}
+				bc.Internal = append(bc.Internal, p.Masked())
+			}
+		}
+		dc.Behavior = &bc
+	}
+	return detect.New(ruleset, dc, reg, log)
 }
