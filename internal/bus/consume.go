@@ -141,6 +141,7 @@ func (b *Bus) ConsumerPending(ctx context.Context, name string) (uint64, error) 
 	if err != nil {
 		return 0, err
 	}
+	// Not found: not yet created, or being re-created by durable at this moment.
 	c, err := s.Consumer(ctx, name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return info.State.Msgs, nil
@@ -149,6 +150,9 @@ func (b *Bus) ConsumerPending(ctx context.Context, name string) (uint64, error) 
 		return 0, err
 	}
 	ci, err := c.Info(ctx)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return info.State.Msgs, nil
+	}
 	if err != nil {
 		return 0, err
 	}
