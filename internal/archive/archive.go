@@ -390,6 +390,8 @@ func (a *Archive) openTenant(name string) (*tenantLog, error) {
 		}
 	}
 	sort.Strings(names)
+	// Records deleted by retention leave gaps that the retention file accounts for.
+	deleted, _, rerr := readRetention(t.dir)
 	var next uint64
 	for i, n := range names {
 		s, disc, err := a.scanSegment(filepath.Join(t.dir, n), i == len(names)-1)
@@ -405,7 +407,7 @@ func (a *Archive) openTenant(name string) (*tenantLog, error) {
 		if s.head.Tenant != name {
 			return nil, fmt.Errorf("segment %s: %w: belongs to tenant %q", n, ErrCorrupt, s.head.Tenant)
 		}
-		if i > 0 && s.head.First != next {
+		if _, ok := retentionCovers(deleted, next, s.head.First); i > 0 && s.head.First != next && (rerr != nil || !ok) {
 			return nil, fmt.Errorf("segment %s: %w: starts at record %d, the one before ends at %d (a segment is missing or damaged; run 'omamori archive verify')",
 				n, ErrCorrupt, s.head.First, next)
 		}
@@ -428,6 +430,7 @@ func (a *Archive) openTenant(name string) (*tenantLog, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.tree.kept = keptNodes(deleted)
 	if err := t.openCheckpoints(); err != nil {
 		t.close()
 		return nil, err

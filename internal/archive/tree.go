@@ -45,6 +45,7 @@ type tree struct {
 	leaves  leafSource
 	fact    compact.RangeFactory
 	cache   map[compact.NodeID][]byte // node hashes computed for proofs
+	kept    map[compact.NodeID][]byte // nodes kept for records deleted by retention
 }
 
 func levelFile(dir string, j int) string {
@@ -228,6 +229,9 @@ func (t *tree) stored(j int, i uint64) ([]byte, bool, error) {
 // stored level below it (at most 256 of them), or from its records.
 func (t *tree) node(id compact.NodeID) ([]byte, error) {
 	if h, ok := t.cache[id]; ok {
+		return h, nil
+	}
+	if h, ok := t.kept[id]; ok {
 		return h, nil
 	}
 	if id.Level == 0 {

@@ -54,7 +54,10 @@ type Report struct {
 	Records                                uint64
 	Bytes                                  int64 // segment bytes read
 	Plain                                  int64 // record bytes after decryption and decompression
-	Problems                               []Problem
+	// Retention lists the segments deleted by retention, whose records the log accounts for
+	// (each noted by a retention record; a fault in that is a Problem).
+	Retention []Deletion
+	Problems  []Problem
 }
 
 // OK reports whether nothing was wrong.
@@ -106,6 +109,19 @@ type verifier struct {
 	levels [maxLevels][]byte // the stored hash files
 	cps    []checkpoint
 	nextCP int
+	// retention
+	deleted   []Deletion                // the lines of the retention file
+	nodes     map[compact.NodeID][]byte // the hashes they keep
+	want      map[uint64]bool           // records the workers keep for the checks below
+	retChecks map[uint64]*retCheck      // by index of the retention record
+}
+
+// retCheck is a deletion by retention that accounts for missing records, to be checked
+// against its record in the log.
+type retCheck struct {
+	d    Deletion
+	root []byte // the root of d.End records, from the stored subtree hashes
+	seen bool
 }
 
 func (v *verifier) problem(seg string, block int, record int64, off int64, format string, args ...any) {
@@ -135,6 +151,15 @@ func (v *verifier) run(ctx context.Context) error {
 			}
 		}
 	}
+	ds, good, err := readRetention(v.dir)
+	if err != nil {
+		v.problem(retentionFile, -1, -1, good, "%v", err)
+	}
+	v.deleted, v.nodes = ds, keptNodes(ds)
+	v.want, v.retChecks = map[uint64]bool{}, map[uint64]*retCheck{}
+	for _, d := range ds {
+		v.want[d.Record] = true
+	}
 	for j := range maxLevels {
 		b, err := os.ReadFile(levelFile(filepath.Join(v.dir, "tree"), j))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -160,6 +185,7 @@ func (v *verifier) run(ctx context.Context) error {
 	}
 	n := v.rng.End()
 	v.rep.Records += v.count
+	v.unseenRetention()
 	// Checkpoints beyond the records: records were removed from the end.
 	for ; !v.broken && v.nextCP < len(v.cps); v.nextCP++ {
 		v.problem("checkpoints", -1, -1, -1, "checkpoint %d covers %d records, but the segments hold only %d: records at the end were removed",
@@ -200,8 +226,9 @@ type vitem struct {
 	// worker results
 	werr   string // what failed: authentication, decompression or record split
 	plain  int64
-	hashes []byte // 32 per record
-	tiles  []byte // 32 per 256-record subtree wholly inside the block, from the first aligned one
+	hashes []byte            // 32 per record
+	tiles  []byte            // 32 per 256-record subtree wholly inside the block, from the first aligned one
+	recs   map[uint64][]byte // the records asked for (retention records), by index
 }
 
 const (
@@ -219,7 +246,7 @@ func (v *verifier) segments(ctx context.Context, names []string) error {
 	work := make(chan *vitem, 4*workers)
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Go(func() { verifyWorker(work) })
+		wg.Go(func() { verifyWorker(work, v.want) })
 	}
 	go func() {
 		defer close(order)
@@ -336,8 +363,9 @@ func (v *verifier) readSegments(ctx context.Context, names []string, order, work
 	}
 }
 
-// verifyWorker opens the blocks it is given and hashes their records.
-func verifyWorker(work <-chan *vitem) {
+// verifyWorker opens the blocks it is given and hashes their records, keeping a copy of those
+// whose index is in want.
+func verifyWorker(work <-chan *vitem, want map[uint64]bool) {
 	dec, err := zstdDecoder()
 	if err != nil {
 		panic(err) // only for invalid options
@@ -365,6 +393,12 @@ func verifyWorker(work <-chan *vitem) {
 			first, count := it.fr.Head.First, it.fr.Head.Count
 			it.hashes = make([]byte, 0, 32*int(count))
 			err = splitRecords(plain, count, func(i int, rec []byte) error {
+				if want[first+uint64(i)] {
+					if it.recs == nil {
+						it.recs = map[uint64][]byte{}
+					}
+					it.recs[first+uint64(i)] = bytes.Clone(rec)
+				}
 				it.keys.saltOf(&salt, first+uint64(i))
 				h.Reset()
 				h.Write([]byte{rfc6962LeafPrefix})
@@ -419,6 +453,10 @@ func (v *verifier) segmentStart(it *vitem) bool {
 	if h.Tenant != v.tenant {
 		v.problem(name, -1, -1, 0, "header names tenant %q", h.Tenant)
 	}
+	if ds, ok := retentionCovers(v.deleted, v.next, h.First); h.First > v.next && ok {
+		v.fillGap(ds)
+		v.next = h.First
+	}
 	if h.First != v.next {
 		if h.First > v.next {
 			v.problem(name, -1, int64(v.next), 0, "records %d to %d are missing: deleted or cut off before this segment", v.next, h.First-1)
@@ -458,6 +496,9 @@ func (v *verifier) block(it *vitem) bool {
 		return false
 	}
 	v.rep.Plain += it.plain
+	for i, rec := range it.recs {
+		v.checkRetention(name, seq, off, i, rec)
+	}
 	first, end := fr.Head.First, fr.Head.First+uint64(fr.Head.Count)
 	v.count += uint64(fr.Head.Count)
 	if !v.broken {

@@ -1,0 +1,316 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/keyring"
+)
+
+// The retention tests archive 2000 OpenSSH events in ten batches of 200, batch b dated
+// retBase + 30·b days (as the events' time and the archive's clock when it writes them), except
+// record retYoung, dated 20 years later: a log with a wrong year. Segments are small, so that the
+// log has several.
+var retBase = time.Date(2016, 4, 1, 0, 0, 0, 0, time.UTC)
+
+const (
+	day      = 24 * time.Hour
+	tenYears = 10 * 365 * day // config's default archive.retention
+	retYoung = 300
+)
+
+// retNow is when retention runs: ten years and 125 days after retBase, so that batches 0 to 4
+// (records 0 to 999) are older than the cutoff and the others not.
+var retNow = retBase.Add(tenYears + 125*day)
+
+// clock is the archive's clock in the tests.
+type clock struct{ t time.Time }
+
+func (c *clock) Now() time.Time { return c.t }
+
+type retFixture struct {
+	dir    string
+	keys   *keyring.Ring
+	clock  *clock
+	events []event.Event
+	leaves [][]byte // leaf hash of every record, read back before retention
+	cps    []Checkpoint
+}
+
+func (f *retFixture) open(t *testing.T) *Archive {
+	t.Helper()
+	return openTest(t, f.dir, f.keys, func(o *Options) {
+		o.BlockBytes, o.SegmentBytes, o.CheckpointEvery, o.Now = 4<<10, 6<<10, -1, f.clock.Now
+	})
+}
+
+func retentionBase(t *testing.T, tenant string) *retFixture {
+	t.Helper()
+	f := &retFixture{dir: t.TempDir(), keys: testKeys(t), clock: &clock{}}
+	f.events = sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", tenant)[:2000]
+	for i := range f.events {
+		f.events[i].Time = retBase.Add(time.Duration(i/200) * 30 * day)
+		f.events[i].Received = f.events[i].Time
+	}
+	f.events[retYoung].Time = retBase.AddDate(20, 0, 0)
+	a := f.open(t)
+	for b := 0; b < 10; b++ {
+		f.clock.t = f.events[200*b].Received
+		appendAll(t, a, tenant, f.events[200*b:200*b+200], 50) // a checkpoint every 50 records
+	}
+	f.leaves = make([][]byte, len(f.events))
+	if err := a.Records(context.Background(), tenant, 0, 1<<62, func(r *Record) error {
+		f.leaves[r.Index] = r.LeafHash()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.cps = a.Checkpoints(tenant)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// segRange is a segment file as a test sees it.
+type segRange struct {
+	name         string
+	first, end   uint64
+	created      time.Time
+	maxT, closed time.Time
+}
+
+// layout reads the segments of tenant from their files.
+func layout(t *testing.T, dir, tenant string, total uint64) []segRange {
+	t.Helper()
+	var out []segRange
+	m, _ := filepath.Glob(filepath.Join(dir, tenant, "seg-*.oms"))
+	slices.Sort(m)
+	for _, p := range m {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := readSegHeader(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, segRange{name: filepath.Base(p), first: h.First, created: h.Created})
+	}
+	for i := range out {
+		out[i].end = total
+		if i+1 < len(out) {
+			out[i].end, out[i].closed = out[i+1].first, out[i+1].created
+		}
+	}
+	return out
+}
+
+// expired lists the segments that hold only records older than cutoff and were closed
+// before it, from the events' own times.
+func expired(segs []segRange, events []event.Event, cutoff time.Time) []string {
+	var out []string
+	for _, s := range segs[:len(segs)-1] {
+		ok := s.closed.Before(cutoff)
+		for i := s.first; i < s.end; i++ {
+			ok = ok && events[i].Time.Before(cutoff)
+		}
+		if ok {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
+func treeRoot(t *testing.T, leaves [][]byte) []byte {
+	t.Helper()
+	r := (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(0)
+	for _, l := range leaves {
+		r.Append(l, nil)
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func names(ds []Deletion) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Segment)
+	}
+	return out
+}
+
+func TestRetainMixedAges(t *testing.T) {
+	ctx := context.Background()
+	f := retentionBase(t, "clinic-a")
+	before := layout(t, f.dir, "clinic-a", 2000)
+	want := expired(before, f.events, retNow.Add(-tenYears))
+	young := ""
+	for _, s := range before {
+		if s.first <= retYoung && retYoung < s.end {
+			young = s.name
+		}
+	}
+	if len(want) < 2 || slices.Contains(want, young) || want[len(want)-1] < young {
+		t.Fatalf("test setup: expired segments %v, the young record in %s; want some on both sides of it", want, young)
+	}
+
+	a := f.open(t)
+	f.clock.t = retNow
+	rep, err := a.Retain(ctx, retNow, RetainPolicy{Default: tenYears})
+	if err != nil {
+		t.Fatalf("Retain = %v", err)
+	}
+	if got := names(rep.Deleted); !slices.Equal(got, want) {
+		t.Errorf("Retain deleted %v, want %v", got, want)
+	}
+	var wantRecs uint64
+	for _, s := range before {
+		_, err := os.Stat(filepath.Join(f.dir, "clinic-a", s.name))
+		if gone := os.IsNotExist(err); gone != slices.Contains(want, s.name) {
+			t.Errorf("segment %s: deleted = %v, want %v", s.name, gone, !gone)
+		}
+		if slices.Contains(want, s.name) {
+			wantRecs += s.end - s.first
+		}
+	}
+	if rep.Records != wantRecs || rep.Resumed != 0 {
+		t.Errorf("report: %d records, %d resumed; want %d, 0", rep.Records, rep.Resumed, wantRecs)
+	}
+
+	// Each deletion is a record of the log, after the 2000, stating the root of the tree up to
+	// the segment's end and the hashes of its subtrees.
+	size, _ := a.Size("clinic-a")
+	if size != 2000+uint64(len(want)) {
+		t.Fatalf("log size after retention = %d, want %d", size, 2000+len(want))
+	}
+	fact := compact.RangeFactory{Hash: hasher.HashChildren}
+	var noted []string
+	err = a.Records(ctx, "clinic-a", 2000, size, func(r *Record) error {
+		var d Deletion
+		if r.Event.Dataset != RetentionDataset || json.Unmarshal(r.Event.Raw, &d) != nil {
+			t.Fatalf("record %d = %s %q, want a retention record", r.Index, r.Event.Dataset, r.Event.Raw)
+		}
+		noted = append(noted, d.Segment)
+		if !bytes.Equal(d.Root, treeRoot(t, f.leaves[:d.End])) {
+			t.Errorf("retention record of %s: root %x, want the root of records 0 to %d", d.Segment, []byte(d.Root), d.End-1)
+		}
+		sub := fact.NewEmptyRange(d.First)
+		for _, l := range f.leaves[d.First:d.End] {
+			sub.Append(l, nil)
+		}
+		if got := d.Subtrees; len(got) != len(sub.Hashes()) || !bytes.Equal(got[0], sub.Hashes()[0]) {
+			t.Errorf("retention record of %s: subtrees %x, want %x", d.Segment, got, sub.Hashes())
+		}
+		if !d.Deleted.Equal(retNow) || d.Reason == "" || d.Record != r.Index {
+			t.Errorf("retention record %d: deleted %v, reason %q, record %d", r.Index, d.Deleted, d.Reason, d.Record)
+		}
+		if v, _ := r.Event.Get(event.K("archive.segment")); v != d.Segment {
+			t.Errorf("retention record %d: archive.segment = %q, want %q", r.Index, v, d.Segment)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(noted, want) {
+		t.Errorf("retention records note %v, want %v", noted, want)
+	}
+	cp, err := a.Checkpoint(ctx, "clinic-a")
+	if err != nil || cp.Size != size {
+		t.Fatalf("Checkpoint after retention = %v, %v; want size %d", cp, err, size)
+	}
+	checkAfterRetention(t, a, f, before, want, cp)
+	a.Close()
+
+	// The same after reopening, and Verify accounts for the deleted records.
+	a = f.open(t)
+	checkAfterRetention(t, a, f, before, want, cp)
+	a.Close()
+	vr := verifyDir(t, f.dir, f.keys)
+	if !vr.OK() || !slices.Equal(names(vr.Retention), want) || vr.Records != 2000+uint64(len(want))-wantRecs {
+		t.Errorf("Verify after retention = %d records, retention %v, problems %v; want %d records, retention %v, no problem",
+			vr.Records, names(vr.Retention), vr.Problems, 2000+uint64(len(want))-wantRecs, want)
+	}
+}
+
+// checkAfterRetention checks what remains: the records, their inclusion proofs under the new
+// checkpoint and the old ones, and consistency from every old checkpoint to the new.
+func checkAfterRetention(t *testing.T, a *Archive, f *retFixture, before []segRange, deleted []string, cp *Checkpoint) {
+	t.Helper()
+	ctx := context.Background()
+	gone := func(i uint64) bool {
+		for _, s := range before {
+			if s.first <= i && i < s.end {
+				return slices.Contains(deleted, s.name)
+			}
+		}
+		return false
+	}
+	var got []uint64
+	err := a.Records(ctx, "clinic-a", 0, 2000, func(r *Record) error {
+		got = append(got, r.Index)
+		if string(r.Event.Raw) != string(f.events[r.Index].Raw) || !bytes.Equal(r.LeafHash(), f.leaves[r.Index]) {
+			t.Errorf("record %d = %q, want %q", r.Index, r.Event.Raw, f.events[r.Index].Raw)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for i := range uint64(2000) {
+		if !gone(i) {
+			want = append(want, i)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Records after retention: %d records, want %d (all but the deleted segments')", len(got), len(want))
+	}
+	for _, i := range want {
+		if i%37 != 0 {
+			continue
+		}
+		p, err := a.InclusionProof("clinic-a", i, cp.Size)
+		if err == nil {
+			err = proof.VerifyInclusion(hasher, i, cp.Size, f.leaves[i], p, cp.Root)
+		}
+		if err != nil {
+			t.Errorf("inclusion of record %d in the checkpoint after retention: %v", i, err)
+		}
+		for _, old := range f.cps {
+			if old.Size <= i || old.Size%7 != 0 {
+				continue
+			}
+			p, err := a.InclusionProof("clinic-a", i, old.Size)
+			if err == nil {
+				err = proof.VerifyInclusion(hasher, i, old.Size, f.leaves[i], p, old.Root)
+			}
+			if err != nil {
+				t.Errorf("inclusion of record %d in the checkpoint of %d records before retention: %v", i, old.Size, err)
+			}
+		}
+	}
+	for _, old := range f.cps {
+		p, err := a.ConsistencyProof("clinic-a", old.Size, cp.Size)
+		if err == nil {
+			err = proof.VerifyConsistency(hasher, old.Size, cp.Size, p, old.Root, cp.Root)
+		}
+		if err != nil {
+			t.Errorf("consistency of the checkpoint of %d records (before retention) with %d: %v", old.Size, cp.Size, err)
+		}
+	}
+}
