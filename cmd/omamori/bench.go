@@ -15,9 +15,12 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/archive"
+	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/decode"
+	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/ingest"
+	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/scenario"
 	"github.com/omamori-project/omamori/internal/sigma"
 )
@@ -227,6 +230,9 @@ func benchDetect(ctx context.Context, e env, dir string) error {
 	if err != nil {
 		return fmt.Errorf("bench detect: %w", err)
 	}
+	if err := benchStage(e); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "detect: %d of %d SigmaHQ rules compiled; %d events from %s\n",
 		report.Compiled, report.Rules, len(events), filepath.Join(dir, "regression_data"))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -237,4 +243,41 @@ func benchDetect(ctx context.Context, e env, dir string) error {
 		fmt.Fprintf(tw, "%d\t%.0f\t%d\t\n", rs.Rules(), r.PerSecond(), r.Matches/rounds)
 	}
 	return tw.Flush()
+}
+
+// benchStage runs the detection stage as serve does (omamori's hospital rules and every
+// behavioural detector) over the gateway's routine log, on one core.
+func benchStage(e env) error {
+	rs, _, err := rules.Load()
+	if err != nil {
+		return fmt.Errorf("bench detect: %w", err)
+	}
+	bc := behavior.DefaultConfig()
+	stage, err := detect.New(rs, detect.Config{Behavior: &bc}, nil, nil)
+	if err != nil {
+		return fmt.Errorf("bench detect: %w", err)
+	}
+	d, err := decode.New("syslog", decode.Options{Location: time.UTC})
+	if err != nil {
+		return fmt.Errorf("bench detect: %w", err)
+	}
+	var events []event.Event
+	for l := range bytes.Lines(scenario.Routine(100_000)) {
+		ev := event.Event{Raw: bytes.TrimSuffix(l, []byte("\n")), Received: time.Now(), Tenant: "bench"}
+		if err := d.Decode(&ev); err != nil {
+			return fmt.Errorf("bench detect: decode the routine log: %w", err)
+		}
+		events = append(events, ev)
+	}
+	res := testing.Benchmark(func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			stage.Observe(uint64(i), 0, &events[i%len(events)])
+			if i%1000 == 0 {
+				stage.Take()
+			}
+		}
+	})
+	fmt.Fprintf(e.stdout, "detect stage (hospital rules and behavioural detectors, routine gateway log): %.0f events/s on one core, %d allocs/event\n",
+		float64(res.N)/res.T.Seconds(), res.AllocsPerOp())
+	return nil
 }

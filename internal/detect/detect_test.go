@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
@@ -251,5 +252,30 @@ func TestBehaviorTenantsApart(t *testing.T) {
 	}
 	if n := bruteForces(func(int) string { return "handa" }); n != 1 {
 		t.Errorf("%d failures at one hospital raised %d brute-force alerts, want 1", len(fails), n)
+	}
+}
+
+// BenchmarkStageRoutine is the stage as serve runs it (hospital rules and the behavioural
+// detectors) on the gateway's routine log.
+func BenchmarkStageRoutine(b *testing.B) {
+	d, err := decode.New("syslog", decode.Options{Location: time.UTC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var events []event.Event
+	for l := range bytes.Lines(scenario.Routine(100_000)) {
+		e := event.Event{Raw: bytes.TrimSuffix(l, []byte("\n")), Received: time.Now(), Tenant: "bench"}
+		if err := d.Decode(&e); err != nil {
+			b.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	s := newStage(b, behaviorConfig())
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.Observe(uint64(i), 0, &events[i%len(events)])
+		if i%1000 == 0 {
+			s.Take()
+		}
 	}
 }
