@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -537,6 +539,29 @@ func retentionCovers(ds []Deletion, begin, end uint64) ([]Deletion, bool) {
 		i = d.End
 	}
 	return out, true
+}
+
+// retentionGaps returns the ranges in [begin, end) that deletions ds do not account for.
+func retentionGaps(ds []Deletion, begin, end uint64) [][2]uint64 {
+	var covered [][2]uint64
+	for _, d := range ds {
+		if d.End > d.First && d.Segment == segName(d.First) && d.First < end && d.End > begin {
+			covered = append(covered, [2]uint64{max(d.First, begin), min(d.End, end)})
+		}
+	}
+	slices.SortFunc(covered, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+	var gaps [][2]uint64
+	at := begin
+	for _, c := range covered {
+		if c[0] > at {
+			gaps = append(gaps, [2]uint64{at, c[0]})
+		}
+		at = max(at, c[1])
+	}
+	if at < end {
+		gaps = append(gaps, [2]uint64{at, end})
+	}
+	return gaps
 }
 
 // keptNodes returns the nodes of retention lines ds.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -312,5 +314,119 @@ func checkAfterRetention(t *testing.T, a *Archive, f *retFixture, before []segRa
 		if err != nil {
 			t.Errorf("consistency of the checkpoint of %d records (before retention) with %d: %v", old.Size, cp.Size, err)
 		}
+	}
+}
+
+// retained returns the fixture after a retention run at retNow, with a copy of its directory
+// from before the run, and the deletions.
+func retained(t *testing.T) (f *retFixture, pre string, ds []Deletion) {
+	t.Helper()
+	f = retentionBase(t, "clinic-a")
+	pre = copyDir(t, f.dir)
+	a := f.open(t)
+	f.clock.t = retNow
+	rep, err := a.Retain(context.Background(), retNow, RetainPolicy{Default: tenYears})
+	if err != nil || len(rep.Deleted) < 2 {
+		t.Fatalf("Retain = %v, %v; want at least two deletions", rep, err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f, pre, rep.Deleted
+}
+
+// editRetention rewrites the retention file of dir's clinic-a with fn applied to its lines.
+func editRetention(t *testing.T, dir string, fn func([]Deletion) []Deletion) {
+	t.Helper()
+	tdir := filepath.Join(dir, "clinic-a")
+	ds, _, err := readRetention(tdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(tdir, retentionFile))
+	if err := appendRetention(tdir, fn(ds)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRetainVerifyStillFindsTampering(t *testing.T) {
+	f, _, ds := retained(t)
+	segs := layout(t, f.dir, "clinic-a", 2000)
+	if segs[0].first != ds[0].End || segs[1].first != ds[1].End || ds[0].First != 0 {
+		t.Fatalf("test setup: kept %v, deleted %v; want the first kept segment between two deleted ones", segs, names(ds))
+	}
+	seg := func(d, name string) string { return filepath.Join(d, "clinic-a", name) }
+	tests := []struct {
+		name string
+		do   func(t *testing.T, d string)
+		want string // what a problem must say
+	}{
+		{"a kept segment between deleted ones removed without a record", func(t *testing.T, d string) {
+			os.Remove(seg(d, segs[0].name))
+		}, fmt.Sprintf("records %d to %d are missing", segs[0].first, ds[1].First-1)},
+		{"a later segment removed without a record", func(t *testing.T, d string) {
+			os.Remove(seg(d, segs[2].name))
+		}, fmt.Sprintf("records %d to %d are missing", segs[2].first, segs[2].end-1)},
+		{"retention file removed", func(t *testing.T, d string) {
+			os.Remove(filepath.Join(d, "clinic-a", retentionFile))
+		}, fmt.Sprintf("records 0 to %d are missing", ds[0].End-1)},
+		{"a segment removed with a forged line naming another retention record", func(t *testing.T, d string) {
+			os.Remove(seg(d, segs[2].name))
+			editRetention(t, d, func(ls []Deletion) []Deletion {
+				forged := ls[0]
+				forged.Segment, forged.First, forged.End, forged.Nodes = segs[2].name, segs[2].first, segs[2].end, nil
+				return append(ls, forged)
+			})
+		}, "notes the deletion of clinic-a/" + ds[0].Segment},
+		{"a segment removed with a forged line naming an ordinary record", func(t *testing.T, d string) {
+			os.Remove(seg(d, segs[2].name))
+			editRetention(t, d, func(ls []Deletion) []Deletion {
+				return append(ls, Deletion{Tenant: "clinic-a", Segment: segs[2].name, First: segs[2].first, End: segs[2].end, Record: 1900})
+			})
+		}, "record 1900 is not a retention record"},
+		{"a segment removed with a forged line naming a record beyond the log", func(t *testing.T, d string) {
+			os.Remove(seg(d, segs[2].name))
+			editRetention(t, d, func(ls []Deletion) []Deletion {
+				return append(ls, Deletion{Tenant: "clinic-a", Segment: segs[2].name, First: segs[2].first, End: segs[2].end, Record: 5000})
+			})
+		}, "the log holds no such record"},
+		{"a stored hash of deleted records altered", func(t *testing.T, d string) {
+			p := filepath.Join(d, "clinic-a", "tree", "L08")
+			b, _ := os.ReadFile(p)
+			b[ds[0].First/tileSize*32] ^= 1
+			os.WriteFile(p, b, 0o600)
+		}, "(tree/L08 #0)"},
+		{"a hash kept for an old checkpoint altered", func(t *testing.T, d string) {
+			editRetention(t, d, func(ls []Deletion) []Deletion {
+				ls[0].Nodes[0].Hash[0] ^= 1
+				return ls
+			})
+		}, "the hashes kept for checkpoint"},
+		{"a retention line's root altered", func(t *testing.T, d string) {
+			editRetention(t, d, func(ls []Deletion) []Deletion {
+				ls[1].Root[0] ^= 1
+				return ls
+			})
+		}, "states root"},
+	}
+	rep := verifyDir(t, f.dir, f.keys)
+	if !rep.OK() || !slices.Equal(names(rep.Retention), names(ds)) {
+		t.Fatalf("Verify after retention = retention %v, problems %v; want %v, no problem", names(rep.Retention), rep.Problems, names(ds))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := copyDir(t, f.dir)
+			tt.do(t, d)
+			rep := verifyDir(t, d, f.keys)
+			if rep.OK() {
+				t.Fatalf("Verify after %s found nothing", tt.name)
+			}
+			for _, p := range rep.Problems {
+				if strings.Contains(p.String(), tt.want) {
+					return
+				}
+			}
+			t.Errorf("Verify after %s = %v, want a problem saying %q", tt.name, rep.Problems, tt.want)
+		})
 	}
 }

@@ -459,7 +459,9 @@ func (v *verifier) segmentStart(it *vitem) bool {
 	}
 	if h.First != v.next {
 		if h.First > v.next {
-			v.problem(name, -1, int64(v.next), 0, "records %d to %d are missing: deleted or cut off before this segment", v.next, h.First-1)
+			for _, g := range retentionGaps(v.deleted, v.next, h.First) {
+				v.problem(name, -1, int64(g[0]), 0, "records %d to %d are missing: deleted or cut off before this segment", g[0], g[1]-1)
+			}
 		} else {
 			v.problem(name, -1, int64(h.First), 0, "starts at record %d, but the segments before hold up to record %d", h.First, v.next-1)
 		}
