@@ -310,7 +310,11 @@ func (m *matcher) domain(v string, key event.Key) {
 	if len(m.s.domains) == 0 {
 		return
 	}
-	d := strings.TrimSuffix(v, ".")
+	d := v
+	if i := strings.LastIndexByte(d, ':'); i >= 0 && isDigits(d[i+1:]) {
+		d = d[:i] // an HTTP Host header's port
+	}
+	d = strings.TrimSuffix(d, ".")
 	if len(d) > 253 {
 		return
 	}

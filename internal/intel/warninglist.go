@@ -130,11 +130,18 @@ func (a *Allowlist) Add(wl *WarningList) error {
 			if err != nil {
 				return fmt.Errorf("entry %q: %w", v, err)
 			}
-			a.nets.Insert(p, l)
+			if _, ok := a.nets.Get(p); !ok { // the first list to name a network names it
+				a.nets.Insert(p, l)
+			}
 		case "hostname":
-			a.hosts[strings.ToLower(strings.Trim(v, "."))] = l
+			h := strings.ToLower(strings.Trim(v, "."))
+			if _, ok := a.hosts[h]; !ok {
+				a.hosts[h] = l
+			}
 		case "string":
-			a.strs[strings.ToLower(v)] = l
+			if _, ok := a.strs[strings.ToLower(v)]; !ok {
+				a.strs[strings.ToLower(v)] = l
+			}
 		case "substring":
 			a.substrings = append(a.substrings, allowPattern{strings.ToLower(v), l})
 		case "regex":
