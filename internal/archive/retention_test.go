@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -428,5 +429,226 @@ func TestRetainVerifyStillFindsTampering(t *testing.T) {
 			}
 			t.Errorf("Verify after %s = %v, want a problem saying %q", tt.name, rep.Problems, tt.want)
 		})
+	}
+}
+
+func fileBytes(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRetainCrashAndRerun builds the states a crash can leave a retention run in, checks that
+// each verifies, and that running Retain again finishes the job without noting a deletion twice.
+func TestRetainCrashAndRerun(t *testing.T) {
+	ctx := context.Background()
+	f, pre, ds := retained(t)
+	done := copyDir(t, f.dir)
+	tdir := func(d string) string { return filepath.Join(d, "clinic-a") }
+	restore := func(t *testing.T, d string, segs ...string) {
+		for _, s := range segs {
+			if err := os.WriteFile(filepath.Join(tdir(d), s), fileBytes(t, filepath.Join(tdir(pre), s)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name    string
+		state   func(t *testing.T) string // the directory as the crash left it
+		resumed int                       // deletions the rerun finishes
+		fresh   int                       // deletions the rerun records anew
+	}{
+		{"after the records, before any deletion", func(t *testing.T) string {
+			d := copyDir(t, done)
+			restore(t, d, names(ds)...)
+			return d
+		}, len(ds), 0},
+		{"after the first deletion", func(t *testing.T) string {
+			d := copyDir(t, done)
+			restore(t, d, names(ds)[1:]...)
+			return d
+		}, len(ds) - 1, 0},
+		{"after the lines, before the records; their indexes since taken by other records", func(t *testing.T) string {
+			d := copyDir(t, pre)
+			a := openTest(t, d, f.keys)
+			dry, err := a.Retain(ctx, retNow, RetainPolicy{Default: tenYears, DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range dry.Deleted {
+				dry.Deleted[i].Record = 2000 + uint64(i)
+			}
+			if err := appendRetention(tdir(d), dry.Deleted); err != nil {
+				t.Fatal(err)
+			}
+			appendAll(t, a, "clinic-a", f.events[1990:], 10) // records 2000 to 2009
+			a.Close()
+			return d
+		}, 0, len(ds)},
+		{"in the middle of writing a line", func(t *testing.T) string {
+			d := copyDir(t, pre)
+			os.WriteFile(filepath.Join(tdir(d), retentionFile), []byte(`{"tenant":"clinic-a","segm`), 0o600)
+			return d
+		}, 0, len(ds)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := tt.state(t)
+			if rep := verifyDir(t, d, f.keys); !rep.OK() {
+				t.Fatalf("Verify after a crash %s = %v, want no problem", tt.name, rep.Problems)
+			}
+			a := openTest(t, d, f.keys)
+			defer a.Close()
+			size, _ := a.Size("clinic-a")
+			rep, err := a.Retain(ctx, retNow, RetainPolicy{Default: tenYears})
+			if err != nil {
+				t.Fatalf("Retain after a crash %s = %v", tt.name, err)
+			}
+			after, _ := a.Size("clinic-a")
+			want := names(ds)[len(ds)-tt.resumed-tt.fresh:]
+			if !slices.Equal(names(rep.Deleted), want) || rep.Resumed != tt.resumed || after-size != uint64(tt.fresh) {
+				t.Errorf("Retain after a crash %s: deleted %v, resumed %d, %d new records; want %v, %d, %d",
+					tt.name, names(rep.Deleted), rep.Resumed, after-size, want, tt.resumed, tt.fresh)
+			}
+			// And once more: nothing left to do.
+			again, err := a.Retain(ctx, retNow.Add(day), RetainPolicy{Default: tenYears})
+			if size2, _ := a.Size("clinic-a"); err != nil || len(again.Deleted) != 0 || size2 != after {
+				t.Errorf("Retain again = %v, deleted %v, log %d -> %d records; want nothing done", err, names(again.Deleted), after, size2)
+			}
+			a.Close()
+			vr := verifyDir(t, d, f.keys)
+			if !vr.OK() || !slices.Equal(names(vr.Retention), names(ds)) {
+				t.Errorf("Verify after the rerun = retention %v, problems %v; want %v, no problem", names(vr.Retention), vr.Problems, names(ds))
+			}
+			for _, s := range ds {
+				if _, err := os.Stat(filepath.Join(tdir(d), s.Segment)); !os.IsNotExist(err) {
+					t.Errorf("segment %s still there after the rerun (%v)", s.Segment, err)
+				}
+			}
+		})
+	}
+}
+
+func TestRetainIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	f, _, ds := retained(t)
+	tdir := filepath.Join(f.dir, "clinic-a")
+	lines := fileBytes(t, filepath.Join(tdir, retentionFile))
+	a := f.open(t)
+	defer a.Close()
+	size, _ := a.Size("clinic-a")
+	for _, now := range []time.Time{retNow, retNow.Add(time.Hour)} {
+		rep, err := a.Retain(ctx, now, RetainPolicy{Default: tenYears})
+		if err != nil || len(rep.Deleted) != 0 {
+			t.Errorf("Retain(%v) again = %v, %v; want nothing deleted", now, names(rep.Deleted), err)
+		}
+	}
+	if got, _ := a.Size("clinic-a"); got != size {
+		t.Errorf("log size after Retain again = %d, want %d", got, size)
+	}
+	if got := fileBytes(t, filepath.Join(tdir, retentionFile)); !bytes.Equal(got, lines) {
+		t.Errorf("retention file changed by a Retain with nothing to do")
+	}
+	if len(ds) == 0 {
+		t.Fatal("test setup: nothing deleted the first time")
+	}
+}
+
+func TestRetainDryRunChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	f := retentionBase(t, "clinic-a")
+	before := copyDir(t, f.dir)
+	want := expired(layout(t, f.dir, "clinic-a", 2000), f.events, retNow.Add(-tenYears))
+	for _, ro := range []bool{false, true} {
+		a := openTest(t, f.dir, f.keys, func(o *Options) { o.ReadOnly = ro })
+		rep, err := a.Retain(ctx, retNow, RetainPolicy{Default: tenYears, DryRun: true})
+		if err != nil || !slices.Equal(names(rep.Deleted), want) {
+			t.Errorf("Retain(dry run, read-only %v) = %v, %v; want %v", ro, names(rep.Deleted), err, want)
+		}
+		if !ro {
+			a.Close()
+			continue
+		}
+		if _, err := a.Retain(ctx, retNow, RetainPolicy{Default: tenYears}); !errors.Is(err, ErrReadOnly) {
+			t.Errorf("Retain on a read-only archive = %v, want %v", err, ErrReadOnly)
+		}
+		a.Close()
+	}
+	for _, s := range layout(t, before, "clinic-a", 2000) {
+		p := filepath.Join("clinic-a", s.name)
+		if !bytes.Equal(fileBytes(t, filepath.Join(f.dir, p)), fileBytes(t, filepath.Join(before, p))) {
+			t.Errorf("dry run changed %s", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "clinic-a", retentionFile)); !os.IsNotExist(err) {
+		t.Errorf("dry run wrote a retention file (%v)", err)
+	}
+}
+
+// TestRetainTenantsApart archives the same records for two tenants, dated so that only
+// clinic-a's have expired, and checks that retention leaves clinic-b's files as they were;
+// then that a tenant's own policy keeps its records.
+func TestRetainTenantsApart(t *testing.T) {
+	ctx := context.Background()
+	f := retentionBase(t, "clinic-a")
+	a := f.open(t)
+	b := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-b")[:2000]
+	for i := range b {
+		b[i].Time = retBase.AddDate(8, 0, i/200)
+	}
+	f.clock.t = b[0].Time
+	appendAll(t, a, "clinic-b", b, 200)
+	a.Close()
+	snapshot := func() map[string][]byte {
+		m := map[string][]byte{}
+		files, _ := filepath.Glob(filepath.Join(f.dir, "clinic-b", "*"))
+		tree, _ := filepath.Glob(filepath.Join(f.dir, "clinic-b", "tree", "*"))
+		for _, p := range append(files, tree...) {
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+				m[p] = fileBytes(t, p)
+			}
+		}
+		return m
+	}
+	bBefore := snapshot()
+	aBefore := copyDir(t, f.dir)
+
+	a = f.open(t)
+	// clinic-a keeps everything by its own policy; clinic-b has nothing expired.
+	rep, err := a.Retain(ctx, retNow, RetainPolicy{Default: tenYears, Tenants: map[string]time.Duration{"clinic-a": 0}})
+	if err != nil || len(rep.Deleted) != 0 {
+		t.Errorf("Retain with clinic-a kept = %v, %v; want nothing deleted", names(rep.Deleted), err)
+	}
+	rep, err = a.Retain(ctx, retNow, RetainPolicy{Default: tenYears})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := expired(layout(t, aBefore, "clinic-a", 2000), f.events, retNow.Add(-tenYears))
+	if len(want) == 0 || !slices.Equal(names(rep.Deleted), want) {
+		t.Errorf("Retain = %v, want clinic-a's %v", names(rep.Deleted), want)
+	}
+	for _, d := range rep.Deleted {
+		if d.Tenant != "clinic-a" {
+			t.Errorf("Retain deleted %s of tenant %s", d.Segment, d.Tenant)
+		}
+	}
+	if n, _ := a.Size("clinic-b"); n != 2000 {
+		t.Errorf("clinic-b holds %d records after retention, want 2000", n)
+	}
+	a.Close()
+	bAfter := snapshot()
+	if len(bAfter) != len(bBefore) {
+		t.Errorf("clinic-b has %d files after retention, %d before", len(bAfter), len(bBefore))
+	}
+	for p, b := range bBefore {
+		if !bytes.Equal(bAfter[p], b) {
+			t.Errorf("retention changed %s", p)
+		}
+	}
+	if vr := verifyDir(t, f.dir, f.keys); !vr.OK() || vr.Tenants != 2 {
+		t.Errorf("Verify = %d tenants, problems %v", vr.Tenants, vr.Problems)
 	}
 }
