@@ -32,8 +32,8 @@ type taxiiServer struct {
 
 type taxiiCollection struct {
 	id, title, file string
-	added        []time.Time
-	objects      []json.RawMessage
+	added           []time.Time
+	objects         []json.RawMessage
 }
 
 func newTAXIIServer(t *testing.T, bundles ...string) *taxiiServer {
