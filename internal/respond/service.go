@@ -1,0 +1,345 @@
+package respond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// Config is what the service needs from the configuration.
+type Config struct {
+	Policies []Policy
+	// DryRun records what would have been done, with Decision.DryRun set, and enforces
+	// nothing: for a hospital's first weeks, to see what the policies would block.
+	DryRun bool
+	// Changed, if set, is called after every decision is created or changed (a new decision,
+	// an approval, a revocation, an expiry), so that an in-process enforcer or the bus can
+	// follow. It is called from the goroutine that made the change and should not block.
+	Changed func(ctx context.Context, d Decision)
+	Log     *slog.Logger
+	Now     func() time.Time // default time.Now
+}
+
+// Service makes and changes decisions for every tenant. It is safe for concurrent use.
+type Service struct {
+	st       *store.Store
+	policies []Policy
+	dryRun   bool
+	changed  func(context.Context, Decision)
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu     sync.RWMutex
+	guards map[string]*Guardrails // tenant → guardrails
+}
+
+// New returns a service over the store, after checking the policies.
+func New(st *store.Store, cfg Config) (*Service, error) {
+	for _, p := range cfg.Policies {
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	s := &Service{st: st, policies: slices.Clone(cfg.Policies), dryRun: cfg.DryRun, changed: cfg.Changed,
+		log: cfg.Log, now: cfg.Now, guards: map[string]*Guardrails{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "respond")
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// SetGuardrails sets a tenant's guardrails, replacing any before. A tenant without
+// guardrails has no asset inventory, so all its automatic decisions are held.
+func (s *Service) SetGuardrails(tenant string, g *Guardrails) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.guards[tenant] = g
+}
+
+func (s *Service) guardrails(tenant string) *Guardrails {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.guards[tenant]
+}
+
+func (s *Service) notify(ctx context.Context, d Decision) {
+	if s.changed != nil {
+		s.changed(ctx, d)
+	}
+}
+
+// OnAlert applies the policies to an alert and returns the decisions made, each through the
+// guardrails: active, held or rejected. An alert that repeats one already acted on extends
+// the active decision instead of adding another, and adds nothing while one is held. A
+// policy that matches but cannot act (the alert lacks the address it acts on) is reported in
+// the error, next to whatever the other policies decided.
+func (s *Service) OnAlert(ctx context.Context, a detect.Alert) ([]Decision, error) {
+	var out []Decision
+	var errs []error
+	for _, p := range s.policies {
+		if !p.Matches(a) {
+			continue
+		}
+		d, err := s.decide(ctx, p, a)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			out = append(out, d)
+		}
+		if !p.Continue {
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return out, fmt.Errorf("respond to alert %s: %w", a.ID, errors.Join(errs...))
+	}
+	return out, nil
+}
+
+func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decision, error) {
+	now := s.now()
+	d, err := p.Propose(a, now)
+	if err != nil {
+		return Decision{}, err
+	}
+	if err := normalize(&d); err != nil {
+		return Decision{}, fmt.Errorf("policy %s: %w", p.Name, err)
+	}
+	v := s.guardrails(a.Tenant).Check(d)
+	d.Status, d.Guardrail, d.DryRun = v.Status, v.String(), s.dryRun
+	actor := "rule:" + a.RuleID
+	sc := s.st.Tenant(a.Tenant)
+
+	// One standing decision per target: a repeated alert extends it, or waits with it.
+	existing, err := sc.Decisions(ctx, store.DecisionFilter{Action: string(d.Action), Scope: string(d.Scope), Value: d.Value,
+		Status: []string{string(StatusActive), string(StatusHeld), string(StatusRejected)}})
+	if err != nil {
+		return Decision{}, err
+	}
+	for _, e := range slices.Backward(existing) {
+		if e.DryRun != d.DryRun || (e.Status != string(StatusHeld) && !e.Expires.After(now)) {
+			continue
+		}
+		if e.Status != string(StatusActive) || !d.Expires.After(e.Expires) {
+			return FromStore(e), nil
+		}
+		got, err := sc.UpdateDecision(ctx, actor, e.ID, "decision.extend", func(sd *store.Decision) error {
+			if sd.Status != string(StatusActive) {
+				return fmt.Errorf("%w: decision %d is %s", ErrState, sd.ID, sd.Status)
+			}
+			sd.Expires = d.Expires
+			sd.Note = fmt.Sprintf("extended by alert %s", a.ID)
+			return nil
+		})
+		if err != nil {
+			return Decision{}, err
+		}
+		ext := FromStore(got)
+		s.notify(ctx, ext)
+		return ext, nil
+	}
+
+	got, err := sc.CreateDecision(ctx, actor, toStore(d))
+	if err != nil {
+		return Decision{}, err
+	}
+	d = FromStore(got)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "decision", slog.Int64("id", d.ID), slog.String("tenant", d.Tenant),
+		slog.String("action", string(d.Action)), slog.String("value", d.Value), slog.String("status", string(d.Status)),
+		slog.String("guardrail", d.Guardrail), slog.Bool("dry_run", d.DryRun), slog.String("alert", a.ID))
+	s.notify(ctx, d)
+	return d, nil
+}
+
+// Request is a decision a person asks for by API or CLI.
+type Request struct {
+	Action Action
+	Scope  Scope
+	Value  string
+	TTL    time.Duration
+	Reason string // required: why, for the record
+	// Authority and Reference, when set, record the decision as an authority's request (the
+	// police, the national CERT) with its reference number.
+	Authority string
+	Reference string
+	AlertID   string // the alert it answers, if any
+	// Override decides despite a guardrail, which is recorded; without it a decision a
+	// guardrail objects to is held for approval.
+	Override bool
+}
+
+// Add makes a person's decision. The guardrails apply to it too: what they object to is
+// held (for this or another responder to approve), unless the request overrides them, which
+// the decision records.
+func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request) (Decision, error) {
+	if err := who.may("add a decision"); err != nil {
+		return Decision{}, err
+	}
+	now := s.now()
+	d := Decision{Tenant: tenant, Action: r.Action, Scope: r.Scope, Value: r.Value, TTL: r.TTL, Expires: now.Add(r.TTL),
+		Reason: r.Reason, Origin: Origin{Kind: OriginPerson, Name: who.Name}, AlertID: r.AlertID, Status: StatusActive,
+		Created: now, DryRun: s.dryRun}
+	if r.Authority != "" || r.Reference != "" {
+		if r.Authority == "" || r.Reference == "" {
+			return Decision{}, fmt.Errorf("%w: an authority's request needs both the authority and its reference number", ErrInvalid)
+		}
+		d.Origin = Origin{Kind: OriginAuthority, Name: r.Authority, Reference: r.Reference}
+	}
+	if r.Reason == "" {
+		return Decision{}, fmt.Errorf("%w: a decision needs a reason, for the record", ErrInvalid)
+	}
+	if err := normalize(&d); err != nil {
+		return Decision{}, err
+	}
+	if v := s.guardrails(tenant).Check(d); v.Status != StatusActive {
+		if r.Override {
+			d.Guardrail = v.String() + " (overridden by " + who.Name + ")"
+		} else {
+			d.Status, d.Guardrail = StatusHeld, v.String()
+		}
+	}
+	got, err := s.st.Tenant(tenant).CreateDecision(ctx, who.Actor(), toStore(d))
+	if err != nil {
+		return Decision{}, err
+	}
+	d = FromStore(got)
+	s.notify(ctx, d)
+	return d, nil
+}
+
+// Approve enforces a held decision from now for its full duration. Only a responder or an
+// admin may approve; anyone else gets ErrNotAllowed, and a decision that is not held ErrState.
+func (s *Service) Approve(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
+	return s.change(ctx, tenant, who, id, "approve", func(d *store.Decision, now time.Time) error {
+		if d.Status != string(StatusHeld) {
+			return fmt.Errorf("%w: decision %d is %s; only a held decision can be approved", ErrState, d.ID, d.Status)
+		}
+		d.Status, d.Expires = string(StatusActive), now.Add(d.TTL)
+		d.Note = note
+		return nil
+	})
+}
+
+// Reject refuses a held decision for good.
+func (s *Service) Reject(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
+	return s.change(ctx, tenant, who, id, "reject", func(d *store.Decision, _ time.Time) error {
+		if d.Status != string(StatusHeld) {
+			return fmt.Errorf("%w: decision %d is %s; only a held decision can be rejected", ErrState, d.ID, d.Status)
+		}
+		d.Status, d.Note = string(StatusRejected), note
+		return nil
+	})
+}
+
+// Revoke lifts an active or held decision: the enforcers remove it.
+func (s *Service) Revoke(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
+	return s.change(ctx, tenant, who, id, "revoke", func(d *store.Decision, _ time.Time) error {
+		if d.Status != string(StatusActive) && d.Status != string(StatusHeld) {
+			return fmt.Errorf("%w: decision %d is already %s", ErrState, d.ID, d.Status)
+		}
+		d.Status, d.Note = string(StatusRevoked), note
+		return nil
+	})
+}
+
+// Extend makes an active decision apply for ttl from now (longer or shorter than before).
+func (s *Service) Extend(ctx context.Context, tenant string, who Person, id int64, ttl time.Duration, note string) (Decision, error) {
+	if ttl <= 0 {
+		return Decision{}, fmt.Errorf("%w: duration %v must be positive", ErrInvalid, ttl)
+	}
+	return s.change(ctx, tenant, who, id, "extend", func(d *store.Decision, now time.Time) error {
+		if d.Status != string(StatusActive) {
+			return fmt.Errorf("%w: decision %d is %s; only an active decision can be extended", ErrState, d.ID, d.Status)
+		}
+		d.Expires, d.Note = now.Add(ttl), note
+		return nil
+	})
+}
+
+func (s *Service) change(ctx context.Context, tenant string, who Person, id int64, verb string, f func(*store.Decision, time.Time) error) (Decision, error) {
+	if err := who.may(verb + " a decision"); err != nil {
+		return Decision{}, fmt.Errorf("%s decision %d: %w", verb, id, err)
+	}
+	now := s.now()
+	got, err := s.st.Tenant(tenant).UpdateDecision(ctx, who.Actor(), id, "decision."+verb,
+		func(d *store.Decision) error { return f(d, now) })
+	if err != nil {
+		return Decision{}, fmt.Errorf("%s: %w", verb, err)
+	}
+	d := FromStore(got)
+	s.notify(ctx, d)
+	return d, nil
+}
+
+// Get returns one of the tenant's decisions; store.ErrNotFound if it has none by that ID.
+func (s *Service) Get(ctx context.Context, tenant string, id int64) (Decision, error) {
+	d, err := s.st.Tenant(tenant).Decision(ctx, id)
+	if err != nil {
+		return Decision{}, err
+	}
+	return FromStore(d), nil
+}
+
+// List returns the tenant's decisions that pass f. Held ones show how long they have waited
+// through Decision.Waiting.
+func (s *Service) List(ctx context.Context, tenant string, f store.DecisionFilter) ([]Decision, error) {
+	ds, err := s.st.Tenant(tenant).Decisions(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Decision, len(ds))
+	for i, d := range ds {
+		out[i] = FromStore(d)
+	}
+	return out, nil
+}
+
+// Expire marks every tenant's decisions whose time is up as expired, as "system", and
+// returns how many.
+func (s *Service) Expire(ctx context.Context) (int, error) {
+	tenants, err := s.st.Tenants(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range tenants {
+		ds, err := s.st.Tenant(t.ID).ExpireDecisions(ctx, "system", s.now())
+		if err != nil {
+			return n, err
+		}
+		for _, d := range ds {
+			s.notify(ctx, FromStore(d))
+		}
+		n += len(ds)
+	}
+	return n, nil
+}
+
+// Run expires decisions every interval until ctx ends, logging what fails.
+func (s *Service) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if n, err := s.Expire(ctx); err != nil {
+				s.log.Error("expire decisions", "err", err)
+			} else if n > 0 {
+				s.log.Info("decisions expired", "count", n)
+			}
+		}
+	}
+}
