@@ -1,0 +1,284 @@
+package incident
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// Obligation is a report a hospital owes an authority, when it is owed and by when.
+type Obligation struct {
+	ID        string `yaml:"id"`
+	Name      string `yaml:"name"`
+	Authority string `yaml:"authority"`
+	Basis     string `yaml:"basis"`
+	Template  string `yaml:"template"`
+	When      When   `yaml:"when"`
+	Due       Due    `yaml:"due"`
+}
+
+// When says which incidents owe a report: any condition that holds is enough.
+type When struct {
+	PersonalData bool     `yaml:"personal_data"`
+	Kinds        []string `yaml:"kinds"`
+	Severity     Severity `yaml:"severity"` // at least this severe
+}
+
+// Due is a reporting deadline, from when the hospital became aware.
+type Due struct {
+	Hours              int           `yaml:"hours"`
+	Days               int           `yaml:"days"`
+	DaysIfUnauthorized int           `yaml:"days_if_unauthorized"`
+	FirstDayCounts     bool          `yaml:"first_day_counts"`
+	RollForward        bool          `yaml:"roll_forward"`
+	WarnBefore         time.Duration `yaml:"warn_before"`
+}
+
+// Applies reports whether an incident owes the report.
+func (o Obligation) Applies(inc Incident) bool {
+	w := o.When
+	return (w.PersonalData && inc.Facts.PersonalData) ||
+		slices.ContainsFunc(w.Kinds, func(k string) bool { return slices.Contains(inc.Kinds, k) }) ||
+		(w.Severity != "" && inc.Severity.rank() >= w.Severity.rank())
+}
+
+// Deadline returns when the report is due for an incident the hospital became aware of at
+// aware, with the calendar deciding business days.
+func (o Obligation) Deadline(aware time.Time, unauthorized bool, cal *Calendar) time.Time {
+	d := o.Due
+	if d.Hours > 0 {
+		return aware.Add(time.Duration(d.Hours) * time.Hour)
+	}
+	days := d.Days
+	if unauthorized && d.DaysIfUnauthorized > 0 {
+		days = d.DaysIfUnauthorized
+	}
+	if !d.FirstDayCounts {
+		days++
+	}
+	// The end of the last day: midnight after it, less a second, in the calendar's zone.
+	last := cal.startOfDay(aware).AddDate(0, 0, days-1)
+	if d.RollForward {
+		last = cal.RollForward(last)
+	}
+	return last.AddDate(0, 0, 1).Add(-time.Second)
+}
+
+//go:embed reports
+var reportFS embed.FS
+
+// DefaultObligations returns the obligations shipped in the binary (reports/obligations.yaml).
+func DefaultObligations() ([]Obligation, error) {
+	data, err := fs.ReadFile(reportFS, "reports/obligations.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("load obligations: %w", err)
+	}
+	return ParseObligations(data)
+}
+
+// ParseObligations reads a list of obligations (YAML) and checks each.
+func ParseObligations(data []byte) ([]Obligation, error) {
+	var obs []Obligation
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&obs); err != nil {
+		return nil, fmt.Errorf("parse obligations: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, o := range obs {
+		switch {
+		case !validKind(o.ID) || seen[o.ID]:
+			return nil, fmt.Errorf("obligation ID %q: missing, malformed or used twice", o.ID)
+		case o.Name == "" || o.Template == "":
+			return nil, fmt.Errorf("obligation %s: needs a name and a template", o.ID)
+		case (o.Due.Hours > 0) == (o.Due.Days > 0):
+			return nil, fmt.Errorf("obligation %s: give the deadline in hours or in days, not both or neither", o.ID)
+		case o.When.Severity != "" && o.When.Severity.rank() < 0:
+			return nil, fmt.Errorf("obligation %s: unknown severity %q", o.ID, o.When.Severity)
+		case !o.When.PersonalData && len(o.When.Kinds) == 0 && o.When.Severity == "":
+			return nil, fmt.Errorf("obligation %s: no condition in when", o.ID)
+		}
+		if _, err := reportTemplate(o.Template); err != nil {
+			return nil, fmt.Errorf("obligation %s: %w", o.ID, err)
+		}
+		seen[o.ID] = true
+	}
+	return obs, nil
+}
+
+func (s *Service) obligation(id string) (Obligation, bool) {
+	i := slices.IndexFunc(s.cfg.Obligations, func(o Obligation) bool { return o.ID == id })
+	if i < 0 {
+		return Obligation{}, false
+	}
+	return s.cfg.Obligations[i], true
+}
+
+// awareAt is when the statutory clocks start.
+func awareAt(inc Incident) time.Time {
+	if !inc.Facts.AwareAt.IsZero() {
+		return inc.Facts.AwareAt
+	}
+	return inc.Opened
+}
+
+// statutoryClocks returns the reporting clocks to save for inc given those it has: new ones
+// for obligations that now apply, and running ones whose deadline the facts changed (the
+// time of awareness, unauthorised access). Clocks of obligations that no longer apply stay:
+// a person stops them with a note.
+func (s *Service) statutoryClocks(inc Incident, have []store.IncidentClock) ([]store.IncidentClock, error) {
+	var out []store.IncidentClock
+	aware := awareAt(inc)
+	for _, o := range s.cfg.Obligations {
+		i := slices.IndexFunc(have, func(c store.IncidentClock) bool { return c.Name == o.ID })
+		if i < 0 && !o.Applies(inc) {
+			continue
+		}
+		c := newClock(o.ID, aware, o.Deadline(aware, inc.Facts.Unauthorized, s.cfg.Calendar), o.Due.WarnBefore)
+		if i >= 0 {
+			old := have[i]
+			if !old.Stopped.IsZero() || (old.Started.Equal(c.Started) && old.Deadline.Equal(c.Deadline)) {
+				continue
+			}
+			c.Escalations = old.Escalations
+			if !c.WarnAt.After(old.Warned) {
+				c.Warned = old.Warned
+			}
+			if !c.Deadline.After(old.Breached) {
+				c.Breached = old.Breached
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ReportData is what a report template is given.
+type ReportData struct {
+	Obligation Obligation
+	Hospital   Hospital
+	Incident   Incident
+	Facts      Facts
+	AwareAt    time.Time
+	Deadline   time.Time
+	Drafted    time.Time
+	Alerts     []AlertRef
+	Timeline   []TimelineEntry
+	Done       []Step // checklist steps done: the measures taken
+}
+
+var reportFuncs = template.FuncMap{
+	// datetime and date write a time as Japanese documents do, in JST.
+	"datetime": func(t time.Time) string {
+		if t.IsZero() {
+			return "（未確認）"
+		}
+		return t.In(jst).Format("2006年1月2日 15時04分")
+	},
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "（未確認）"
+		}
+		return t.In(jst).Format("2006年1月2日")
+	},
+	// or gives the text for a fact not yet established.
+	"or": func(s string) string {
+		if strings.TrimSpace(s) == "" {
+			return "（調査中）"
+		}
+		return s
+	},
+	"join": func(xs []string) string {
+		if len(xs) == 0 {
+			return "（調査中）"
+		}
+		return strings.Join(xs, "、")
+	},
+	"count": func(n int) string {
+		if n <= 0 {
+			return "（調査中）"
+		}
+		return fmt.Sprintf("%d名", n)
+	},
+	"severity": func(s Severity) string {
+		return map[Severity]string{Critical: "緊急", High: "高", Medium: "中", Low: "低"}[s]
+	},
+	"state": func(s State) string {
+		return map[State]string{New: "未対応", Triaged: "対応中（初動）", Contained: "封じ込め済み", Eradicated: "原因除去済み",
+			Recovered: "復旧済み", Closed: "終了"}[s]
+	},
+	"yesno": func(b bool) string {
+		if b {
+			return "あり"
+		}
+		return "なし"
+	},
+}
+
+func reportTemplate(name string) (*template.Template, error) {
+	text, err := fs.ReadFile(reportFS, "reports/"+name)
+	if err != nil {
+		return nil, fmt.Errorf("report template %s: %w", name, err)
+	}
+	t, err := template.New(name).Funcs(reportFuncs).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("report template %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// Report drafts the report obligation owes for tenant's incident id, in Japanese Markdown,
+// from the incident's facts, alerts, timeline and the checklist steps done. It is a draft
+// for people to check and send; drafting records nothing.
+func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]byte, error) {
+	o, ok := s.obligation(obligation)
+	if !ok {
+		var ids []string
+		for _, o := range s.cfg.Obligations {
+			ids = append(ids, o.ID)
+		}
+		return nil, fmt.Errorf("draft report for %s: no report %q (have %s)", id, obligation, strings.Join(ids, ", "))
+	}
+	r, err := s.Show(ctx, tenant, id)
+	if err != nil {
+		return nil, fmt.Errorf("draft %s report for %s: %w", o.ID, id, err)
+	}
+	h, ok := s.cfg.Hospital[tenant]
+	if !ok {
+		h = Hospital{Name: tenant}
+	}
+	aware := awareAt(r.Incident)
+	data := ReportData{Obligation: o, Hospital: h, Incident: r.Incident, Facts: r.Incident.Facts, AwareAt: aware,
+		Deadline: o.Deadline(aware, r.Incident.Facts.Unauthorized, s.cfg.Calendar), Drafted: s.now(),
+		Alerts: r.Alerts, Timeline: r.Timeline}
+	for _, st := range r.Checklist {
+		if !st.Done.IsZero() {
+			data.Done = append(data.Done, st)
+		}
+	}
+	slices.SortStableFunc(data.Done, func(a, b Step) int { return a.Done.Compare(b.Done) })
+	return RenderReport(o, data)
+}
+
+// RenderReport renders obligation o's template with data.
+func RenderReport(o Obligation, data ReportData) ([]byte, error) {
+	t, err := reportTemplate(o.Template)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("draft %s report: %w", o.ID, err)
+	}
+	return b.Bytes(), nil
+}
