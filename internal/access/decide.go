@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -230,6 +231,8 @@ type Decider struct {
 	policies atomic.Pointer[Policies]
 	dir      *Directory
 	o        Options
+	devices  sync.Map // Device (without ID) → types.Record
+	ndevices atomic.Int64
 }
 
 // New returns the decider of tenant.
@@ -384,16 +387,11 @@ func (d *Decider) decide(req Request) Decision {
 		}),
 	}
 	cctx := types.NewRecord(types.RecordMap{
-		"shift":     types.String(dec.Shift),
-		"emergency": types.Boolean(req.Emergency),
-		"purpose":   types.String(req.PurposeOfUse),
-		"reason":    types.String(strings.TrimSpace(req.Reason)),
-		"device": types.NewRecord(types.RecordMap{
-			"managed":   types.Boolean(req.Device.Managed),
-			"compliant": types.Boolean(req.Device.Compliant),
-			"location":  types.String(req.Device.Location),
-			"network":   types.String(req.Device.Network),
-		}),
+		"shift":           types.String(dec.Shift),
+		"emergency":       types.Boolean(req.Emergency),
+		"purpose":         types.String(req.PurposeOfUse),
+		"reason":          types.String(strings.TrimSpace(req.Reason)),
+		"device":          d.deviceRecord(req.Device),
 		"assigned":        types.Boolean(rel.assigned),
 		"careTeam":        types.Boolean(rel.careTeam),
 		"consultation":    types.Boolean(rel.consultation),
@@ -450,6 +448,27 @@ func (d *Decider) decide(req Request) Decision {
 	}
 	return dec
 }
+
+// deviceRecord returns the Cedar record of a device's state. A hospital has a bounded set
+// of device states, and building a record hashes and sorts its keys, so they are kept.
+func (d *Decider) deviceRecord(dev Device) types.Record {
+	k := Device{Managed: dev.Managed, Compliant: dev.Compliant, Location: dev.Location, Network: dev.Network}
+	if r, ok := d.devices.Load(k); ok {
+		return r.(types.Record)
+	}
+	r := types.NewRecord(types.RecordMap{
+		"managed":   types.Boolean(dev.Managed),
+		"compliant": types.Boolean(dev.Compliant),
+		"location":  types.String(dev.Location),
+		"network":   types.String(dev.Network),
+	})
+	if d.ndevices.Add(1) <= maxDeviceRecords {
+		d.devices.Store(k, r)
+	}
+	return r
+}
+
+const maxDeviceRecords = 4096
 
 func newID() string {
 	var b [16]byte
