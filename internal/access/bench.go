@@ -111,6 +111,7 @@ type BenchResult struct {
 	N                int
 	PerSecond        float64 // in process, one goroutine
 	P50, P99, Max    time.Duration
+	CPUPerOp         time.Duration // process CPU time per decision (unix), whatever the load
 	AllocsPerOp      float64
 	BytesPerOp       float64
 	Allowed          int
