@@ -13,8 +13,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/omamori-project/omamori/internal/auth"
 )
 
 // SyntheticHospital returns a hospital of the given size for benchmarks: staff in ten
@@ -191,10 +189,7 @@ func percentiles(lat []time.Duration) (p50, p99, maxv time.Duration) {
 }
 
 func benchHTTP(ctx context.Context, d *Decider, reqs []Request, o BenchOptions, res *BenchResult) error {
-	h := Handler(func(string) (*Decider, error) { return d, nil }, nil)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Tenant: "bench"})))
-	}))
+	srv := httptest.NewServer(Handler(func(*http.Request) (*Decider, error) { return d, nil }, nil))
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: o.Conns}
 	defer tr.CloseIdleConnections()

@@ -9,26 +9,32 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
-
-	"github.com/omamori-project/omamori/internal/auth"
 )
 
 // MaxBatch is the most requests one POST /api/v1/access/decide may carry.
 const MaxBatch = 1000
 
-// Lookup finds the decider of a tenant; an error means the tenant has no access decisions
-// configured.
-type Lookup func(tenant string) (*Decider, error)
+// Lookup finds the decider for an HTTP request, from its caller: the integrator takes the
+// tenant of the request's verified token (auth.FromContext(r.Context()).Tenant), never
+// anything the body says. An error is answered 403 and logged.
+type Lookup func(r *http.Request) (*Decider, error)
 
 // Handler serves POST /api/v1/access/decide for authenticated callers: the body is one
 // Request (JSON object) or a batch (JSON array of up to MaxBatch), and the answer is one
 // Decision or an array of them in the same order. The tenant is the caller's token's
-// (auth.FromContext), never the body's; the time is the server's, never the body's.
+// (through lookup), never the body's; the time is the server's, never the body's.
 // A request that cannot be decided as sent is answered with a deny that says why, so a
 // batch is never lost to one bad item; a body that is not JSON gets 400.
 //
 // The integrator registers it behind the API's token check:
 //
+//	lookup := func(r *http.Request) (*access.Decider, error) {
+//		p, ok := auth.FromContext(r.Context())
+//		if !ok {
+//			return nil, errors.New("no principal")
+//		}
+//		return deciders.For(p.Tenant) // the tenant's decider, or an error
+//	}
 //	srv.Handle("POST /api/v1/access/decide", auth.ScopeAccess, access.Handler(lookup, log), api.MaxBody(8<<20))
 //
 // (auth.ScopeAccess, "access", is a scope the EHR's token needs: it may ask for decisions and
@@ -39,15 +45,10 @@ func Handler(lookup Lookup, log *slog.Logger) http.Handler {
 	}
 	log = log.With("component", "access")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := auth.FromContext(r.Context())
-		if !ok {
-			httpError(w, http.StatusUnauthorized, "access decisions need an API token")
-			return
-		}
-		d, err := lookup(p.Tenant)
+		d, err := lookup(r)
 		if err != nil {
-			log.WarnContext(r.Context(), "access decision for a tenant without a decider", "tenant", p.Tenant, "err", err)
-			httpError(w, http.StatusNotFound, "access decisions are not configured for this hospital")
+			log.WarnContext(r.Context(), "access decision refused", "err", err)
+			httpError(w, http.StatusForbidden, "access decisions are not available to this caller")
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))

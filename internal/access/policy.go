@@ -61,6 +61,12 @@ func LoadPolicies(dir string) (*Policies, error) {
 	return loadPolicies(os.DirFS(dir), dir)
 }
 
+// DefaultPolicyText returns the text of the embedded default policies.
+func DefaultPolicyText() []byte {
+	b, _ := defaultPolicies.ReadFile("policies/hospital.cedar")
+	return b
+}
+
 // DefaultSchema returns the text of the schema the embedded policies are written against.
 func DefaultSchema() []byte {
 	b, _ := defaultPolicies.ReadFile("policies/hospital.cedarschema")
