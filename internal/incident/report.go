@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -208,7 +209,7 @@ var reportFuncs = template.FuncMap{
 		if n <= 0 {
 			return "（調査中）"
 		}
-		return fmt.Sprintf("%d名", n)
+		return thousands(n) + "名"
 	},
 	"severity": func(s Severity) string {
 		return map[Severity]string{Critical: "緊急", High: "高", Medium: "中", Low: "低"}[s]
@@ -217,12 +218,27 @@ var reportFuncs = template.FuncMap{
 		return map[State]string{New: "未対応", Triaged: "対応中（初動）", Contained: "封じ込め済み", Eradicated: "原因除去済み",
 			Recovered: "復旧済み", Closed: "終了"}[s]
 	},
+	"entity": func(kind string) string {
+		if ja, ok := map[string]string{indexAddr: "IPアドレス", EntityHost: "ホスト", EntityUser: "アカウント"}[kind]; ok {
+			return ja
+		}
+		return kind
+	},
 	"yesno": func(b bool) string {
 		if b {
 			return "あり"
 		}
 		return "なし"
 	},
+}
+
+// thousands writes n with commas every three digits, as Japanese official documents do.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func reportTemplate(name string) (*template.Template, error) {
