@@ -54,6 +54,7 @@ func commands() []command {
 		archiveCommand,
 		decodeCommand,
 		scanCommand,
+		accessCommand,
 		tokenCommand,
 		validateCommand,
 		benchCommand,
