@@ -1,0 +1,75 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/detect"
+)
+
+// Levels are Sigma's alert levels, most severe first.
+var levels = []string{"critical", "high", "medium", "low", "informational"}
+
+// tenantAlerts returns the tenant's alerts, newest first. It reads the whole ALERTS stream:
+// simple and right while a hospital's alerts number in the thousands; the alert store that
+// incidents need (issue 7's later pages) will replace it with an indexed query.
+func (s *Server) tenantAlerts(ctx context.Context, tenant string) ([]detect.Alert, error) {
+	if s.opt.Alerts == nil {
+		return nil, nil
+	}
+	var out []detect.Alert
+	err := s.opt.Alerts.ReadAlerts(ctx, func(m bus.Msg) error {
+		if m.Tenant != tenant {
+			return nil
+		}
+		var a detect.Alert
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			s.log.Warn("unreadable alert on the bus", "seq", m.Seq, "err", err)
+			return nil
+		}
+		if a.Tenant != tenant { // the subject and the body must agree, or it is not shown
+			s.log.Warn("alert body names another tenant than its subject", "seq", m.Seq, "subject", m.Tenant, "body", a.Tenant)
+			return nil
+		}
+		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read alerts: %w", err)
+	}
+	slices.SortStableFunc(out, func(a, b detect.Alert) int { return b.Last.Compare(a.Last) })
+	return out, nil
+}
+
+// levelCount is one bar of the dashboard.
+type levelCount struct {
+	Level string
+	Count int
+}
+
+type alertSummary struct {
+	Total   int
+	Last24h int
+	ByLevel []levelCount
+	Latest  []detect.Alert
+}
+
+func summarise(as []detect.Alert, now time.Time) alertSummary {
+	sum := alertSummary{Total: len(as)}
+	counts := map[string]int{}
+	for _, a := range as {
+		counts[a.Level]++
+		if now.Sub(a.Last) <= 24*time.Hour {
+			sum.Last24h++
+		}
+	}
+	for _, l := range levels {
+		sum.ByLevel = append(sum.ByLevel, levelCount{l, counts[l]})
+	}
+	sum.Latest = as[:min(len(as), 10)]
+	return sum
+}

@@ -1,0 +1,258 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/detect"
+)
+
+// page is what every template gets.
+type page struct {
+	L          *localizer
+	OtherLang  string
+	User       *auth.Current
+	Tenant     string // the tenant in the path, if any
+	TenantName string
+	Tenants    []tenantLink
+	CSRF       string
+	Here       string // this page's path and query, for the language switch to come back to
+	Nav        string
+	Message    string // an error or notice, already in the page's language
+	Data       any
+
+	cookie string
+}
+
+type tenantLink struct {
+	ID, Name string
+	Roles    []auth.Role
+}
+
+func (s *Server) newPage(r *http.Request, cur *auth.Current) *page {
+	l := s.localizer(r)
+	other := "en"
+	if l.Lang == "en" {
+		other = "ja"
+	}
+	p := &page{L: l, OtherLang: other, User: cur, Here: r.URL.RequestURI()}
+	if cur != nil {
+		p.CSRF = cur.CSRF
+		for _, t := range cur.Tenants() {
+			name := t
+			if got, err := s.opt.Store.Tenant(t).Get(r.Context()); err == nil {
+				name = got.Name
+			}
+			p.Tenants = append(p.Tenants, tenantLink{ID: t, Name: name, Roles: cur.Roles[t]})
+		}
+	}
+	return p
+}
+
+func (p *page) with(key string, args ...any) *page {
+	p.Message = p.L.T(key, args...)
+	return p
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	if p.Tenant != "" {
+		for _, t := range p.Tenants {
+			if t.ID == p.Tenant {
+				p.TenantName = t.Name
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.log.Error("render", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Vary", "Cookie, HX-Request")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) signinForm(w http.ResponseWriter, r *http.Request, p *page) error {
+	if _, err := s.accounts.Session(r.Context(), p.cookie); err == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	s.render(w, r, http.StatusOK, "signin", p)
+	return nil
+}
+
+func (s *Server) signin(w http.ResponseWriter, r *http.Request, p *page) error {
+	name, password := r.PostFormValue("name"), r.PostFormValue("password")
+	p.Data = map[string]string{"Name": name}
+	cookie, needTOTP, err := s.accounts.SignIn(r.Context(), name, password, clientAddr(r))
+	var locked *auth.LockedError
+	switch {
+	case errors.As(err, &locked):
+		s.render(w, r, http.StatusTooManyRequests, "signin", p.with("signin.locked", p.L.Time(locked.Until)))
+		return nil
+	case errors.Is(err, auth.ErrSignIn):
+		s.render(w, r, http.StatusUnauthorized, "signin", p.with("signin.failed"))
+		return nil
+	case errors.Is(err, auth.ErrTOTPRequired):
+		s.render(w, r, http.StatusForbidden, "signin", p.with("signin.totp_required"))
+		return nil
+	case err != nil:
+		return err
+	}
+	s.setCookie(w, cookie, 0)
+	if needTOTP {
+		http.Redirect(w, r, "/signin/totp", http.StatusSeeOther)
+	} else {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	}
+	return nil
+}
+
+func (s *Server) totpForm(w http.ResponseWriter, r *http.Request, p *page) error {
+	s.render(w, r, http.StatusOK, "totp", p)
+	return nil
+}
+
+func (s *Server) totp(w http.ResponseWriter, r *http.Request, p *page) error {
+	cookie, err := s.accounts.SecondFactor(r.Context(), p.cookie, r.PostFormValue("code"), clientAddr(r))
+	var locked *auth.LockedError
+	switch {
+	case errors.As(err, &locked):
+		s.render(w, r, http.StatusTooManyRequests, "totp", p.with("signin.locked", p.L.Time(locked.Until)))
+		return nil
+	case errors.Is(err, auth.ErrCode):
+		s.render(w, r, http.StatusUnauthorized, "totp", p.with("totp.failed"))
+		return nil
+	case errors.Is(err, auth.ErrNoSession):
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return nil
+	case err != nil:
+		return err
+	}
+	s.setCookie(w, cookie, 0)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+// setLang switches the language and goes back where the person was. It changes only a
+// preference cookie, so CrossOriginProtection is all the CSRF defence it needs, and it works
+// before sign-in.
+func (s *Server) setLang(w http.ResponseWriter, r *http.Request, p *page) error {
+	lang := r.PostFormValue("lang")
+	if !slices.Contains(languages, lang) {
+		lang = languages[0]
+	}
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+		Secure: s.opt.Secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+	return nil
+}
+
+// localPath returns next if it is a path on this site, else "/": no open redirect.
+func localPath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || next == "" || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(next, "/") ||
+		strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) signout(w http.ResponseWriter, r *http.Request, p *page) error {
+	if err := s.accounts.SignOut(r.Context(), p.cookie); err != nil {
+		return err
+	}
+	s.setCookie(w, "", -1)
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	return nil
+}
+
+// home sends a person with one tenant straight to its dashboard, and lets a regional SOC's
+// analyst choose among theirs.
+func (s *Server) home(w http.ResponseWriter, r *http.Request, p *page) error {
+	if len(p.Tenants) == 1 {
+		http.Redirect(w, r, "/t/"+url.PathEscape(p.Tenants[0].ID)+"/", http.StatusSeeOther)
+		return nil
+	}
+	p.Nav = "home"
+	s.render(w, r, http.StatusOK, "home", p)
+	return nil
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *page) error {
+	as, err := s.tenantAlerts(r.Context(), p.Tenant)
+	if err != nil {
+		return err
+	}
+	sum := summarise(as, time.Now())
+	maxCount := 1
+	for _, c := range sum.ByLevel {
+		maxCount = max(maxCount, c.Count)
+	}
+	p.Nav, p.Data = "dashboard", struct {
+		alertSummary
+		Max int
+	}{sum, maxCount}
+	s.render(w, r, http.StatusOK, "dashboard", p)
+	return nil
+}
+
+const alertsPerPage = 50
+
+type alertsData struct {
+	Alerts       []detect.Alert
+	Level        string
+	Levels       []string
+	Page, Pages  int
+	Total        int
+	First, Last  int
+	PrevQ, NextQ string
+}
+
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p *page) error {
+	as, err := s.tenantAlerts(r.Context(), p.Tenant)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	d := alertsData{Levels: levels}
+	if l := q.Get("level"); slices.Contains(levels, l) {
+		d.Level = l
+		as = slices.DeleteFunc(as, func(a detect.Alert) bool { return a.Level != l })
+	}
+	d.Total = len(as)
+	d.Pages = max(1, (len(as)+alertsPerPage-1)/alertsPerPage)
+	d.Page, _ = strconv.Atoi(q.Get("page"))
+	d.Page = min(max(d.Page, 1), d.Pages)
+	lo, hi := (d.Page-1)*alertsPerPage, min(d.Page*alertsPerPage, len(as))
+	d.Alerts = as[lo:hi]
+	d.First, d.Last = lo+1, hi
+	link := func(page int) string {
+		v := url.Values{}
+		if d.Level != "" {
+			v.Set("level", d.Level)
+		}
+		v.Set("page", strconv.Itoa(page))
+		return "?" + v.Encode()
+	}
+	if d.Page > 1 {
+		d.PrevQ = link(d.Page - 1)
+	}
+	if d.Page < d.Pages {
+		d.NextQ = link(d.Page + 1)
+	}
+	p.Nav, p.Data = "alerts", d
+	s.render(w, r, http.StatusOK, "alerts", p)
+	return nil
+}

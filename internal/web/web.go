@@ -1,0 +1,289 @@
+// Package web is the interface people use: the hospital's information-system manager and the
+// SOC analysts sign in here, in Japanese by default, and read what the data path found. It
+// sits at the end of the data path, beside internal/api: api serves machines under /api/v1/,
+// web serves browsers everywhere else, and both ask package auth who is calling.
+//
+// Pages are rendered on the server with html/template and made a little livelier with htmx
+// (a vendored, embedded file; no Node at build or run time). We chose that over a single-page
+// application because the pages are lists and forms that the server already has the data
+// for; a SPA would add a JavaScript build, a second copy of the permission logic in the
+// browser and a JSON API for every screen, and a hospital's locked-down browsers and old
+// workstations are better served by HTML that works without JavaScript, which every page
+// here does (htmx only spares a full reload when a filter changes).
+//
+// Every route is registered with the action it needs (auth.Action), and one guard checks it:
+// no session → sign-in page; a tenant in the path that the person holds no role in, or a
+// role without the action → refused. State-changing requests pass net/http's
+// CrossOriginProtection (Sec-Fetch-Site / Origin) and, once signed in, also carry the
+// session's CSRF token. The route-walk test walks every registered route.
+package web
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+//go:embed templates static locales
+var files embed.FS
+
+// Alerts is where the UI reads alerts from; *bus.Bus has it. ReadAlerts calls fn with every
+// alert message of every tenant, oldest first; the UI keeps only the tenant's own.
+type Alerts interface {
+	ReadAlerts(ctx context.Context, fn func(bus.Msg) error) error
+}
+
+// Options configure the UI handler.
+type Options struct {
+	Store    *store.Store
+	Accounts *auth.Accounts // default: auth.NewAccounts over Store
+	Alerts   Alerts         // usually the *bus.Bus; nil shows no alerts
+	// Location is the time zone dates are shown in; default Japan Standard Time (UTC+9, no
+	// daylight saving, so a fixed zone is exact and needs no tz database).
+	Location *time.Location
+	Logger   *slog.Logger
+	// Secure marks the session cookie Secure (and names it __Host-…). Set it whenever the UI
+	// is served over TLS, which it must be anywhere but loopback.
+	Secure bool
+}
+
+// JST is Japan Standard Time.
+var JST = time.FixedZone("JST", 9*60*60)
+
+// Server is the UI. It is an http.Handler to mount at "/" (internal/api keeps "/api/v1/").
+type Server struct {
+	opt      Options
+	log      *slog.Logger
+	accounts *auth.Accounts
+	mux      *http.ServeMux
+	handler  http.Handler
+	pages    map[string]*template.Template
+	cat      catalogues
+	routes   []Route
+	cookie   string
+}
+
+// access says who may reach a route.
+type access int
+
+const (
+	public   access = iota // anyone: sign-in, assets, language
+	pending                // halfway through sign-in: the TOTP form
+	signedIn               // any signed-in person; the handler shows only their tenants
+	tenant                 // a signed-in person holding Route.Action in the path's {tenant}
+)
+
+// Route is one registered UI route, as the guard and the route-walk test see it.
+type Route struct {
+	Method, Pattern string
+	Access          access
+	Action          auth.Action // for tenant routes
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p *page) error
+
+// New returns the UI handler.
+func New(o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("web: Options.Store is required")
+	}
+	o.Location = cmp.Or(o.Location, JST)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Accounts == nil {
+		o.Accounts = auth.NewAccounts(auth.AccountsConfig{Store: o.Store, Logger: o.Logger})
+	}
+	s := &Server{opt: o, log: o.Logger.With("component", "web"), accounts: o.Accounts, mux: http.NewServeMux(),
+		cookie: "omamori_session"}
+	if o.Secure {
+		s.cookie = "__Host-omamori_session" // the prefix makes browsers insist on Secure, Path=/, no Domain
+	}
+	var err error
+	if s.cat, err = loadCatalogues(); err != nil {
+		return nil, err
+	}
+	if s.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	static, _ := fs.Sub(files, "static")
+	assets := http.FileServerFS(static)
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheAssets(assets)))
+	s.routes = append(s.routes, Route{Method: "GET", Pattern: "/static/{file...}", Access: public})
+
+	s.handle("GET /signin", public, "", s.signinForm)
+	s.handle("POST /signin", public, "", s.signin)
+	s.handle("GET /signin/totp", pending, "", s.totpForm)
+	s.handle("POST /signin/totp", pending, "", s.totp)
+	s.handle("POST /lang", public, "", s.setLang)
+	s.handle("POST /signout", signedIn, "", s.signout)
+	s.handle("GET /{$}", signedIn, "", s.home)
+	s.handle("GET /t/{tenant}/{$}", tenant, auth.ActionViewDashboard, s.dashboard)
+	s.handle("GET /t/{tenant}/alerts", tenant, auth.ActionViewAlerts, s.alerts)
+
+	// Anything else is a plain 404 page, after the same headers.
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		p := s.newPage(r, nil)
+		s.render(w, r, http.StatusNotFound, "error", p.with("error.notfound"))
+	})
+	s.handler = securityHeaders(http.NewCrossOriginProtection().Handler(s.mux))
+	return s, nil
+}
+
+// Routes returns every registered route, for the route-walk test and for documentation.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// handle registers pattern behind the guard: the one place where who-may-do-what is checked.
+func (s *Server) handle(pattern string, acc access, action auth.Action, h handlerFunc) {
+	method, path, _ := strings.Cut(pattern, " ")
+	if acc == tenant && (action == "" || !strings.Contains(path, "{tenant}")) {
+		panic("web: tenant route " + pattern + " needs an action and a {tenant}")
+	}
+	s.routes = append(s.routes, Route{Method: method, Pattern: path, Access: acc, Action: action})
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.guard(w, r, acc, action)
+		if !ok {
+			return
+		}
+		if err := h(w, r, p); err != nil {
+			s.log.Error("page", "path", r.URL.Path, "err", err)
+			s.render(w, r, http.StatusInternalServerError, "error", p.with("error.internal"))
+		}
+	})
+}
+
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, action auth.Action) (*page, bool) {
+	ctx := r.Context()
+	cookie := ""
+	if c, err := r.Cookie(s.cookie); err == nil {
+		cookie = c.Value
+	}
+	var cur *auth.Current
+	if acc == signedIn || acc == tenant {
+		c, err := s.accounts.Session(ctx, cookie)
+		if err != nil {
+			if !errors.Is(err, auth.ErrNoSession) {
+				s.log.Error("read session", "err", err)
+			}
+			p := s.newPage(r, nil)
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			} else {
+				s.render(w, r, http.StatusUnauthorized, "error", p.with("error.signin"))
+			}
+			return nil, false
+		}
+		cur = &c
+	}
+	p := s.newPage(r, cur)
+	p.cookie = cookie
+	if acc == pending {
+		csrf, err := s.accounts.PendingCSRF(ctx, cookie)
+		if err != nil {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return nil, false
+		}
+		p.CSRF = csrf
+	}
+	if acc == tenant {
+		t := r.PathValue("tenant")
+		if !cur.Can(t, action) {
+			// The same answer whether the tenant exists or not.
+			s.log.Info("refused", "user", cur.Identity, "tenant", t, "action", action, "path", r.URL.Path)
+			s.render(w, r, http.StatusForbidden, "error", p.with("error.forbidden"))
+			return nil, false
+		}
+		p.Tenant = t
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && acc != public {
+		if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(p.CSRF)) != 1 || p.CSRF == "" {
+			s.log.Warn("CSRF token mismatch", "path", r.URL.Path)
+			s.render(w, r, http.StatusForbidden, "error", p.with("error.csrf"))
+			return nil, false
+		}
+	}
+	if cur != nil {
+		r2 := r.WithContext(auth.WithIdentity(ctx, cur.Identity))
+		*r = *r2
+	}
+	return p, true
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: value, Path: "/", MaxAge: maxAge,
+		Secure: s.opt.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+}
+
+// clientAddr is the address sign-in failures are counted against. Behind a reverse proxy it
+// is the proxy's; reading X-Forwarded-For needs a configured list of trusted proxies first.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// securityHeaders are on every response: no framing, no inline script or style (htmx is a
+// file of our own origin), no referrer leaving the site, no sniffing.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func cacheAssets(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+var funcs = template.FuncMap{
+	// rows hands a table partial its page and rows.
+	"rows": func(p *page, as []detect.Alert) map[string]any { return map[string]any{"P": p, "Alerts": as} },
+}
+
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(files, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" || name == "partials" {
+			continue
+		}
+		t, err := template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/partials.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("web: parse %s: %w", n, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}

@@ -1,0 +1,393 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// cheap keeps sign-in fast in tests; the flow is the same as with auth.DefaultArgon2.
+var cheap = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+const password = "correct horse battery"
+
+// fixture is a running UI over a real store and a real embedded bus, with two hospitals and
+// their alerts.
+type fixture struct {
+	srv      *Server
+	ts       *httptest.Server
+	accounts *auth.Accounts
+	store    *store.Store
+	keys     map[string]auth.TOTPKey
+}
+
+func newFixture(t *testing.T, secure bool) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "omamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	for _, id := range []string{"tokyo", "osaka"} {
+		if _, err := st.CreateTenant(ctx, "test", store.Tenant{ID: id, Name: map[string]string{"tokyo": "東京総合病院", "osaka": "大阪市民病院"}[id]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	publish := func(tenant, title, level string, ago time.Duration) {
+		a := detect.Alert{ID: fmt.Sprintf("%s-%d", tenant, ago), Tenant: tenant, Detector: "sigma", RuleID: "r-" + level, Title: title,
+			Level: level, First: now.Add(-ago - time.Minute), Last: now.Add(-ago), Count: 12,
+			Entities: detect.Entities{Source: "203.0.113.7", User: "admin"}}
+		data, _ := json.Marshal(a)
+		if err := b.PublishAlert(ctx, tenant, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("tokyo", "SSL-VPN brute force", "high", 2*time.Hour)
+	publish("tokyo", "Fortinet CVE-2018-13379 path traversal", "critical", time.Hour)
+	for i := range 60 { // enough for two pages of low alerts
+		publish("tokyo", fmt.Sprintf("Port scan %02d", i), "low", time.Duration(3+i)*time.Hour)
+	}
+	publish("osaka", "Osaka-only secret alert", "critical", time.Hour)
+
+	acc := auth.NewAccounts(auth.AccountsConfig{Store: st, Argon2: cheap, SealKey: make([]byte, 32)})
+	f := &fixture{accounts: acc, store: st, keys: map[string]auth.TOTPKey{}}
+	for _, u := range []struct {
+		tenant, name string
+		roles        []auth.Role
+		totp         bool
+	}{
+		{"tokyo", "tanaka", []auth.Role{auth.RoleAnalystL2, auth.RoleApprover}, true},
+		{"tokyo", "suzuki", []auth.Role{auth.RoleViewer}, false},
+		{"tokyo", "liaison", []auth.Role{auth.RoleAuthorityLiaison}, false},
+		{"osaka", "yamada", []auth.Role{auth.RoleViewer}, false},
+	} {
+		_, key, err := acc.CreateUser(ctx, "test", auth.NewUser{Tenant: u.tenant, Name: u.name, Password: password, Roles: u.roles, TOTP: u.totp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.keys[u.name] = key
+	}
+	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ts = httptest.NewServer(f.srv)
+	t.Cleanup(f.ts.Close)
+	return f
+}
+
+// client is a browser-like client: a cookie jar and no automatic redirects.
+func (f *fixture) client(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func do(t *testing.T, c *http.Client, method, url string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// signIn signs name in with a fresh client, through the TOTP step if the user has one.
+func (f *fixture) signIn(t *testing.T, name string) *http.Client {
+	t.Helper()
+	c := f.client(t)
+	resp, _ := do(t, c, "POST", f.ts.URL+"/signin", url.Values{"name": {name}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in %s: status %d", name, resp.StatusCode)
+	}
+	if resp.Header.Get("Location") == "/signin/totp" {
+		_, body := do(t, c, "GET", f.ts.URL+"/signin/totp", nil)
+		resp, _ = do(t, c, "POST", f.ts.URL+"/signin/totp", url.Values{"csrf": {csrfOf(t, body)}, "code": {auth.TOTP(f.keys[name], time.Now())}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+			t.Fatalf("TOTP for %s: status %d to %s", name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	return c
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token in page:\n%s", body)
+	}
+	return m[1]
+}
+
+// concrete turns a route pattern into a path to request.
+func concrete(pattern, tenant string) string {
+	p := strings.ReplaceAll(pattern, "{tenant}", tenant)
+	p = strings.ReplaceAll(p, "{file...}", "style.css")
+	return strings.ReplaceAll(p, "{$}", "")
+}
+
+// TestRouteWalk walks every registered route and proves that an anonymous request and a
+// user of another hospital are refused, and that the hospital's own user is let in.
+func TestRouteWalk(t *testing.T) {
+	f := newFixture(t, false)
+	publicRoutes := map[string]bool{"GET /static/{file...}": true, "GET /signin": true, "POST /signin": true, "POST /lang": true}
+	osaka := f.signIn(t, "yamada")
+	tokyo := f.signIn(t, "suzuki")
+	liaison := f.signIn(t, "liaison")
+	routes := f.srv.Routes()
+	if len(routes) < 9 {
+		t.Fatalf("only %d routes registered", len(routes))
+	}
+	for _, rt := range routes {
+		key := rt.Method + " " + rt.Pattern
+		t.Run(key, func(t *testing.T) {
+			path := f.ts.URL + concrete(rt.Pattern, "tokyo")
+			var form url.Values
+			if rt.Method == "POST" {
+				form = url.Values{}
+			}
+			if rt.Access == public {
+				if !publicRoutes[key] {
+					t.Errorf("route %s is public but not on the list of public routes", key)
+				}
+				return
+			}
+			if publicRoutes[key] {
+				t.Errorf("route %s should be public", key)
+			}
+			// Anonymous: sent to sign in, or refused.
+			resp, body := do(t, f.client(t), rt.Method, path, form)
+			if resp.StatusCode == http.StatusOK || strings.Contains(body, "brute force") {
+				t.Errorf("anonymous %s %s = %d, want refused", rt.Method, path, resp.StatusCode)
+			}
+			if rt.Method == "GET" && (resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin") {
+				t.Errorf("anonymous GET %s = %d to %q, want 303 to /signin", path, resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if rt.Access != tenant {
+				return
+			}
+			// Another hospital's user: refused, and nothing of tokyo's shown.
+			resp, body = do(t, osaka, rt.Method, path, form)
+			if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "brute force") || strings.Contains(body, "東京総合病院") {
+				t.Errorf("osaka's user: %s %s = %d, want 403 and nothing of tokyo's", rt.Method, path, resp.StatusCode)
+			}
+			// The hospital's own user with a role that allows it: let in.
+			if rt.Method == "GET" {
+				resp, body = do(t, tokyo, rt.Method, path, nil)
+				if resp.StatusCode != http.StatusOK || strings.Contains(body, "Osaka-only") {
+					t.Errorf("tokyo's viewer: GET %s = %d, want 200 without osaka's alerts", path, resp.StatusCode)
+				}
+				// A role without the action: refused.
+				if !auth.RoleAuthorityLiaison.Allows(rt.Action) {
+					if resp, _ := do(t, liaison, "GET", path, nil); resp.StatusCode != http.StatusForbidden {
+						t.Errorf("liaison: GET %s = %d, want 403 (role lacks %s)", path, resp.StatusCode, rt.Action)
+					}
+				}
+			}
+			// An unknown tenant: the same refusal as another's.
+			if resp, _ := do(t, tokyo, rt.Method, f.ts.URL+concrete(rt.Pattern, "nagoya"), form); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("unknown tenant: %s = %d, want 403", rt.Pattern, resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestSignInFlow(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.client(t)
+
+	resp, body := do(t, c, "GET", f.ts.URL+"/signin", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `<html lang="ja">`) || !strings.Contains(body, "サインイン") {
+		t.Fatalf("GET /signin = %d, want a Japanese sign-in page", resp.StatusCode)
+	}
+	for _, h := range []string{"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"} {
+		if resp.Header.Get(h) == "" {
+			t.Errorf("response lacks %s", h)
+		}
+	}
+	resp, body = do(t, c, "POST", f.ts.URL+"/signin", url.Values{"name": {"tanaka"}, "password": {"wrong password!"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "ユーザー名またはパスワードが正しくありません") {
+		t.Errorf("wrong password = %d, want 401 with the message", resp.StatusCode)
+	}
+	resp, _ = do(t, c, "POST", f.ts.URL+"/signin", url.Values{"name": {"tanaka"}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin/totp" {
+		t.Fatalf("right password = %d to %q, want the TOTP step", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Half-way: pages stay closed.
+	if resp, _ := do(t, c, "GET", f.ts.URL+"/t/tokyo/", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("dashboard before TOTP = %d, want redirect to sign in", resp.StatusCode)
+	}
+	_, body = do(t, c, "GET", f.ts.URL+"/signin/totp", nil)
+	csrf := csrfOf(t, body)
+	if resp, _ := do(t, c, "POST", f.ts.URL+"/signin/totp", url.Values{"code": {auth.TOTP(f.keys["tanaka"], time.Now())}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("TOTP without CSRF token = %d, want 403", resp.StatusCode)
+	}
+	resp, body = do(t, c, "POST", f.ts.URL+"/signin/totp", url.Values{"csrf": {csrf}, "code": {"12345x"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "コードが正しくない") {
+		t.Errorf("wrong code = %d", resp.StatusCode)
+	}
+	resp, _ = do(t, c, "POST", f.ts.URL+"/signin/totp", url.Values{"csrf": {csrf}, "code": {auth.TOTP(f.keys["tanaka"], time.Now())}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("right code = %d", resp.StatusCode)
+	}
+	resp, _ = do(t, c, "GET", f.ts.URL+"/", nil)
+	if resp.Header.Get("Location") != "/t/tokyo/" {
+		t.Errorf("home of a one-hospital user = %d to %q, want its dashboard", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body = do(t, c, "GET", f.ts.URL+"/t/tokyo/", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "CVE-2018-13379") || !strings.Contains(body, "アラート合計 62 件") {
+		t.Errorf("dashboard = %d, want the alerts and their count:\n%s", resp.StatusCode, body)
+	}
+	if !strings.Contains(body, "JST") {
+		t.Error("dashboard shows no JST times")
+	}
+
+	// Alerts: filter and pages.
+	_, body = do(t, c, "GET", f.ts.URL+"/t/tokyo/alerts?level=low", nil)
+	if !strings.Contains(body, "1〜50 件目を表示(全 60 件)") || strings.Contains(body, "CVE-2018-13379") || !strings.Contains(body, `href="?level=low&amp;page=2"`) {
+		t.Errorf("alerts?level=low shows the wrong page:\n%s", body)
+	}
+	_, body = do(t, c, "GET", f.ts.URL+"/t/tokyo/alerts?level=low&page=2", nil)
+	if !strings.Contains(body, "51〜60 件目") || strings.Contains(body, "Port scan 00") || !strings.Contains(body, "Port scan 59") {
+		t.Errorf("page 2 (oldest ten) wrong:\n%s", body)
+	}
+
+	// English, one click away, and back.
+	_, body = do(t, c, "GET", f.ts.URL+"/t/tokyo/alerts", nil)
+	resp, _ = do(t, c, "POST", f.ts.URL+"/lang", url.Values{"lang": {"en"}, "next": {"/t/tokyo/alerts"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/t/tokyo/alerts" {
+		t.Errorf("POST /lang = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, body = do(t, c, "GET", f.ts.URL+"/t/tokyo/alerts", nil)
+	if !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, "Showing 1–50 of 62") {
+		t.Errorf("English alerts page wrong:\n%s", body)
+	}
+
+	// Sign-out needs the CSRF token, and a cross-site form is refused before anything else.
+	if resp, _ := do(t, c, "POST", f.ts.URL+"/signout", url.Values{}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-out without token = %d, want 403", resp.StatusCode)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", f.ts.URL+"/signout", strings.NewReader("csrf="+csrfOf(t, body)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site sign-out = %v, %v; want 403", resp.StatusCode, err)
+	}
+	resp, _ = do(t, c, "POST", f.ts.URL+"/signout", url.Values{"csrf": {csrfOf(t, body)}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-out = %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, c, "GET", f.ts.URL+"/t/tokyo/", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("dashboard after sign-out = %d, want redirect", resp.StatusCode)
+	}
+	log, _ := f.store.Tenant("tokyo").AuditLog(t.Context(), 2)
+	if len(log) < 2 || log[0].Action != "session.delete" || log[1].Action != "session.create" {
+		t.Errorf("audit log = %+v, want sign-in and sign-out", log)
+	}
+}
+
+func TestCookie(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		f := newFixture(t, secure)
+		resp, _ := do(t, f.client(t), "POST", f.ts.URL+"/signin", url.Values{"name": {"suzuki"}, "password": {password}})
+		cs := resp.Cookies()
+		if len(cs) != 1 {
+			t.Fatalf("Secure=%v: cookies %v", secure, cs)
+		}
+		c := cs[0]
+		wantName := map[bool]string{false: "omamori_session", true: "__Host-omamori_session"}[secure]
+		if c.Name != wantName || c.Secure != secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || len(c.Value) < 40 {
+			t.Errorf("Secure=%v: cookie %+v", secure, c)
+		}
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"/t/tokyo/alerts?level=high", "/t/tokyo/alerts?level=high"},
+		{"", "/"}, {"https://evil.example/", "/"}, {"//evil.example/", "/"}, {"/\\evil.example", "/"}, {"javascript:alert(1)", "/"}, {"alerts", "/"},
+	} {
+		if got := localPath(c.in); got != c.want {
+			t.Errorf("localPath(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestCatalogues proves every key the templates and code use is in every language.
+func TestCatalogues(t *testing.T) {
+	cat, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	use := regexp.MustCompile(`(?:\.T|with)\(?\s*"([a-z0-9_]+\.[a-z0-9_.]+)"`)
+	fs.WalkDir(files, "templates", func(p string, d fs.DirEntry, err error) error {
+		if !d.IsDir() {
+			b, _ := fs.ReadFile(files, p)
+			for _, m := range use.FindAllStringSubmatch(string(b), -1) {
+				used[m[1]] = true
+			}
+		}
+		return nil
+	})
+	gos, _ := filepath.Glob("*.go")
+	for _, g := range gos {
+		b, _ := os.ReadFile(g)
+		for _, m := range use.FindAllStringSubmatch(string(b), -1) {
+			used[m[1]] = true
+		}
+	}
+	for _, l := range levels {
+		used["level."+l] = true
+	}
+	for _, r := range auth.Roles() {
+		used["role."+string(r)] = true
+	}
+	if len(used) < 40 {
+		t.Fatalf("found only %d keys in use; is the pattern right?", len(used))
+	}
+	for _, lang := range languages {
+		for k := range used {
+			if _, ok := cat[lang][k]; !ok {
+				t.Errorf("%s.json lacks %q", lang, k)
+			}
+		}
+	}
+}
