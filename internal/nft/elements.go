@@ -69,6 +69,18 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
+// elementsFor is p's elements in the set sets.forPrefix chooses: one for an
+// address in a hash set, an interval otherwise.
+func elementsFor(p netip.Prefix, ttl time.Duration) []nftables.SetElement {
+	if p.IsSingleIP() {
+		if ttl > 0 && ttl < time.Millisecond {
+			ttl = time.Millisecond
+		}
+		return []nftables.SetElement{{Key: p.Addr().AsSlice(), Timeout: ttl}}
+	}
+	return intervalElements(p, ttl)
+}
+
 // intervalElements turns p into the kernel's form for an interval set: a start
 // element and an end element one past its last address (none when p runs to
 // the top of the address space). Only the start element carries the timeout:

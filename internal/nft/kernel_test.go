@@ -40,13 +40,25 @@ func kernelPrefixes(t testing.TB, e *Enforcer, k kind) map[netip.Prefix]time.Dur
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := map[netip.Prefix]time.Duration{}
-	for _, s := range []*nftables.Set{e.kinds[k].v4, e.kinds[k].v6} {
+	for _, s := range e.kinds[k].sets.all() {
 		els, err := e.conn.GetSetElements(s)
 		if err != nil {
 			t.Fatalf("GetSetElements(%s): %v", s.Name, err)
 		}
-		out2 := elementsToPrefixes(t, els)
-		for p, d := range out2 {
+		if !s.Interval {
+			for _, el := range els {
+				a, ok := netip.AddrFromSlice(el.Key)
+				if !ok {
+					t.Fatalf("element key %x of %s is not an address", el.Key, s.Name)
+				}
+				out[netip.PrefixFrom(a, a.BitLen())] = el.Timeout
+			}
+			continue
+		}
+		for p, d := range elementsToPrefixes(t, els) {
+			if p.IsSingleIP() {
+				t.Errorf("address %v in interval set %s, want it in the hash set", p, s.Name)
+			}
 			out[p] = d
 		}
 	}
@@ -140,13 +152,13 @@ func TestBlockUnblockKernel(t *testing.T) {
 		{Prefix: pfx("2001:db8::1"), TTL: time.Hour},
 		{Prefix: pfx("2001:db8:1::/48"), TTL: 0},
 		{Prefix: pfx("::ffff:192.0.2.1/128"), TTL: time.Hour}, // IPv4-mapped goes to the IPv4 set
-		{Prefix: pfx("255.255.255.255"), TTL: time.Hour},      // no interval end after the last address
+		{Prefix: pfx("255.255.255.0/24"), TTL: time.Hour},     // no interval end after the last address
 	}
 	if err := e.Block(ctx, block); err != nil {
 		t.Fatalf("Block: %v", err)
 	}
 	got := kernelPrefixes(t, e, kindBlock)
-	want := []string{"192.0.2.1/32", "198.51.100.7/32", "2001:db8:1::/48", "2001:db8::1/128", "203.0.113.0/24", "203.0.114.0/24", "255.255.255.255/32"}
+	want := []string{"192.0.2.1/32", "198.51.100.7/32", "2001:db8:1::/48", "2001:db8::1/128", "203.0.113.0/24", "203.0.114.0/24", "255.255.255.0/24"}
 	if !slices.Equal(keys(got), want) {
 		t.Fatalf("kernel after Block = %v, want %v", keys(got), want)
 	}
@@ -160,7 +172,7 @@ func TestBlockUnblockKernel(t *testing.T) {
 		t.Fatalf("Unblock: %v", err)
 	}
 	got = kernelPrefixes(t, e, kindBlock)
-	want = []string{"192.0.2.1/32", "198.51.100.7/32", "2001:db8:1::/48", "203.0.114.0/24", "255.255.255.255/32"}
+	want = []string{"192.0.2.1/32", "198.51.100.7/32", "2001:db8:1::/48", "203.0.114.0/24", "255.255.255.0/24"}
 	if !slices.Equal(keys(got), want) {
 		t.Fatalf("kernel after Unblock = %v, want %v", keys(got), want)
 	}
@@ -183,25 +195,28 @@ func TestReblockSetsNewTTL(t *testing.T) {
 func TestNestedPrefixes(t *testing.T) {
 	e, _ := newTestEnforcer(t, Config{})
 	ctx := context.Background()
-	// The narrow one first, then the wide one that hides it, for a short time.
-	if err := e.Block(ctx, []Entry{{Prefix: pfx("10.1.2.3"), TTL: time.Hour}}); err != nil {
+	// The narrow network first, then a wide one that hides it for a short
+	// time. The address lives in the hash set beside them throughout.
+	if err := e.Block(ctx, []Entry{{Prefix: pfx("10.1.2.0/24"), TTL: time.Hour}, {Prefix: pfx("10.5.5.5"), TTL: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Block(ctx, []Entry{{Prefix: pfx("10.0.0.0/8"), TTL: 1500 * time.Millisecond}, {Prefix: pfx("10.9.9.9"), TTL: time.Second}}); err != nil {
+	if err := e.Block(ctx, []Entry{{Prefix: pfx("10.0.0.0/8"), TTL: 1500 * time.Millisecond}, {Prefix: pfx("10.9.9.0/24"), TTL: time.Second}}); err != nil {
 		t.Fatalf("Block of a wider prefix: %v", err)
 	}
-	if got, want := keys(kernelPrefixes(t, e, kindBlock)), []string{"10.0.0.0/8"}; !slices.Equal(got, want) {
+	if got, want := keys(kernelPrefixes(t, e, kindBlock)), []string{"10.0.0.0/8", "10.5.5.5/32"}; !slices.Equal(got, want) {
 		t.Fatalf("kernel with nested prefixes = %v, want %v", got, want)
 	}
-	// When the wide one expires, the longer-lived narrow one must be back.
+	// When the wide one expires, the longer-lived narrow one must be back;
+	// the shorter-lived one expired with it.
+	want := []string{"10.1.2.0/24", "10.5.5.5/32"}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		got := keys(kernelPrefixes(t, e, kindBlock))
-		if slices.Equal(got, []string{"10.1.2.3/32"}) {
+		if slices.Equal(got, want) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("kernel after the /8 expired = %v, want [10.1.2.3/32]", got)
+			t.Fatalf("kernel after the /8 expired = %v, want %v", got, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -209,10 +224,13 @@ func TestNestedPrefixes(t *testing.T) {
 	if err := e.Block(ctx, []Entry{{Prefix: pfx("10.1.0.0/16"), TTL: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
+	if got, want := keys(kernelPrefixes(t, e, kindBlock)), []string{"10.1.0.0/16", "10.5.5.5/32"}; !slices.Equal(got, want) {
+		t.Fatalf("kernel after Block of the /16 = %v, want %v", got, want)
+	}
 	if err := e.Unblock(ctx, []netip.Prefix{pfx("10.1.0.0/16")}); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := keys(kernelPrefixes(t, e, kindBlock)), []string{"10.1.2.3/32"}; !slices.Equal(got, want) {
+	if got := keys(kernelPrefixes(t, e, kindBlock)); !slices.Equal(got, want) {
 		t.Fatalf("kernel after Unblock of the /16 = %v, want %v", got, want)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // the first missing one with ENOENT.
 func (e *Enforcer) countPresent(k kind, prefixes []netip.Prefix) (int, error) {
 	e.mu.Lock()
-	v4, v6 := e.kinds[k].v4.Name, e.kinds[k].v6.Name
+	ss := e.kinds[k].sets
 	e.mu.Unlock()
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: e.cfg.NetNS})
 	if err != nil {
@@ -29,19 +29,17 @@ func (e *Enforcer) countPresent(k kind, prefixes []netip.Prefix) (int, error) {
 	if err := bigBuffers(c); err != nil {
 		return 0, err
 	}
-	var by4, by6 []netip.Prefix
+	bySet := map[string][]netip.Prefix{}
 	for _, p := range prefixes {
-		if p.Addr().Is4() {
-			by4 = append(by4, p)
-		} else {
-			by6 = append(by6, p)
-		}
+		name := ss.forPrefix(p).Name
+		bySet[name] = append(bySet[name], p)
 	}
 	n := 0
-	for _, g := range []struct {
-		set string
-		ps  []netip.Prefix
-	}{{v4, by4}, {v6, by6}} {
+	for name, ps := range bySet {
+		g := struct {
+			set string
+			ps  []netip.Prefix
+		}{name, ps}
 		for chunk := range slices.Chunk(g.ps, maxElemsPerMsg) {
 			found, err := getElements(c, g.set, chunk)
 			n += found
