@@ -2,7 +2,6 @@ package nft
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -264,4 +263,6 @@ func TestMillionElementsLand(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+
+
+func closeFD(fd int) { unix.Close(fd) }
