@@ -263,6 +263,4 @@ func TestMillionElementsLand(t *testing.T) {
 	}
 }
 
-
-
 func closeFD(fd int) { unix.Close(fd) }

@@ -151,9 +151,9 @@ func TestReconcileAfterRestart(t *testing.T) {
 	desired := []Entry{
 		{Prefix: pfx("192.0.2.2"), TTL: time.Hour},
 		{Prefix: pfx("2001:db8::66"), TTL: 30 * time.Minute},
-		{Prefix: pfx("203.0.113.0/25"), TTL: time.Hour},  // hidden by the /24 below
-		{Prefix: pfx("203.0.113.0/24"), TTL: time.Hour},  //
-		{Prefix: pfx("192.0.2.2"), TTL: 2 * time.Hour},   // the same address twice: the longer wins
+		{Prefix: pfx("203.0.113.0/25"), TTL: time.Hour},   // hidden by the /24 below
+		{Prefix: pfx("203.0.113.0/24"), TTL: time.Hour},   //
+		{Prefix: pfx("192.0.2.2"), TTL: 2 * time.Hour},    // the same address twice: the longer wins
 		{Prefix: pfx("203.0.113.0/24"), TTL: time.Minute}, // shorter duplicate ignored
 	}
 	if err := r.Reconcile(ctx, desired); err != nil {
