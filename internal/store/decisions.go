@@ -126,6 +126,11 @@ func (sc Scope) CreateDecisions(ctx context.Context, actor string, ds []Decision
 			return err
 		}
 		defer ins.Close()
+		change, err := tx.PrepareContext(ctx, `INSERT INTO decision_changes (tenant, decision) VALUES ($1, $2)`)
+		if err != nil {
+			return err
+		}
+		defer change.Close()
 		for i, d := range ds {
 			if err := validDecision(d); err != nil {
 				return fmt.Errorf("decision %d of %d: %w", i+1, len(ds), err)
@@ -144,7 +149,7 @@ func (sc Scope) CreateDecisions(ctx context.Context, actor string, ds []Decision
 				return sc.s.dialect.classify(err)
 			}
 			d.TTL = d.TTL.Truncate(time.Millisecond)
-			if err := sc.logChange(ctx, tx, d.ID); err != nil {
+			if _, err := change.ExecContext(ctx, sc.tenant, d.ID); err != nil {
 				return err
 			}
 			if err := sc.s.audit(ctx, tx, AuditEntry{Actor: actor, Tenant: sc.tenant, Action: "decision.create",
