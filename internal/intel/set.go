@@ -1,6 +1,7 @@
 package intel
 
 import (
+	"bytes"
 	"cmp"
 	"net/netip"
 	"slices"
@@ -26,10 +27,16 @@ type Set struct {
 	inds    []Indicator
 	nets    *bart.Table[[]int32]
 	domains map[string][]int32
-	urls    map[string][]int32
-	hashes  map[string][]int32
-	allow   *Allowlist
-	report  Report
+	// tails holds the last two labels of every domain indicator ("evil.example" for
+	// a.evil.example): a name whose own last two labels are not in it cannot match, which
+	// spares most names the lookup of each parent. wholeWalk is set when an indicator has one
+	// label ("example"), which tails cannot vouch for.
+	tails     map[string]struct{}
+	wholeWalk bool
+	urls      map[string][]int32
+	hashes    map[string][]int32
+	allow     *Allowlist
+	report    Report
 
 	suppressed atomic.Uint64
 }
@@ -75,18 +82,32 @@ type Hit struct {
 
 // NewSet indexes inds (which it does not keep or modify) and reports what it left out.
 func NewSet(inds []Indicator, opts SetOptions) (*Set, Report) {
+	var count [numKinds]int
+	for i := range inds {
+		if inds[i].Kind < numKinds {
+			count[inds[i].Kind]++
+		}
+	}
 	s := &Set{
-		domains: make(map[string][]int32),
-		urls:    make(map[string][]int32),
-		hashes:  make(map[string][]int32),
+		domains: make(map[string][]int32, count[KindDomain]),
+		tails:   make(map[string]struct{}),
+		urls:    make(map[string][]int32, count[KindURL]),
+		hashes:  make(map[string][]int32, count[KindMD5]+count[KindSHA1]+count[KindSHA256]),
 		allow:   opts.Allow,
+		inds:    make([]Indicator, 0, len(inds)),
 	}
 	r := Report{ByKind: make(map[Kind]int)}
-	type key struct{ id, source, value string }
-	seen := make(map[key]struct{}, len(inds))
-	own := make(map[netip.Prefix][]int32)
-	var ownNets bart.Table[[]int32]
-	s.inds = make([]Indicator, 0, len(inds))
+	own := make(map[netip.Prefix][]int32, count[KindIP]+count[KindCIDR])
+	// add appends indicator n to the list of its value, unless the list has one with the
+	// same ID and source already (the lists are short: one value, few feeds).
+	add := func(list []int32, in *Indicator, n int32) ([]int32, bool) {
+		for _, i := range list {
+			if o := &s.inds[i]; o.ID == in.ID && o.Source == in.Source {
+				return list, false
+			}
+		}
+		return append(list, n), true
+	}
 	for i := range inds {
 		in := &inds[i]
 		if !opts.Now.IsZero() && !in.ValidUntil.IsZero() && !opts.Now.Before(in.ValidUntil) {
@@ -97,46 +118,61 @@ func NewSet(inds []Indicator, opts SetOptions) (*Set, Report) {
 			r.Allowlisted = append(r.Allowlisted, Allowlisted{*in, list})
 			continue
 		}
-		k := key{in.ID, in.Source, in.Kind.String() + ":" + in.Value}
-		if _, dup := seen[k]; dup {
-			r.Duplicates++
-			continue
-		}
-		seen[k] = struct{}{}
 		n := int32(len(s.inds))
+		var fresh bool
 		switch in.Kind {
 		case KindIP, KindCIDR:
 			p, err := parsePrefix(in.Value)
 			if err != nil {
 				continue // not from Normalize; the loaders never make one
 			}
-			own[p] = append(own[p], n)
+			own[p], fresh = add(own[p], in, n)
 		case KindDomain:
-			s.domains[in.Value] = append(s.domains[in.Value], n)
+			s.domains[in.Value], fresh = add(s.domains[in.Value], in, n)
+			if fresh {
+				if t := tail(in.Value); !strings.Contains(t, ".") {
+					s.wholeWalk = true
+				} else {
+					s.tails[t] = struct{}{}
+				}
+			}
 		case KindURL:
-			s.urls[in.Value] = append(s.urls[in.Value], n)
+			s.urls[in.Value], fresh = add(s.urls[in.Value], in, n)
 		case KindMD5, KindSHA1, KindSHA256:
-			s.hashes[in.Value] = append(s.hashes[in.Value], n)
+			s.hashes[in.Value], fresh = add(s.hashes[in.Value], in, n)
 		default:
+			continue
+		}
+		if !fresh {
+			r.Duplicates++
 			continue
 		}
 		s.inds = append(s.inds, *in)
 		r.ByKind[in.Kind]++
 	}
 	r.Indexed = len(s.inds)
-	for p, idx := range own {
-		ownNets.Insert(p, idx)
-	}
 	// Give every prefix the indicators of the networks around it, so that the one
-	// longest-prefix lookup in Match finds every network an address is in.
+	// longest-prefix lookup in Match finds every network an address is in. Only networks
+	// (not single addresses) can hold others, and feeds have few of them.
 	s.nets = new(bart.Table[[]int32])
-	for p := range own {
-		var idx []int32
-		for _, v := range ownNets.Supernets(p) {
-			idx = append(idx, v...)
+	for p, idx := range own {
+		s.nets.Insert(p, idx)
+	}
+	more := make(map[netip.Prefix][]int32)
+	for p, idx := range own {
+		if p.Bits() == p.Addr().BitLen() {
+			continue
 		}
+		for q := range s.nets.Subnets(p) {
+			if q != p {
+				more[q] = append(more[q], idx...)
+			}
+		}
+	}
+	for q, extra := range more {
+		idx := append(slices.Clone(own[q]), extra...)
 		slices.Sort(idx)
-		s.nets.Insert(p, slices.Compact(idx))
+		s.nets.Insert(q, slices.Compact(idx))
 	}
 	s.report = r
 	return s, r
@@ -319,17 +355,40 @@ func (m *matcher) domain(v string, key event.Key) {
 		return
 	}
 	b := appendLower(m.buf[:0], d)
+	if !m.s.wholeWalk {
+		j := 0
+		if i := bytes.LastIndexByte(b, '.'); i > 0 {
+			if k := bytes.LastIndexByte(b[:i], '.'); k >= 0 {
+				j = k + 1
+			}
+		}
+		if _, ok := m.s.tails[string(b[j:])]; !ok {
+			return
+		}
+	}
 	for off := 0; ; {
 		if idx, ok := m.s.domains[string(b[off:])]; ok {
 			parent := off > 0
 			m.hitDomain(idx, key.String(), v, parent, b)
 		}
-		i := strings.IndexByte(string(b[off:]), '.')
+		i := bytes.IndexByte(b[off:], '.')
 		if i < 0 {
 			return
 		}
 		off += i + 1
 	}
+}
+
+// tail returns the last two labels of a domain name, or the name if it has fewer.
+func tail(d string) string {
+	i := strings.LastIndexByte(d, '.')
+	if i <= 0 {
+		return d
+	}
+	if j := strings.LastIndexByte(d[:i], '.'); j >= 0 {
+		return d[j+1:]
+	}
+	return d
 }
 
 func (m *matcher) hitDomain(idx []int32, field, value string, parent bool, name []byte) {
@@ -363,7 +422,7 @@ func (m *matcher) url(v, host string, key event.Key) {
 		return
 	}
 	// An indicator without a query matches the resource whatever query the request adds.
-	if i := strings.IndexByte(string(b), '?'); i >= 0 {
+	if i := bytes.IndexByte(b, '?'); i >= 0 {
 		if idx, ok := m.s.urls[string(b[:i])]; ok {
 			m.hit(idx, key.String(), v)
 		}

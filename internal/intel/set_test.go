@@ -54,6 +54,8 @@ www.other.example
 http://evil.example/gate.php
 https://files.example/dl/x.exe?id=1
 ff9d1ed3795b9ad94f2390d5e5da5905
+58.247.10.0/24
+58.247.10.20
 `)
 	// A STIX indicator with a validity window and metadata.
 	windowed := Indicator{Kind: KindDomain, Value: "window.example", ID: "indicator--w", Name: "Windowed",
@@ -86,7 +88,10 @@ ff9d1ed3795b9ad94f2390d5e5da5905
 	}{
 		{"no match", ev("192.0.2.1", "192.0.2.2", "dns.question.name", "example.org"), nil},
 		{"source address", ev("219.90.112.203", "10.0.0.1"), []hit{{"219.90.112.203", "source.ip", "219.90.112.203"}}},
-		{"destination in network", ev("10.0.0.1", "58.247.10.20"), []hit{{"58.246.0.0/15", "destination.ip", "58.247.10.20"}}},
+		{"destination in network", ev("10.0.0.1", "58.247.10.99"), []hit{{"58.246.0.0/15", "destination.ip", "58.247.10.99"}, {"58.247.10.0/24", "destination.ip", "58.247.10.99"}}},
+		{"address in nested networks", ev("58.247.10.20", ""), []hit{
+			{"58.246.0.0/15", "source.ip", "58.247.10.20"}, {"58.247.10.0/24", "source.ip", "58.247.10.20"}, {"58.247.10.20", "source.ip", "58.247.10.20"}}},
+		{"outer network only", ev("58.246.1.1", ""), []hit{{"58.246.0.0/15", "source.ip", "58.246.1.1"}}},
 		{"IPv4-mapped address", ev("10.0.0.1", "::ffff:219.90.112.203"), []hit{{"219.90.112.203", "destination.ip", "219.90.112.203"}}},
 		{"IPv6 network", ev("2001:db8:bad:1::5", ""), []hit{{"2001:db8:bad::/48", "source.ip", "2001:db8:bad:1::5"}}},
 		// 8.8.8.8 is a public resolver on a warning list: the /8 does not hit it.
