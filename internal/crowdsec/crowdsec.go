@@ -248,9 +248,10 @@ func parsePrefix(v string) (netip.Prefix, error) {
 	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }
 
-// served reports whether a decision is of a kind bouncers enforce, and converts it.
+// served reports whether a decision is of a kind bouncers enforce, and converts it. Dry-run
+// decisions never reach a bouncer, not even as deleted.
 func served(d store.Decision, now time.Time) (Decision, netip.Prefix, bool) {
-	if d.Action != "block" && d.Action != "isolate" {
+	if d.DryRun || d.Action != "block" && d.Action != "isolate" {
 		return Decision{}, netip.Prefix{}, false
 	}
 	var scope string

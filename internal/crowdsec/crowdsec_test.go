@@ -427,3 +427,25 @@ func BenchmarkStreamDelta(b *testing.B) {
 		pull("/v1/decisions/stream")
 	}
 }
+
+// An expired decision is sent as deleted once respond's sweeper marks it expired.
+func TestExpiredDeleted(t *testing.T) {
+	st := openStore(t)
+	seed(t, st, t0)
+	now := t0
+	h := NewHandler(st, Config{Keys: keys(t), Now: func() time.Time { return now }})
+	get(t, h, tokyoKey, "/v1/decisions/stream?startup=true")
+	now = t0.Add(2 * time.Hour) // the range's hour is over
+	if _, err := st.Tenant("tokyo").ExpireDecisions(t.Context(), "system", now); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, h, tokyoKey, "/v1/decisions/stream")
+	var r StreamResponse
+	json.Unmarshal([]byte(body), &r)
+	if len(r.New) != 0 || len(r.Deleted) != 1 || r.Deleted[0].Value != "198.51.100.0/24" || r.Deleted[0].Duration != "-1h0m0s" {
+		t.Errorf("pull after expiry = %s, want the range deleted (duration -1h0m0s, as CrowdSec shows it)", body)
+	}
+	if _, body := get(t, h, tokyoKey, "/v1/decisions?ip=198.51.100.1"); body != "null\n" {
+		t.Errorf("GET /v1/decisions?ip=198.51.100.1 after expiry = %s, want null", body)
+	}
+}
