@@ -95,6 +95,12 @@ type Enforcer struct {
 // nothing in the kernel; call Setup next, then Reconcile with the decisions
 // in force.
 func New(cfg Config) (*Enforcer, error) {
+	return newEnforcer(cfg)
+}
+
+// newEnforcer is New with extra connection options, for tests that capture
+// the netlink messages instead of sending them to a kernel.
+func newEnforcer(cfg Config, extra ...nftables.ConnOption) (*Enforcer, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
@@ -107,10 +113,14 @@ func New(cfg Config) (*Enforcer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigBuffers)}
+	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if cfg.NetNS != 0 {
 		opts = append(opts, nftables.WithNetNSFd(cfg.NetNS))
 	}
+	if len(extra) == 0 {
+		opts = append(opts, nftables.WithSockOptions(bigBuffers))
+	}
+	opts = append(opts, extra...)
 	conn, err := nftables.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open nftables netlink connection: %w", err)
