@@ -288,8 +288,22 @@ func (a *Archive) retainTenant(ctx context.Context, name string, now time.Time, 
 	if _, err := t.checkpoint(); err != nil {
 		return fmt.Errorf("checkpoint the retention records: %w", err)
 	}
-	// 3. The segments.
+	// 3. The segments. The log forgets each one it removes, even if a later removal fails.
+	for _, j := range jobs {
+		t.tree.keep(j.d.Nodes)
+	}
 	gone := map[*segInfo]bool{}
+	defer func() {
+		kept := t.segs[:0]
+		for _, s := range t.segs {
+			if !gone[s] {
+				kept = append(kept, s)
+			}
+		}
+		clear(t.segs[len(kept):])
+		t.segs = kept
+		t.cacheSeg, t.cacheBlock, t.cacheRecs, t.cacheHash = nil, nil, nil, nil
+	}()
 	for _, j := range jobs {
 		if err := os.Remove(j.seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("delete segment: %w", err)
@@ -302,22 +316,7 @@ func (a *Archive) retainTenant(ctx context.Context, name string, now time.Time, 
 			rep.Resumed++
 		}
 	}
-	if err := syncDir(t.dir); err != nil {
-		return err
-	}
-	kept := t.segs[:0]
-	for _, s := range t.segs {
-		if !gone[s] {
-			kept = append(kept, s)
-		}
-	}
-	clear(t.segs[len(kept):])
-	t.segs = kept
-	for _, j := range jobs {
-		t.tree.keep(j.d.Nodes)
-	}
-	t.cacheSeg, t.cacheBlock, t.cacheRecs, t.cacheHash = nil, nil, nil, nil
-	return nil
+	return syncDir(t.dir)
 }
 
 // describe makes the deletion of segment s, computing the hashes that must outlive it.
@@ -462,6 +461,11 @@ func readRetention(dir string) (ds []Deletion, good int64, err error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("read retention file: %w", err)
 	}
+	return parseRetention(b)
+}
+
+// parseRetention parses the content of a retention file.
+func parseRetention(b []byte) (ds []Deletion, good int64, err error) {
 	for n := 1; len(b) > 0; n++ {
 		line, rest, ok := bytes.Cut(b, []byte("\n"))
 		if !ok {

@@ -231,12 +231,12 @@ func (t *tree) node(id compact.NodeID) ([]byte, error) {
 	if h, ok := t.cache[id]; ok {
 		return h, nil
 	}
-	if h, ok := t.kept[id]; ok {
-		return h, nil
-	}
 	if id.Level == 0 {
 		hs, err := t.leaves(id.Index, id.Index+1)
 		if err != nil {
+			if h, ok := t.kept[id]; ok {
+				return h, nil // the record was deleted by retention
+			}
 			return nil, err
 		}
 		if len(hs) != 1 {
@@ -257,6 +257,9 @@ func (t *tree) node(id compact.NodeID) ([]byte, error) {
 	if base == 0 {
 		var err error
 		if hs, err = t.leaves(begin, end); err != nil {
+			if h, ok := t.kept[id]; ok {
+				return h, nil // its records were deleted by retention
+			}
 			return nil, err
 		}
 	} else {

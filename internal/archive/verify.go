@@ -459,7 +459,11 @@ func (v *verifier) segmentStart(it *vitem) bool {
 	}
 	if h.First != v.next {
 		if h.First > v.next {
-			for _, g := range retentionGaps(v.deleted, v.next, h.First) {
+			gaps := retentionGaps(v.deleted, v.next, h.First)
+			if len(gaps) == 0 { // lines for all of them, but not one after the other
+				gaps = [][2]uint64{{v.next, h.First}}
+			}
+			for _, g := range gaps {
 				v.problem(name, -1, int64(g[0]), 0, "records %d to %d are missing: deleted or cut off before this segment", g[0], g[1]-1)
 			}
 		} else {
