@@ -51,13 +51,13 @@ func ParseCategory(s string) (Category, error) {
 
 // Asset is one device, server or network of the hospital.
 type Asset struct {
-	Prefix     netip.Prefix // where it is: one address is a /32 (IPv4) or /128 (IPv6)
-	Name       string       // for people, such as "ICU ventilator bed 3" or "ehr.hospital.example"
-	Category   Category
-	Department string // such as "ICU", "Radiology"
+	Prefix     netip.Prefix `json:"address"` // where it is: one address is a /32 (IPv4) or /128 (IPv6)
+	Name       string       `json:"name"`    // for people, such as "ICU ventilator bed 3" or "ehr.hospital.example"
+	Category   Category     `json:"category"`
+	Department string       `json:"department,omitempty"` // such as "ICU", "Radiology"
 	// Protected marks a protected clinical service: automatic decisions that would cut it off
 	// are held for a person's approval.
-	Protected bool
+	Protected bool `json:"protected"`
 }
 
 // Addr returns the asset's address when it is a single host, or the first address of its

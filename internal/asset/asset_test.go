@@ -228,3 +228,17 @@ func BenchmarkLookup(b *testing.B) {
 		inv.Lookup(ips[i%len(ips)])
 	}
 }
+
+func TestLoadCSV(t *testing.T) {
+	inv, err := LoadCSV("testdata/hospital.csv")
+	if err != nil || inv.Len() != 9 {
+		t.Fatalf("LoadCSV(hospital.csv) = %d assets, %v; want 9", inv.Len(), err)
+	}
+	_, err = LoadCSV("testdata/bad.csv")
+	if err == nil || !strings.Contains(err.Error(), "load assets testdata/bad.csv: parse asset CSV: line 3:") {
+		t.Errorf("LoadCSV(bad.csv) = %v, want the file and the first bad line named", err)
+	}
+	if _, err := LoadCSV("testdata/missing.csv"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LoadCSV(missing) = %v, want ErrNotExist", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 )
 
@@ -167,6 +168,20 @@ func parseBool(s string) (bool, error) {
 		return true, nil
 	}
 	return false, fmt.Errorf("protected %q: want true or false (yes/no, 1/0, or empty)", s)
+}
+
+// LoadCSV reads an inventory from a CSV file (see ParseCSV).
+func LoadCSV(path string) (*Inventory, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load assets: %w", err)
+	}
+	defer f.Close()
+	assets, err := ParseCSV(f)
+	if err != nil {
+		return nil, fmt.Errorf("load assets %s: %w", path, err)
+	}
+	return New(assets)
 }
 
 // WriteCSV writes assets in the format ParseCSV reads, header first.
