@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -313,34 +312,6 @@ func TestRequestCheck(t *testing.T) {
 		if dec := d.Decide(context.Background(), r); dec.Allowed() || dec.Reason == "" {
 			t.Errorf("%s: Decide = %s (%q), want a deny with the reason", tt.name, dec.Decision, dec.Reason)
 		}
-	}
-}
-
-func TestReviewQueueOrder(t *testing.T) {
-	ctx := context.Background()
-	q := NewMemoryQueue()
-	for i, h := range []int{30, 10, 20} {
-		dec := &Decision{ID: fmt.Sprint("d", i), Tenant: "t"}
-		if _, err := q.Enqueue(ctx, dec, caseTime.Add(time.Duration(h)*time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := q.Enqueue(ctx, &Decision{ID: "d0", Tenant: "t"}, caseTime); err == nil {
-		t.Errorf("Enqueue of the same decision twice succeeded")
-	}
-	p, _ := q.Pending(ctx, "t")
-	var ids []string
-	for _, it := range p {
-		ids = append(ids, it.ID)
-	}
-	if want := []string{"d1", "d2", "d0"}; !slices.Equal(ids, want) {
-		t.Errorf("Pending order = %v, want %v (earliest due first)", ids, want)
-	}
-	if _, err := q.Review(ctx, "t", "d1", "maybe", "PO", "", caseTime); err == nil {
-		t.Errorf("Review with outcome maybe succeeded")
-	}
-	if _, err := q.Review(ctx, "t", "d1", OutcomeJustified, "", "", caseTime); err == nil {
-		t.Errorf("Review without a reviewer succeeded")
 	}
 }
 

@@ -45,7 +45,7 @@ var (
 // ReviewQueue keeps break-glass accesses until someone reviews them. All methods may be
 // called concurrently; every one is confined to one tenant. MemoryQueue implements it in
 // memory; the integrator backs it by the metadata store (internal/store) so that the
-// queue survives restarts, and runs the conformance test TestReviewQueue against it.
+// queue survives restarts, and runs the conformance suite accesstest.ReviewQueue against it.
 type ReviewQueue interface {
 	// Enqueue adds the decision, due for review by due. d is copied.
 	Enqueue(ctx context.Context, d *Decision, due time.Time) (ReviewItem, error)
