@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -346,6 +347,9 @@ func appendURLKey(dst []byte, raw, host string) ([]byte, bool) {
 	}
 	if port != "" {
 		if len(port) == 1 || len(port) > 6 || !isDigits(port[1:]) {
+			return dst, false
+		}
+		if n, _ := strconv.Atoi(port[1:]); n > 65535 {
 			return dst, false
 		}
 		if port == ":80" || port == ":443" {

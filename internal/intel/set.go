@@ -251,7 +251,8 @@ var fields = map[event.Key]fieldRole{
 //
 // Warning lists never produce hits: indicators they cover were left out by NewSet, and a hit
 // of a network or parent domain on a covered value (8.8.8.8 inside an indicator 8.0.0.0/8)
-// is held back and counted in Suppressed. Matching allocates only when dst must grow.
+// is held back and counted in Suppressed. An event that matches nothing costs no allocation;
+// a hit on an address allocates its text for Hit.Value, and dst grows as append grows it.
 func (s *Set) Match(e *event.Event, dst []Hit) []Hit {
 	t := e.Time
 	if t.IsZero() {
