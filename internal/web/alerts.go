@@ -49,6 +49,7 @@ func (s *Server) tenantAlerts(ctx context.Context, tenant string) ([]detect.Aler
 type levelCount struct {
 	Level string
 	Count int
+	Pct   int // of the largest count, for the bar
 }
 
 type alertSummary struct {
@@ -67,8 +68,12 @@ func summarise(as []detect.Alert, now time.Time) alertSummary {
 			sum.Last24h++
 		}
 	}
+	top := 1
+	for _, n := range counts {
+		top = max(top, n)
+	}
 	for _, l := range levels {
-		sum.ByLevel = append(sum.ByLevel, levelCount{l, counts[l]})
+		sum.ByLevel = append(sum.ByLevel, levelCount{l, counts[l], counts[l] * 100 / top})
 	}
 	sum.Latest = as[:min(len(as), 10)]
 	return sum

@@ -195,15 +195,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *page) erro
 	if err != nil {
 		return err
 	}
-	sum := summarise(as, time.Now())
-	maxCount := 1
-	for _, c := range sum.ByLevel {
-		maxCount = max(maxCount, c.Count)
-	}
-	p.Nav, p.Data = "dashboard", struct {
-		alertSummary
-		Max int
-	}{sum, maxCount}
+	p.Nav, p.Data = "dashboard", summarise(as, time.Now())
 	s.render(w, r, http.StatusOK, "dashboard", p)
 	return nil
 }

@@ -1,0 +1,150 @@
+package web
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/omamori-project/omamori/internal/auth"
+)
+
+// chromium finds a Chromium to drive: $OMAMORI_CHROMIUM, else Debian's or another usual name.
+func chromium(t *testing.T) string {
+	if p := os.Getenv("OMAMORI_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("browser test skipped: no chromium found (install Debian's: apt-get install -y chromium, or set OMAMORI_CHROMIUM)")
+	return ""
+}
+
+// TestBrowser signs in in a real headless Chromium with password and TOTP, reads the alerts,
+// switches to English and back, and saves a screenshot of each step (go test -artifacts
+// keeps them under the output directory).
+func TestBrowser(t *testing.T) {
+	exe := chromium(t)
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	f := newFixture(t, false)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox, // the test may run as root in CI, where Chromium's sandbox refuses to start
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("lang", "ja-JP"),
+	)
+	actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	dir := t.ArtifactDir()
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			png, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+		})
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	// change fires the change event on a select, as a person choosing an option does.
+	change := func(sel string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`document.querySelector('`+sel+`').dispatchEvent(new Event('change', {bubbles: true}))`)(ctx, tg)
+			return err
+		})
+	}
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(f.ts.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#name`)),
+		shot("1-signin"),
+		chromedp.SendKeys(chromedp.CSS(`#name`), "tanaka"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#code`)),
+		shot("2-totp"),
+	)
+	if err != nil {
+		t.Fatalf("sign in with password: %v", err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#code`), auth.TOTP(f.keys["tanaka"], time.Now())),
+		chromedp.Click(chromedp.CSS(`button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`table.bars`)),
+		shot("3-dashboard"),
+	)
+	if err != nil {
+		t.Fatalf("second factor: %v", err)
+	}
+	if h := text("h1"); h != "ダッシュボード" {
+		t.Errorf("after sign-in the heading is %q, want ダッシュボード", h)
+	}
+
+	// The alerts page, then the level filter, which htmx applies without a reload.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/alerts"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#alert-table`)),
+		shot("4-alerts"),
+		chromedp.SetValue(chromedp.CSS(`#level`), "critical"),
+		change("#level"),
+		chromedp.WaitVisible(`//p[contains(., "全 1 件")]`),
+		shot("5-alerts-critical"),
+	)
+	if err != nil {
+		t.Fatalf("alerts: %v", err)
+	}
+	if body := text("#alert-table"); !strings.Contains(body, "CVE-2018-13379") || strings.Contains(body, "Port scan") || strings.Contains(body, "Osaka") {
+		t.Errorf("critical alerts of tokyo: %q", body)
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	if !strings.HasSuffix(loc, "/t/tokyo/alerts?level=critical") {
+		t.Errorf("URL after filtering = %s, want the filter in it (hx-push-url)", loc)
+	}
+
+	// English, one click away, and back.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#lang-switch`)),
+		chromedp.WaitVisible(`//h1[text()="Alerts"]`),
+		shot("6-alerts-en"),
+	)
+	if err != nil {
+		t.Fatalf("switch to English: %v", err)
+	}
+	// The switch kept the filter chosen before it (htmx updated the form's return path).
+	if body := text("#alerts-view"); !strings.Contains(body, "Showing 1–1 of 1") || !strings.Contains(body, "Critical") {
+		t.Errorf("English alert list: %q, want the one critical alert", body)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#lang-switch`)),
+		chromedp.WaitVisible(`//h1[text()="アラート一覧"]`),
+		chromedp.Click(chromedp.CSS(`#signout`)),
+		chromedp.WaitVisible(chromedp.CSS(`#name`)),
+	)
+	if err != nil {
+		t.Fatalf("back to Japanese and sign out: %v", err)
+	}
+	t.Logf("screenshots in %s", dir)
+}
