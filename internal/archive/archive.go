@@ -8,6 +8,7 @@
 //	seg-<first record, 20 digits>.oms   segments: blocks of records, zstd and AES-256-GCM
 //	tree/L08, tree/L16, ...              stored hashes of the tenant's RFC 6962 Merkle tree
 //	checkpoints                          every signed checkpoint, oldest first
+//	retention                            the segments deleted by retention (see Retain)
 //
 // Record i of a tenant is leaf i of its Merkle tree. A leaf hashes a per-record salt with the
 // record, so the sibling hashes in an exported proof reveal nothing of other patients' records.

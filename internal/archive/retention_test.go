@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -307,7 +308,7 @@ func checkAfterRetention(t *testing.T, a *Archive, f *retFixture, before []segRa
 			}
 		}
 	}
-	for _, old := range f.cps {
+	for i, old := range f.cps {
 		p, err := a.ConsistencyProof("clinic-a", old.Size, cp.Size)
 		if err == nil {
 			err = proof.VerifyConsistency(hasher, old.Size, cp.Size, p, old.Root, cp.Root)
@@ -315,6 +316,27 @@ func checkAfterRetention(t *testing.T, a *Archive, f *retFixture, before []segRa
 		if err != nil {
 			t.Errorf("consistency of the checkpoint of %d records (before retention) with %d: %v", old.Size, cp.Size, err)
 		}
+		// and between two checkpoints signed before retention
+		if i+3 < len(f.cps) {
+			newer := f.cps[i+3]
+			p, err := a.ConsistencyProof("clinic-a", old.Size, newer.Size)
+			if err == nil {
+				err = proof.VerifyConsistency(hasher, old.Size, newer.Size, p, old.Root, newer.Root)
+			}
+			if err != nil {
+				t.Errorf("consistency of the checkpoints of %d and %d records (before retention): %v", old.Size, newer.Size, err)
+			}
+		}
+	}
+	// An export for an authority still verifies offline.
+	var buf bytes.Buffer
+	st, err := a.Export(ctx, Query{Tenant: "clinic-a", User: "root"}, &buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := VerifyBundle(bytes.NewReader(buf.Bytes()), a.PublicKey())
+	if err != nil || br.Records != st.Records || st.Records == 0 {
+		t.Errorf("VerifyBundle(export after retention) = %v, %v; want %d records", br, err, st.Records)
 	}
 }
 
@@ -464,6 +486,20 @@ func TestRetainCrashAndRerun(t *testing.T) {
 		{"after the records, before any deletion", func(t *testing.T) string {
 			d := copyDir(t, done)
 			restore(t, d, names(ds)...)
+			return d
+		}, len(ds), 0},
+		{"after the records, before they were signed", func(t *testing.T) string {
+			d := copyDir(t, done)
+			restore(t, d, names(ds)...)
+			p := filepath.Join(tdir(d), "checkpoints")
+			cps := fileBytes(t, p)
+			var last int
+			for off := 0; off < len(cps); off += 4 + int(binary.BigEndian.Uint32(cps[off:])) {
+				last = off
+			}
+			if err := os.Truncate(p, int64(last)); err != nil {
+				t.Fatal(err)
+			}
 			return d
 		}, len(ds), 0},
 		{"after the first deletion", func(t *testing.T) string {
