@@ -142,9 +142,9 @@ func reject(source, id, input string, reason Reason, detail string) Rejected {
 	return Rejected{Source: source, ID: id, Input: input, Reason: reason, Detail: detail}
 }
 
-// errValue is wrapped by Normalize's errors, so loaders can tell a bad value
+// ErrInvalidValue is wrapped by Normalize's errors, so loaders can tell a bad value
 // (ReasonInvalid) from a construct they do not support.
-var errValue = errors.New("intel: invalid indicator value")
+var ErrInvalidValue = errors.New("intel: invalid indicator value")
 
 // Normalize checks value as an indicator of kind k and returns the form a Set compares:
 // canonical addresses and masked prefixes, lowercase domains without a trailing dot, URLs
@@ -155,31 +155,31 @@ func Normalize(k Kind, value string) (string, error) {
 	case KindIP:
 		a, err := netip.ParseAddr(value)
 		if err != nil || a.Zone() != "" {
-			return "", fmt.Errorf("%w: %q is not an IP address", errValue, value)
+			return "", fmt.Errorf("%w: %q is not an IP address", ErrInvalidValue, value)
 		}
 		return a.Unmap().String(), nil
 	case KindCIDR:
 		p, err := parsePrefix(value)
 		if err != nil {
-			return "", fmt.Errorf("%w: %q is not a network: %v", errValue, value, err)
+			return "", fmt.Errorf("%w: %q is not a network: %v", ErrInvalidValue, value, err)
 		}
 		return p.String(), nil
 	case KindDomain:
 		d := strings.TrimSuffix(value, ".")
 		if !validDomain(d) {
-			return "", fmt.Errorf("%w: %q is not a domain name", errValue, value)
+			return "", fmt.Errorf("%w: %q is not a domain name", ErrInvalidValue, value)
 		}
 		return strings.ToLower(d), nil
 	case KindURL:
 		b, ok := appendURLKey(nil, value, "")
 		if !ok {
-			return "", fmt.Errorf("%w: %q is not a URL", errValue, value)
+			return "", fmt.Errorf("%w: %q is not a URL", ErrInvalidValue, value)
 		}
 		return string(b), nil
 	case KindMD5, KindSHA1, KindSHA256:
 		want := hashLen(k)
 		if len(value) != want || !isHex(value) {
-			return "", fmt.Errorf("%w: %q is not a %s hash: want %d hex digits", errValue, value, k, want)
+			return "", fmt.Errorf("%w: %q is not a %s hash: want %d hex digits", ErrInvalidValue, value, k, want)
 		}
 		return strings.ToLower(value), nil
 	}

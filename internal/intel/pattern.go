@@ -39,7 +39,7 @@ const maxDepth = 64
 //
 // For example [ipv4-addr:value ISSUBSET '198.51.100.0/24'] OR [domain-name:value = 'evil.example'].
 // Every part it cannot use is an error wrapping ErrUnsupported (an AND, a qualifier, another
-// object), errValue (a bad value) or ErrPatternSyntax, so the caller can report it; the
+// object), ErrInvalidValue (a bad value) or ErrPatternSyntax, so the caller can report it; the
 // usable branches of an OR are returned beside those errors. A syntax error returns no terms.
 func ParsePattern(pattern string) ([]Term, []error) {
 	p := &patternParser{lex: lexer{s: pattern}}
@@ -296,7 +296,7 @@ func (c *collector) comparison(n *node) {
 	}
 	for _, v := range n.values {
 		if v.kind != tokString {
-			c.errs = append(c.errs, fmt.Errorf("%w: %s compared with %s, want a quoted string", errValue, n.path, v))
+			c.errs = append(c.errs, fmt.Errorf("%w: %s compared with %s, want a quoted string", ErrInvalidValue, n.path, v))
 			continue
 		}
 		k := kind
@@ -310,7 +310,7 @@ func (c *collector) comparison(n *node) {
 		}
 		if family != "" && strings.Contains(norm, ":") != (family == ":") {
 			// ipv4-addr holding an IPv6 value or the reverse: a mistake in the feed.
-			c.errs = append(c.errs, fmt.Errorf("%w: %s holds %q of the other address family", errValue, n.path, v.text))
+			c.errs = append(c.errs, fmt.Errorf("%w: %s holds %q of the other address family", ErrInvalidValue, n.path, v.text))
 			continue
 		}
 		c.terms = append(c.terms, Term{k, norm})

@@ -45,10 +45,10 @@ func TestParsePattern(t *testing.T) {
 			[]Term{{KindDomain, "a.example"}, {KindIP, "192.0.2.1"}, {KindDomain, "b.example"}}, nil},
 		// One bad branch of an OR does not spoil the others (apt1.json has this one).
 		{"[domain-name:value = 'domain autuo.xicp.net' OR ipv4-addr:value = '60.10.1.115']",
-			[]Term{{KindIP, "60.10.1.115"}}, []error{errValue}},
-		{"[ipv4-addr:value = '2001:db8::1']", nil, []error{errValue}},
-		{"[ipv6-addr:value = '192.0.2.1']", nil, []error{errValue}},
-		{"[ipv4-addr:value = 42]", nil, []error{errValue}},
+			[]Term{{KindIP, "60.10.1.115"}}, []error{ErrInvalidValue}},
+		{"[ipv4-addr:value = '2001:db8::1']", nil, []error{ErrInvalidValue}},
+		{"[ipv6-addr:value = '192.0.2.1']", nil, []error{ErrInvalidValue}},
+		{"[ipv4-addr:value = 42]", nil, []error{ErrInvalidValue}},
 		// Valid STIX a Set cannot evaluate on its own.
 		{"[x509-certificate:issuer = 'CN=WEBMAIL' AND x509-certificate:serial_number = '4c:0b']", nil, []error{ErrUnsupported}},
 		{"[file:name = 'CBricksDoc']", nil, []error{ErrUnsupported}},
@@ -122,7 +122,7 @@ func FuzzParsePattern(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pattern string) {
 		terms, errs := ParsePattern(pattern)
 		for _, err := range errs {
-			if !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrPatternSyntax) && !errors.Is(err, errValue) {
+			if !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrPatternSyntax) && !errors.Is(err, ErrInvalidValue) {
 				t.Errorf("ParsePattern(%q) error %v wraps none of the sentinels", pattern, err)
 			}
 			if errors.Is(err, ErrPatternSyntax) && len(terms) > 0 {
