@@ -33,7 +33,7 @@ type Lookup func(r *http.Request) (*Decider, error)
 //		if !ok {
 //			return nil, errors.New("no principal")
 //		}
-//		return deciders.For(p.Tenant) // the tenant's decider, or an error
+//		return deciders.For(p.Tenant) // deciders is an *access.Deciders
 //	}
 //	srv.Handle("POST /api/v1/access/decide", auth.ScopeAccess, access.Handler(lookup, log), api.MaxBody(8<<20))
 //
