@@ -299,6 +299,11 @@ func (d *Decider) Shift(t time.Time) string {
 // review; every decision goes to the Recorder.
 func (d *Decider) Decide(ctx context.Context, req Request) Decision {
 	dec := d.decide(req)
+	if dec.BreakGlass {
+		// The patient is left out of the log on purpose: it is personal data, and the
+		// decision record in the archive has it.
+		d.o.Log.WarnContext(ctx, "break-glass access allowed", "decision", dec.ID, "subject", dec.Subject.ID, "data_type", dec.Resource.DataType)
+	}
 	if dec.BreakGlass && d.o.Reviews != nil {
 		if _, err := d.o.Reviews.Enqueue(ctx, &dec, dec.Time.Add(d.o.ReviewSLA)); err != nil {
 			d.o.Log.ErrorContext(ctx, "queue break-glass access for review", "decision", dec.ID, "err", err)
@@ -348,7 +353,7 @@ func (d *Decider) decide(req Request) Decision {
 		Decision:         "deny",
 		Policies:         []string{},
 		Obligations:      []string{ObligationLog},
-		BreakGlassReason: req.Reason,
+		BreakGlassReason: strings.TrimSpace(req.Reason),
 	}
 	if dec.Resource.Sensitivity == "" {
 		dec.Resource.Sensitivity = SensitivityNormal
