@@ -50,3 +50,21 @@ func BenchmarkBlockOne(b *testing.B) {
 		next++
 	}
 }
+
+func TestBenchSmall(t *testing.T) {
+	ns, err := NewNetNS()
+	if err != nil {
+		t.Skipf("skipping: cannot create a network namespace (run as root): %v", err)
+	}
+	closeFD(ns)
+	r, err := Bench(context.Background(), 5000, 1000, true)
+	if err != nil {
+		t.Fatalf("Bench(5000, 1000): %v", err)
+	}
+	if r.Entries != 5000 || r.Counted != 5101 || r.PerSecond <= 0 || r.BlockOne <= 0 {
+		t.Errorf("Bench(5000, 1000) = %+v, want 5000 entries, 5101 counted back", r)
+	}
+	if _, err := Bench(context.Background(), 0, 1000, false); err == nil {
+		t.Errorf("Bench(0, 1000) did not fail")
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gaissmai/bart"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
@@ -69,7 +68,7 @@ func (k kind) String() string { return [...]string{"block", "isolate"}[k] }
 type kindState struct {
 	gen       int
 	sets      sets
-	live      *bart.Table[int64]
+	live      *mirror
 	timers    map[netip.Prefix]*time.Timer
 	purgeSize int
 }
@@ -136,7 +135,7 @@ func newEnforcer(cfg Config, extra ...nftables.ConnOption) (*Enforcer, error) {
 	e.manage4 = e.newSet("manage4", nftables.TypeIPAddr, false)
 	e.manage6 = e.newSet("manage6", nftables.TypeIP6Addr, false)
 	for k := range e.kinds {
-		e.kinds[k] = &kindState{live: new(bart.Table[int64]), timers: map[netip.Prefix]*time.Timer{}}
+		e.kinds[k] = &kindState{live: newMirror(), timers: map[netip.Prefix]*time.Timer{}}
 	}
 	return e, nil
 }
@@ -229,13 +228,24 @@ func (e *Enforcer) Setup(ctx context.Context) error {
 		return fmt.Errorf("list sets of table inet %s: %w", TableName, err)
 	}
 	names := map[string]bool{}
+	byName := map[string]*nftables.Set{}
 	for _, s := range existing {
 		names[s.Name] = true
+		byName[s.Name] = s
 	}
 	keep := map[string]bool{e.manage4.Name: true, e.manage6.Name: true}
 	for k, ks := range e.kinds {
 		if ks.gen == 0 {
 			ks.gen = currentGen(kind(k), names)
+			// Sets of another shape (an older omamori's) cannot be used:
+			// start a new, empty generation; Reconcile fills it.
+			for _, want := range e.genSets(kind(k), ks.gen).all() {
+				if have := byName[want.Name]; have != nil && !sameShape(have, want) {
+					e.log.Warn("existing set has another shape; starting a new generation", "set", want.Name)
+					ks.gen++
+					break
+				}
+			}
 		}
 		ks.sets = e.genSets(kind(k), ks.gen)
 		for _, s := range ks.sets.all() {
@@ -277,6 +287,12 @@ func (e *Enforcer) Setup(ctx context.Context) error {
 	e.log.Info("nftables set up", "table", "inet "+TableName, "rules_rewritten", changed, "stale_sets_deleted", len(stale),
 		"block_gen", e.kinds[kindBlock].gen, "isolate_gen", e.kinds[kindIsolate].gen)
 	return nil
+}
+
+// sameShape reports whether a set read from the kernel has the key type and
+// flags of the one the Enforcer would create.
+func sameShape(have, want *nftables.Set) bool {
+	return have.KeyType.Name == want.KeyType.Name && have.Interval == want.Interval && have.HasTimeout == want.HasTimeout
 }
 
 // currentGen finds the newest generation of k's sets that exists for both
@@ -411,10 +427,10 @@ func (e *Enforcer) queueRules(c *nftables.Chain, want []rule) {
 // ensureManagement makes the management sets hold exactly cfg.Management.
 // They are small, so reading them back is cheap.
 func (e *Enforcer) ensureManagement() error {
-	want := new(bart.Table[int64])
+	want := newMirror()
 	for _, p := range e.cfg.Management {
 		c, _ := canonical(p)
-		want.Insert(c, 0)
+		want.set(c, 0)
 	}
 	for _, s := range []*nftables.Set{e.manage4, e.manage6} {
 		have, err := e.conn.GetSetElements(s)
@@ -670,7 +686,7 @@ func (p *plan) cover(pfx netip.Prefix, now int64) (netip.Prefix, int64, bool) {
 	}
 	var top netip.Prefix
 	var topExp int64
-	for s, v := range p.ks.live.Supernets(pfx) {
+	for s, v := range p.ks.live.nets.Supernets(pfx) {
 		if s.Bits() < pfx.Bits() && live(v, now) {
 			top, topExp = s, v
 		}
@@ -679,14 +695,14 @@ func (p *plan) cover(pfx netip.Prefix, now int64) (netip.Prefix, int64, bool) {
 }
 
 func (p *plan) record(pfx netip.Prefix) {
-	old, had := p.ks.live.Get(pfx)
+	old, had := p.ks.live.get(pfx)
 	p.undo = append(p.undo, undo{pfx, old, had})
 }
 
 func (p *plan) add(pfx netip.Prefix, exp, now int64) {
-	_, had := p.ks.live.Get(pfx)
+	_, had := p.ks.live.get(pfx)
 	p.record(pfx)
-	p.ks.live.Insert(pfx, exp)
+	p.ks.live.set(pfx, exp)
 	if top, topExp, covered := p.cover(pfx, now); covered {
 		if outlives(exp, topExp) {
 			p.handoffs = append(p.handoffs, top)
@@ -695,7 +711,7 @@ func (p *plan) add(pfx netip.Prefix, exp, now int64) {
 	}
 	// pfx is now the widest: the narrower ones the kernel held must go.
 	handoff := false
-	for s, v := range p.ks.live.Subnets(pfx) {
+	for s, v := range p.ks.live.nets.Subnets(pfx) {
 		if s == pfx || s.IsSingleIP() || !live(v, now) {
 			continue
 		}
@@ -713,18 +729,18 @@ func (p *plan) add(pfx netip.Prefix, exp, now int64) {
 }
 
 func (p *plan) remove(pfx netip.Prefix, now int64) {
-	if _, had := p.ks.live.Get(pfx); !had {
+	if _, had := p.ks.live.get(pfx); !had {
 		return
 	}
 	p.record(pfx)
-	p.ks.live.Delete(pfx)
+	p.ks.live.del(pfx)
 	p.removed = append(p.removed, pfx)
 	if _, _, covered := p.cover(pfx, now); covered {
 		return
 	}
 	p.kernelDel(pfx)
 	// The narrower entries pfx was hiding are now the widest: put them back.
-	for s, v := range p.ks.live.Subnets(pfx) {
+	for s, v := range p.ks.live.nets.Subnets(pfx) {
 		if s == pfx || s.IsSingleIP() || !live(v, now) {
 			continue
 		}
@@ -761,9 +777,9 @@ func (e *Enforcer) commit(p *plan) error {
 		for i := len(p.undo) - 1; i >= 0; i-- {
 			u := p.undo[i]
 			if u.had {
-				p.ks.live.Insert(u.p, u.exp)
+				p.ks.live.set(u.p, u.exp)
 			} else {
-				p.ks.live.Delete(u.p)
+				p.ks.live.del(u.p)
 			}
 		}
 		return fmt.Errorf("kernel refused the change: %w", err)
@@ -776,7 +792,7 @@ func (e *Enforcer) commit(p *plan) error {
 func (e *Enforcer) armAll(k kind, prefixes []netip.Prefix) {
 	ks := e.kinds[k]
 	for _, pfx := range prefixes {
-		exp, ok := ks.live.Get(pfx)
+		exp, ok := ks.live.get(pfx)
 		if !ok || exp == 0 {
 			continue
 		}
@@ -794,7 +810,7 @@ func (e *Enforcer) handoff(k kind, pfx netip.Prefix, exp int64) {
 	if e.closed || ks.timers[pfx] == nil {
 		return
 	}
-	if v, ok := ks.live.Get(pfx); !ok || v != exp {
+	if v, ok := ks.live.get(pfx); !ok || v != exp {
 		return // changed since; whoever changed it re-armed the timer
 	}
 	delete(ks.timers, pfx)
@@ -812,35 +828,38 @@ func (e *Enforcer) handoff(k kind, pfx netip.Prefix, exp int64) {
 // Entries expired less than a minute ago stay, as the kernel may still hold
 // them for a few milliseconds.
 func (e *Enforcer) maybePurge(ks *kindState) {
-	if ks.live.Size() < max(ks.purgeSize*2, 1024) {
+	if ks.live.size() < max(ks.purgeSize*2, 1024) {
 		return
 	}
 	cut := time.Now().Add(-time.Minute).UnixNano()
 	var old []netip.Prefix
-	for p, v := range ks.live.All() {
+	for p, v := range ks.live.all {
 		if v != 0 && v < cut {
 			old = append(old, p)
 		}
 	}
 	for _, p := range old {
-		ks.live.Delete(p)
+		ks.live.del(p)
 	}
-	ks.purgeSize = ks.live.Size()
+	ks.purgeSize = ks.live.size()
 }
 
-// topLevel yields the live prefixes of t that no other live prefix covers.
-func topLevel(t *bart.Table[int64], now time.Time) func(func(netip.Prefix, int64) bool) {
+// topLevel yields the live entries of m that the kernel holds: every
+// address, and the networks no other live network covers.
+func topLevel(m *mirror, now time.Time) func(func(netip.Prefix, int64) bool) {
 	n := now.UnixNano()
 	return func(yield func(netip.Prefix, int64) bool) {
-		for p, v := range t.All() {
+		for a, v := range m.addrs {
+			if live(v, n) && !yield(netip.PrefixFrom(a, a.BitLen()), v) {
+				return
+			}
+		}
+		for p, v := range m.nets.All() {
 			if !live(v, n) {
 				continue
 			}
 			covered := false
-			for s, sv := range t.Supernets(p) {
-				if p.IsSingleIP() {
-					break // addresses live in hash sets, beside networks
-				}
+			for s, sv := range m.nets.Supernets(p) {
 				if s.Bits() < p.Bits() && live(sv, n) {
 					covered = true
 					break
@@ -879,16 +898,16 @@ func (e *Enforcer) reconcile(ctx context.Context, k kind, desired []Entry) error
 	}
 	start := time.Now()
 	now := start.UnixNano()
-	next := new(bart.Table[int64])
+	next := newMirror()
 	for _, en := range valid {
 		exp := int64(0)
 		if en.TTL > 0 {
 			exp = now + int64(max(en.TTL, time.Millisecond))
 		}
-		if old, ok := next.Get(en.Prefix); ok && !outlives(exp, old) {
+		if old, ok := next.get(en.Prefix); ok && !outlives(exp, old) {
 			continue // the same prefix twice: the longer decision wins
 		}
-		next.Insert(en.Prefix, exp)
+		next.set(en.Prefix, exp)
 	}
 	ks := e.kinds[k]
 	gen := ks.gen + 1
@@ -932,7 +951,7 @@ func (e *Enforcer) reconcile(ctx context.Context, k kind, desired []Entry) error
 				continue
 			}
 			p.queue(false, it.p, remaining(it.exp, n))
-			for s, sv := range next.Subnets(it.p) {
+			for s, sv := range next.nets.Subnets(it.p) {
 				if s != it.p && !s.IsSingleIP() && !it.p.IsSingleIP() && outlives(sv, it.exp) {
 					handoffs = append(handoffs, it.p)
 					break
@@ -959,7 +978,7 @@ func (e *Enforcer) reconcile(ctx context.Context, k kind, desired []Entry) error
 	for _, t := range ks.timers {
 		t.Stop()
 	}
-	ks.gen, ks.live, ks.timers, ks.purgeSize = gen, next, map[netip.Prefix]*time.Timer{}, next.Size()
+	ks.gen, ks.live, ks.timers, ks.purgeSize = gen, next, map[netip.Prefix]*time.Timer{}, next.size()
 	e.armAll(k, handoffs)
 	e.log.Info("reconciled", "kind", k.String(), "entries", len(valid), "in_kernel", len(tops), "gen", gen, "took", time.Since(start))
 	return nil
@@ -1005,7 +1024,7 @@ func (e *Enforcer) Teardown(ctx context.Context) error {
 		for _, t := range e.kinds[k].timers {
 			t.Stop()
 		}
-		e.kinds[k] = &kindState{live: new(bart.Table[int64]), timers: map[netip.Prefix]*time.Timer{}}
+		e.kinds[k] = &kindState{live: newMirror(), timers: map[netip.Prefix]*time.Timer{}}
 	}
 	e.ready = false
 	return nil

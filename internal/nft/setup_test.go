@@ -193,3 +193,38 @@ func TestReconcileAfterRestart(t *testing.T) {
 		t.Fatalf("after Reconcile(nil) kernel = %v, want empty", keys(got))
 	}
 }
+
+func TestSetupReplacesSetsOfAnotherShape(t *testing.T) {
+	ns, err := NewNetNS()
+	if err != nil {
+		t.Skipf("skipping: cannot create a network namespace (run as root): %v", err)
+	}
+	defer closeFD(ns)
+	// An older omamori kept addresses in an interval set of the same name.
+	c, err := nftables.New(nftables.WithNetNSFd(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := c.AddTable(&nftables.Table{Name: TableName, Family: nftables.TableFamilyINet})
+	if err := c.AddSet(&nftables.Set{Table: tb, Name: "block4_g1", KeyType: nftables.TypeIPAddr, Interval: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Setup(context.Background()); err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	snap := snapshot(t, ns)
+	if slices.Contains(snap, "  set block4_g1 interval=true timeout=false") || !slices.Contains(snap, "  set block4_g2 interval=false timeout=true") {
+		t.Errorf("after Setup over a set of another shape: %q, want block4_g2 as a hash set and no block4_g1", snap)
+	}
+	if err := e.Block(context.Background(), []Entry{{Prefix: pfx("192.0.2.1"), TTL: time.Minute}}); err != nil {
+		t.Errorf("Block: %v", err)
+	}
+}
