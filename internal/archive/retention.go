@@ -135,8 +135,9 @@ type RetentionReport struct {
 // and returns what it deleted. A segment is expired when every record in it is older than
 // now less the tenant's retention period, by the record's time and by when it was archived
 // (the segment was closed before the cutoff): a record that arrives late, or with a wrong
-// year, is kept at least the retention period after it was archived. The last segment of a
-// tenant is never deleted.
+// year, is kept at least the retention period after it was archived. Segments expire each on
+// its own: one kept for a young record does not hold back the older ones around it. The last
+// segment of a tenant is never deleted.
 //
 // Retain is safe to call again after a crash or an error: it finishes what was recorded and
 // deletes nothing twice. The holder of the Archive calls it periodically (RetainEvery).
