@@ -106,7 +106,8 @@ func (s *Service) protected(a detect.Alert) bool {
 // names one of its entities with activity within the window, or a new one. When the alert
 // links several such incidents, those still new and unassigned are merged into the oldest
 // (ones people already work on are only noted). An alert already on an incident, by ID or
-// fingerprint, changes nothing: redelivery is harmless.
+// fingerprint, changes nothing: redelivery is harmless. Alerts never reopen a closed
+// incident: a new one opens, and a person who sees the same matter reopens or merges.
 func (s *Service) Ingest(ctx context.Context, a detect.Alert, seq uint64) (Outcome, error) {
 	if a.Tenant == "" || a.ID == "" || a.RuleID == "" {
 		return Outcome{}, fmt.Errorf("ingest alert %q: %w: tenant, ID and rule ID are required", a.ID, ErrInvalidAlert)

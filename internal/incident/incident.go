@@ -484,7 +484,8 @@ func (s *Service) change(ctx context.Context, tenant, id, actor, action string, 
 
 // Transition moves tenant's incident id to state to, with a note saying why (required to
 // close or reopen). Acknowledge stops when the incident is triaged, contain when it is
-// contained; closing stops every SLA clock, reopening starts them afresh.
+// contained; closing stops every SLA clock (not the statutory ones: the law does not stop),
+// reopening starts contain and report afresh.
 func (s *Service) Transition(ctx context.Context, tenant, id, actor string, to State, note string) (Incident, error) {
 	return s.change(ctx, tenant, id, actor, "state", func(inc *Incident, now time.Time) (store.IncidentChange, error) {
 		if err := CheckTransition(inc.State, to); err != nil {
@@ -506,8 +507,13 @@ func (s *Service) Transition(ctx context.Context, tenant, id, actor string, to S
 			inc.Closed = now
 			ch.Clocks = stopClocks(clocks, now, ClockAcknowledge, ClockContain, ClockReport)
 		case from == Closed:
+			// Reopened by a person, so acknowledged: contain and report start again.
 			inc.Closed = time.Time{}
-			ch.Clocks = s.slaClocks(*inc, now, clocks, true)
+			for _, c := range s.slaClocks(*inc, now, clocks, true) {
+				if c.Name != ClockAcknowledge {
+					ch.Clocks = append(ch.Clocks, c)
+				}
+			}
 		case to == Triaged:
 			ch.Clocks = stopClocks(clocks, now, ClockAcknowledge)
 		case to == Contained:

@@ -486,8 +486,11 @@ func TestLifecycle(t *testing.T) {
 	if rec.Incident.State != Triaged || !rec.Incident.Closed.IsZero() {
 		t.Errorf("reopened incident = %s closed %v, want triaged and not closed", rec.Incident.State, rec.Incident.Closed)
 	}
-	// Reopening started the SLA clocks afresh.
+	// Reopening started contain and report afresh; a person reopened it, so it stays acknowledged.
 	for _, c := range rec.Clocks {
+		if c.Name == ClockAcknowledge && c.Stopped.IsZero() {
+			t.Errorf("acknowledge clock after reopening = %+v, want it stopped", c)
+		}
 		if c.Name == ClockContain && (!c.Stopped.IsZero() || !c.Started.Equal(e.clock.Now().Truncate(time.Microsecond))) {
 			t.Errorf("contain clock after reopening = %+v, want running from %v", c, e.clock.Now())
 		}
