@@ -463,6 +463,7 @@ func (s *Service) notifyOpened(ctx context.Context, tenant, id string) {
 	}
 	n := Notification{Kind: "opened", Tier: s.cfg.Escalation.tier(0), Tenant: tenant, Incident: id, Title: inc.Title,
 		Severity: inc.Severity, State: inc.State, Time: s.now()}
+	n.Shift, n.People = s.cfg.Roster.OnCall(n.Tier, n.Time)
 	n.Text = n.text()
 	if err := s.notify.Notify(ctx, n); err != nil {
 		// The acknowledge clock still runs: its warning reaches the next tier.

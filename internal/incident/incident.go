@@ -249,6 +249,8 @@ type Config struct {
 	SLA map[Severity]SLA
 	// Escalation is who is told as clocks run out.
 	Escalation Escalation
+	// Roster names the people on call in each tier by shift (nil: tiers only).
+	Roster *Roster
 	// Calendar decides business days (default: Japanese public holidays and the year-end
 	// closure, in Asia/Tokyo).
 	Calendar *Calendar
@@ -302,6 +304,11 @@ func NewService(st *store.Store, cfg Config, now func() time.Time, notify Notifi
 	for _, k := range cfg.GroupBy {
 		if !slices.Contains([]string{EntitySource, EntityDestination, EntityUser, EntityHost}, k) {
 			return nil, fmt.Errorf("incident: cannot group by %q (want source, destination, user or host)", k)
+		}
+	}
+	if cfg.Roster != nil {
+		if err := cfg.Roster.Check(); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.SLA == nil {

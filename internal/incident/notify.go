@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,8 +16,10 @@ import (
 // Notification tells a tier about an incident: that it opened, or that one of its clocks is
 // about to lapse (warning) or has (breach).
 type Notification struct {
-	Kind     string    `json:"kind"` // "opened", "warning", "breach"
-	Tier     string    `json:"tier"` // who: "l1", "l2", "csirt-lead", "management"
+	Kind     string    `json:"kind"`             // "opened", "warning", "breach"
+	Tier     string    `json:"tier"`             // who: "l1", "l2", "csirt-lead", "management"
+	Shift    string    `json:"shift,omitempty"`  // the roster's shift at Time
+	People   []string  `json:"people,omitempty"` // on call in Tier during Shift
 	Tenant   string    `json:"tenant"`
 	Incident string    `json:"incident"`
 	Title    string    `json:"title"`
@@ -30,6 +33,14 @@ type Notification struct {
 }
 
 func (n Notification) text() string {
+	t := n.line()
+	if len(n.People) > 0 {
+		t += " （当番: " + strings.Join(n.People, "、") + "）"
+	}
+	return t
+}
+
+func (n Notification) line() string {
 	switch n.Kind {
 	case "opened":
 		return fmt.Sprintf("[%s] 新規インシデント %s: %s", n.Severity, n.Incident, n.Title)

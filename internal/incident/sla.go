@@ -254,6 +254,7 @@ func (s *Service) escalate(ctx context.Context, tenant, id string, due []store.I
 		for _, to := range targets {
 			n := Notification{Kind: kind, Tier: to, Tenant: tenant, Incident: inc.ID, Title: inc.Title, Severity: inc.Severity,
 				State: inc.State, Assignee: inc.Assignee, Clock: c.Name, Deadline: c.Deadline, Time: now}
+			n.Shift, n.People = s.cfg.Roster.OnCall(to, now)
 			n.Text = n.text()
 			if err := s.notify.Notify(ctx, n); err != nil {
 				ok = false
