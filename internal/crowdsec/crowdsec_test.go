@@ -449,3 +449,38 @@ func TestExpiredDeleted(t *testing.T) {
 		t.Errorf("GET /v1/decisions?ip=198.51.100.1 after expiry = %s, want null", body)
 	}
 }
+
+// FuzzQuery checks that no query string a bouncer sends makes the handler fail other than
+// with a 400, seeded from the golden requests.
+func FuzzQuery(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.golden")
+	if len(files) == 0 {
+		f.Fatal("no seeds in testdata/*.golden")
+	}
+	for _, g := range files {
+		b, _ := os.ReadFile(g)
+		line, _, _ := strings.Cut(string(b), "\n")
+		if _, q, ok := strings.Cut(line, "?"); ok {
+			f.Add(q)
+		}
+	}
+	f.Add("ip=::ffff:1.2.3.4&contains=false&scopes=ip,range,RANGE,as")
+	st := openStore(f)
+	seed(f, st, t0)
+	h := NewHandler(st, Config{Keys: keys(f), Now: func() time.Time { return t0 }})
+	f.Fuzz(func(t *testing.T, q string) {
+		for _, path := range []string{"/v1/decisions", "/v1/decisions/stream"} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.URL.Path, r.URL.RawQuery = path, q
+			r.Header.Set("X-Api-Key", tokyoKey)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != 200 && w.Code != 400 {
+				t.Fatalf("GET %s?%s = %d %s", path, q, w.Code, w.Body)
+			}
+			if w.Code == 200 && !json.Valid(w.Body.Bytes()) {
+				t.Fatalf("GET %s?%s = invalid JSON %s", path, q, w.Body)
+			}
+		}
+	})
+}
