@@ -21,15 +21,18 @@ type BenchResult struct {
 	// BlockOne is the median time of one Block call with one new address
 	// into sets already holding Entries; BlockOneMax the slowest of them.
 	BlockOne, BlockOneMax time.Duration
-	// Counted is the number of prefixes read back from the kernel, or -1
-	// when not verified.
+	// Reconcile is the time to load all Entries again as a new generation
+	// and switch to it, as after a restart.
+	Reconcile time.Duration
+	// Counted is the number of prefixes found in the kernel afterwards, or
+	// -1 when not verified.
 	Counted int
 }
 
 // Bench measures how fast blocks reach the kernel. It makes a throw-away
 // network namespace, so the gateway's own firewall is never touched: it
 // loads n distinct IPv4 addresses with Block calls of batch entries each,
-// then times single-address Block calls. With verify it asks the kernel for
+// times single-address Block calls, then reconciles to the same entries. With verify it asks the kernel for
 // every one of them, which takes several times as long as the load.
 func Bench(ctx context.Context, n, batch int, verify bool) (BenchResult, error) {
 	if n < 1 || n > 1<<23 {
@@ -76,6 +79,15 @@ func Bench(ctx context.Context, n, batch int, verify bool) (BenchResult, error) 
 	}
 	slices.Sort(ones)
 	res.BlockOne, res.BlockOneMax = ones[len(ones)/2], ones[len(ones)-1]
+	desired := make([]Entry, n+len(ones))
+	for i := range desired {
+		desired[i] = Entry{Prefix: netip.PrefixFrom(benchAddr(i), 32), TTL: time.Hour}
+	}
+	start = time.Now()
+	if err := e.Reconcile(ctx, desired); err != nil {
+		return res, fmt.Errorf("bench: %w", err)
+	}
+	res.Reconcile = time.Since(start)
 	if verify {
 		all := make([]netip.Prefix, n+len(ones))
 		for i := range all {
