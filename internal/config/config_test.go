@@ -321,6 +321,13 @@ func TestValidate(t *testing.T) {
 			c.Detect.InternalNetworks = []string{"10.0.0.0/8", "2001:db8::/32"}
 		}, nil, ""},
 		{"sigma rules missing", func(c *Config) { c.Detect.SigmaRules = []string{certDir, cert} }, []string{"detect.sigma_rules.1"}, "rules checkout"},
+		{"taxii over http", func(c *Config) {
+			c.Detect.Intel.TAXII = []TAXIIFeed{{Discovery: "http://taxii.example/taxii2/", APIRoot: "/api1/", Collection: "x"}}
+		}, []string{"detect.intel.taxii.0.discovery"}, "never sent over plain http"},
+		{"taxii without collection", func(c *Config) {
+			c.Detect.Intel.TAXII = []TAXIIFeed{{Discovery: "https://taxii.example/taxii2/"}}
+		}, []string{"detect.intel.taxii.0.collection"}, "collections/"},
+		{"intel refresh too often", func(c *Config) { c.Detect.Intel.Refresh = time.Second }, []string{"detect.intel.refresh"}, "15m"},
 		{"min level", func(c *Config) { c.Detect.MinLevel = "severe" }, []string{"detect.min_level"}, "Sigma's levels"},
 		{"internal network", func(c *Config) { c.Detect.InternalNetworks = []string{"10.0.0.0"} }, []string{"detect.internal_networks.0"}, "10.0.0.0/8"},
 		{"http listen no port", func(c *Config) { c.HTTP.Listen = "0.0.0.0" }, []string{"http.listen"}, "host:port"},

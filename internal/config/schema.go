@@ -46,6 +46,44 @@ type Detect struct {
 	// The hospital's own networks, in CIDR notation, for lateral movement (between them) and
 	// exfiltration (out of them). Empty: the private ranges 10/8, 172.16/12, 192.168/16, fc00::/7.
 	InternalNetworks []string `yaml:"internal_networks"`
+	// Threat intelligence: known-bad addresses, domains, URLs and file hashes that every
+	// event is checked against.
+	Intel Intel `yaml:"intel"`
+}
+
+// Intel configures the threat-intelligence feeds.
+type Intel struct {
+	// Files of indicators, re-read at every refresh: STIX 2.1 bundles, MISP event exports
+	// (JSON) or plain lists with one address, network, domain, URL or hash per line.
+	Files []string `yaml:"files"`
+	// TAXII 2.1 collections polled at every refresh for what was added since the last poll,
+	// such as a national CSIRT's or an ISAC's feed.
+	TAXII []TAXIIFeed `yaml:"taxii"`
+	// Directory of MISP warning lists (the lists/ folder of a misp-warninglists checkout).
+	// Indicators they name (public DNS resolvers, CDNs, the most visited domains) never
+	// raise an alert, so a careless feed cannot flood the SOC. Empty: no warning lists.
+	WarningLists string `yaml:"warning_lists"`
+	// How often files are re-read and TAXII collections polled.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// TAXIIFeed is one TAXII 2.1 collection.
+type TAXIIFeed struct {
+	// A short name; it says where an alert's indicator came from.
+	Name string `yaml:"name"`
+	// The server's discovery URL, such as https://taxii.example/taxii2/. Must be https.
+	Discovery string `yaml:"discovery"`
+	// The API root, as the discovery document lists it (a URL, or a path on the server).
+	APIRoot string `yaml:"api_root"`
+	// The collection's id.
+	Collection string `yaml:"collection"`
+	// HTTP basic authentication; prefer setting the password through the environment
+	// variable rather than in this file.
+	Username string `yaml:"username"`
+	// Password for username.
+	Password string `yaml:"password"`
+	// A bearer token instead of username and password.
+	Token string `yaml:"token"`
 }
 
 // Archive configures the archive.
@@ -175,12 +213,13 @@ func Default() Config {
 		Archive: Archive{
 			CheckpointInterval: time.Minute,
 			SegmentSize:        256 << 20,
-			Retention:          10 * 365 * 24 * time.Hour,
+			Retention:          3653 * 24 * time.Hour, // ten years, however many leap days they hold
 		},
 		Detect: Detect{
 			MinLevel:    "low",
 			DedupWindow: 10 * time.Minute,
 			Behavior:    true,
+			Intel:       Intel{Refresh: 15 * time.Minute},
 		},
 	}
 }

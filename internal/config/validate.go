@@ -153,6 +153,28 @@ func (c *Config) validate() []Problem {
 			bad("detect.internal_networks."+strconv.Itoa(i), fmt.Sprintf("%q is not a network in CIDR notation", n), "write it as 10.0.0.0/8 or 2001:db8::/32")
 		}
 	}
+	for i, f := range d.Intel.Files {
+		if _, err := os.Stat(f); err != nil {
+			bad("detect.intel.files."+strconv.Itoa(i), fmt.Sprintf("cannot read %s: %v", f, unwrapPath(err)), "give a STIX bundle, a MISP export or a plain list of indicators")
+		}
+	}
+	for i, f := range d.Intel.TAXII {
+		key := "detect.intel.taxii." + strconv.Itoa(i)
+		if u, err := url.Parse(f.Discovery); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad(key+".discovery", fmt.Sprintf("%q is not an https URL", f.Discovery), "write it as https://taxii.example/taxii2/; credentials are never sent over plain http")
+		}
+		if f.APIRoot == "" || f.Collection == "" {
+			bad(key+".collection", "api_root and collection must both be set", "the server's discovery document names its API roots, and each root's collections/ lists the ids")
+		}
+	}
+	if d.Intel.WarningLists != "" {
+		if fi, err := os.Stat(d.Intel.WarningLists); err != nil || !fi.IsDir() {
+			bad("detect.intel.warning_lists", fmt.Sprintf("%q is not a directory omamori can read", d.Intel.WarningLists), "give the lists/ folder of a misp-warninglists checkout")
+		}
+	}
+	if d.Intel.Refresh < time.Minute {
+		bad("detect.intel.refresh", fmt.Sprintf("%v is too often", d.Intel.Refresh), "feeds change in hours; 15m is a good start, and TAXII servers limit how often they are polled")
+	}
 
 	ps = append(ps, c.checkConflicts()...)
 	return ps

@@ -1,7 +1,8 @@
 // Package detect is the detection stage of the data path. It follows the EVENTS stream with a
 // durable consumer of its own, runs every event through the compiled Sigma rules (the
-// hospital rules omamori ships, and SigmaHQ's when configured) and their correlations, and
-// through the behavioural detectors (package behavior), and publishes what they find as
+// hospital rules omamori ships, and SigmaHQ's when configured) and their correlations,
+// through the behavioural detectors (package behavior) and against threat-intelligence
+// indicators (package intel), and publishes what they find as
 // Alerts on the ALERTS stream, where response and incidents take them up.
 //
 // An alert names its rule, severity, ATT&CK techniques, the entities involved (source,
@@ -21,6 +22,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,7 @@ import (
 	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/sigma"
 )
 
@@ -35,7 +38,7 @@ import (
 type Alert struct {
 	ID         string     `json:"id"`
 	Tenant     string     `json:"tenant"`
-	Detector   string     `json:"detector"` // "sigma", "sigma-correlation" or "behavior"
+	Detector   string     `json:"detector"` // "sigma", "sigma-correlation", "behavior" or "intel"
 	RuleID     string     `json:"rule_id"`
 	Title      string     `json:"title"`
 	Level      string     `json:"level"` // Sigma's: informational, low, medium, high, critical
@@ -87,6 +90,8 @@ type Stage struct {
 	rules   *sigma.Ruleset
 	engines map[string]*engine // behavioural detectors per tenant: state never mixes hospitals
 	found   []behavior.Finding
+	intel   atomic.Pointer[intel.Set]
+	hits    []intel.Hit
 	cfg     Config
 	min     int
 	log     *slog.Logger
@@ -191,6 +196,9 @@ func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
 	if s.cfg.Behavior != nil {
 		s.behave(e, ev)
 	}
+	if set := s.intel.Load(); set != nil {
+		s.indicate(set, e, ev)
+	}
 	matches := s.matcher.Match(e, nil)
 	if len(matches) == 0 {
 		return
@@ -216,6 +224,42 @@ func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
 		a := s.newAlert(e.Tenant, "sigma-correlation", cm.Rule, cm.First, cm.Last, cm.Events)
 		a.Entities = entitiesOf(cm.Group)
 		a.Evidence = []Evidence{ev} // the event that completed it
+		s.raise(a)
+	}
+}
+
+// SetIntel swaps in the threat-intelligence indicators that events are checked against from
+// now on (nil: none). It is safe to call while Run runs: feeds refresh on their own schedule.
+func (s *Stage) SetIntel(set *intel.Set) { s.intel.Store(set) }
+
+// indicate raises an alert for every indicator e matches. The level follows the indicator's
+// confidence: a feed's guess is not a certainty, and a responder should see which is which.
+func (s *Stage) indicate(set *intel.Set, e *event.Event, ev Evidence) {
+	s.hits = set.Match(e, s.hits[:0])
+	for _, h := range s.hits {
+		in := h.Indicator
+		level := "medium"
+		switch {
+		case in.Confidence >= 80:
+			level = "high"
+		case in.Confidence >= 0 && in.Confidence < 50:
+			level = "low"
+		}
+		name := in.Name
+		if name == "" {
+			name = in.Source
+		}
+		a := s.newAlert(e.Tenant, "intel", sigma.RuleInfo{ID: "intel." + in.ID, Title: fmt.Sprintf("Known-bad %s %s (%s)", h.Field, h.Value, name), Level: level}, e.Time, e.Time, 1)
+		a.Entities = Entities{User: e.User, Host: e.Host}
+		if e.SrcIP.IsValid() {
+			a.Entities.Source = e.SrcIP.String()
+		}
+		if e.DstIP.IsValid() {
+			a.Entities.Destination = e.DstIP.String()
+		} else if h.Field != "source.ip" {
+			a.Entities.Destination = h.Value
+		}
+		a.Evidence = []Evidence{ev}
 		s.raise(a)
 	}
 }

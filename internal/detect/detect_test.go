@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/scenario"
 )
@@ -276,6 +278,48 @@ func BenchmarkStageRoutine(b *testing.B) {
 		s.Observe(uint64(i), 0, &events[i%len(events)])
 		if i%1000 == 0 {
 			s.Take()
+		}
+	}
+}
+
+// TestIntelAlerts checks the scenario against a feed naming the attacker's address: the events
+// from it raise intel alerts (held back to one per window), and swapping the feed out stops them.
+func TestIntelAlerts(t *testing.T) {
+	inds, rej, err := intel.LoadList(strings.NewReader("# a CSIRT's block list\n"+scenario.Attacker+"\n"), "jpcert-test")
+	if err != nil || len(rej) > 0 {
+		t.Fatalf("LoadList: %v %v", err, rej)
+	}
+	set, _ := intel.NewSet(inds, intel.SetOptions{})
+	s := newStage(t, Config{})
+	s.SetIntel(set)
+	events := scenarioEvents(t, "handa", time.Date(2021, 10, 31, 0, 30, 0, 0, jst))
+	for i, e := range events {
+		s.Observe(uint64(i+1), 0, &e)
+	}
+	var hits []Alert
+	for _, a := range s.Take() {
+		if a.Detector == "intel" {
+			hits = append(hits, a)
+		}
+	}
+	if len(hits) == 0 {
+		t.Fatal("no intel alert for the attacker's address")
+	}
+	for _, a := range hits {
+		if a.Entities.Source != scenario.Attacker || a.Level != "medium" || !strings.Contains(a.Title, "jpcert-test") {
+			t.Errorf("intel alert %+v: want the attacker as source, level medium (confidence unknown), the feed named", a)
+		}
+	}
+
+	s = newStage(t, Config{})
+	s.SetIntel(set)
+	s.SetIntel(nil)
+	for i, e := range events {
+		s.Observe(uint64(i+1), 0, &e)
+	}
+	for _, a := range s.Take() {
+		if a.Detector == "intel" {
+			t.Errorf("intel alert after the feed was removed: %+v", a)
 		}
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/ingest"
+	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/keyring"
 	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/selfsigned"
@@ -130,6 +131,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		return nil, err
 	}
 	n.goServe("detect", func() error { return stage.Run(runCtx, n.Bus) })
+	if in := cfg.Detect.Intel; len(in.Files) > 0 || len(in.TAXII) > 0 {
+		feeds, err := newFeeds(in, log)
+		if err != nil {
+			return nil, err
+		}
+		n.goServe("intel", func() error { return feeds.Run(runCtx, in.Refresh, stage.SetIntel) })
+	}
+	// Records past the retention period go, whole segments at a time, each deletion recorded
+	// in the archive itself.
+	n.goServe("retention", func() error {
+		n.Archive.RetainEvery(runCtx, 24*time.Hour, archive.RetainPolicy{Default: cfg.Archive.Retention})
+		return nil
+	})
 
 	n.Store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {
@@ -341,4 +355,21 @@ func newDetectStage(cfg config.Detect, reg prometheus.Registerer, log *slog.Logg
 		dc.Behavior = &bc
 	}
 	return detect.New(ruleset, dc, reg, log)
+}
+
+// newFeeds sets up the threat-intelligence feeds cfg names.
+func newFeeds(cfg config.Intel, log *slog.Logger) (*intel.Feeds, error) {
+	f := &intel.Feeds{Files: cfg.Files, Log: log.With("component", "intel")}
+	if cfg.WarningLists != "" {
+		allow, err := intel.LoadWarningLists(cfg.WarningLists)
+		if err != nil {
+			return nil, fmt.Errorf("load MISP warning lists: %w", err)
+		}
+		f.Allow = allow
+	}
+	for _, t := range cfg.TAXII {
+		f.TAXII = append(f.TAXII, intel.TAXIIFeed{Name: t.Name, APIRoot: t.APIRoot, Collection: t.Collection,
+			Client: &intel.TAXIIClient{Discovery: t.Discovery, Username: t.Username, Password: t.Password, Token: t.Token}})
+	}
+	return f, nil
 }
