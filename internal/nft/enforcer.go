@@ -587,6 +587,7 @@ func (e *Enforcer) add(ctx context.Context, k kind, entries []Entry) error {
 		e.armAll(k, p.handoffs)
 	}
 	e.maybePurge(ks)
+	e.log.Debug("applied", "kind", k.String(), "entries", len(valid))
 	return nil
 }
 
@@ -1028,26 +1029,4 @@ func (e *Enforcer) Teardown(ctx context.Context) error {
 	}
 	e.ready = false
 	return nil
-}
-
-// kernelCount reads k's sets back from the kernel and counts the prefixes
-// (start elements) in them. It is slow for large sets and meant for tests
-// and the benchmark's check, not for the data path.
-func (e *Enforcer) kernelCount(k kind) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ks := e.kinds[k]
-	n := 0
-	for _, s := range ks.sets.all() {
-		els, err := e.conn.GetSetElements(s)
-		if err != nil {
-			return 0, fmt.Errorf("list set %s: %w", s.Name, err)
-		}
-		for _, el := range els {
-			if !el.IntervalEnd {
-				n++
-			}
-		}
-	}
-	return n, nil
 }

@@ -2,6 +2,7 @@ package nft
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -226,5 +227,28 @@ func TestSetupReplacesSetsOfAnotherShape(t *testing.T) {
 	}
 	if err := e.Block(context.Background(), []Entry{{Prefix: pfx("192.0.2.1"), TTL: time.Minute}}); err != nil {
 		t.Errorf("Block: %v", err)
+	}
+}
+
+func TestReconcileCanceledKeepsWhatWasEnforced(t *testing.T) {
+	e, ns := newTestEnforcer(t, Config{})
+	ctx := context.Background()
+	if err := e.Block(ctx, []Entry{{Prefix: pfx("192.0.2.1"), TTL: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, ns)
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := e.Reconcile(canceled, []Entry{{Prefix: pfx("192.0.2.9"), TTL: time.Hour}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reconcile with a canceled context = %v, want context.Canceled", err)
+	}
+	if after := snapshot(t, ns); !slices.Equal(before, after) {
+		t.Errorf("a canceled Reconcile changed the kernel:\nbefore %q\nafter  %q", before, after)
+	}
+	if got, want := keys(kernelPrefixes(t, e, kindBlock)), []string{"192.0.2.1/32"}; !slices.Equal(got, want) {
+		t.Errorf("after a canceled Reconcile kernel = %v, want %v", got, want)
+	}
+	if err := e.Block(canceled, []Entry{{Prefix: pfx("192.0.2.2"), TTL: time.Hour}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Block with a canceled context = %v, want context.Canceled", err)
 	}
 }
