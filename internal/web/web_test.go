@@ -37,7 +37,7 @@ type fixture struct {
 	keys     map[string]auth.TOTPKey
 }
 
-func newFixture(t *testing.T, secure bool) *fixture {
+func newFixture(t testing.TB, secure bool) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "omamori.db"))
@@ -100,12 +100,12 @@ func newFixture(t *testing.T, secure bool) *fixture {
 }
 
 // client is a browser-like client: a cookie jar and no automatic redirects.
-func (f *fixture) client(t *testing.T) *http.Client {
+func (f *fixture) client(t testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func do(t *testing.T, c *http.Client, method, url string, form url.Values) (*http.Response, string) {
+func do(t testing.TB, c *http.Client, method, url string, form url.Values) (*http.Response, string) {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -128,7 +128,7 @@ func do(t *testing.T, c *http.Client, method, url string, form url.Values) (*htt
 }
 
 // signIn signs name in with a fresh client, through the TOTP step if the user has one.
-func (f *fixture) signIn(t *testing.T, name string) *http.Client {
+func (f *fixture) signIn(t testing.TB, name string) *http.Client {
 	t.Helper()
 	c := f.client(t)
 	resp, _ := do(t, c, "POST", f.ts.URL+"/signin", url.Values{"name": {name}, "password": {password}})
@@ -147,7 +147,7 @@ func (f *fixture) signIn(t *testing.T, name string) *http.Client {
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, body string) string {
+func csrfOf(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(body)
 	if m == nil {
