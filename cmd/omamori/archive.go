@@ -44,6 +44,7 @@ The commands are:
 	checkpoint      print a hospital's latest signed checkpoint
 	consistency     print the consistency proof between two checkpoints
 	keys            create, list or rotate the master keys
+	retain          delete what is past archive.retention now (serve does it daily)
 
 Flags of every command but verify-bundle:
 
@@ -87,6 +88,8 @@ func runArchive(ctx context.Context, e env, fs *flag.FlagSet, args []string) err
 		return archiveConsistency(ctx, e, sfs, &cf, args)
 	case "keys":
 		return archiveKeys(e, sfs, &cf, args)
+	case "retain":
+		return archiveRetain(ctx, e, sfs, &cf, args)
 	}
 	return hint(fmt.Errorf("archive: unknown command %q", sub), "run 'omamori archive -h' for the list")
 }
@@ -206,6 +209,9 @@ It needs the master keys, and runs beside a server.
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(e.stdout, "%d tenants, %d segments, %d blocks, %d records, %d checkpoints; %.1f MB read in %.2fs (%.0f MB/s)\n",
 		rep.Tenants, rep.Segments, rep.Blocks, rep.Records, rep.Checkpoints, float64(rep.Bytes)/1e6, secs, float64(rep.Bytes)/1e6/secs)
+	for _, d := range rep.Retention {
+		fmt.Fprintln(e.stdout, "deleted by retention (accounted for in the log):", d)
+	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(e.stdout, "FAIL", p)
 	}
@@ -598,5 +604,49 @@ Back the key file up apart from the data after every change.
 	default:
 		return hint(fmt.Errorf("archive keys: unknown command %q", fs.Arg(0)), "omamori archive keys init|list|rotate")
 	}
+	return nil
+}
+
+func archiveRetain(ctx context.Context, e env, fs *flag.FlagSet, cf *configFlags, args []string) error {
+	subUsage(fs, e, `usage: omamori archive retain [-dry-run] [-config FILE] [-data-dir DIR]
+
+Retain deletes the segments whose records are all older than archive.retention (ten
+years by default), per hospital. Each deletion is first recorded in the hospital's log and
+signed, so verify and every earlier checkpoint still hold; the deleted records are then
+reported as deleted by retention, not as missing. 'omamori serve' does this once a day;
+this command is for an archive whose server is stopped.
+
+	-dry-run   list what would be deleted, and change nothing (works beside a server)
+`)
+	dry := fs.Bool("dry-run", false, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	keys, err := loadKeys(cfg.Archive.KeyFile)
+	if err != nil {
+		return err
+	}
+	a, err := archive.Open(ctx, archive.Options{Dir: cfg.Archive.Dir, Keys: keys, ReadOnly: *dry, CheckpointEvery: -1})
+	if err != nil {
+		return hint(fmt.Errorf("archive retain: %w", err), "stop 'omamori serve' first (it retains daily on its own), or use -dry-run beside it")
+	}
+	defer a.Close()
+	rep, err := a.Retain(ctx, time.Now(), archive.RetainPolicy{Default: cfg.Archive.Retention, DryRun: *dry})
+	if err != nil {
+		return fmt.Errorf("archive retain: %w", err)
+	}
+	verb := "deleted"
+	if *dry {
+		verb = "would delete"
+	}
+	for _, d := range rep.Deleted {
+		fmt.Fprintln(e.stdout, verb, d)
+	}
+	fmt.Fprintf(e.stdout, "%s %d segments, %d records, %.1f MB (retention %v; %d finished from an earlier run)\n",
+		verb, len(rep.Deleted), rep.Records, float64(rep.Bytes)/1e6, cfg.Archive.Retention, rep.Resumed)
 	return nil
 }
