@@ -95,6 +95,12 @@ func (s *Server) signinForm(w http.ResponseWriter, r *http.Request, p *page) err
 func (s *Server) signin(w http.ResponseWriter, r *http.Request, p *page) error {
 	name, password := r.PostFormValue("name"), r.PostFormValue("password")
 	p.Data = map[string]string{"Name": name}
+	if s.plainRemote(r) {
+		s.log.Warn("sign-in over plain HTTP from another machine refused; serve the UI over TLS and set Options.Secure",
+			"addr", clientAddr(r))
+		s.render(w, r, http.StatusForbidden, "signin", p.with("signin.insecure"))
+		return nil
+	}
 	cookie, needTOTP, err := s.accounts.SignIn(r.Context(), name, password, clientAddr(r))
 	var locked *auth.LockedError
 	switch {
@@ -110,7 +116,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, p *page) error {
 	case err != nil:
 		return err
 	}
-	s.setCookie(w, cookie, 0)
+	s.setCookie(w, r, cookie, 0)
 	if needTOTP {
 		http.Redirect(w, r, "/signin/totp", http.StatusSeeOther)
 	} else {
@@ -140,7 +146,7 @@ func (s *Server) totp(w http.ResponseWriter, r *http.Request, p *page) error {
 	case err != nil:
 		return err
 	}
-	s.setCookie(w, cookie, 0)
+	s.setCookie(w, r, cookie, 0)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
 }
@@ -173,7 +179,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request, p *page) error 
 	if err := s.accounts.SignOut(r.Context(), p.cookie); err != nil {
 		return err
 	}
-	s.setCookie(w, "", -1)
+	s.setCookie(w, r, "", -1)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -226,9 +227,21 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, actio
 	return p, true
 }
 
-func (s *Server) setCookie(w http.ResponseWriter, value string, maxAge int) {
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: value, Path: "/", MaxAge: maxAge,
-		Secure: s.opt.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		Secure: s.opt.Secure || r.TLS != nil, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+}
+
+// plainRemote reports whether r came from another machine over plain HTTP to a UI not
+// declared Secure: a password would cross the hospital's network readable, so sign-in is
+// refused. From loopback (a browser on the server, or a TLS proxy on the same host) it is
+// allowed.
+func (s *Server) plainRemote(r *http.Request) bool {
+	if s.opt.Secure || r.TLS != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(clientAddr(r))
+	return err != nil || !ip.Unmap().IsLoopback()
 }
 
 // clientAddr is the address sign-in failures are counted against. Behind a reverse proxy it

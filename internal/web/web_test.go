@@ -339,6 +339,26 @@ func TestCookie(t *testing.T) {
 	}
 }
 
+// TestPlainHTTP: a password sent over plain HTTP from another machine is refused before it is
+// checked; from loopback, or once the UI is declared Secure (TLS in front), it is not.
+func TestPlainHTTP(t *testing.T) {
+	f := newFixture(t, false)
+	form := url.Values{"name": {"suzuki"}, "password": {password}}.Encode()
+	for _, c := range []struct {
+		remote string
+		want   int
+	}{{"192.0.2.10:5000", http.StatusForbidden}, {"[2001:db8::1]:5000", http.StatusForbidden}, {"127.0.0.1:5000", http.StatusSeeOther}, {"[::1]:5000", http.StatusSeeOther}} {
+		req := httptest.NewRequest("POST", "/signin", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = c.remote
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("sign-in from %s over plain HTTP = %d, want %d", c.remote, rec.Code, c.want)
+		}
+	}
+}
+
 func TestLocalPath(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"/t/tokyo/alerts?level=high", "/t/tokyo/alerts?level=high"},
