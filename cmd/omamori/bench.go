@@ -20,6 +20,7 @@ import (
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/ingest"
+	"github.com/omamori-project/omamori/internal/nft"
 	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/scenario"
 	"github.com/omamori-project/omamori/internal/sigma"
@@ -28,7 +29,7 @@ import (
 var benchCommand = command{
 	name:    "bench",
 	summary: "measure how fast this machine decodes and ingests logs",
-	usage: `usage: omamori bench [-events N] [-conns N] [-batch N] [decode|ingest]...
+	usage: `usage: omamori bench [flags] [decode|ingest|detect|enforce|archive]...
 
 Bench prints omamori's headline speeds on this machine, with generated hospital
 logs: a gateway's routine FortiGate and sshd syslog, and the Windows events of the
@@ -40,6 +41,9 @@ ransomware scenario.
 	detect   events per second matched against every SigmaHQ rule, and against one, on
 	         the SigmaHQ regression events (real Windows attack events); needs the
 	         SigmaHQ folder given by -sigma.
+	enforce  block decisions per second into the kernel's nftables (in a throw-away network
+	         namespace: the machine's own firewall is not touched; needs root), the time
+	         of one block into the full sets, and of reloading them all after a restart.
 	archive  events per second appended to the archive (compressed, encrypted, hashed,
 	         fsynced), bytes per event on disk against the raw log, and verification
 	         speed: on the gateway's routine log, and on the files given by -files.
@@ -55,6 +59,8 @@ Flags:
 		TCP connections sending at once (default 4).
 	-batch N
 		events per bus message (default 1000).
+	-entries N
+		addresses the enforce benchmark blocks (default 1000000).
 	-files FILE,...
 		log files for the archive benchmark, such as the Zeek and syslog samples.
 	-sigma DIR
@@ -69,6 +75,7 @@ func runBench(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 	conns := fs.Int("conns", 4, "")
 	batch := fs.Int("batch", 1000, "")
 	files := fs.String("files", "", "")
+	entries := fs.Int("entries", 1_000_000, "")
 	sigmaDir := fs.String("sigma", filepath.Join("..", "shared", "data", "sigma"), "")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,12 +99,20 @@ func runBench(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 			if err := benchDetect(ctx, e, *sigmaDir); err != nil {
 				return err
 			}
+		case "enforce":
+			fmt.Fprintf(e.stdout, "enforce: %d addresses into nftables in a new network namespace...\n", *entries)
+			r, err := nft.Bench(ctx, *entries, 10_000, false)
+			if err != nil {
+				return hint(fmt.Errorf("bench enforce: %w", err), "the enforce benchmark needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) to make a network namespace")
+			}
+			fmt.Fprintf(e.stdout, "enforce: %d addresses in %v (%.0f/s, %d per transaction); one more block into the full sets: median %v, slowest %v; reload after a restart: %v\n",
+				r.Entries, r.Load.Round(time.Millisecond), r.PerSecond, r.BatchSize, r.BlockOne, r.BlockOneMax, r.Reconcile.Round(time.Millisecond))
 		case "archive":
 			if err := benchArchive(ctx, e, *events, *batch, *files); err != nil {
 				return err
 			}
 		default:
-			return hint(fmt.Errorf("bench: unknown benchmark %q", w), "omamori bench decode|ingest|detect|archive")
+			return hint(fmt.Errorf("bench: unknown benchmark %q", w), "omamori bench decode|ingest|detect|enforce|archive")
 		}
 	}
 	return nil
