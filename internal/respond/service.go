@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -38,6 +39,10 @@ type Service struct {
 
 	mu     sync.RWMutex
 	guards map[string]*Guardrails // tenant → guardrails
+
+	// targets serialise the look-up-then-create of decisions on one target, so that two
+	// alerts about one attacker at once make one decision; striped by hash to stay small.
+	targets [64]sync.Mutex
 }
 
 // New returns a service over the store, after checking the policies.
@@ -120,6 +125,11 @@ func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decisio
 	d.Status, d.Guardrail, d.DryRun = v.Status, v.String(), s.dryRun
 	actor := "rule:" + a.RuleID
 	sc := s.st.Tenant(a.Tenant)
+	h := fnv.New32a()
+	h.Write([]byte(a.Tenant + "\x00" + string(d.Action) + "\x00" + d.Value))
+	lock := &s.targets[h.Sum32()%uint32(len(s.targets))]
+	lock.Lock()
+	defer lock.Unlock()
 
 	// One standing decision per target: a repeated alert extends it, or waits with it.
 	existing, err := sc.Decisions(ctx, store.DecisionFilter{Action: string(d.Action), Scope: string(d.Scope), Value: d.Value,

@@ -3,6 +3,7 @@ package respond
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -339,5 +340,24 @@ func TestProposeIPv6Prefix(t *testing.T) {
 	d, err := p.Propose(detect.Alert{Entities: detect.Entities{Source: "2001:db8:1:2:3::9"}}, t0)
 	if err != nil || d.Scope != ScopeRange || d.Value != "2001:db8:1:2::/64" {
 		t.Errorf("Propose(IPv6 source, /64) = %s %s, %v; want range 2001:db8:1:2::/64", d.Scope, d.Value, err)
+	}
+}
+
+// Alerts about one attacker arriving at once make one decision.
+func TestOnAlertConcurrent(t *testing.T) {
+	s, _, _, _ := newService(t, false)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.OnAlert(t.Context(), bruteForce(fmt.Sprint("c-", i), "203.0.113.7")); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ds, _ := s.List(t.Context(), "tokyo", store.DecisionFilter{Value: "203.0.113.7"}); len(ds) != 1 {
+		t.Errorf("8 concurrent alerts made %d decisions, want 1", len(ds))
 	}
 }
