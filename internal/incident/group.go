@@ -333,7 +333,7 @@ func (s *Service) absorb(ctx context.Context, sc store.Scope, into, from *Incide
 // timelines say so.
 func (s *Service) Merge(ctx context.Context, tenant, into, from, actor, reason string) (Incident, error) {
 	if into == from {
-		return Incident{}, fmt.Errorf("merge %s into itself", into)
+		return Incident{}, refuse("merge %s into itself", into)
 	}
 	sc := s.st.Tenant(tenant)
 	for attempt := 0; ; attempt++ {
@@ -347,7 +347,7 @@ func (s *Service) Merge(ctx context.Context, tenant, into, from, actor, reason s
 			return Incident{}, fmt.Errorf("merge %s: %w", from, err)
 		}
 		if a.State == Closed || b.State == Closed {
-			return Incident{}, fmt.Errorf("merge %s into %s: a closed incident cannot be merged; reopen it first", from, into)
+			return Incident{}, refuse("merge %s into %s: a closed incident cannot be merged; reopen it first", from, into)
 		}
 		ab, err := s.absorb(ctx, sc, &a, &b, now, actor, reason)
 		if err != nil {
@@ -396,12 +396,12 @@ func (s *Service) Split(ctx context.Context, tenant, id, actor string, alertIDs 
 		for _, aid := range alertIDs {
 			i := slices.IndexFunc(alerts, func(a store.IncidentAlert) bool { return a.AlertID == aid })
 			if i < 0 {
-				return Incident{}, fmt.Errorf("split %s: alert %s is not on it", id, aid)
+				return Incident{}, refuse("split %s: alert %s is not on it", id, aid)
 			}
 			moving = append(moving, alerts[i])
 		}
 		if len(moving) == 0 || len(moving) == len(alerts) {
-			return Incident{}, fmt.Errorf("split %s: choose some of its %d alerts, not none or all", id, len(alerts))
+			return Incident{}, refuse("split %s: choose some of its %d alerts, not none or all", id, len(alerts))
 		}
 		nu := Incident{ID: newID(now), Tenant: tenant, State: New, Opened: now, Updated: now, Alerts: len(moving)}
 		for _, ma := range moving {

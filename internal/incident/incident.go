@@ -86,6 +86,15 @@ func ParseState(s string) (State, error) {
 	return "", fmt.Errorf("incident: unknown state %q (want one of new, triaged, contained, eradicated, recovered, closed)", s)
 }
 
+// InputError is a request refused as asked (an empty note, a reason missing, an unknown
+// playbook): its message is for the person who made it, and trying again unchanged fails
+// again. The HTTP handlers answer it with 400.
+type InputError struct{ msg string }
+
+func (e *InputError) Error() string { return e.msg }
+
+func refuse(format string, args ...any) error { return &InputError{msg: fmt.Sprintf(format, args...)} }
+
 // ErrTransition is wrapped by the error of a state change the state machine does not allow.
 var ErrTransition = errors.New("incident: state change not allowed")
 
@@ -499,7 +508,7 @@ func (s *Service) Transition(ctx context.Context, tenant, id, actor string, to S
 			return store.IncidentChange{}, err
 		}
 		if (to == Closed || inc.State == Closed) && strings.TrimSpace(note) == "" {
-			return store.IncidentChange{}, fmt.Errorf("say why the incident is %s", map[bool]string{true: "closed", false: "reopened"}[to == Closed])
+			return store.IncidentChange{}, refuse("say why the incident is %s", map[bool]string{true: "closed", false: "reopened"}[to == Closed])
 		}
 		clocks, err := s.st.Tenant(tenant).IncidentClocks(ctx, inc.ID)
 		if err != nil {
@@ -561,7 +570,7 @@ func (s *Service) Note(ctx context.Context, tenant, id, actor, text string) (Inc
 	text = strings.TrimSpace(text)
 	return s.change(ctx, tenant, id, actor, "note", func(inc *Incident, now time.Time) (store.IncidentChange, error) {
 		if text == "" {
-			return store.IncidentChange{}, errors.New("an empty note")
+			return store.IncidentChange{}, refuse("an empty note")
 		}
 		return store.IncidentChange{Timeline: []store.IncidentEvent{{Kind: "note", Detail: text}}}, nil
 	})
@@ -571,7 +580,7 @@ func (s *Service) Note(ctx context.Context, tenant, id, actor, text string) (Inc
 // the stricter of their deadline and the new severity's.
 func (s *Service) SetSeverity(ctx context.Context, tenant, id, actor string, sv Severity, reason string) (Incident, error) {
 	if sv.rank() < 0 {
-		return Incident{}, fmt.Errorf("set severity of %s: unknown severity %q", id, sv)
+		return Incident{}, refuse("set severity of %s: unknown severity %q", id, sv)
 	}
 	return s.change(ctx, tenant, id, actor, "severity", func(inc *Incident, now time.Time) (store.IncidentChange, error) {
 		clocks, err := s.st.Tenant(tenant).IncidentClocks(ctx, inc.ID)
@@ -590,10 +599,10 @@ func (s *Service) SetSeverity(ctx context.Context, tenant, id, actor string, sv 
 func (s *Service) SetFacts(ctx context.Context, tenant, id, actor string, f Facts) (Incident, error) {
 	return s.change(ctx, tenant, id, actor, "facts", func(inc *Incident, now time.Time) (store.IncidentChange, error) {
 		if f.PatientsAffected < 0 {
-			return store.IncidentChange{}, errors.New("a negative number of patients")
+			return store.IncidentChange{}, refuse("a negative number of patients")
 		}
 		if !f.AwareAt.IsZero() && f.AwareAt.After(now) {
-			return store.IncidentChange{}, fmt.Errorf("aware at %s is in the future", f.AwareAt.Format(time.RFC3339))
+			return store.IncidentChange{}, refuse("aware at %s is in the future", f.AwareAt.Format(time.RFC3339))
 		}
 		inc.Facts = f
 		clocks, err := s.st.Tenant(tenant).IncidentClocks(ctx, inc.ID)
@@ -642,7 +651,7 @@ func (s *Service) StopClock(ctx context.Context, tenant, id, actor, name, note s
 		}
 		stopped := stopClocks(clocks, now, name)
 		if len(stopped) == 0 {
-			return store.IncidentChange{}, fmt.Errorf("no running clock %q", name)
+			return store.IncidentChange{}, refuse("no running clock %q", name)
 		}
 		return store.IncidentChange{Detail: name, Timeline: []store.IncidentEvent{{Kind: "clock.stopped", Detail: strings.TrimSpace(name + " " + note)}},
 			Clocks: stopped}, nil

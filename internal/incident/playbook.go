@@ -174,11 +174,11 @@ func checklist(p Playbook) []store.ChecklistStep {
 func (s *Service) AddKind(ctx context.Context, tenant, id, actor, kind string) (Incident, error) {
 	p, ok := s.playbook(kind)
 	if !ok {
-		return Incident{}, fmt.Errorf("add kind to %s: no playbook %q", id, kind)
+		return Incident{}, refuse("add kind to %s: no playbook %q", id, kind)
 	}
 	return s.change(ctx, tenant, id, actor, "kind", func(inc *Incident, now time.Time) (store.IncidentChange, error) {
 		if slices.Contains(inc.Kinds, kind) {
-			return store.IncidentChange{}, fmt.Errorf("already has playbook %s", kind)
+			return store.IncidentChange{}, refuse("already has playbook %s", kind)
 		}
 		inc.Kinds = append(inc.Kinds, kind)
 		ch := store.IncidentChange{Detail: kind, Checklist: checklist(p),
@@ -209,7 +209,7 @@ func (s *Service) CheckStep(ctx context.Context, tenant, id, actor, playbook, st
 		}
 		st := steps[i]
 		if done == !st.Done.IsZero() {
-			return store.IncidentChange{}, fmt.Errorf("step %s/%s is already %s", playbook, step, map[bool]string{true: "done", false: "not done"}[done])
+			return store.IncidentChange{}, refuse("step %s/%s is already %s", playbook, step, map[bool]string{true: "done", false: "not done"}[done])
 		}
 		kind := "step.done"
 		st.Done, st.DoneBy = now, actor

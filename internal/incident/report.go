@@ -263,7 +263,7 @@ func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]
 		for _, o := range s.cfg.Obligations {
 			ids = append(ids, o.ID)
 		}
-		return nil, fmt.Errorf("draft report for %s: no report %q (have %s)", id, obligation, strings.Join(ids, ", "))
+		return nil, refuse("draft report for %s: no report %q (have %s)", id, obligation, strings.Join(ids, ", "))
 	}
 	r, err := s.Show(ctx, tenant, id)
 	if err != nil {
