@@ -108,6 +108,10 @@ func (s *Service) protected(a detect.Alert) bool {
 // (ones people already work on are only noted). An alert already on an incident, by ID or
 // fingerprint, changes nothing: redelivery is harmless. Alerts never reopen a closed
 // incident: a new one opens, and a person who sees the same matter reopens or merges.
+//
+// Ingest is safe to call concurrently, but alerts of one tenant are meant to come from one
+// goroutine, as Follow does: two alerts about the same new attacker ingested at the same
+// instant could each open an incident, which a person would then merge.
 func (s *Service) Ingest(ctx context.Context, a detect.Alert, seq uint64) (Outcome, error) {
 	if a.Tenant == "" || a.ID == "" || a.RuleID == "" {
 		return Outcome{}, fmt.Errorf("ingest alert %q: %w: tenant, ID and rule ID are required", a.ID, ErrInvalidAlert)
