@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -191,7 +190,7 @@ type Relations struct {
 	Assigned        bool  `json:"assigned"`
 	CareTeam        bool  `json:"care_team"`
 	Consultation    bool  `json:"consultation"`
-	TrainingAgeDays int64 `json:"training_age_days"`
+	TrainingAgeDays int64 `json:"training_age_days"` // calendar days; about 20,000 if never trained
 }
 
 // Allowed reports whether d allows the access.
@@ -227,12 +226,12 @@ const DefaultReviewSLA = 72 * time.Hour
 // Decider is the access decision point of one hospital (tenant). It is safe for concurrent
 // use; its policies and directory may be replaced while it decides.
 type Decider struct {
-	tenant   string
-	policies atomic.Pointer[Policies]
-	dir      *Directory
-	o        Options
-	devices  sync.Map // Device (without ID) → types.Record
-	ndevices atomic.Int64
+	tenant    string
+	policies  atomic.Pointer[Policies]
+	dir       *Directory
+	o         Options
+	contexts  atomic.Pointer[sync.Map] // ctxKey → types.Record
+	ncontexts atomic.Int64
 }
 
 // New returns the decider of tenant.
@@ -267,6 +266,7 @@ func New(tenant string, o Options) (*Decider, error) {
 		o.Now = time.Now
 	}
 	d := &Decider{tenant: tenant, dir: o.Directory, o: o}
+	d.contexts.Store(new(sync.Map))
 	d.policies.Store(o.Policies)
 	return d, nil
 }
@@ -376,11 +376,8 @@ func (d *Decider) decide(req Request) Decision {
 	}
 	dec.Subject = Subject{ID: st.ID, Role: st.Role, Department: st.Department, Qualifications: st.Qualifications, LastTraining: st.LastTraining}
 	rel := snap.relations(st, req.Resource.Patient, now)
-	age := int64(math.MaxInt32) // never trained
-	if !st.LastTraining.IsZero() {
-		age = int64(now.Sub(st.LastTraining) / (24 * time.Hour))
-	}
-	dec.Relations = Relations{Assigned: rel.assigned, CareTeam: rel.careTeam, Consultation: rel.consultation, TrainingAgeDays: age}
+	today := dayNumber(now.In(d.o.Location))
+	dec.Relations = Relations{Assigned: rel.assigned, CareTeam: rel.careTeam, Consultation: rel.consultation, TrainingAgeDays: today - st.trainingDay}
 
 	record := cedar.Entity{
 		UID: types.NewEntityUID(entityRecord, types.String(req.Resource.Patient+"/"+req.Resource.DataType)),
@@ -391,16 +388,10 @@ func (d *Decider) decide(req Request) Decision {
 			"department":  types.String(req.Resource.Department),
 		}),
 	}
-	cctx := types.NewRecord(types.RecordMap{
-		"shift":           types.String(dec.Shift),
-		"emergency":       types.Boolean(req.Emergency),
-		"purpose":         types.String(req.PurposeOfUse),
-		"reason":          types.String(strings.TrimSpace(req.Reason)),
-		"device":          d.deviceRecord(req.Device),
-		"assigned":        types.Boolean(rel.assigned),
-		"careTeam":        types.Boolean(rel.careTeam),
-		"consultation":    types.Boolean(rel.consultation),
-		"trainingAgeDays": types.Long(age),
+	cctx := d.context(ctxKey{
+		shift: dec.Shift, purpose: req.PurposeOfUse, emergency: req.Emergency, reason: strings.TrimSpace(req.Reason),
+		managed: req.Device.Managed, compliant: req.Device.Compliant, location: req.Device.Location, network: req.Device.Network,
+		assigned: rel.assigned, careTeam: rel.careTeam, consultation: rel.consultation, today: today,
 	})
 	pol := d.policies.Load()
 	verdict, diag := cedar.Authorize(pol.set, &entityGetter{staff: &st.entity, record: &record}, cedar.Request{
@@ -454,26 +445,61 @@ func (d *Decider) decide(req Request) Decision {
 	return dec
 }
 
-// deviceRecord returns the Cedar record of a device's state. A hospital has a bounded set
-// of device states, and building a record hashes and sorts its keys, so they are kept.
-func (d *Decider) deviceRecord(dev Device) types.Record {
-	k := Device{Managed: dev.Managed, Compliant: dev.Compliant, Location: dev.Location, Network: dev.Network}
-	if r, ok := d.devices.Load(k); ok {
-		return r.(types.Record)
+// ctxKey is everything a request's Cedar context is made of.
+type ctxKey struct {
+	shift, purpose, reason           string
+	emergency, managed, compliant    bool
+	location, network                string
+	assigned, careTeam, consultation bool
+	today                            int64
+}
+
+// maxContexts bounds the cache of context records: a hospital's ordinary requests come in a
+// few thousand shapes a day (shift, purpose, device state, relation), and building a record
+// hashes and sorts its keys, a third of a decision's memory.
+const maxContexts = 16384
+
+// context returns the Cedar context of k, from the cache when it has no break-glass reason.
+func (d *Decider) context(k ctxKey) types.Record {
+	cache := d.contexts.Load()
+	if k.reason == "" {
+		if r, ok := cache.Load(k); ok {
+			return r.(types.Record)
+		}
 	}
 	r := types.NewRecord(types.RecordMap{
-		"managed":   types.Boolean(dev.Managed),
-		"compliant": types.Boolean(dev.Compliant),
-		"location":  types.String(dev.Location),
-		"network":   types.String(dev.Network),
+		"shift":     types.String(k.shift),
+		"emergency": types.Boolean(k.emergency),
+		"purpose":   types.String(k.purpose),
+		"reason":    types.String(k.reason),
+		"device": types.NewRecord(types.RecordMap{
+			"managed":   types.Boolean(k.managed),
+			"compliant": types.Boolean(k.compliant),
+			"location":  types.String(k.location),
+			"network":   types.String(k.network),
+		}),
+		"assigned":     types.Boolean(k.assigned),
+		"careTeam":     types.Boolean(k.careTeam),
+		"consultation": types.Boolean(k.consultation),
+		"today":        types.Long(k.today),
 	})
-	if d.ndevices.Add(1) <= maxDeviceRecords {
-		d.devices.Store(k, r)
+	if k.reason == "" {
+		if d.ncontexts.Add(1) > maxContexts {
+			// Full (yesterday's days, unusual devices): start afresh.
+			d.contexts.Store(new(sync.Map))
+			d.ncontexts.Store(0)
+		} else {
+			cache.Store(k, r)
+		}
 	}
 	return r
 }
 
-const maxDeviceRecords = 4096
+// dayNumber is t's calendar date, in t's own location, as days since 1970-01-01.
+func dayNumber(t time.Time) int64 {
+	y, m, dd := t.Date()
+	return time.Date(y, m, dd, 0, 0, 0, 0, time.UTC).Unix() / 86400
+}
 
 func newID() string {
 	var b [16]byte

@@ -276,7 +276,8 @@ type pair struct{ a, b string }
 
 type staffEntry struct {
 	Staff
-	entity cedar.Entity // built once: Staff::"id" in Role::"role", with its attributes
+	trainingDay int64        // dayNumber(LastTraining), 0 if never
+	entity      cedar.Entity // built once: Staff::"id" in Role::"role", with its attributes
 }
 
 func build(e Entities) (*snapshot, error) {
@@ -293,8 +294,13 @@ func build(e Entities) (*snapshot, error) {
 		for i, q := range st.Qualifications {
 			quals[i] = types.String(q)
 		}
+		var day int64
+		if !st.LastTraining.IsZero() {
+			day = dayNumber(st.LastTraining)
+		}
 		s.staff[st.ID] = &staffEntry{
-			Staff: st,
+			Staff:       st,
+			trainingDay: day,
 			entity: cedar.Entity{
 				UID:     types.NewEntityUID(entityStaff, types.String(st.ID)),
 				Parents: types.NewEntityUIDSet(types.NewEntityUID(entityRole, types.String(st.Role))),
@@ -302,6 +308,7 @@ func build(e Entities) (*snapshot, error) {
 					"role":           types.String(st.Role),
 					"department":     types.String(st.Department),
 					"qualifications": types.NewSet(quals...),
+					"trainingDay":    types.Long(day),
 				}),
 			},
 		}

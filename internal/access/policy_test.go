@@ -77,7 +77,7 @@ func writePolicies(t *testing.T, edit func(string) string) string {
 // policy folder: with 400 days, training overdue by a day (366) no longer narrows access.
 func TestTrainingIntervalIsPolicy(t *testing.T) {
 	dir := writePolicies(t, func(s string) string {
-		return strings.Replace(s, "context.trainingAgeDays > 365", "context.trainingAgeDays > 400", 1)
+		return strings.Replace(s, "context.today - principal.trainingDay > 365", "context.today - principal.trainingDay > 400", 1)
 	})
 	rep, err := RunCases(dir, hospitalCases)
 	if err != nil {
@@ -105,7 +105,7 @@ func TestLoadPoliciesRefuses(t *testing.T) {
 			return strings.Replace(s, "context.shift == \"night\"", "context.shiftName == \"night\"", 1)
 		}, `policy "night-ward-cover" does not match the schema`},
 		{"wrong type", func(s string) string {
-			return strings.Replace(s, "context.trainingAgeDays > 365", "context.trainingAgeDays > \"365\"", 1)
+			return strings.Replace(s, "context.today - principal.trainingDay > 365", "context.today - principal.trainingDay > \"365\"", 1)
 		}, `policy "training-overdue" does not match the schema`},
 		{"no id", func(s string) string { return strings.Replace(s, `@id("care-team-view")`, "", 1) }, "no @id"},
 		{"duplicate id", func(s string) string {
