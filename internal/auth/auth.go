@@ -41,11 +41,17 @@ const (
 	// ScopeOperator operates the whole installation across tenants, as a regional SOC does:
 	// lists and creates tenants. Only a token that has it can grant it.
 	ScopeOperator Scope = "operator"
+	// ScopeAccess asks for access decisions (POST /api/v1/access/decide): the EHR and other
+	// clinical systems, before they show a record.
+	ScopeAccess Scope = "access"
+	// ScopeRespond acts on the tenant's response and incidents: adds, extends and revokes
+	// decisions, moves incidents on. Approving a held decision is for a person, in the UI.
+	ScopeRespond Scope = "respond"
 )
 
 // Scopes returns every scope, in a fixed order.
 func Scopes() []Scope {
-	return []Scope{ScopeIngest, ScopeRead, ScopeMetrics, ScopeAdmin, ScopeOperator}
+	return []Scope{ScopeIngest, ScopeRead, ScopeMetrics, ScopeAdmin, ScopeOperator, ScopeAccess, ScopeRespond}
 }
 
 // ParseScopes turns scope names into Scopes, rejecting unknown names and removing duplicates.
