@@ -146,5 +146,23 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("back to Japanese and sign out: %v", err)
 	}
+	// An administrator grants a role with one click on the users page.
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#name`), "sato"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#code`)),
+		chromedp.SendKeys(chromedp.CSS(`#code`), auth.TOTP(f.keys["sato"], time.Now())),
+		chromedp.Click(chromedp.CSS(`button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`table.bars`)),
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/users"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`table.users`)),
+		chromedp.Click(chromedp.CSS(`button[aria-label="suzuki に 分析担当(L1) の役割を付与"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="suzuki から 分析担当(L1) の役割を解除"]`)),
+		shot("7-users"),
+	)
+	if err != nil {
+		t.Fatalf("users page: %v", err)
+	}
 	t.Logf("screenshots in %s", dir)
 }

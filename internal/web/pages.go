@@ -56,6 +56,12 @@ func (s *Server) newPage(r *http.Request, cur *auth.Current) *page {
 	return p
 }
 
+// Can reports whether the signed-in person may do action in the page's tenant, so that
+// templates show only the links that will open.
+func (p *page) Can(action string) bool {
+	return p.User != nil && p.Tenant != "" && p.User.Can(p.Tenant, auth.Action(action))
+}
+
 func (p *page) with(key string, args ...any) *page {
 	p.Message = p.L.T(key, args...)
 	return p

@@ -136,6 +136,8 @@ func New(o Options) (*Server, error) {
 	s.handle("GET /{$}", signedIn, "", s.home)
 	s.handle("GET /t/{tenant}/{$}", tenant, auth.ActionViewDashboard, s.dashboard)
 	s.handle("GET /t/{tenant}/alerts", tenant, auth.ActionViewAlerts, s.alerts)
+	s.handle("GET /t/{tenant}/users", tenant, auth.ActionManageUsers, s.users)
+	s.handle("POST /t/{tenant}/users/{user}/roles", tenant, auth.ActionManageUsers, s.setRole)
 
 	// Anything else is a plain 404 page, after the same headers.
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -278,6 +280,7 @@ func cacheAssets(h http.Handler) http.Handler {
 
 var funcs = template.FuncMap{
 	// rows hands a table partial its page and rows.
+	"has": has,
 	"rows": func(p *page, as []detect.Alert) map[string]any { return map[string]any{"P": p, "Alerts": as} },
 }
 

@@ -35,6 +35,7 @@ type fixture struct {
 	accounts *auth.Accounts
 	store    *store.Store
 	keys     map[string]auth.TOTPKey
+	ids      map[string]string // user name → ID
 }
 
 func newFixture(t testing.TB, secure bool) *fixture {
@@ -73,7 +74,7 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	publish("osaka", "Osaka-only secret alert", "critical", time.Hour)
 
 	acc := auth.NewAccounts(auth.AccountsConfig{Store: st, Argon2: cheap, SealKey: make([]byte, 32)})
-	f := &fixture{accounts: acc, store: st, keys: map[string]auth.TOTPKey{}}
+	f := &fixture{accounts: acc, store: st, keys: map[string]auth.TOTPKey{}, ids: map[string]string{}}
 	for _, u := range []struct {
 		tenant, name string
 		roles        []auth.Role
@@ -82,13 +83,14 @@ func newFixture(t testing.TB, secure bool) *fixture {
 		{"tokyo", "tanaka", []auth.Role{auth.RoleAnalystL2, auth.RoleApprover}, true},
 		{"tokyo", "suzuki", []auth.Role{auth.RoleViewer}, false},
 		{"tokyo", "liaison", []auth.Role{auth.RoleAuthorityLiaison}, false},
+		{"tokyo", "sato", []auth.Role{auth.RoleAdmin}, true},
 		{"osaka", "yamada", []auth.Role{auth.RoleViewer}, false},
 	} {
-		_, key, err := acc.CreateUser(ctx, "test", auth.NewUser{Tenant: u.tenant, Name: u.name, Password: password, Roles: u.roles, TOTP: u.totp})
+		su, key, err := acc.CreateUser(ctx, "test", auth.NewUser{Tenant: u.tenant, Name: u.name, Password: password, Roles: u.roles, TOTP: u.totp})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.keys[u.name] = key
+		f.keys[u.name], f.ids[u.name] = key, su.ID
 	}
 	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure})
 	if err != nil {
@@ -157,8 +159,9 @@ func csrfOf(t testing.TB, body string) string {
 }
 
 // concrete turns a route pattern into a path to request.
-func concrete(pattern, tenant string) string {
+func (f *fixture) concrete(pattern, tenant string) string {
 	p := strings.ReplaceAll(pattern, "{tenant}", tenant)
+	p = strings.ReplaceAll(p, "{user}", f.ids["suzuki"])
 	p = strings.ReplaceAll(p, "{file...}", "style.css")
 	return strings.ReplaceAll(p, "{$}", "")
 }
@@ -169,16 +172,17 @@ func TestRouteWalk(t *testing.T) {
 	f := newFixture(t, false)
 	publicRoutes := map[string]bool{"GET /static/{file...}": true, "GET /signin": true, "POST /signin": true, "POST /lang": true}
 	osaka := f.signIn(t, "yamada")
-	tokyo := f.signIn(t, "suzuki")
+	// tokyo's own people: a viewer, and an admin for what a viewer may not do.
+	viewer, admin := f.signIn(t, "suzuki"), f.signIn(t, "sato")
 	liaison := f.signIn(t, "liaison")
 	routes := f.srv.Routes()
-	if len(routes) < 9 {
+	if len(routes) < 11 {
 		t.Fatalf("only %d routes registered", len(routes))
 	}
 	for _, rt := range routes {
 		key := rt.Method + " " + rt.Pattern
 		t.Run(key, func(t *testing.T) {
-			path := f.ts.URL + concrete(rt.Pattern, "tokyo")
+			path := f.ts.URL + f.concrete(rt.Pattern, "tokyo")
 			var form url.Values
 			if rt.Method == "POST" {
 				form = url.Values{}
@@ -209,10 +213,14 @@ func TestRouteWalk(t *testing.T) {
 				t.Errorf("osaka's user: %s %s = %d, want 403 and nothing of tokyo's", rt.Method, path, resp.StatusCode)
 			}
 			// The hospital's own user with a role that allows it: let in.
+			tokyo := viewer
+			if !auth.RoleViewer.Allows(rt.Action) {
+				tokyo = admin
+			}
 			if rt.Method == "GET" {
 				resp, body = do(t, tokyo, rt.Method, path, nil)
-				if resp.StatusCode != http.StatusOK || strings.Contains(body, "Osaka-only") {
-					t.Errorf("tokyo's viewer: GET %s = %d, want 200 without osaka's alerts", path, resp.StatusCode)
+				if resp.StatusCode != http.StatusOK || strings.Contains(body, "Osaka-only") || strings.Contains(body, "yamada") {
+					t.Errorf("tokyo's user: GET %s = %d, want 200 without osaka's data", path, resp.StatusCode)
 				}
 				// A role without the action: refused.
 				if !auth.RoleAuthorityLiaison.Allows(rt.Action) {
@@ -222,7 +230,7 @@ func TestRouteWalk(t *testing.T) {
 				}
 			}
 			// An unknown tenant: the same refusal as another's.
-			if resp, _ := do(t, tokyo, rt.Method, f.ts.URL+concrete(rt.Pattern, "nagoya"), form); resp.StatusCode != http.StatusForbidden {
+			if resp, _ := do(t, tokyo, rt.Method, f.ts.URL+f.concrete(rt.Pattern, "nagoya"), form); resp.StatusCode != http.StatusForbidden {
 				t.Errorf("unknown tenant: %s = %d, want 403", rt.Pattern, resp.StatusCode)
 			}
 		})
@@ -320,6 +328,72 @@ func TestSignInFlow(t *testing.T) {
 	log, _ := f.store.Tenant("tokyo").AuditLog(t.Context(), 2)
 	if len(log) < 2 || log[0].Action != "session.delete" || log[1].Action != "session.create" {
 		t.Errorf("audit log = %+v, want sign-in and sign-out", log)
+	}
+}
+
+func TestUsersPage(t *testing.T) {
+	f := newFixture(t, false)
+	admin := f.signIn(t, "sato")
+	_, body := do(t, admin, "GET", f.ts.URL+"/t/tokyo/users", nil)
+	csrf := csrfOf(t, body)
+	if !strings.Contains(body, "suzuki") || strings.Contains(body, "yamada") {
+		t.Errorf("users page of tokyo:\n%s", body)
+	}
+	roles := func(name string) string {
+		gs, _ := f.store.UserGrants(t.Context(), f.ids[name])
+		var out []string
+		for _, g := range gs {
+			out = append(out, g.Tenant+"/"+g.Role)
+		}
+		return strings.Join(out, " ")
+	}
+	post := func(c *http.Client, user, op, role, token string) int {
+		resp, _ := do(t, c, "POST", f.ts.URL+"/t/tokyo/users/"+f.ids[user]+"/roles", url.Values{"csrf": {token}, "op": {op}, "role": {role}})
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		name, user, op, role, csrf string
+		want                       int
+		roles                      string
+	}{
+		{"grant", "suzuki", "grant", "analyst_l1", csrf, http.StatusSeeOther, "tokyo/analyst_l1 tokyo/viewer"},
+		{"grant again", "suzuki", "grant", "analyst_l1", csrf, http.StatusSeeOther, "tokyo/analyst_l1 tokyo/viewer"},
+		{"revoke", "suzuki", "revoke", "viewer", csrf, http.StatusSeeOther, "tokyo/analyst_l1"},
+		{"approver needs TOTP", "suzuki", "grant", "approver", csrf, http.StatusConflict, "tokyo/analyst_l1"},
+		{"unknown role", "suzuki", "grant", "root", csrf, http.StatusBadRequest, "tokyo/analyst_l1"},
+		{"no CSRF token", "suzuki", "grant", "auditor", "", http.StatusForbidden, "tokyo/analyst_l1"},
+		{"own admin", "sato", "revoke", "admin", csrf, http.StatusConflict, "tokyo/admin"},
+		// A regional SOC: tokyo's admin gives osaka's analyst a role in tokyo.
+		{"other home", "yamada", "grant", "analyst_l2", csrf, http.StatusSeeOther, "osaka/viewer tokyo/analyst_l2"},
+	} {
+		if got := post(admin, c.user, c.op, c.role, c.csrf); got != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
+		}
+		if got := roles(c.user); got != c.roles {
+			t.Errorf("%s: roles of %s = %s, want %s", c.name, c.user, got, c.roles)
+		}
+	}
+	// Not an admin: refused at the guard.
+	tanaka := f.signIn(t, "tanaka")
+	_, body = do(t, tanaka, "GET", f.ts.URL+"/t/tokyo/", nil)
+	if got := post(tanaka, "suzuki", "grant", "auditor", csrfOf(t, body)); got != http.StatusForbidden {
+		t.Errorf("analyst granting a role: %d, want 403", got)
+	}
+	log, _ := f.store.Tenant("tokyo").AuditLog(t.Context(), 10)
+	var seen []string
+	for _, e := range log {
+		if strings.HasPrefix(e.Action, "role.") && e.Actor == "user:"+f.ids["sato"] {
+			seen = append(seen, e.Action+" "+e.Detail)
+		}
+	}
+	if want := "role.grant role=analyst_l2,role.revoke role=viewer,role.grant role=analyst_l1"; strings.Join(seen, ",") != want {
+		t.Errorf("audit of sato's changes = %v, want %s", seen, want)
+	}
+	// Osaka's analyst now sees tokyo too, and chooses between the two.
+	yamada := f.signIn(t, "yamada")
+	resp, body := do(t, yamada, "GET", f.ts.URL+"/", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "東京総合病院") || !strings.Contains(body, "大阪市民病院") {
+		t.Errorf("home of a two-hospital user = %d:\n%s", resp.StatusCode, body)
 	}
 }
 
