@@ -280,7 +280,7 @@ func cacheAssets(h http.Handler) http.Handler {
 
 var funcs = template.FuncMap{
 	// rows hands a table partial its page and rows.
-	"has": has,
+	"has":  has,
 	"rows": func(p *page, as []detect.Alert) map[string]any { return map[string]any{"P": p, "Alerts": as} },
 }
 
