@@ -114,7 +114,7 @@ func (s *Server) guard(rt Route, next http.Handler) http.Handler {
 		}
 		info.route = rt.Pattern
 		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
-		if rt.Scope == Public {
+		if rt.Scope == Public { // the probes, and handlers that authenticate on their own (Mount)
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -66,6 +66,9 @@ type Route struct {
 	Pattern string     // as for http.ServeMux, with a method: "GET /api/v1/tokens"
 	Scope   auth.Scope // Public for the probes
 	MaxBody int64
+	// Authn, when set, says the handler authenticates its callers itself, and how: the web
+	// UI by session, the CrowdSec bouncer API by X-Api-Key. The wrapper then checks no token.
+	Authn string
 }
 
 // Server is the HTTP server. Register extra routes with Handle before Serve.
@@ -146,19 +149,33 @@ func (s *Server) Handle(pattern string, scope auth.Scope, h http.Handler, opts .
 	s.handle(pattern, scope, h, opts...)
 }
 
+// Mount registers h for pattern, a handler that authenticates its callers itself in the
+// way authn names ("session" for the web UI, "bouncer key" for the CrowdSec API). It still
+// passes the wrapper's body limit, security headers, cross-origin check and logging. The
+// pattern may omit the method, as the UI's "/" does.
+func (s *Server) Mount(pattern, authn string, h http.Handler) {
+	if authn == "" {
+		panic("api: Mount " + pattern + ": say how the handler authenticates")
+	}
+	s.handle(pattern, Public, h, func(r *Route) { r.Authn = authn })
+}
+
 func (s *Server) handle(pattern string, scope auth.Scope, h http.Handler, opts ...RouteOption) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.handler != nil {
 		panic("api: Handle " + pattern + " after the server started")
 	}
-	method, path, ok := strings.Cut(pattern, " ")
-	if !ok || method == "" || !strings.HasPrefix(path, "/") {
-		panic("api: Handle " + pattern + ": want \"METHOD /path\"")
-	}
 	rt := Route{Pattern: pattern, Scope: scope, MaxBody: DefaultMaxBody}
 	for _, o := range opts {
 		o(&rt)
+	}
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok && rt.Authn != "" {
+		method, path, ok = "any", pattern, true
+	}
+	if !ok || method == "" || !strings.HasPrefix(path, "/") {
+		panic("api: Handle " + pattern + ": want \"METHOD /path\"")
 	}
 	s.routes = append(s.routes, rt)
 	wrapped := s.guard(rt, h)
