@@ -164,3 +164,22 @@ func (a *Accounts) Sweep(ctx context.Context) (int64, error) {
 	now := a.now()
 	return a.store.DeleteSessions(ctx, now, now.Add(-a.idle))
 }
+
+// Run sweeps ended sessions every interval until ctx is done, and returns nil. Sessions are
+// checked on every request anyway; the sweep only keeps the table small.
+func (a *Accounts) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if n, err := a.Sweep(ctx); err != nil {
+				a.log.Warn("sweep sessions", "err", err)
+			} else if n > 0 {
+				a.log.Debug("swept sessions", "ended", n)
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

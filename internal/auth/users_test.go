@@ -129,6 +129,11 @@ func TestSignIn(t *testing.T) {
 		t.Errorf("Session after 12 busy hours = %v, want ErrNoSession", err)
 	}
 
+	// The sweep removes what has ended.
+	if n, err := a.Sweep(ctx); err != nil || n == 0 {
+		t.Errorf("Sweep = %d, %v; want the ended sessions removed", n, err)
+	}
+
 	// Sign-out is audited.
 	c, _, _ = a.SignIn(ctx, "ito", "another long pw", "192.0.2.1")
 	if err := a.SignOut(ctx, c); err != nil {
