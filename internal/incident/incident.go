@@ -3,12 +3,14 @@
 // window, keeps each incident's severity, state, assignee and a timeline of every change
 // with who made it, runs SLA clocks (acknowledge, contain, report) and the statutory
 // reporting clocks of a Japanese hospital with stored deadlines, escalates along a chain of
-// tiers through a Notifier when a clock is about to lapse, attaches playbooks (YAML, shipped
-// in the binary) as checklists, and drafts the reports to the authorities in Japanese.
+// tiers through a Notifier (webhook, e-mail, per-tier routing, an on-call roster by shift)
+// when a clock is about to lapse, attaches playbooks (YAML, shipped in the binary) as
+// checklists, and drafts the reports to the authorities in Japanese (text/template).
 //
 // It sits after detection on the data path: detect publishes alerts on ALERTS, Follow
-// reads them into incidents, and the API, the web UI and the CLI act on incidents through a
-// Service. Its state lives in the metadata store (package store), per tenant.
+// reads them into incidents, RunClocks escalates, and the API (HTTP.Routes), the web UI and
+// the CLI act on incidents through a Service. Its state lives in the metadata store
+// (package store), per tenant, so clocks and timelines survive restarts.
 //
 // Clinical safety: nothing here acts on the network; it only records, notifies and drafts.
 package incident
