@@ -416,8 +416,10 @@ func (sc Scope) DecisionChanges(ctx context.Context, seq int64, limit int) ([]De
 		for i := range n {
 			ph[i] = fmt.Sprintf("$%d", i+2)
 		}
+		// "tenant || ''" keeps SQLite, which has no statistics, from walking the tenant's
+		// index over all its decisions instead of fetching these few by primary key.
 		ds, err := sc.queryDecisions(ctx, "read decision changes",
-			`SELECT `+decisionColumns+` FROM decisions WHERE tenant = $1 AND id IN (`+strings.Join(ph, ", ")+`) ORDER BY id`,
+			`SELECT `+decisionColumns+` FROM decisions WHERE id IN (`+strings.Join(ph, ", ")+`) AND tenant || '' = $1 ORDER BY id`,
 			append([]any{sc.tenant}, ids[:n]...)...)
 		if err != nil {
 			return nil, seq, err
