@@ -361,3 +361,24 @@ func TestOnAlertConcurrent(t *testing.T) {
 		t.Errorf("8 concurrent alerts made %d decisions, want 1", len(ds))
 	}
 }
+
+// BenchmarkOnAlert measures an alert to a stored decision (policy, guardrails, look-up of a
+// standing decision, insert with audit) with 20,000 decisions already in the store.
+func BenchmarkOnAlert(b *testing.B) {
+	s, st, _, _ := newService(b, false)
+	ds := make([]store.Decision, 20000)
+	for i := range ds {
+		ds[i] = store.Decision{Action: "block", Scope: "ip", Value: fmt.Sprintf("100.64.%d.%d", i>>8, i&255), TTL: time.Hour,
+			Expires: t0.Add(time.Hour), Origin: "rule", Status: "active"}
+	}
+	if _, err := st.Tenant("tokyo").CreateDecisions(b.Context(), "bench", ds); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := s.OnAlert(b.Context(), bruteForce("b", fmt.Sprintf("198.18.%d.%d", i>>8&255, i&255))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
