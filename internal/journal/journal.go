@@ -6,7 +6,8 @@
 //
 // A record is an event of a dataset under "omamori." (omamori.decision, omamori.access,
 // omamori.audit), its JSON form kept as the raw bytes. Records go through the ingest pipeline
-// like any sender's, batched; Sync waits until every record so far is durable on the bus.
+// like any sender's, batched (Run sends batches as they come due); Sync waits until every
+// record so far is durable on the bus.
 package journal
 
 import (
@@ -67,6 +68,27 @@ func (j *Journal) Add(e *event.Event) error {
 	}
 	s.AddDecoded(e, nil)
 	return nil
+}
+
+// Run flushes batches as they come due (ingest's batch delay) until ctx ends: a quiet
+// journal's last record must not wait for the next one.
+func (j *Journal) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			j.mu.Lock()
+			for _, s := range j.streams {
+				if due, ok := s.Due(); ok && !now.Before(due) {
+					s.Flush()
+				}
+			}
+			j.mu.Unlock()
+		}
+	}
 }
 
 // Sync waits until every record added so far is durable on the bus.

@@ -103,3 +103,37 @@ func TestRecordsReachTheArchive(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSendsQuietRecords: one record and then silence still reaches the bus, without Sync.
+func TestRunSendsQuietRecords(t *testing.T) {
+	ctx := t.Context()
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p, err := ingest.NewPipeline(b, ingest.Config{MaxDelay: 10 * time.Millisecond}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := New(p)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go j.Run(rctx, 5*time.Millisecond)
+	if err := j.Record("handa", "omamori.audit", "token.create", "admin", time.Now(), map[string]string{"name": "fortigate"}); err != nil {
+		t.Fatal(err)
+	}
+	// No consumer of that name exists, so ConsumerPending counts every message on the stream.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		n, err := b.ConsumerPending(ctx, "nobody")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the record never reached the bus")
+		}
+	}
+}
