@@ -1,8 +1,11 @@
 package incident
 
 import (
+	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,20 +80,27 @@ func scenarioAlerts(t testing.TB) []detect.Alert {
 }
 
 type env struct {
-	st    *store.Store
-	svc   *Service
-	clock *fakeClock
-	rec   *Recorder
-	path  string
-	cfg   Config
+	st     *store.Store
+	svc    *Service
+	clock  *fakeClock
+	rec    *Recorder
+	driver string
+	path   string
+	cfg    Config
 }
 
 // newEnv opens a store in a temporary directory with tenant handa, and a service over it
 // whose clock starts at start.
+//
+// With OMAMORI_TEST_POSTGRES_DSN set, the store is PostgreSQL instead (a fresh schema per
+// test, dropped afterwards), so the workflow runs against both databases.
 func newEnv(t testing.TB, start time.Time, cfg Config) *env {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "omamori.db")
-	st, err := store.Open(t.Context(), "sqlite", path)
+	driver, path := "sqlite", filepath.Join(t.TempDir(), "omamori.db")
+	if base := os.Getenv("OMAMORI_TEST_POSTGRES_DSN"); base != "" {
+		driver, path = "postgres", postgresSchema(t, base)
+	}
+	st, err := store.Open(t.Context(), driver, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +108,7 @@ func newEnv(t testing.TB, start time.Time, cfg Config) *env {
 	if _, err := st.CreateTenant(t.Context(), "test", store.Tenant{ID: tenant, Name: "半田病院"}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{st: st, clock: &fakeClock{t: start}, rec: &Recorder{}, path: path, cfg: cfg}
+	e := &env{st: st, clock: &fakeClock{t: start}, rec: &Recorder{}, driver: driver, path: path, cfg: cfg}
 	e.svc, err = NewService(st, cfg, e.clock.Now, e.rec, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +120,7 @@ func newEnv(t testing.TB, start time.Time, cfg Config) *env {
 func (e *env) reopen(t testing.TB) {
 	t.Helper()
 	e.st.Close()
-	st, err := store.Open(t.Context(), "sqlite", e.path)
+	st, err := store.Open(t.Context(), e.driver, e.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +149,34 @@ func (e *env) ingestAll(t testing.TB, alerts []detect.Alert) map[string][]string
 		}
 	}
 	return byIncident
+}
+
+// postgresSchema makes a schema for one test in the database at base and returns a DSN that
+// uses it.
+func postgresSchema(t testing.TB, base string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	schema := "omamori_incident_" + strings.ToLower(rand.Text()[:12])
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create test schema: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		db.Exec("DROP SCHEMA " + schema + " CASCADE")
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
 }
 
 // The inventory knows the catering contractor's server by name and address.
