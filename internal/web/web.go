@@ -136,6 +136,7 @@ func New(o Options) (*Server, error) {
 	s.handle("GET /{$}", signedIn, "", s.home)
 	s.handle("GET /t/{tenant}/{$}", tenant, auth.ActionViewDashboard, s.dashboard)
 	s.handle("GET /t/{tenant}/alerts", tenant, auth.ActionViewAlerts, s.alerts)
+	s.handle("GET /t/{tenant}/audit", tenant, auth.ActionViewAudit, s.audit)
 	s.handle("GET /t/{tenant}/users", tenant, auth.ActionManageUsers, s.users)
 	s.handle("POST /t/{tenant}/users/{user}/roles", tenant, auth.ActionManageUsers, s.setRole)
 

@@ -176,7 +176,7 @@ func TestRouteWalk(t *testing.T) {
 	viewer, admin := f.signIn(t, "suzuki"), f.signIn(t, "sato")
 	liaison := f.signIn(t, "liaison")
 	routes := f.srv.Routes()
-	if len(routes) < 11 {
+	if len(routes) < 12 {
 		t.Fatalf("only %d routes registered", len(routes))
 	}
 	for _, rt := range routes {
@@ -389,9 +389,15 @@ func TestUsersPage(t *testing.T) {
 	if want := "role.grant role=analyst_l2,role.revoke role=viewer,role.grant role=analyst_l1"; strings.Join(seen, ",") != want {
 		t.Errorf("audit of sato's changes = %v, want %s", seen, want)
 	}
+	// The audit page names the admin who did it.
+	resp, body := do(t, admin, "GET", f.ts.URL+"/t/tokyo/audit", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "<td>sato</td>") || !strings.Contains(body, "role=analyst_l2") {
+		t.Errorf("audit page = %d:\n%s", resp.StatusCode, body)
+	}
+
 	// Osaka's analyst now sees tokyo too, and chooses between the two.
 	yamada := f.signIn(t, "yamada")
-	resp, body := do(t, yamada, "GET", f.ts.URL+"/", nil)
+	resp, body = do(t, yamada, "GET", f.ts.URL+"/", nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "東京総合病院") || !strings.Contains(body, "大阪市民病院") {
 		t.Errorf("home of a two-hospital user = %d:\n%s", resp.StatusCode, body)
 	}
