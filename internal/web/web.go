@@ -162,7 +162,7 @@ func (s *Server) handle(pattern string, acc access, action auth.Action, h handle
 	}
 	s.routes = append(s.routes, Route{Method: method, Pattern: path, Access: acc, Action: action})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.guard(w, r, acc, action)
+		p, r, ok := s.guard(w, r, acc, action)
 		if !ok {
 			return
 		}
@@ -173,7 +173,8 @@ func (s *Server) handle(pattern string, acc access, action auth.Action, h handle
 	})
 }
 
-func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, action auth.Action) (*page, bool) {
+// guard lets the request through (with the person in its context) or answers it itself.
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, action auth.Action) (*page, *http.Request, bool) {
 	ctx := r.Context()
 	cookie := ""
 	if c, err := r.Cookie(s.cookie); err == nil {
@@ -192,7 +193,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, actio
 			} else {
 				s.render(w, r, http.StatusUnauthorized, "error", p.with("error.signin"))
 			}
-			return nil, false
+			return nil, nil, false
 		}
 		cur = &c
 	}
@@ -202,7 +203,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, actio
 		csrf, err := s.accounts.PendingCSRF(ctx, cookie)
 		if err != nil {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
-			return nil, false
+			return nil, nil, false
 		}
 		p.CSRF = csrf
 	}
@@ -212,7 +213,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, actio
 			// The same answer whether the tenant exists or not.
 			s.log.Info("refused", "user", cur.Identity, "tenant", t, "action", action, "path", r.URL.Path)
 			s.render(w, r, http.StatusForbidden, "error", p.with("error.forbidden"))
-			return nil, false
+			return nil, nil, false
 		}
 		p.Tenant = t
 	}
@@ -220,14 +221,13 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, actio
 		if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(p.CSRF)) != 1 || p.CSRF == "" {
 			s.log.Warn("CSRF token mismatch", "path", r.URL.Path)
 			s.render(w, r, http.StatusForbidden, "error", p.with("error.csrf"))
-			return nil, false
+			return nil, nil, false
 		}
 	}
 	if cur != nil {
-		r2 := r.WithContext(auth.WithIdentity(ctx, cur.Identity))
-		*r = *r2
+		r = r.WithContext(auth.WithIdentity(ctx, cur.Identity))
 	}
-	return p, true
+	return p, r, true
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
