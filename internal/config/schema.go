@@ -27,6 +27,24 @@ type Config struct {
 	Archive Archive `yaml:"archive"`
 	// Detection: which rules and behavioural detectors run over the events.
 	Detect Detect `yaml:"detect"`
+	// Access decisions for the EHR: who may open which patient record, asked by the EHR
+	// before it shows one (POST /api/v1/access/decide).
+	Access Access `yaml:"access"`
+}
+
+// Access configures the EHR access decisions.
+type Access struct {
+	// Folder of the hospital's Cedar policies (*.cedar and one *.cedarschema), checked
+	// against the schema when omamori starts. Empty: the policies omamori ships for a
+	// Japanese hospital; 'omamori access policies DIR' writes them out as a start.
+	Policies string `yaml:"policies"`
+	// Folder of the staff roster, assignments, care teams and consultations as CSV files
+	// (staff.csv required; docs/ehr-access-policy.md lists the columns), for
+	// ingest.default_tenant. Empty: nobody is on the roster, so every request is refused
+	// until one is loaded.
+	Directory string `yaml:"directory"`
+	// How long the privacy officer has to review a break-glass access before it is overdue.
+	ReviewSLA time.Duration `yaml:"review_sla"`
 }
 
 // Detect configures the detection stage.
@@ -221,5 +239,6 @@ func Default() Config {
 			Behavior:    true,
 			Intel:       Intel{Refresh: 15 * time.Minute},
 		},
+		Access: Access{ReviewSLA: 72 * time.Hour},
 	}
 }

@@ -176,6 +176,18 @@ func (c *Config) validate() []Problem {
 		bad("detect.intel.refresh", fmt.Sprintf("%v is too often", d.Intel.Refresh), "feeds change in hours; 15m is a good start, and TAXII servers limit how often they are polled")
 	}
 
+	for _, k := range []struct{ key, dir string }{{"access.policies", c.Access.Policies}, {"access.directory", c.Access.Directory}} {
+		if k.dir == "" {
+			continue
+		}
+		if fi, err := os.Stat(k.dir); err != nil || !fi.IsDir() {
+			bad(k.key, fmt.Sprintf("%q is not a folder omamori can read", k.dir), "give a folder; 'omamori access policies DIR' writes a starting set of policies")
+		}
+	}
+	if c.Access.ReviewSLA <= 0 {
+		bad("access.review_sla", "must be more than 0", "72h gives the privacy officer three days to review a break-glass access")
+	}
+
 	ps = append(ps, c.checkConflicts()...)
 	return ps
 }

@@ -13,17 +13,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
@@ -33,6 +36,7 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/ingest"
+	"github.com/omamori-project/omamori/internal/journal"
 	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/keyring"
 	"github.com/omamori-project/omamori/internal/rules"
@@ -46,6 +50,10 @@ type Node struct {
 	Store   *store.Store
 	Archive *archive.Archive
 	API     *api.Server
+	// Journal records omamori's own actions into the archive, through the bus.
+	Journal *journal.Journal
+	// Access holds each tenant's EHR access decision point.
+	Access access.Deciders
 
 	// HTTPAddr is where the HTTP server listens, and HTTPS whether it speaks TLS.
 	HTTPAddr net.Addr
@@ -165,6 +173,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	if err != nil {
 		return nil, fmt.Errorf("start ingest: %w", err)
 	}
+	n.Journal = journal.New(n.pipeline)
+	n.goServe("journal", func() error { n.Journal.Run(runCtx, cfg.Ingest.BatchWait); return nil })
 
 	n.verifier = auth.NewVerifier(n.Store, log)
 	go func() {
@@ -194,6 +204,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 			return p.Tenant, "api:" + p.Name, nil
 		},
 	}, api.MaxBody(64<<20))
+	if err := n.startAccess(cfg, slices.Sorted(maps.Keys(tenants))); err != nil {
+		return nil, err
+	}
 	ln, err := n.API.Listen()
 	if err != nil {
 		return nil, fmt.Errorf("listen for http: %w", err)
@@ -297,6 +310,9 @@ func (n *Node) stop(ctx context.Context) error {
 	n.cancel()
 	n.listeners.Wait()
 	var errs []error
+	if n.Journal != nil {
+		errs = append(errs, n.Journal.Sync(ctx))
+	}
 	if n.pipeline != nil {
 		errs = append(errs, n.pipeline.Close(ctx))
 	}

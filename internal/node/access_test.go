@@ -1,0 +1,106 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/archive"
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/config"
+)
+
+// TestAccessDecisionsServed asks a running node, as the EHR would, for a break-glass access
+// with the roster of the access tests loaded: it is allowed with its obligations, waits in the
+// review queue, and is kept in the archive; a token without the access scope is refused.
+func TestAccessDecisionsServed(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	cfg, err := config.Load(config.Sources{Set: []string{
+		"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms", "ingest.syslog=",
+		"access.directory=../access/testdata/hospital",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	scope := n.Store.Tenant(cfg.Ingest.DefaultTenant)
+	_, ehr, err := auth.Issue(ctx, scope, "test", auth.Request{Name: "ehr", Scopes: []auth.Scope{auth.ScopeAccess}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, reader, err := auth.Issue(ctx, scope, "test", auth.Request{Name: "reader", Scopes: []auth.Scope{auth.ScopeRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"subject": {"id": "N002"}, "action": "view", "resource": {"patient": "P005", "data_type": "chart", "department": "internal_medicine"},
+		"device": {"id": "5E-PC-01", "managed": true, "compliant": true, "location": "ward-5E", "network": "ward"},
+		"emergency": true, "purpose_of_use": "ETREAT", "reason": "意識障害で救急搬送、既往歴の確認のため"}`
+	post := func(token auth.Secret) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+n.HTTPAddr.String()+"/api/v1/access/decide", bytes.NewBufferString(body))
+		req.Header.Set("Authorization", "Bearer "+string(token))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := post(reader); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a read token asking for a decision: %s, want 403", resp.Status)
+	}
+	resp := post(ehr)
+	var d access.Decision
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("decide: %s %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	if d.Decision != "allow" || !d.BreakGlass || d.Tenant != cfg.Ingest.DefaultTenant {
+		t.Fatalf("decision %+v, want a break-glass allow for the token's tenant", d)
+	}
+
+	// It waits for the privacy officer's review.
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+n.HTTPAddr.String()+"/api/v1/access/reviews", nil)
+	req.Header.Set("Authorization", "Bearer "+string(reader))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(queue, []byte(d.ID)) {
+		t.Errorf("review queue: %s %s, want the decision %s in it", resp.Status, queue, d.ID)
+	}
+
+	// The decision reaches the archive through the journal and the bus.
+	q := archive.Query{Tenant: d.Tenant, Where: []archive.Cond{{Field: "event.dataset", Op: "=", Value: access.DecisionDataset}}}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var found []string
+		err := n.Archive.Search(ctx, q, nil, func(r *archive.Record) error {
+			var got access.Decision
+			if err := json.Unmarshal(r.Event.Raw, &got); err != nil {
+				return err
+			}
+			found = append(found, got.ID)
+			return nil
+		})
+		if err != nil && !strings.Contains(err.Error(), "no tenant") { // not yet: the archive has no record of it
+			t.Fatal(err)
+		}
+		if len(found) == 1 && found[0] == d.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("archive holds decisions %v, want [%s]", found, d.ID)
+		}
+	}
+}
