@@ -36,8 +36,18 @@ type ConsumeConfig struct {
 //
 // Only one ConsumeEvents may run per durable name at a time.
 func (b *Bus) ConsumeEvents(ctx context.Context, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
+	return b.consume(ctx, b.events, "events", cfg, fn)
+}
+
+// ConsumeAlerts follows ALERTS as ConsumeEvents follows EVENTS, with the same guarantees:
+// response and incidents each keep their own durable consumer of it.
+func (b *Bus) ConsumeAlerts(ctx context.Context, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
+	return b.consume(ctx, b.alerts, "alerts", cfg, fn)
+}
+
+func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
 	if cfg.Durable == "" {
-		return errors.New("consume events: no durable consumer name")
+		return fmt.Errorf("consume %s: no durable consumer name", what)
 	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 32 << 20
@@ -46,9 +56,9 @@ func (b *Bus) ConsumeEvents(ctx context.Context, cfg ConsumeConfig, fn func(ctx 
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 200 * time.Millisecond
 	}
-	c, err := b.durable(ctx, cfg.Durable)
+	c, err := b.durable(ctx, stream, cfg.Durable)
 	if err != nil {
-		return fmt.Errorf("consume events: %w", err)
+		return fmt.Errorf("consume %s: %w", what, err)
 	}
 	var msgs []Msg
 	var last jetstream.Msg
@@ -61,13 +71,13 @@ func (b *Bus) ConsumeEvents(ctx context.Context, cfg ConsumeConfig, fn func(ctx 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("consume events: %w", err)
+			return fmt.Errorf("consume %s: %w", what, err)
 		}
 		msgs = msgs[:0]
 		for m := range batch.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
-				return fmt.Errorf("consume events: %w", err)
+				return fmt.Errorf("consume %s: %w", what, err)
 			}
 			subj := m.Subject()
 			msgs = append(msgs, Msg{Seq: md.Sequence.Stream, Subject: subj, Tenant: subj[strings.LastIndexByte(subj, '.')+1:],
@@ -78,7 +88,7 @@ func (b *Bus) ConsumeEvents(ctx context.Context, cfg ConsumeConfig, fn func(ctx 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("consume events: %w", err)
+			return fmt.Errorf("consume %s: %w", what, err)
 		}
 		if len(msgs) == 0 {
 			continue
@@ -91,15 +101,15 @@ func (b *Bus) ConsumeEvents(ctx context.Context, cfg ConsumeConfig, fn func(ctx 
 		err = last.DoubleAck(actx)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("consume events: acknowledge %d: %w", msgs[len(msgs)-1].Seq, err)
+			return fmt.Errorf("consume %s: acknowledge %d: %w", what, msgs[len(msgs)-1].Seq, err)
 		}
 	}
 }
 
-// durable returns the durable consumer name on EVENTS, recreated to start at the first message
+// durable returns the durable consumer name on stream, recreated to start at the first message
 // it has not acknowledged.
-func (b *Bus) durable(ctx context.Context, name string) (jetstream.Consumer, error) {
-	s, err := b.js.Stream(ctx, b.events)
+func (b *Bus) durable(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
+	s, err := b.js.Stream(ctx, stream)
 	if err != nil {
 		return nil, err
 	}
