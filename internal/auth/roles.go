@@ -57,6 +57,7 @@ const (
 	ActionDraftReports     Action = "reports.draft"
 	ActionViewDecisions    Action = "decisions.view"
 	ActionApproveDecisions Action = "decisions.approve"
+	ActionRevokeDecisions  Action = "decisions.revoke"
 	ActionViewAssets       Action = "assets.view"
 	ActionExportArchive    Action = "archive.export"
 	ActionViewAudit        Action = "audit.view"
@@ -69,7 +70,7 @@ const (
 func Actions() []Action {
 	return []Action{ActionViewDashboard, ActionViewAlerts, ActionTriageAlerts, ActionSearchEvents, ActionViewIncidents,
 		ActionWorkIncidents, ActionLeadIncidents, ActionDraftReports, ActionViewDecisions, ActionApproveDecisions,
-		ActionViewAssets, ActionExportArchive, ActionViewAudit, ActionManageUsers, ActionManageTokens, ActionManageSettings}
+		ActionRevokeDecisions, ActionViewAssets, ActionExportArchive, ActionViewAudit, ActionManageUsers, ActionManageTokens, ActionManageSettings}
 }
 
 // read is what every role that works in a tenant may see.
@@ -79,14 +80,16 @@ var read = []Action{ActionViewDashboard, ActionViewAlerts, ActionViewIncidents, 
 // line lists what it adds to the ones it builds on, so the table reads in one place.
 var permissions = func() map[Role][]Action {
 	l1 := append(slices.Clone(read), ActionTriageAlerts, ActionSearchEvents)
-	l2 := append(slices.Clone(l1), ActionWorkIncidents)
+	// Working incidents includes lifting a block that turns out wrong; approving what a
+	// guardrail held back near a life-support device stays with the approver.
+	l2 := append(slices.Clone(l1), ActionWorkIncidents, ActionRevokeDecisions)
 	l3 := append(slices.Clone(l2), ActionLeadIncidents, ActionDraftReports)
 	return map[Role][]Action{
 		RoleViewer:       read,
 		RoleAnalystL1:    l1,
 		RoleAnalystL2:    l2,
 		RoleIncidentLead: l3,
-		RoleApprover:     append(slices.Clone(read), ActionApproveDecisions),
+		RoleApprover:     append(slices.Clone(read), ActionApproveDecisions, ActionRevokeDecisions),
 		RoleAuditor:      append(slices.Clone(read), ActionSearchEvents, ActionViewAudit),
 		RoleAdmin:        append(slices.Clone(read), ActionViewAudit, ActionManageUsers, ActionManageTokens, ActionManageSettings),
 		// An authority liaison prepares what an authority asked for; it sees incidents and
