@@ -328,6 +328,13 @@ func TestValidate(t *testing.T) {
 			c.Detect.Intel.TAXII = []TAXIIFeed{{Discovery: "https://taxii.example/taxii2/"}}
 		}, []string{"detect.intel.taxii.0.collection"}, "collections/"},
 		{"intel refresh too often", func(c *Config) { c.Detect.Intel.Refresh = time.Second }, []string{"detect.intel.refresh"}, "15m"},
+		{"response policy", func(c *Config) {
+			c.Respond.Policies = []ResponsePolicy{{Name: "x", Action: "ban", Target: "attacker", TTL: 0}}
+		}, []string{"respond.policies.0.action", "respond.policies.0.target", "respond.policies.0.ttl"}, "block or isolate"},
+		{"bouncer key too short", func(c *Config) { c.Respond.Bouncers = []Bouncer{{Name: "gw", Key: "secret"}} }, []string{"respond.bouncers.0.key"}, "openssl rand"},
+		{"allow not a network", func(c *Config) { c.Respond.Allow = []string{"dns"} }, []string{"respond.allow.0"}, "192.0.2.53/32"},
+		{"webhook over http", func(c *Config) { c.Incidents.Webhook = "http://chat.example/hook" }, []string{"incidents.webhook"}, "https"},
+		{"webhook to this machine", func(c *Config) { c.Incidents.Webhook = "http://127.0.0.1/hook" }, nil, ""},
 		{"min level", func(c *Config) { c.Detect.MinLevel = "severe" }, []string{"detect.min_level"}, "Sigma's levels"},
 		{"internal network", func(c *Config) { c.Detect.InternalNetworks = []string{"10.0.0.0"} }, []string{"detect.internal_networks.0"}, "10.0.0.0/8"},
 		{"http listen no port", func(c *Config) { c.HTTP.Listen = "0.0.0.0" }, []string{"http.listen"}, "host:port"},

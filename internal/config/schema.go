@@ -30,6 +30,80 @@ type Config struct {
 	// Access decisions for the EHR: who may open which patient record, asked by the EHR
 	// before it shows one (POST /api/v1/access/decide).
 	Access Access `yaml:"access"`
+	// Active response: which alerts block or isolate what, the guardrails that keep patient
+	// care running, and the enforcers.
+	Respond Respond `yaml:"respond"`
+	// Incidents: how alerts are grouped into incidents and who is told.
+	Incidents Incidents `yaml:"incidents"`
+}
+
+// Respond configures active response.
+type Respond struct {
+	// Record what the policies would do without doing it: for a hospital's first weeks.
+	DryRun bool `yaml:"dry_run"`
+	// Which alerts lead to which decisions, tried in order; the first that matches decides.
+	Policies []ResponsePolicy `yaml:"policies"`
+	// CSV file of the hospital's devices (address, name, category, department, protected),
+	// for ingest.default_tenant. A life-support device is never blocked or isolated
+	// automatically; a protected clinical service is held for a person's approval. Empty:
+	// every automatic decision is held, since omamori cannot tell a ventilator from an attacker.
+	Assets string `yaml:"assets"`
+	// Networks (CIDR) never blocked automatically: the hospital's own, its DNS resolvers, the
+	// EHR vendor's maintenance endpoint. detect.intel.warning_lists are added to them.
+	Allow []string `yaml:"allow"`
+	// Put block and isolation decisions into this machine's nftables (table inet omamori),
+	// when omamori runs on the hospital's Linux gateway. Needs CAP_NET_ADMIN.
+	Nftables bool `yaml:"nftables"`
+	// Networks (CIDR) an isolated host may still reach, such as the SOC's management hosts.
+	Management []string `yaml:"management"`
+	// CrowdSec bouncers that pull decisions from /v1/decisions (their api_url is omamori's
+	// address); each is given its key in its own configuration.
+	Bouncers []Bouncer `yaml:"bouncers"`
+}
+
+// ResponsePolicy is one policy: which alerts, and what to do.
+type ResponsePolicy struct {
+	// A name for the decisions it makes.
+	Name string `yaml:"name"`
+	// Alert rule ids (a Sigma rule's id, behavior.<detector>, intel.<indicator>); empty: any.
+	Rules []string `yaml:"rules"`
+	// Detectors: sigma, sigma-correlation, behavior, intel; empty: any.
+	Detectors []string `yaml:"detectors"`
+	// Lowest alert level that matches; empty: any.
+	MinLevel string `yaml:"min_level"`
+	// block or isolate.
+	Action string `yaml:"action"`
+	// The alert's entity acted on: source, destination or host.
+	Target string `yaml:"target"`
+	// Widen an IPv4 address to its network of this length (0: the address alone).
+	Prefix int `yaml:"prefix"`
+	// Widen an IPv6 address to its network of this length (0: the address alone).
+	PrefixV6 int `yaml:"prefix_v6"`
+	// How long the decision applies.
+	TTL time.Duration `yaml:"ttl"`
+	// Go on to the next policies after this one matched, to take several actions on one alert.
+	Continue bool `yaml:"continue"`
+}
+
+// Bouncer is one CrowdSec bouncer.
+type Bouncer struct {
+	// Its name, unique within its tenant; omamori keeps its position in the decision stream.
+	Name string `yaml:"name"`
+	// The tenant whose decisions it enforces. Empty: ingest.default_tenant.
+	Tenant string `yaml:"tenant"`
+	// Its API key, at least 16 characters; set it through OMAMORI_RESPOND_BOUNCERS rather than
+	// in this file.
+	Key string `yaml:"key"`
+}
+
+// Incidents configures the incident workflow.
+type Incidents struct {
+	// How long after its last alert an incident still gathers alerts about the same hosts,
+	// addresses and users.
+	Window time.Duration `yaml:"window"`
+	// URL to which openings and escalations are posted as JSON (a chat or paging gateway).
+	// Empty: nobody is told outside omamori.
+	Webhook string `yaml:"webhook"`
 }
 
 // Access configures the EHR access decisions.
@@ -240,5 +314,15 @@ func Default() Config {
 			Intel:       Intel{Refresh: 15 * time.Minute},
 		},
 		Access: Access{ReviewSLA: 72 * time.Hour},
+		Respond: Respond{
+			Policies: []ResponsePolicy{
+				{Name: "isolate-lateral-movement", Rules: []string{"behavior.lateral_movement"}, Action: "isolate", Target: "source", TTL: 4 * time.Hour},
+				{Name: "isolate-encrypting-hosts", Rules: []string{"behavior.ransomware_burst", "behavior.shadow_copy_deletion"}, Action: "isolate", Target: "host", TTL: 4 * time.Hour},
+				{Name: "block-attackers", Detectors: []string{"sigma", "sigma-correlation", "behavior", "intel"}, MinLevel: "high",
+					Action: "block", Target: "source", TTL: 24 * time.Hour},
+			},
+			Allow: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"},
+		},
+		Incidents: Incidents{Window: 24 * time.Hour},
 	}
 }

@@ -188,6 +188,64 @@ func (c *Config) validate() []Problem {
 		bad("access.review_sla", "must be more than 0", "72h gives the privacy officer three days to review a break-glass access")
 	}
 
+	levels := []string{"informational", "low", "medium", "high", "critical"}
+	for i, p := range c.Respond.Policies {
+		key := "respond.policies." + strconv.Itoa(i)
+		if p.Name == "" {
+			bad(key+".name", "must not be empty", "name each policy; its decisions carry the name")
+		}
+		if p.Action != "block" && p.Action != "isolate" {
+			bad(key+".action", fmt.Sprintf("unknown action %q", p.Action), "use block or isolate")
+		}
+		if !slices.Contains([]string{"", "source", "destination", "host"}, p.Target) {
+			bad(key+".target", fmt.Sprintf("unknown target %q", p.Target), "use source, destination or host")
+		}
+		if p.MinLevel != "" && !slices.Contains(levels, p.MinLevel) {
+			bad(key+".min_level", fmt.Sprintf("unknown level %q", p.MinLevel), "use informational, low, medium, high or critical")
+		}
+		if p.TTL <= 0 {
+			bad(key+".ttl", "must be more than 0", "24h blocks an attacker for a day; a person can extend it")
+		}
+		if p.Prefix < 0 || p.Prefix > 32 || p.PrefixV6 < 0 || p.PrefixV6 > 128 {
+			bad(key+".prefix", "is out of range", "0 acts on the address alone; 24 (IPv4) or 64 (IPv6) on its network")
+		}
+	}
+	for _, l := range []struct {
+		key  string
+		nets []string
+	}{{"respond.allow", c.Respond.Allow}, {"respond.management", c.Respond.Management}} {
+		for i, n := range l.nets {
+			if _, err := netip.ParsePrefix(n); err != nil {
+				bad(l.key+"."+strconv.Itoa(i), fmt.Sprintf("%q is not a network in CIDR notation", n), "write it as 10.0.0.0/8, or 192.0.2.53/32 for one address")
+			}
+		}
+	}
+	if c.Respond.Assets != "" {
+		if _, err := os.Stat(c.Respond.Assets); err != nil {
+			bad("respond.assets", fmt.Sprintf("cannot read %s: %v", c.Respond.Assets, unwrapPath(err)), "give the CSV file of the hospital's devices")
+		}
+	}
+	for i, b := range c.Respond.Bouncers {
+		key := "respond.bouncers." + strconv.Itoa(i)
+		if b.Name == "" {
+			bad(key+".name", "must not be empty", "name the bouncer, such as gw-nftables")
+		}
+		if len(b.Key) < 16 {
+			bad(key+".key", "is shorter than 16 characters", "generate one with: openssl rand -hex 24")
+		}
+		if b.Tenant != "" && !tenantID.MatchString(b.Tenant) {
+			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", b.Tenant), tenantHint)
+		}
+	}
+	if c.Incidents.Window <= 0 {
+		bad("incidents.window", "must be more than 0", "24h gathers a day's alerts about the same hosts into one incident")
+	}
+	if w := c.Incidents.Webhook; w != "" {
+		if u, err := url.Parse(w); err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && IsLoopback(net.JoinHostPort(u.Hostname(), "0"))) {
+			bad("incidents.webhook", fmt.Sprintf("%q is not an https URL", w), "incident details leave the hospital only over https (http only to this machine)")
+		}
+	}
+
 	ps = append(ps, c.checkConflicts()...)
 	return ps
 }
