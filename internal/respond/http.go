@@ -1,0 +1,427 @@
+package respond
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// Route is one HTTP route of the decisions API: the API server mounts Handler at Pattern
+// behind its authentication, requiring the read scope, or a scope that may change decisions
+// when Write is set.
+type Route struct {
+	Pattern string
+	Write   bool
+	Handler http.Handler
+}
+
+// HTTP serves decisions as JSON under /api/v1/decisions, for the web UI and the CLI.
+// Whether a person may change a decision is the Service's rule (their Role), not the
+// route's: a viewer's approval reaches the Service and is refused there with 403.
+type HTTP struct {
+	Service *Service
+	// Principal returns the tenant a request acts for and the person making it (their name for
+	// the audit log, their role for what they may do), from the authentication the server did.
+	// An error answers 401.
+	Principal func(r *http.Request) (tenant string, who Person, err error)
+	Log       *slog.Logger
+}
+
+// Routes returns the routes to mount:
+//
+//	GET    /api/v1/decisions?status=held,active&target=203.0.113.7&origin=rule&after=0&limit=100
+//	GET    /api/v1/decisions/{id}
+//	POST   /api/v1/decisions               {"action": "block", "target": "203.0.113.7", "ttl": "4h", "reason": "..."}
+//	POST   /api/v1/decisions/{id}/approve  {"note": "..."}
+//	POST   /api/v1/decisions/{id}/reject   {"note": "..."}
+//	POST   /api/v1/decisions/{id}/extend   {"ttl": "24h", "note": "..."}
+//	DELETE /api/v1/decisions/{id}?note=... revoke (or {"note": "..."} in the body)
+func (h *HTTP) Routes() []Route {
+	return []Route{
+		{"GET /api/v1/decisions", false, h.handle(h.list)},
+		{"GET /api/v1/decisions/{id}", false, h.handle(func(r *http.Request, tenant string, _ Person) (any, error) {
+			id, err := pathID(r)
+			if err != nil {
+				return nil, err
+			}
+			d, err := h.Service.Get(r.Context(), tenant, id)
+			if err != nil {
+				return nil, err
+			}
+			return h.view(d), nil
+		})},
+		{"POST /api/v1/decisions", true, h.handle(h.add)},
+		{"POST /api/v1/decisions/{id}/approve", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
+			return h.change(r, false, func(id int64, in changeRequest) (Decision, error) {
+				return h.Service.Approve(r.Context(), tenant, who, id, in.Note)
+			})
+		})},
+		{"POST /api/v1/decisions/{id}/reject", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
+			return h.change(r, true, func(id int64, in changeRequest) (Decision, error) {
+				return h.Service.Reject(r.Context(), tenant, who, id, in.Note)
+			})
+		})},
+		{"POST /api/v1/decisions/{id}/extend", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
+			return h.change(r, false, func(id int64, in changeRequest) (Decision, error) {
+				ttl, err := parseTTL(in.TTL)
+				if err != nil {
+					return Decision{}, err
+				}
+				return h.Service.Extend(r.Context(), tenant, who, id, ttl, in.Note)
+			})
+		})},
+		{"DELETE /api/v1/decisions/{id}", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
+			return h.change(r, true, func(id int64, in changeRequest) (Decision, error) {
+				return h.Service.Revoke(r.Context(), tenant, who, id, in.Note)
+			})
+		})},
+	}
+}
+
+// DecisionView is a decision as the API shows it: durations as Go durations ("4h0m0s"),
+// times in RFC 3339, and for a held decision how long it has waited for a person.
+type DecisionView struct {
+	ID        int64      `json:"id"`
+	Tenant    string     `json:"tenant"`
+	Action    Action     `json:"action"`
+	Scope     Scope      `json:"scope"`
+	Target    string     `json:"target"`
+	TTL       string     `json:"ttl"`
+	Expires   time.Time  `json:"expires"`
+	Reason    string     `json:"reason"`
+	Origin    OriginView `json:"origin"`
+	AlertID   string     `json:"alert_id,omitempty"`
+	Status    Status     `json:"status"`
+	Live      bool       `json:"live"` // enforced now
+	Waiting   string     `json:"waiting,omitempty"`
+	Guardrail string     `json:"guardrail,omitempty"`
+	DryRun    bool       `json:"dry_run,omitempty"`
+	Created   time.Time  `json:"created"`
+	CreatedBy string     `json:"created_by"`
+	Updated   time.Time  `json:"updated,omitzero"`
+	UpdatedBy string     `json:"updated_by,omitempty"`
+	Note      string     `json:"note,omitempty"`
+}
+
+// OriginView is Origin as the API shows it.
+type OriginView struct {
+	Kind      OriginKind `json:"kind"`
+	Name      string     `json:"name,omitempty"`
+	Reference string     `json:"reference,omitempty"`
+}
+
+// DecisionPage is one page of GET /api/v1/decisions. Next, when not zero, is the after= of
+// the next page.
+type DecisionPage struct {
+	Decisions []DecisionView `json:"decisions"`
+	Next      int64          `json:"next,omitempty"`
+}
+
+func (h *HTTP) view(d Decision) DecisionView {
+	now := h.Service.now()
+	v := DecisionView{ID: d.ID, Tenant: d.Tenant, Action: d.Action, Scope: d.Scope, Target: d.Value,
+		TTL: d.TTL.String(), Expires: d.Expires, Reason: d.Reason,
+		Origin:  OriginView{Kind: d.Origin.Kind, Name: d.Origin.Name, Reference: d.Origin.Reference},
+		AlertID: d.AlertID, Status: d.Status, Live: d.Live(now), Guardrail: d.Guardrail, DryRun: d.DryRun,
+		Created: d.Created, CreatedBy: d.CreatedBy, Updated: d.Updated, UpdatedBy: d.UpdatedBy, Note: d.Note}
+	if w := d.Waiting(now); w > 0 {
+		v.Waiting = w.Truncate(time.Second).String()
+	}
+	return v
+}
+
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+func (h *HTTP) list(r *http.Request, tenant string, _ Person) (any, error) {
+	q := r.URL.Query()
+	var f store.DecisionFilter
+	for _, s := range strings.Split(q.Get("status"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		switch Status(s) {
+		case StatusActive, StatusHeld, StatusRejected, StatusExpired, StatusRevoked:
+			f.Status = append(f.Status, s)
+		default:
+			return nil, refuse(fmt.Sprintf("status %q is not a decision status", s), "statuses are active, held, rejected, expired, revoked; separate several with commas")
+		}
+	}
+	if t := strings.TrimSpace(q.Get("target")); t != "" {
+		// The store matches exactly, so the target is written as the decisions keep it.
+		f.Value = canonicalTarget(t)
+	}
+	// origin is a kind (rule, person, authority), optionally with its name: "rule:behavior.bruteforce".
+	var originKind OriginKind
+	var originName string
+	if o := strings.TrimSpace(q.Get("origin")); o != "" {
+		k, name, _ := strings.Cut(o, ":")
+		switch OriginKind(k) {
+		case OriginRule, OriginPerson, OriginAuthority:
+			originKind, originName = OriginKind(k), name
+		default:
+			return nil, refuse(fmt.Sprintf("origin %q is not an origin", o), "origin is rule, person or authority, optionally with a name: rule:behavior.bruteforce")
+		}
+	}
+	limit := defaultPage
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxPage {
+			return nil, refuse(fmt.Sprintf("limit %q is not a page size", s), fmt.Sprintf("limit is 1 to %d", maxPage))
+		}
+		limit = n
+	}
+	if s := q.Get("after"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return nil, refuse(fmt.Sprintf("after %q is not a decision ID", s), "after is the next of the previous page")
+		}
+		f.After = n
+	}
+	// The store filters by status and target; the origin is filtered here, reading pages of
+	// the store until this page is full, so that a page is short only at the end.
+	f.Limit = limit
+	if originKind != "" {
+		f.Limit = max(limit, 500)
+	}
+	page := DecisionPage{Decisions: []DecisionView{}}
+	for {
+		ds, err := h.Service.List(r.Context(), tenant, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			f.After = d.ID
+			if originKind != "" && (d.Origin.Kind != originKind || originName != "" && d.Origin.Name != originName) {
+				continue
+			}
+			page.Decisions = append(page.Decisions, h.view(d))
+			if len(page.Decisions) == limit {
+				page.Next = d.ID
+				return page, nil
+			}
+		}
+		if len(ds) < f.Limit {
+			return page, nil
+		}
+	}
+}
+
+// canonicalTarget writes an address or network as the decisions keep them (normalize), and
+// a domain in lower case without the final dot.
+func canonicalTarget(t string) string {
+	if a, err := netip.ParseAddr(t); err == nil && a.Zone() == "" {
+		return a.Unmap().String()
+	}
+	if p, err := netip.ParsePrefix(t); err == nil {
+		return p.Masked().String()
+	}
+	return strings.TrimSuffix(strings.ToLower(t), ".")
+}
+
+// AddRequest is the body of POST /api/v1/decisions.
+type AddRequest struct {
+	Action Action `json:"action"` // block or isolate
+	// Scope is ip, range or domain; empty: read from the target.
+	Scope  Scope  `json:"scope,omitempty"`
+	Target string `json:"target"`
+	TTL    string `json:"ttl"` // a Go duration: "4h", "90m"
+	Reason string `json:"reason"`
+	// Authority and Reference record an authority's request (the police, the national CERT)
+	// with its reference number; both or neither.
+	Authority string `json:"authority,omitempty"`
+	Reference string `json:"reference,omitempty"`
+	AlertID   string `json:"alert_id,omitempty"`
+	// Override decides despite a guardrail, which the decision records.
+	Override bool `json:"override,omitempty"`
+}
+
+const addExample = `{"action": "block", "target": "203.0.113.7", "ttl": "4h", "reason": "SSH brute force on the VPN"}`
+
+func (h *HTTP) add(r *http.Request, tenant string, who Person) (any, error) {
+	var in AddRequest
+	if err := readJSON(r, &in, false, addExample); err != nil {
+		return nil, err
+	}
+	if in.Target = strings.TrimSpace(in.Target); in.Target == "" {
+		return nil, refuse("a decision needs a target", "target is an address, a network in CIDR form or a domain: "+addExample)
+	}
+	if in.Action == "" {
+		in.Action = ActionBlock
+	}
+	if in.Scope == "" {
+		in.Scope = scopeOf(in.Target)
+	}
+	ttl, err := parseTTL(in.TTL)
+	if err != nil {
+		return nil, err
+	}
+	d, err := h.Service.Add(r.Context(), tenant, who, Request{Action: in.Action, Scope: in.Scope, Value: in.Target,
+		TTL: ttl, Reason: in.Reason, Authority: in.Authority, Reference: in.Reference, AlertID: in.AlertID, Override: in.Override})
+	if err != nil {
+		return nil, err
+	}
+	return created{h.view(d)}, nil
+}
+
+// scopeOf guesses a target's scope from its form.
+func scopeOf(target string) Scope {
+	if _, err := netip.ParseAddr(target); err == nil {
+		return ScopeIP
+	}
+	if _, err := netip.ParsePrefix(target); err == nil {
+		return ScopeRange
+	}
+	return ScopeDomain
+}
+
+// changeRequest is the body of approve, reject, extend and revoke.
+type changeRequest struct {
+	Note string `json:"note"`
+	TTL  string `json:"ttl,omitempty"` // extend only
+}
+
+// change reads the decision ID and the body (optional for DELETE, which may carry the note
+// as ?note=) and applies f. needNote refuses a change without a note: rejecting or revoking
+// a decision is explained for the record.
+func (h *HTTP) change(r *http.Request, needNote bool, f func(id int64, in changeRequest) (Decision, error)) (any, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return nil, err
+	}
+	var in changeRequest
+	if err := readJSON(r, &in, true, `{"note": "confirmed with the ward: not the ventilator's traffic"}`); err != nil {
+		return nil, err
+	}
+	if in.Note == "" {
+		in.Note = r.URL.Query().Get("note")
+	}
+	in.Note = strings.TrimSpace(in.Note)
+	if needNote && in.Note == "" {
+		return nil, refuse("a note is needed: say why, for the record", `send {"note": "..."} (or ?note=... on DELETE)`)
+	}
+	d, err := f(id, in)
+	if err != nil {
+		return nil, err
+	}
+	return h.view(d), nil
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, refuse("a duration is needed", `ttl is a Go duration such as "4h" or "90m"`)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, refuse(fmt.Sprintf("ttl %q is not a positive duration", s), `write it as "4h" or "90m"; days as hours, "168h" for a week`)
+	}
+	return d, nil
+}
+
+func pathID(r *http.Request) (int64, error) {
+	s := r.PathValue("id")
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, refuse(fmt.Sprintf("decision ID %q is not a number", s), "GET /api/v1/decisions lists the decisions with their IDs")
+	}
+	return id, nil
+}
+
+// httpError is a refusal with its status, message and hint for the client.
+type httpError struct {
+	status      int
+	msg, advice string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// refuse answers 400 with msg and advice.
+func refuse(msg, advice string) error { return &httpError{http.StatusBadRequest, msg, advice} }
+
+// readJSON reads a JSON body of at most 1 MiB, refusing unknown fields; optional accepts
+// an empty body.
+func readJSON(r *http.Request, v any, optional bool, example string) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == io.EOF && optional {
+		return nil
+	}
+	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil {
+		return &httpError{http.StatusBadRequest, "invalid JSON body: " + err.Error(), "send a JSON object such as " + example}
+	}
+	return nil
+}
+
+// created marks a value answered with 201.
+type created struct{ v any }
+
+func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tenant, who, err := h.Principal(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, "not signed in", "send an API token with scope respond, or sign in to the web UI")
+			return
+		}
+		v, err := f(r, tenant, who)
+		if err == nil {
+			status := http.StatusOK
+			if c, ok := v.(created); ok {
+				status, v = http.StatusCreated, c.v
+			}
+			writeJSON(w, status, v)
+			return
+		}
+		var he *httpError
+		switch {
+		case errors.As(err, &he):
+			writeError(w, he.status, he.msg, he.advice)
+		case errors.Is(err, ErrInvalid):
+			writeError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
+		case errors.Is(err, ErrNotAllowed):
+			writeError(w, http.StatusForbidden, err.Error(), "a person with role responder or admin may change decisions; a viewer only sees them")
+		case errors.Is(err, ErrState):
+			writeError(w, http.StatusConflict, err.Error(), "GET /api/v1/decisions/{id} shows its status: only held decisions are approved or rejected, active ones extended, active or held ones revoked")
+		case errors.Is(err, store.ErrNotFound):
+			writeError(w, http.StatusNotFound, "no such decision", "GET /api/v1/decisions lists this hospital's decisions")
+		case errors.Is(err, store.ErrConflict):
+			writeError(w, http.StatusConflict, "the decision changed meanwhile", "read it again and retry")
+		default:
+			// The details stay in the log: the client learns only that it failed.
+			if h.Log != nil {
+				h.Log.Error("decision request", "component", "respond", "method", r.Method, "path", r.URL.Path, "tenant", tenant, "err", err)
+			}
+			writeError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
+		}
+	})
+}
+
+// apiError is the body of every error answer, as in package api.
+type apiError struct {
+	Error string `json:"error"`
+	Hint  string `json:"hint,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg, hint string) {
+	writeJSON(w, status, apiError{Error: msg, Hint: hint})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
