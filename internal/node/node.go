@@ -35,10 +35,12 @@ import (
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/ingest"
 	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/journal"
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/selfsigned"
 	"github.com/omamori-project/omamori/internal/store"
@@ -54,6 +56,9 @@ type Node struct {
 	Journal *journal.Journal
 	// Access holds each tenant's EHR access decision point.
 	Access access.Deciders
+	// Respond makes and keeps block and isolation decisions; Incidents the SOC's workflow.
+	Respond   *respond.Service
+	Incidents *incident.Service
 
 	// HTTPAddr is where the HTTP server listens, and HTTPS whether it speaks TLS.
 	HTTPAddr net.Addr
@@ -204,7 +209,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 			return p.Tenant, "api:" + p.Name, nil
 		},
 	}, api.MaxBody(64<<20))
-	if err := n.startAccess(cfg, slices.Sorted(maps.Keys(tenants))); err != nil {
+	tenantIDs := slices.Sorted(maps.Keys(tenants))
+	if err := n.startAccess(cfg, tenantIDs); err != nil {
+		return nil, err
+	}
+	if err := n.startResponse(runCtx, cfg, tenantIDs); err != nil {
 		return nil, err
 	}
 	ln, err := n.API.Listen()

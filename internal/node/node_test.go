@@ -139,6 +139,9 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		t.Fatalf("openapi.yaml: %v", err)
 	}
 	for _, rt := range n.API.Routes() {
+		if rt.Authn != "" {
+			continue // mounted: the web UI, and CrowdSec's bouncer API, which CrowdSec documents
+		}
 		method, path, _ := strings.Cut(rt.Pattern, " ")
 		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
 			t.Errorf("route %s is not in internal/api/openapi.yaml", rt.Pattern)

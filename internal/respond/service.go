@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -78,6 +79,23 @@ func (s *Service) guardrails(tenant string) *Guardrails {
 	return s.guards[tenant]
 }
 
+// hostAddr returns the address of a host that an alert names by name (Windows events name
+// EHR-DB01, not its address), when the tenant's inventory holds exactly one device of that
+// name; otherwise host unchanged.
+func (s *Service) hostAddr(tenant, host string) string {
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return host
+	}
+	g := s.guardrails(tenant)
+	if g == nil || g.Assets == nil {
+		return host
+	}
+	if as := g.Assets.Named(host); len(as) == 1 && as[0].Prefix.IsSingleIP() {
+		return as[0].Addr().String()
+	}
+	return host
+}
+
 func (s *Service) notify(ctx context.Context, d Decision) {
 	if s.changed != nil {
 		s.changed(ctx, d)
@@ -114,6 +132,9 @@ func (s *Service) OnAlert(ctx context.Context, a detect.Alert) ([]Decision, erro
 
 func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decision, error) {
 	now := s.now()
+	if p.Target == EntityHost {
+		a.Entities.Host = s.hostAddr(a.Tenant, a.Entities.Host)
+	}
 	d, err := p.Propose(a, now)
 	if err != nil {
 		return Decision{}, err

@@ -1,0 +1,283 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/asset"
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/crowdsec"
+	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/incident"
+	"github.com/omamori-project/omamori/internal/intel"
+	"github.com/omamori-project/omamori/internal/nft"
+	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// startResponse follows ALERTS twice, with a durable consumer each: response turns alerts
+// into decisions under the guardrails, and incidents gather them into the SOC's workflow.
+// Decisions reach the kernel through nftables when this machine is the gateway, and every
+// CrowdSec bouncer through /v1/decisions.
+func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []string) error {
+	var inv *asset.Inventory
+	if cfg.Respond.Assets != "" {
+		var err error
+		if inv, err = asset.LoadCSV(cfg.Respond.Assets); err != nil {
+			return fmt.Errorf("respond.assets: %w", err)
+		}
+	}
+	allow, err := allowlists(cfg)
+	if err != nil {
+		return err
+	}
+
+	var enforce func(context.Context, respond.Decision)
+	if cfg.Respond.Nftables {
+		if enforce, err = n.startEnforcer(ctx, cfg, tenants); err != nil {
+			return err
+		}
+	}
+	rcfg := respond.Config{DryRun: cfg.Respond.DryRun, Log: n.log, Changed: func(ctx context.Context, d respond.Decision) {
+		n.journalDecision(d)
+		if enforce != nil {
+			enforce(ctx, d)
+		}
+	}}
+	for _, p := range cfg.Respond.Policies {
+		rcfg.Policies = append(rcfg.Policies, respond.Policy{Name: p.Name, Rules: p.Rules, Detectors: p.Detectors,
+			MinLevel: p.MinLevel, Action: respond.Action(p.Action), Target: respond.Entity(p.Target),
+			Prefix: p.Prefix, PrefixV6: p.PrefixV6, TTL: p.TTL, Continue: p.Continue})
+	}
+	n.Respond, err = respond.New(n.Store, rcfg)
+	if err != nil {
+		return fmt.Errorf("respond: %w", err)
+	}
+	for _, t := range tenants {
+		g := &respond.Guardrails{Allow: allow}
+		if t == cfg.Ingest.DefaultTenant {
+			g.Assets = inv // other tenants have none yet: all their automatic decisions are held
+		}
+		n.Respond.SetGuardrails(t, g)
+	}
+	n.goServe("respond", func() error {
+		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: "respond"}, n.onAlerts)
+	})
+	n.goServe("respond-expiry", func() error { return n.Respond.Run(ctx, time.Minute) })
+
+	keys := map[string]crowdsec.Bouncer{}
+	for _, b := range cfg.Respond.Bouncers {
+		t := b.Tenant
+		if t == "" {
+			t = cfg.Ingest.DefaultTenant
+		}
+		keys[b.Key] = crowdsec.Bouncer{Tenant: t, Name: b.Name}
+	}
+	sk, err := crowdsec.NewStaticKeys(keys)
+	if err != nil {
+		return fmt.Errorf("respond.bouncers: %w", err)
+	}
+	n.API.Mount("/v1/", "bouncer key", crowdsec.NewHandler(n.Store, crowdsec.Config{Keys: sk, Log: n.log}))
+
+	// Incidents.
+	icfg := incident.Config{Window: cfg.Incidents.Window}
+	if inv != nil {
+		icfg.Hosts = map[string]string{}
+		for _, a := range inv.All() {
+			icfg.Hosts[strings.ToLower(a.Name)] = a.Addr().String()
+			if a.Category == asset.LifeSupport || a.Protected {
+				icfg.Protected = append(icfg.Protected, a.Name, a.Addr().String())
+			}
+		}
+	}
+	var notify incident.Notifier
+	if cfg.Incidents.Webhook != "" {
+		notify = &incident.Webhook{URL: cfg.Incidents.Webhook}
+	}
+	n.Incidents, err = incident.NewService(n.Store, icfg, nil, notify, n.log)
+	if err != nil {
+		return fmt.Errorf("incidents: %w", err)
+	}
+	n.goServe("incidents", func() error { return n.Incidents.Follow(ctx, n.Bus, "incidents") })
+	n.goServe("incident-clocks", func() error { return n.Incidents.RunClocks(ctx, 30*time.Second) })
+	ih := &incident.HTTP{Service: n.Incidents, Log: n.log, Principal: func(r *http.Request) (string, string, error) {
+		p, ok := auth.FromContext(r.Context())
+		if !ok {
+			return "", "", errors.New("no principal on an authenticated route")
+		}
+		return p.Tenant, "token:" + p.Name, nil
+	}}
+	for _, rt := range ih.Routes() {
+		scope := auth.ScopeRead
+		if rt.Write {
+			scope = auth.ScopeRespond
+		}
+		n.API.Handle(rt.Pattern, scope, rt.Handler)
+	}
+	return nil
+}
+
+// onAlerts runs the response policies on a group of alerts from the bus. An alert that does
+// not decode is logged and skipped: it cannot become a decision, and holding the stream for
+// it would stop every later response.
+func (n *Node) onAlerts(ctx context.Context, msgs []bus.Msg) error {
+	for _, m := range msgs {
+		var a detect.Alert
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			n.log.Error("alert does not decode; no response to it", "seq", m.Seq, "err", err)
+			continue
+		}
+		if a.Tenant != m.Tenant {
+			n.log.Error("alert names another tenant than its subject; no response to it", "seq", m.Seq, "subject", m.Tenant)
+			continue
+		}
+		_, err := n.Respond.OnAlert(ctx, a)
+		switch {
+		case errors.Is(err, respond.ErrInvalid):
+			// A policy that cannot act on this alert (an isolation of a host the inventory
+			// does not know): the alert stays for people to act on.
+			n.log.Warn("no automatic response to alert", "alert", a.ID, "rule", a.RuleID, "err", err)
+		case err != nil:
+			return err // the store failed: the group comes again
+		}
+	}
+	return nil
+}
+
+// allowlists are the networks never blocked automatically: the configured ones and the MISP
+// warning lists.
+func allowlists(cfg *config.Config) ([]respond.Allowlist, error) {
+	own := &respond.Networks{}
+	for _, s := range cfg.Respond.Allow {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("respond.allow: %w", err)
+		}
+		own.AddPrefix(p.Masked(), "respond.allow "+s)
+	}
+	out := []respond.Allowlist{own}
+	if dir := cfg.Detect.Intel.WarningLists; dir != "" {
+		wl, err := intel.LoadWarningLists(dir)
+		if err != nil {
+			return nil, fmt.Errorf("load MISP warning lists: %w", err)
+		}
+		out = append(out, respond.AllowlistFunc(func(p netip.Prefix) (string, bool) {
+			if p.IsSingleIP() {
+				return wl.Check(&intel.Indicator{Kind: intel.KindIP, Value: p.Addr().String()})
+			}
+			return wl.Check(&intel.Indicator{Kind: intel.KindCIDR, Value: p.String()})
+		}))
+	}
+	return out, nil
+}
+
+// journalDecision keeps a decision's every change in the archive.
+func (n *Node) journalDecision(d respond.Decision) {
+	actor := d.UpdatedBy
+	if actor == "" {
+		actor = d.CreatedBy
+	}
+	at := d.Updated
+	if at.IsZero() {
+		at = d.Created
+	}
+	if err := n.Journal.Record(d.Tenant, "omamori.decision", string(d.Status), actor, at, d); err != nil {
+		n.log.Error("decision not journaled", "id", d.ID, "err", err)
+	}
+}
+
+// startEnforcer sets up nftables on this machine, brings it to the live decisions in the
+// store, and returns what applies each later change. Changes are applied in order by one
+// goroutine, so the respond service never waits for the kernel.
+func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []string) (func(context.Context, respond.Decision), error) {
+	nc := nft.Config{Logger: n.log}
+	for _, s := range cfg.Respond.Management {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("respond.management: %w", err)
+		}
+		nc.Management = append(nc.Management, p.Masked())
+	}
+	en, err := nft.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	if err := en.Setup(ctx); err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	now := time.Now()
+	var blocks, isolated []nft.Entry
+	for _, t := range tenants {
+		ds, err := n.Store.Tenant(t).Decisions(ctx, store.DecisionFilter{Live: now})
+		if err != nil {
+			return nil, fmt.Errorf("nftables: live decisions of %s: %w", t, err)
+		}
+		for _, sd := range ds {
+			d := respond.FromStore(sd)
+			p, ok := d.Prefix()
+			if !ok {
+				continue
+			}
+			e := nft.Entry{Prefix: p, TTL: d.Expires.Sub(now)}
+			if d.Action == respond.ActionIsolate {
+				isolated = append(isolated, e)
+			} else {
+				blocks = append(blocks, e)
+			}
+		}
+	}
+	if err := en.Reconcile(ctx, blocks); err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	if err := en.ReconcileIsolated(ctx, isolated); err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	changes := make(chan respond.Decision, 4096)
+	n.goServe("nftables", func() error {
+		defer en.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case d := <-changes:
+				if err := applyDecision(ctx, en, d); err != nil {
+					n.log.Error("decision not enforced in nftables", "id", d.ID, "value", d.Value, "err", err)
+				}
+			}
+		}
+	})
+	return func(ctx context.Context, d respond.Decision) {
+		select {
+		case changes <- d:
+		case <-ctx.Done():
+		}
+	}, nil
+}
+
+func applyDecision(ctx context.Context, en *nft.Enforcer, d respond.Decision) error {
+	p, ok := d.Prefix()
+	if !ok || d.DryRun {
+		return nil
+	}
+	now := time.Now()
+	isolate := d.Action == respond.ActionIsolate
+	if !d.Live(now) {
+		if isolate {
+			return en.Release(ctx, []netip.Prefix{p})
+		}
+		return en.Unblock(ctx, []netip.Prefix{p})
+	}
+	e := []nft.Entry{{Prefix: p, TTL: d.Expires.Sub(now)}}
+	if isolate {
+		return en.Isolate(ctx, e)
+	}
+	return en.Block(ctx, e)
+}

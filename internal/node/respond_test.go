@@ -1,0 +1,130 @@
+package node
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/crowdsec"
+	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+const bouncerKey = "test-bouncer-key-0123456789"
+
+// TestResponseEndToEnd replays the ransomware attack into a running node, over syslog and the
+// API as the hospital's devices send it: detection raises alerts, response blocks the
+// attacker and isolates the server spreading the attack, a CrowdSec bouncer pulls both, the
+// life-support device is never acted on, and the alerts become incidents.
+func TestResponseEndToEnd(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	assets := filepath.Join(dir, "assets.csv")
+	csv := "address,name,category,department,protected\n" +
+		scenario.Ventilator + ",ICU ventilator bed 1,life-support,ICU,true\n" +
+		"192.168.30.10,EHR-DB01,information,Information Systems,true\n"
+	if err := os.WriteFile(assets, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Sources{
+		Set: []string{"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms",
+			"ingest.syslog=[{name: fw, protocol: tcp, listen: '127.0.0.1:0'}]", "respond.assets=" + assets},
+		Env: []string{"OMAMORI_RESPOND_BOUNCERS=[{name: gw, key: " + bouncerKey + "}]"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	tenant := cfg.Ingest.DefaultTenant
+	_, token, err := auth.Issue(ctx, n.Store.Tenant(tenant), "test", auth.Request{Name: "replay", Scopes: []auth.Scope{auth.ScopeIngest, auth.ScopeRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + n.HTTPAddr.String()
+	if _, err := scenario.Replay(ctx, scenario.Target{Syslog: n.Syslog["fw"].String(), API: base, Token: string(token)},
+		scenario.Ransomware(time.Now().Add(-30*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+
+	// The bouncer sees the attacker banned and the spreading server cut off.
+	want := []string{scenario.Attacker, scenario.CateringSrv}
+	var banned []string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/decisions", nil)
+		req.Header.Set("X-Api-Key", bouncerKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ds []crowdsec.Decision
+		json.NewDecoder(resp.Body).Decode(&ds)
+		resp.Body.Close()
+		banned = banned[:0]
+		for _, d := range ds {
+			banned = append(banned, d.Value)
+		}
+		if !slices.ContainsFunc(want, func(w string) bool { return !slices.Contains(banned, w) }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bouncer sees %v, want %v among them", banned, want)
+		}
+	}
+	if slices.Contains(banned, scenario.Ventilator) {
+		t.Errorf("the ventilator %s is banned", scenario.Ventilator)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/decisions", nil)
+	req.Header.Set("X-Api-Key", "another-key-0123456789abc")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a wrong bouncer key: %v %v, want refused", resp.Status, err)
+	}
+
+	// Nothing decided about the life-support device is live.
+	ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Ventilator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.Live(time.Now()) {
+			t.Errorf("decision about the ventilator is live: %+v", d)
+		}
+	}
+	if ds, _ := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Attacker}); len(ds) == 0 || ds[0].Status != respond.StatusActive || !strings.HasPrefix(ds[0].CreatedBy, "rule:") {
+		t.Errorf("decisions about the attacker: %+v, want one active, made by a rule", ds)
+	}
+
+	// The alerts became incidents, readable over the API.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/v1/incidents", nil)
+		req.Header.Set("Authorization", "Bearer "+string(token))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var incidents []struct {
+			ID       string `json:"id"`
+			Severity string `json:"severity"`
+		}
+		json.NewDecoder(resp.Body).Decode(&incidents)
+		resp.Body.Close()
+		if len(incidents) > 0 && incidents[0].Severity == "critical" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("incidents over the API: %s %+v, want a critical one first", resp.Status, incidents)
+		}
+	}
+}
