@@ -91,3 +91,29 @@ func (l *localizer) Role(role string) string { return l.T("role." + role) }
 
 // Zone names the time zone times are shown in.
 func (l *localizer) Zone() string { return l.loc.String() }
+
+// Dur shows a length of time to the minute, as people read a deadline: "2日3時間", "1時間5分",
+// "12分" (or "2d 3h", "1h 5m", "12m").
+func (l *localizer) Dur(d time.Duration) string {
+	d = d.Abs().Round(time.Minute)
+	days, hours, mins := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	switch {
+	case days > 0:
+		return l.T("dur.dh", days, hours)
+	case hours > 0:
+		return l.T("dur.hm", hours, mins)
+	}
+	return l.T("dur.m", mins)
+}
+
+// Clock names an incident's clock: an SLA clock from the catalogue, a statutory one (named by
+// its obligation's ID) from the catalogue if it has it, else as named.
+func (l *localizer) Clock(name string) string {
+	if t, ok := l.m["clock."+name]; ok {
+		return t
+	}
+	return name
+}
+
+// Has reports whether the catalogue has key, for names that may or may not be translated.
+func (l *localizer) Has(key string) bool { _, ok := l.m[key]; return ok }

@@ -12,6 +12,9 @@ import (
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/incident"
+	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 // page is what every template gets.
@@ -207,9 +210,55 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *page) erro
 	if err != nil {
 		return err
 	}
-	p.Nav, p.Data = "dashboard", summarise(as, time.Now())
+	d := dashboardData{alertSummary: summarise(as, time.Now())}
+	ctx := r.Context()
+	if s.opt.Incidents != nil && p.Can(string(auth.ActionViewIncidents)) {
+		d.IncidentsOn = true
+		var open []incident.State
+		for _, st := range incident.States {
+			if st != incident.Closed {
+				open = append(open, st)
+			}
+		}
+		list, err := s.opt.Incidents.List(ctx, p.Tenant, open...)
+		if err != nil {
+			return err
+		}
+		list = slices.DeleteFunc(list, func(i incident.Incident) bool { return i.MergedInto != "" })
+		d.OpenIncidents = len(list)
+		if d.Incidents, err = s.incidentRows(r, list[:min(len(list), dashboardIncidents)]); err != nil {
+			return err
+		}
+	}
+	if s.opt.Decisions != nil && p.Can(string(auth.ActionViewDecisions)) {
+		d.DecisionsOn = true
+		ds, err := s.opt.Decisions.List(ctx, p.Tenant, store.DecisionFilter{Status: []string{string(respond.StatusActive), string(respond.StatusHeld)}})
+		if err != nil {
+			return err
+		}
+		for _, dc := range ds {
+			if dc.Status == respond.StatusHeld {
+				d.Held++
+			} else {
+				d.Active++
+			}
+		}
+	}
+	p.Nav, p.Data = "dashboard", d
 	s.render(w, r, http.StatusOK, "dashboard", p)
 	return nil
+}
+
+// dashboardIncidents is how many open incidents the dashboard lists, most urgent first.
+const dashboardIncidents = 5
+
+type dashboardData struct {
+	alertSummary
+	IncidentsOn   bool
+	OpenIncidents int
+	Incidents     []incidentRow
+	DecisionsOn   bool
+	Active, Held  int
 }
 
 const alertsPerPage = 50

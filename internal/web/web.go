@@ -34,9 +34,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/incident"
+	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -61,6 +64,20 @@ type Options struct {
 	// Secure marks the session cookie Secure (and names it __Host-…). Set it whenever the UI
 	// is served over TLS, which it must be anywhere but loopback.
 	Secure bool
+
+	// Incidents is the incident workflow (nil: the incident pages say none is configured).
+	Incidents *incident.Service
+	// Decisions makes and changes response decisions (nil: the decisions page says none is
+	// configured).
+	Decisions *respond.Service
+	// Assets returns a tenant's asset inventory, the one its guardrails use (nil, or nil for
+	// a tenant: the assets page says none is loaded, and every automatic decision is held).
+	Assets func(tenant string) *asset.Inventory
+	// Obligations are the statutory reports drafts are offered for; default the ones shipped
+	// (incident.DefaultObligations). Pass the Service's own if it was configured with others.
+	Obligations []incident.Obligation
+	// Playbooks name the checklist steps in English too; default the ones shipped.
+	Playbooks []incident.Playbook
 }
 
 // JST is Japan Standard Time.
@@ -77,6 +94,9 @@ type Server struct {
 	cat      catalogues
 	routes   []Route
 	cookie   string
+
+	obligations []incident.Obligation
+	stepTitleEn map[string]string // "playbook/step" → English title
 }
 
 // access says who may reach a route.
@@ -116,6 +136,23 @@ func New(o Options) (*Server, error) {
 		s.cookie = "__Host-omamori_session" // the prefix makes browsers insist on Secure, Path=/, no Domain
 	}
 	var err error
+	if s.obligations = o.Obligations; s.obligations == nil {
+		if s.obligations, err = incident.DefaultObligations(); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
+	pbs := o.Playbooks
+	if pbs == nil {
+		if pbs, err = incident.DefaultPlaybooks(); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
+	s.stepTitleEn = map[string]string{}
+	for _, pb := range pbs {
+		for _, st := range pb.Steps {
+			s.stepTitleEn[pb.ID+"/"+st.ID] = st.TitleEn
+		}
+	}
 	if s.cat, err = loadCatalogues(); err != nil {
 		return nil, err
 	}
@@ -139,6 +176,18 @@ func New(o Options) (*Server, error) {
 	s.handle("GET /t/{tenant}/audit", tenant, auth.ActionViewAudit, s.audit)
 	s.handle("GET /t/{tenant}/users", tenant, auth.ActionManageUsers, s.users)
 	s.handle("POST /t/{tenant}/users/{user}/roles", tenant, auth.ActionManageUsers, s.setRole)
+	s.handle("GET /t/{tenant}/incidents", tenant, auth.ActionViewIncidents, s.incidents)
+	s.handle("GET /t/{tenant}/incidents/{incident}", tenant, auth.ActionViewIncidents, s.incidentPage)
+	s.handle("POST /t/{tenant}/incidents/{incident}/state", tenant, auth.ActionWorkIncidents, s.incidentState)
+	s.handle("POST /t/{tenant}/incidents/{incident}/assign", tenant, auth.ActionWorkIncidents, s.incidentAssign)
+	s.handle("POST /t/{tenant}/incidents/{incident}/notes", tenant, auth.ActionWorkIncidents, s.incidentNote)
+	s.handle("POST /t/{tenant}/incidents/{incident}/steps", tenant, auth.ActionWorkIncidents, s.incidentStep)
+	s.handle("GET /t/{tenant}/incidents/{incident}/reports/{obligation}", tenant, auth.ActionDraftReports, s.incidentReport)
+	s.handle("GET /t/{tenant}/decisions", tenant, auth.ActionViewDecisions, s.decisions)
+	s.handle("POST /t/{tenant}/decisions/{decision}/approve", tenant, auth.ActionApproveDecisions, s.approveDecision)
+	s.handle("POST /t/{tenant}/decisions/{decision}/reject", tenant, auth.ActionApproveDecisions, s.rejectDecision)
+	s.handle("POST /t/{tenant}/decisions/{decision}/revoke", tenant, auth.ActionRevokeDecisions, s.revokeDecision)
+	s.handle("GET /t/{tenant}/assets", tenant, auth.ActionViewAssets, s.assets)
 
 	// Anything else is a plain 404 page, after the same headers.
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -283,6 +332,18 @@ var funcs = template.FuncMap{
 	// rows hands a table partial its page and rows.
 	"has":  has,
 	"rows": func(p *page, as []detect.Alert) map[string]any { return map[string]any{"P": p, "Alerts": as} },
+	// clocks hands the clock partial its page and clocks.
+	"clocks": func(p *page, cs []clockView) map[string]any { return map[string]any{"P": p, "Clocks": cs} },
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	},
+	"pagerOf": func(p *page, pg pager, target string) map[string]any {
+		return map[string]any{"P": p, "Pager": pg, "Target": target}
+	},
 }
 
 func parsePages() (map[string]*template.Template, error) {

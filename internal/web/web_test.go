@@ -12,13 +12,18 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/incident"
+	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -36,6 +41,95 @@ type fixture struct {
 	store    *store.Store
 	keys     map[string]auth.TOTPKey
 	ids      map[string]string // user name → ID
+
+	inc       *incident.Service
+	dec       *respond.Service
+	inv       map[string]*asset.Inventory
+	incidents map[string]string // tenant → the incident about its most urgent alert
+	held      int64             // tokyo's held decision: isolating the ventilator
+	osakaDec  int64             // a decision of osaka's
+}
+
+// Tokyo's inventory: a ventilator (life-support), the EHR (a protected clinical service), a
+// CT scanner's VLAN and a switch. Osaka has its own.
+const (
+	tokyoAssets = `address,name,category,department,protected
+10.20.1.11,ICU ventilator bed 1,life-support,ICU,
+10.20.1.12,ICU infusion pump bed 1,life-support,ICU,
+10.20.2.10,ehr.tokyo.example,information,Medical records,true
+10.20.3.0/24,CT scanner VLAN,diagnostic,Radiology,
+10.20.0.1,core switch,infrastructure,IT,
+`
+	osakaAssets = `address,name,category,department,protected
+10.30.1.5,Osaka-only dialysis machine,life-support,Nephrology,
+`
+	ventilator = "10.20.1.11"
+)
+
+// services builds the incident and response services over the fixture's store and feeds them
+// alerts as the data path would: an attacker on tokyo's VPN, an infected PC writing to the
+// ICU ventilator, and osaka's own alert.
+func (f *fixture) services(t testing.TB, now time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	var err error
+	f.inv = map[string]*asset.Inventory{}
+	for tenant, csv := range map[string]string{"tokyo": tokyoAssets, "osaka": osakaAssets} {
+		as, err := asset.ParseCSV(strings.NewReader(csv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.inv[tenant], err = asset.New(as); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.inc, err = incident.NewService(f.store, incident.Config{Protected: []string{ventilator}}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.dec, err = respond.New(f.store, respond.Config{Policies: []respond.Policy{
+		{Name: "vpn-attacker", Rules: []string{"r-high", "r-critical"}, Action: respond.ActionBlock, TTL: 4 * time.Hour},
+		// A host an infected PC is writing to may be compromised too: isolate it. For the
+		// ventilator the life-support guardrail holds this for a person.
+		{Name: "lateral-victim", Rules: []string{"behavior.device_write"}, Action: respond.ActionIsolate, Target: respond.EntityDestination, TTL: time.Hour},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tenant, inv := range f.inv {
+		f.dec.SetGuardrails(tenant, &respond.Guardrails{Assets: inv})
+	}
+	alerts := []detect.Alert{
+		{ID: "tokyo-vpn", Tenant: "tokyo", Detector: "sigma", RuleID: "r-high", Title: "SSL-VPN brute force", Level: "high",
+			First: now.Add(-3 * time.Hour), Last: now.Add(-2 * time.Hour), Count: 40, Entities: detect.Entities{Source: "203.0.113.7", User: "admin"}},
+		{ID: "tokyo-vent", Tenant: "tokyo", Detector: "behavior", RuleID: "behavior.device_write", Title: "Write to an ICU ventilator from an infected PC",
+			Level: "high", Techniques: []string{"T0836"}, First: now.Add(-10 * time.Minute), Last: now.Add(-5 * time.Minute), Count: 3,
+			Entities: detect.Entities{Source: "10.20.5.9", Destination: ventilator}},
+		{ID: "osaka-1", Tenant: "osaka", Detector: "sigma", RuleID: "r-critical", Title: "Osaka-only secret alert", Level: "critical",
+			First: now.Add(-time.Hour), Last: now.Add(-time.Hour), Count: 1, Entities: detect.Entities{Source: "198.51.100.9"}},
+	}
+	for i, a := range alerts {
+		out, err := f.inc.Ingest(ctx, a, uint64(i+1))
+		if err != nil {
+			t.Fatalf("incident from %s: %v", a.ID, err)
+		}
+		f.incidents[a.Tenant] = out.Incident // the last alert of each tenant is its most urgent
+		ds, err := f.dec.OnAlert(ctx, a)
+		if err != nil {
+			t.Fatalf("decisions on %s: %v", a.ID, err)
+		}
+		for _, d := range ds {
+			switch {
+			case d.Status == respond.StatusHeld:
+				f.held = d.ID
+			case d.Tenant == "osaka":
+				f.osakaDec = d.ID
+			}
+		}
+	}
+	if f.held == 0 || f.osakaDec == 0 {
+		t.Fatalf("fixture: no held decision (%d) or osaka decision (%d)", f.held, f.osakaDec)
+	}
 }
 
 func newFixture(t testing.TB, secure bool) *fixture {
@@ -74,7 +168,8 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	publish("osaka", "Osaka-only secret alert", "critical", time.Hour)
 
 	acc := auth.NewAccounts(auth.AccountsConfig{Store: st, Argon2: cheap, SealKey: make([]byte, 32)})
-	f := &fixture{accounts: acc, store: st, keys: map[string]auth.TOTPKey{}, ids: map[string]string{}}
+	f := &fixture{accounts: acc, store: st, keys: map[string]auth.TOTPKey{}, ids: map[string]string{}, incidents: map[string]string{}}
+	f.services(t, now)
 	for _, u := range []struct {
 		tenant, name string
 		roles        []auth.Role
@@ -92,7 +187,8 @@ func newFixture(t testing.TB, secure bool) *fixture {
 		}
 		f.keys[u.name], f.ids[u.name] = key, su.ID
 	}
-	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure})
+	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure,
+		Incidents: f.inc, Decisions: f.dec, Assets: func(tenant string) *asset.Inventory { return f.inv[tenant] }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +259,9 @@ func (f *fixture) concrete(pattern, tenant string) string {
 	p := strings.ReplaceAll(pattern, "{tenant}", tenant)
 	p = strings.ReplaceAll(p, "{user}", f.ids["suzuki"])
 	p = strings.ReplaceAll(p, "{file...}", "style.css")
+	p = strings.ReplaceAll(p, "{incident}", f.incidents["tokyo"])
+	p = strings.ReplaceAll(p, "{decision}", strconv.FormatInt(f.held, 10))
+	p = strings.ReplaceAll(p, "{obligation}", "mhlw")
 	return strings.ReplaceAll(p, "{$}", "")
 }
 
@@ -172,11 +271,20 @@ func TestRouteWalk(t *testing.T) {
 	f := newFixture(t, false)
 	publicRoutes := map[string]bool{"GET /static/{file...}": true, "GET /signin": true, "POST /signin": true, "POST /lang": true}
 	osaka := f.signIn(t, "yamada")
-	// tokyo's own people: a viewer, and an admin for what a viewer may not do.
-	viewer, admin := f.signIn(t, "suzuki"), f.signIn(t, "sato")
+	// tokyo's own people: a viewer, and for what a viewer may not do, an admin, an analyst
+	// and approver, and an authority liaison.
 	liaison := f.signIn(t, "liaison")
+	own := []struct {
+		role []auth.Role
+		c    *http.Client
+	}{
+		{[]auth.Role{auth.RoleViewer}, f.signIn(t, "suzuki")},
+		{[]auth.Role{auth.RoleAdmin}, f.signIn(t, "sato")},
+		{[]auth.Role{auth.RoleAnalystL2, auth.RoleApprover}, f.signIn(t, "tanaka")},
+		{[]auth.Role{auth.RoleAuthorityLiaison}, liaison},
+	}
 	routes := f.srv.Routes()
-	if len(routes) < 12 {
+	if len(routes) < 24 {
 		t.Fatalf("only %d routes registered", len(routes))
 	}
 	for _, rt := range routes {
@@ -213,9 +321,14 @@ func TestRouteWalk(t *testing.T) {
 				t.Errorf("osaka's user: %s %s = %d, want 403 and nothing of tokyo's", rt.Method, path, resp.StatusCode)
 			}
 			// The hospital's own user with a role that allows it: let in.
-			tokyo := viewer
-			if !auth.RoleViewer.Allows(rt.Action) {
-				tokyo = admin
+			var tokyo *http.Client
+			for _, u := range own {
+				if tokyo == nil && slices.ContainsFunc(u.role, func(r auth.Role) bool { return r.Allows(rt.Action) }) {
+					tokyo = u.c
+				}
+			}
+			if tokyo == nil {
+				t.Fatalf("no user of tokyo may %s", rt.Action)
 			}
 			if rt.Method == "GET" {
 				resp, body = do(t, tokyo, rt.Method, path, nil)
