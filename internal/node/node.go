@@ -28,6 +28,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/behavior"
@@ -59,6 +60,8 @@ type Node struct {
 	// Respond makes and keeps block and isolation decisions; Incidents the SOC's workflow.
 	Respond   *respond.Service
 	Incidents *incident.Service
+	// Accounts are the people who sign in to the web UI.
+	Accounts *auth.Accounts
 
 	// HTTPAddr is where the HTTP server listens, and HTTPS whether it speaks TLS.
 	HTTPAddr net.Addr
@@ -68,6 +71,7 @@ type Node struct {
 	Syslog map[string]net.Addr
 
 	log      *slog.Logger
+	assets   *asset.Inventory // the default tenant's, for guardrails, incidents and the UI
 	pipeline *ingest.Pipeline
 	verifier *auth.Verifier
 
@@ -214,6 +218,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		return nil, err
 	}
 	if err := n.startResponse(runCtx, cfg, tenantIDs); err != nil {
+		return nil, err
+	}
+	if err := n.startWeb(runCtx, cfg); err != nil {
 		return nil, err
 	}
 	ln, err := n.API.Listen()

@@ -35,6 +35,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 			return fmt.Errorf("respond.assets: %w", err)
 		}
 	}
+	n.assets = inv
 	allow, err := allowlists(cfg)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -126,5 +127,37 @@ func TestResponseEndToEnd(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("incidents over the API: %s %+v, want a critical one first", resp.Status, incidents)
 		}
+	}
+}
+
+// TestWebUIServed: the node serves the sign-in page in Japanese beside the API, and sends an
+// anonymous visitor of a hospital's pages to it.
+func TestWebUIServed(t *testing.T) {
+	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(t.Context())
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get("http://" + n.HTTPAddr.String() + "/t/default/incidents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 3 || !strings.Contains(resp.Header.Get("Location"), "/signin") {
+		t.Errorf("anonymous GET /t/default/incidents: %s to %q, want a redirect to the sign-in page", resp.Status, resp.Header.Get("Location"))
+	}
+	resp, err = client.Get("http://" + n.HTTPAddr.String() + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `lang="ja"`) {
+		t.Errorf("GET /signin: %s, want a Japanese page", resp.Status)
 	}
 }

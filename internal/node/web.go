@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/asset"
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/web"
+)
+
+// startWeb mounts the web UI at / beside the API. People sign in there with a password and,
+// for administrators and approvers, a TOTP code; their TOTP secrets are sealed with a key kept
+// in the data directory.
+func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
+	key, err := sealKey(filepath.Join(cfg.DataDir, "keys", "ui-seal.key"))
+	if err != nil {
+		return err
+	}
+	n.Accounts = auth.NewAccounts(auth.AccountsConfig{Store: n.Store, Logger: n.log, SealKey: key})
+	ui, err := web.New(web.Options{
+		Store: n.Store, Accounts: n.Accounts, Alerts: n.Bus, Location: cfg.Location(), Logger: n.log,
+		Secure: cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen), // as api.Server.Listen decides
+		Incidents: n.Incidents, Decisions: n.Respond,
+		Assets: func(tenant string) *asset.Inventory {
+			if tenant == cfg.Ingest.DefaultTenant {
+				return n.assets
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("web UI: %w", err)
+	}
+	n.API.Mount("/", "session", ui)
+	n.goServe("sessions", func() error { n.Accounts.Run(ctx, 10*time.Minute); return nil })
+	return nil
+}
+
+// sealKey reads the 32-byte key at path, making it on first use.
+func sealKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key = make([]byte, 32)
+		rand.Read(key)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("UI seal key: %w", err)
+		}
+		if err := os.WriteFile(path, key, 0o600); err != nil {
+			return nil, fmt.Errorf("UI seal key: %w", err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("UI seal key: %w", err)
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("UI seal key %s: %d bytes, want 32", path, len(key))
+	}
+	return key, nil
+}
