@@ -28,8 +28,8 @@ import (
 
 	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/api"
-	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/archive"
+	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/bus"

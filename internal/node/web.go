@@ -27,7 +27,7 @@ func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
 	n.Accounts = auth.NewAccounts(auth.AccountsConfig{Store: n.Store, Logger: n.log, SealKey: key})
 	ui, err := web.New(web.Options{
 		Store: n.Store, Accounts: n.Accounts, Alerts: n.Bus, Location: cfg.Location(), Logger: n.log,
-		Secure: cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen), // as api.Server.Listen decides
+		Secure:    cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen), // as api.Server.Listen decides
 		Incidents: n.Incidents, Decisions: n.Respond,
 		Assets: func(tenant string) *asset.Inventory {
 			if tenant == cfg.Ingest.DefaultTenant {
