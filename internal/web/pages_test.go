@@ -1,0 +1,297 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/omamori-project/omamori/internal/incident"
+	"github.com/omamori-project/omamori/internal/respond"
+)
+
+// contains fails the test for each of want that body lacks, and each of not that it has.
+func contains(t *testing.T, what, body string, want []string, not ...string) {
+	t.Helper()
+	failed := false
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("%s lacks %q", what, w)
+			failed = true
+		}
+	}
+	for _, n := range not {
+		if strings.Contains(body, n) {
+			t.Errorf("%s shows %q", what, n)
+			failed = true
+		}
+	}
+	if failed {
+		t.Logf("%s:\n%s", what, body)
+	}
+}
+
+func TestDashboardIncidentsAndDecisions(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.signIn(t, "suzuki")
+	_, body := do(t, c, "GET", f.ts.URL+"/t/tokyo/", nil)
+	contains(t, "dashboard", body, []string{
+		`<span class="n">2</span> 件の対応中インシデント`,
+		`<span class="n">1</span> 件の承認待ちの対処`,
+		`<span class="n">1</span> 件の実行中の遮断・隔離`,
+		"Write to an ICU ventilator from an infected PC", // the critical incident, first
+		"初動(受付)", "残り ",
+		`href="/t/tokyo/incidents/` + f.incidents["tokyo"] + `"`,
+		`href="/t/tokyo/decisions#held"`,
+	}, "Osaka-only")
+	// The critical incident (the ventilator is protected) comes before the high one.
+	if i, j := strings.Index(body, "ICU ventilator"), strings.Index(body, "SSL-VPN brute force"); i < 0 || j < 0 || i > j {
+		t.Errorf("dashboard lists the ventilator incident at %d, the VPN one at %d: most urgent first", i, j)
+	}
+}
+
+func TestIncidentPages(t *testing.T) {
+	f := newFixture(t, false)
+	id := f.incidents["tokyo"]
+	tanaka := f.signIn(t, "tanaka") // analyst L2: works incidents
+	for _, c := range []struct {
+		query     string
+		want, not []string
+	}{
+		{"", []string{"Write to an ICU ventilator", "SSL-VPN brute force", "1〜2 件目を表示(全 2 件)", "lvl-critical", "新規"}, []string{"Osaka"}},
+		{"?severity=critical", []string{"Write to an ICU ventilator", "全 1 件"}, []string{"SSL-VPN brute force"}},
+		{"?state=closed", []string{"該当するインシデントはありません。"}, []string{"SSL-VPN brute force"}},
+		{"?state=bogus&sort=bogus", []string{"全 2 件"}, nil}, // unknown values fall back to the defaults
+		{"?sort=opened", []string{"全 2 件"}, nil},
+	} {
+		resp, body := do(t, tanaka, "GET", f.ts.URL+"/t/tokyo/incidents"+c.query, nil)
+		if resp.StatusCode != 200 {
+			t.Errorf("incidents%s = %d", c.query, resp.StatusCode)
+		}
+		contains(t, "incidents"+c.query, body, c.want, c.not...)
+	}
+	// Sorted by opening, newest first: the ventilator alert came last.
+	_, body := do(t, tanaka, "GET", f.ts.URL+"/t/tokyo/incidents?sort=opened", nil)
+	if strings.Index(body, "ICU ventilator") > strings.Index(body, "SSL-VPN") {
+		t.Error("sort=opened does not put the newest incident first")
+	}
+
+	page := f.ts.URL + "/t/tokyo/incidents/" + id
+	_, body = do(t, tanaka, "GET", page, nil)
+	contains(t, "incident", body, []string{
+		"Write to an ICU ventilator", "medical-device", // the playbook's checklist
+		"使用中の患者の安全を確認し",                       // its first step, in Japanese
+		`href="/t/tokyo/assets?q=10.20.1.11"`, // the entity leads to the asset
+		`href="/t/tokyo/decisions?alert=tokyo-vent"`,
+		`<option value="triaged">受付済み</option>`,
+		"経過",
+	}, `<option value="recovered">`)
+	if strings.Contains(body, "報告書の下書き") {
+		t.Error("an analyst L2 is offered report drafts (reports.draft is the lead's and the liaison's)")
+	}
+	csrf := csrfOf(t, body)
+	post := func(c *http.Client, path string, form url.Values) (*http.Response, string) {
+		form.Set("csrf", csrf)
+		return do(t, c, "POST", page+path, form)
+	}
+	for _, c := range []struct {
+		name, path string
+		form       url.Values
+		want       int
+	}{
+		{"take it", "/assign", url.Values{"assignee": {"me"}}, http.StatusSeeOther},
+		{"triage", "/state", url.Values{"state": {"triaged"}, "note": {"ICU informed"}}, http.StatusSeeOther},
+		{"skip to closed", "/state", url.Values{"state": {"recovered"}}, http.StatusBadRequest},
+		{"no such state", "/state", url.Values{"state": {"burnt"}}, http.StatusBadRequest},
+		{"note", "/notes", url.Values{"note": {"臨床工学技士に連絡済み"}}, http.StatusSeeOther},
+		{"empty note", "/notes", url.Values{"note": {"  "}}, http.StatusBadRequest},
+		{"tick", "/steps", url.Values{"playbook": {"medical-device"}, "step": {"patient-safety"}, "done": {"true"}}, http.StatusSeeOther},
+		{"no such step", "/steps", url.Values{"playbook": {"medical-device"}, "step": {"reboot"}, "done": {"true"}}, http.StatusBadRequest},
+		// Assigning to someone not of this hospital (osaka's user) is refused.
+		{"assign to osaka", "/assign", url.Values{"assignee": {"user:" + f.ids["yamada"]}}, http.StatusBadRequest},
+	} {
+		resp, body := post(tanaka, c.path, c.form)
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: status %d, want %d\n%s", c.name, resp.StatusCode, c.want, body)
+		}
+	}
+	_, body = do(t, tanaka, "GET", page, nil)
+	contains(t, "incident after work", body, []string{
+		`id="incident-state">受付済み`,
+		"<dd>tanaka</dd>",         // the assignee, by name
+		"<strong>tanaka</strong>", // the timeline names the person, not the user ID
+		"臨床工学技士に連絡済み", "ICU informed",
+		`aria-pressed="true" id="step-medical-device-patient-safety"`,
+		"受付済み", "完了",
+	})
+	if tl := body[strings.Index(body, `class="timeline"`):]; strings.Contains(tl, "user:") {
+		t.Errorf("the timeline shows a user ID instead of a name:\n%s", tl)
+	}
+	rec, _ := f.inc.Show(t.Context(), "tokyo", id)
+	if rec.Incident.State != incident.Triaged || rec.Incident.Assignee != "user:"+f.ids["tanaka"] {
+		t.Errorf("stored incident: state %s, assignee %s", rec.Incident.State, rec.Incident.Assignee)
+	}
+
+	// A viewer reads but has no forms, and posting is refused at the guard.
+	viewer := f.signIn(t, "suzuki")
+	_, body = do(t, viewer, "GET", page, nil)
+	contains(t, "incident for a viewer", body, []string{"Write to an ICU ventilator"}, `/state"`, `/notes"`)
+	if resp, _ := post(viewer, "/notes", url.Values{"csrf": {csrfOf(t, body)}, "note": {"x"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer adding a note = %d, want 403", resp.StatusCode)
+	}
+	// Another hospital's incident through this hospital's path: not found, not shown.
+	resp, body := do(t, tanaka, "GET", f.ts.URL+"/t/tokyo/incidents/"+f.incidents["osaka"], nil)
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "Osaka-only") {
+		t.Errorf("osaka's incident under tokyo = %d", resp.StatusCode)
+	}
+	if resp, _ := post(tanaka, "/../"+f.incidents["osaka"]+"/notes", url.Values{"note": {"x"}}); resp.StatusCode == http.StatusSeeOther {
+		t.Error("a note reached osaka's incident through tokyo's path")
+	}
+
+	// The liaison drafts the reports to the authorities.
+	liaison := f.signIn(t, "liaison")
+	_, body = do(t, liaison, "GET", page, nil)
+	contains(t, "incident for the liaison", body, []string{"報告書の下書き", page[len(f.ts.URL):] + "/reports/mhlw"})
+	resp, body = do(t, liaison, "GET", page+"/reports/mhlw", nil)
+	if resp.StatusCode != 200 || !regexp.MustCompile(`<pre class="report" id="report">[^<]*`+regexp.QuoteMeta(id)).MatchString(body) {
+		t.Errorf("report draft = %d:\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, liaison, "GET", page+"/reports/nosuch", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown report = %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestDecisionsPage(t *testing.T) {
+	f := newFixture(t, false)
+	tanaka := f.signIn(t, "tanaka") // approver (with TOTP) and analyst L2
+	list := f.ts.URL + "/t/tokyo/decisions"
+	_, body := do(t, tanaka, "GET", list, nil)
+	held := strconv.FormatInt(f.held, 10)
+	contains(t, "decisions", body, []string{
+		"承認待ち(1 件)", "life-support", "ICU ventilator bed 1", "<code>10.20.1.11</code>",
+		`id="approve-` + held + `"`, `id="reject-` + held + `"`,
+		"<code>203.0.113.7</code>",
+	}, "198.51.100.9")
+	if !regexp.MustCompile(`残り [34]時間`).MatchString(body) { // the VPN attacker, blocked for 4 hours
+		t.Error("the active block shows no time left")
+	}
+	if i, j := strings.Index(body, `id="held"`), strings.Index(body, `id="decision-table"`); i > j {
+		t.Error("held decisions are not above the list")
+	}
+	for _, c := range []struct {
+		query     string
+		want, not []string
+	}{
+		{"?status=active", []string{"全 1 件", "203.0.113.7"}, []string{`id="decision-` + held + `"`}},
+		{"?action=isolate", []string{`id="decision-` + held + `"`}, []string{"<code>203.0.113.7</code>"}},
+		{"?q=203.0.113", []string{"全 1 件"}, nil},
+		{"?alert=tokyo-vent", []string{"アラート tokyo-vent による対処のみ表示しています。", "全 1 件"}, []string{"<code>203.0.113.7</code>"}},
+		{"?sort=expires", []string{"全 2 件"}, nil},
+	} {
+		_, body := do(t, tanaka, "GET", list+c.query, nil)
+		contains(t, "decisions"+c.query, body, c.want, c.not...)
+	}
+
+	// A viewer sees the held decision but no form to approve it, and cannot post one.
+	viewer := f.signIn(t, "suzuki")
+	_, vbody := do(t, viewer, "GET", list, nil)
+	contains(t, "decisions for a viewer", vbody, []string{"ICU ventilator bed 1", "承認者の役割が必要です"}, `id="approve-`, `id="revoke-`)
+	if resp, _ := do(t, viewer, "POST", list+"/"+held+"/approve", url.Values{"csrf": {csrfOf(t, vbody)}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer approving = %d, want 403", resp.StatusCode)
+	}
+
+	csrf := csrfOf(t, body)
+	post := func(id, op string, want int) {
+		t.Helper()
+		resp, body := do(t, tanaka, "POST", list+"/"+id+"/"+op, url.Values{"csrf": {csrf}, "note": {"ICU on manual ventilation"}, "back": {"status=held"}})
+		if resp.StatusCode != want {
+			t.Errorf("%s %s = %d, want %d\n%s", op, id, resp.StatusCode, want, body)
+		}
+		if want == http.StatusSeeOther && resp.Header.Get("Location") != "/t/tokyo/decisions?status=held" {
+			t.Errorf("%s went to %q, want back to the list as filtered", op, resp.Header.Get("Location"))
+		}
+	}
+	post(held, "approve", http.StatusSeeOther)
+	d, _ := f.dec.Get(t.Context(), "tokyo", f.held)
+	if d.Status != respond.StatusActive || d.UpdatedBy != "person:tanaka" || d.Note != "ICU on manual ventilation" {
+		t.Errorf("approved decision: %+v", d)
+	}
+	post(held, "approve", http.StatusConflict)                             // already decided
+	post(held, "reject", http.StatusConflict)                              // and no longer held
+	post(strconv.FormatInt(f.osakaDec, 10), "revoke", http.StatusNotFound) // osaka's, through tokyo's path
+	post("x", "approve", http.StatusNotFound)                              // not a decision ID
+	if d, _ := f.dec.Get(t.Context(), "osaka", f.osakaDec); d.Status != respond.StatusActive {
+		t.Errorf("osaka's decision changed through tokyo: %s", d.Status)
+	}
+	_, body = do(t, tanaka, "GET", list+"?status=active", nil)
+	contains(t, "decisions after approval", body, []string{"承認待ち(0 件)", `id="decision-` + held + `"`, "tanaka が変更", `id="revoke-` + held + `"`})
+	post(held, "revoke", http.StatusSeeOther)
+	if d, _ := f.dec.Get(t.Context(), "tokyo", f.held); d.Status != respond.StatusRevoked {
+		t.Errorf("revoked decision is %s", d.Status)
+	}
+	// The store's audit log names the person for each change.
+	log, _ := f.store.Tenant("tokyo").AuditLog(t.Context(), 10)
+	var seen []string
+	for _, e := range log {
+		if strings.HasPrefix(e.Action, "decision.") && e.Actor == "person:tanaka" {
+			seen = append(seen, e.Action)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("audit entries by tanaka on decisions: %v, want the approval and the revocation", seen)
+	}
+}
+
+func TestAssetsPage(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.signIn(t, "suzuki")
+	assets := f.ts.URL + "/t/tokyo/assets"
+	for _, cs := range []struct {
+		query     string
+		want, not []string
+	}{
+		{"", []string{"5 件の資産のうち、生命維持装置は 2 件", `<tr class="cat-life-support">`, "ICU ventilator bed 1", "10.20.3.0/24", "全 5 件"}, []string{"Osaka-only"}},
+		{"?category=life-support", []string{"全 2 件", "ICU infusion pump"}, []string{"ehr.tokyo.example"}},
+		{"?protected=1", []string{"全 1 件", "ehr.tokyo.example", "<strong>保護</strong>"}, []string{"ICU ventilator"}},
+		{"?q=radiology", []string{"CT scanner VLAN", "全 1 件"}, nil},
+		{"?q=10.20.1.11", []string{"ICU ventilator bed 1", "全 1 件"}, nil},
+	} {
+		_, body := do(t, c, "GET", assets+cs.query, nil)
+		contains(t, "assets"+cs.query, body, cs.want, cs.not...)
+	}
+	_, body := do(t, c, "GET", assets+"?sort=category", nil)
+	if strings.Index(body, "ICU ventilator") > strings.Index(body, "core switch") {
+		t.Error("sort=category does not put life-support first")
+	}
+	_, body = do(t, c, "GET", assets+"?sort=name", nil)
+	if strings.Index(body, "CT scanner") > strings.Index(body, "ICU ventilator") {
+		t.Error("sort=name is not by name")
+	}
+}
+
+// TestNotConfigured: without the services the pages open and say so, rather than fail.
+func TestNotConfigured(t *testing.T) {
+	f := newFixture(t, false)
+	srv, err := New(Options{Store: f.store, Accounts: f.accounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ts.Config.Handler = srv
+	c := f.signIn(t, "suzuki")
+	for path, want := range map[string]string{
+		"/t/tokyo/incidents": "インシデント管理が設定されていません。",
+		"/t/tokyo/decisions": "自動対処が設定されていません。",
+		"/t/tokyo/assets":    "資産台帳が読み込まれていません。",
+	} {
+		resp, body := do(t, c, "GET", f.ts.URL+path, nil)
+		if resp.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s = %d, want it to say %q", path, resp.StatusCode, want)
+		}
+	}
+	resp, body := do(t, c, "GET", f.ts.URL+"/t/tokyo/", nil)
+	if resp.StatusCode != 200 || strings.Contains(body, "tile-held") {
+		t.Errorf("dashboard without services = %d, shows decision tiles: %v", resp.StatusCode, strings.Contains(body, "tile-held"))
+	}
+}
