@@ -55,6 +55,8 @@ func commands() []command {
 		decodeCommand,
 		scanCommand,
 		accessCommand,
+		decisionsCommand,
+		incidentCommand,
 		tokenCommand,
 		validateCommand,
 		benchCommand,

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/asset"
+	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/incident"
+	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// apiServer is a server as 'omamori serve' mounts the decision and incident routes, over a
+// real SQLite store with tenants tokyo (a ventilator in its inventory) and osaka. Tokens name
+// the caller, as the API's authentication would.
+type apiServer struct {
+	srv       *httptest.Server
+	decisions *respond.Service
+	incidents *incident.Service
+}
+
+var testTokens = map[string]struct {
+	tenant string
+	who    respond.Person
+}{
+	"tok-aiko":  {"tokyo", respond.Person{Name: "aiko", Role: respond.RoleResponder}},
+	"tok-kenji": {"tokyo", respond.Person{Name: "kenji", Role: respond.RoleViewer}},
+	"tok-hana":  {"osaka", respond.Person{Name: "hana", Role: respond.RoleAdmin}},
+}
+
+func newAPIServer(t *testing.T) *apiServer {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "omamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, id := range []string{"tokyo", "osaka"} {
+		if _, err := st.CreateTenant(ctx, "test", store.Tenant{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := respond.New(st, respond.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assets, err := asset.ParseCSV(strings.NewReader("address,name,category,department,protected\n" +
+		"10.20.1.11,ICU ventilator bed 1,life-support,ICU,true\n" +
+		"10.40.0.10,EHR server,information,Medical records,true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := asset.New(assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.SetGuardrails("tokyo", &respond.Guardrails{Assets: inv})
+	is, err := incident.NewService(st, incident.Config{}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	caller := func(r *http.Request) (string, respond.Person, error) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		c, known := testTokens[tok]
+		if !ok || !known {
+			return "", respond.Person{}, errors.New("unknown token")
+		}
+		return c.tenant, c.who, nil
+	}
+	mux := http.NewServeMux()
+	rh := &respond.HTTP{Service: ds, Principal: caller}
+	for _, rt := range rh.Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	ih := &incident.HTTP{Service: is, Principal: func(r *http.Request) (string, string, error) {
+		tenant, who, err := caller(r)
+		return tenant, "user:" + who.Name, err
+	}}
+	for _, rt := range ih.Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &apiServer{srv: srv, decisions: ds, incidents: is}
+}
+
+// cli runs omamori against the server with the token in $OMAMORI_TOKEN.
+func (a *apiServer) cli(t *testing.T, token string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	t.Setenv("OMAMORI_TOKEN", token)
+	args = append(append(args[:2:2], "-server", a.srv.URL), args[2:]...)
+	return runCLI(t, args...)
+}
+
+func TestDecisionsCLI(t *testing.T) {
+	a := newAPIServer(t)
+	out, stderr, err := a.cli(t, "tok-aiko", "decisions", "add", "-ttl", "2h", "-reason", "SSH brute force on the VPN", "203.0.113.7")
+	if err != nil || !strings.Contains(out, "decision 1: block ip 203.0.113.7, active until") {
+		t.Fatalf("decisions add = %q, %q, %v; want decision 1 active", out, stderr, err)
+	}
+	// Flags after the target, an authority's request on a range.
+	out, _, err = a.cli(t, "tok-aiko", "decisions", "add", "198.18.7.0/24", "-ttl", "168h", "-reason", "C2 server",
+		"-authority", "警視庁", "-reference", "R-118")
+	if err != nil || !strings.Contains(out, "decision 2: block range 198.18.7.0/24, active") {
+		t.Fatalf("decisions add range = %q, %v", out, err)
+	}
+	out, _, err = a.cli(t, "tok-aiko", "decisions", "add", "-type", "isolate", "-reason", "beaconing", "10.20.1.11")
+	if err != nil || !strings.Contains(out, "decision 3: isolate ip 10.20.1.11, held") ||
+		!strings.Contains(out, "guardrail: life-support: isolating 10.20.1.11 would cut off ICU ventilator bed 1") ||
+		!strings.Contains(out, "omamori decisions approve|reject -note TEXT 3") {
+		t.Fatalf("decisions add ventilator = %q, %v; want held by the life-support guardrail, with what to do", out, err)
+	}
+
+	out, _, err = a.cli(t, "tok-kenji", "decisions", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID  STATUS") ||
+		!strings.Contains(lines[2], "authority:警視庁 R-118") || !strings.Contains(lines[3], "held 0s") {
+		t.Errorf("decisions list =\n%s\nwant a header and 3 rows, the authority's reference and the held one's wait", out)
+	}
+	out, _, _ = a.cli(t, "tok-kenji", "decisions", "list", "-status", "held", "-json")
+	var page respond.DecisionPage
+	if err := json.Unmarshal([]byte(out), &page); err != nil || len(page.Decisions) != 1 || page.Decisions[0].ID != 3 {
+		t.Errorf("decisions list -status held -json = %s (%v), want decision 3 only", out, err)
+	}
+	out, stderr, _ = a.cli(t, "tok-kenji", "decisions", "list", "-limit", "2")
+	if strings.Count(out, "\n") != 3 || !strings.Contains(stderr, "more: omamori decisions list -after 2") {
+		t.Errorf("decisions list -limit 2 = %q, %q; want two rows and how to see more", out, stderr)
+	}
+	if _, stderr, _ := a.cli(t, "tok-hana", "decisions", "list"); !strings.Contains(stderr, "no decisions") {
+		t.Errorf("osaka's decisions list: %q, want none of tokyo's", stderr)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		token    string
+		args     []string
+		out      string // in stdout
+		err      string // in the error
+		hint     string // in its hint
+		unchange bool
+	}{
+		{"viewer's approval refused", "tok-kenji", []string{"decisions", "approve", "3"}, "", "403 Forbidden", "role responder or admin", true},
+		{"other hospital's approval refused", "tok-hana", []string{"decisions", "approve", "3", "-note", "ok"}, "", "no such decision", "lists this hospital's decisions", true},
+		{"other hospital's revocation refused", "tok-hana", []string{"decisions", "delete", "-note", "x", "1"}, "", "no such decision", "", true},
+		{"reject needs a note", "tok-aiko", []string{"decisions", "reject", "3"}, "", "a note is needed", "note", true},
+		{"extend needs a ttl", "tok-aiko", []string{"decisions", "extend", "1"}, "", "-ttl is required", "-ttl 24h", true},
+		{"not a decision ID", "tok-aiko", []string{"decisions", "approve", "three"}, "", "not a decision ID", "decisions list", true},
+		{"no reason", "tok-aiko", []string{"decisions", "add", "203.0.113.9"}, "", "needs a reason", "a reason is required", true},
+		{"unknown token", "tok-nobody", []string{"decisions", "list"}, "", "not signed in", "API token", true},
+		{"no token", "", []string{"decisions", "list"}, "", "$OMAMORI_TOKEN is empty", "omamori token create", true},
+		{"unknown command", "tok-aiko", []string{"decisions", "nuke"}, "", `unknown command "nuke"`, "list|add", true},
+		{"responder approves", "tok-aiko", []string{"decisions", "approve", "-note", "patient moved to a spare ventilator", "3"}, "decision 3: isolate ip 10.20.1.11, active until", "", "", false},
+		{"approved once", "tok-aiko", []string{"decisions", "approve", "3"}, "", "only a held decision can be approved", "shows its status", false},
+		{"extend", "tok-aiko", []string{"decisions", "extend", "-ttl", "24h", "1"}, "decision 1: block ip 203.0.113.7, active", "", "", false},
+		{"delete", "tok-aiko", []string{"decisions", "delete", "2", "-note", "the police withdrew it"}, "decision 2: block range 198.18.7.0/24, revoked", "", "", false},
+	} {
+		out, _, err := a.cli(t, tc.token, tc.args...)
+		var h hinted
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: omamori %v: %v", tc.name, tc.args, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: omamori %v = %v, want an error containing %q", tc.name, tc.args, err, tc.err)
+		case tc.hint != "" && (!errors.As(err, &h) || !strings.Contains(h.hint, tc.hint)):
+			t.Errorf("%s: omamori %v = %v with hint %q, want a hint containing %q", tc.name, tc.args, err, h.hint, tc.hint)
+		case !strings.Contains(out, tc.out):
+			t.Errorf("%s: omamori %v printed %q, want %q", tc.name, tc.args, out, tc.out)
+		}
+		if tc.unchange {
+			if d, _ := a.decisions.Get(t.Context(), "tokyo", 3); d.Status != respond.StatusHeld {
+				t.Errorf("%s: decision 3 is %s, want still held", tc.name, d.Status)
+			}
+		}
+	}
+	d, err := a.decisions.Get(t.Context(), "tokyo", 3)
+	if err != nil || d.Status != respond.StatusActive || d.UpdatedBy != "person:aiko" || d.Note != "patient moved to a spare ventilator" {
+		t.Errorf("decision 3 after approval = %+v, %v; want active, approved by aiko with her note", d, err)
+	}
+	if d, _ := a.decisions.Get(t.Context(), "tokyo", 1); d.Expires.Sub(time.Now()) < 23*time.Hour {
+		t.Errorf("decision 1 after extend -ttl 24h expires at %v, want about a day from now", d.Expires)
+	}
+}
+
+func TestClientRefusesTokenInClear(t *testing.T) {
+	t.Setenv("OMAMORI_TOKEN", "tok-aiko")
+	for _, server := range []string{"http://192.0.2.10:8443", "ftp://127.0.0.1", "127.0.0.1:8443"} {
+		_, _, err := runCLI(t, "decisions", "list", "-server", server)
+		var h hinted
+		if !errors.As(err, &h) {
+			t.Errorf("decisions list -server %s = %v, want an error with a hint", server, err)
+		}
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		note string
+		pos  string
+	}{
+		{[]string{"12"}, "", "[12]"},
+		{[]string{"-note", "ok", "12"}, "ok", "[12]"},
+		{[]string{"12", "-note", "ok"}, "ok", "[12]"},
+		{[]string{"INC-1", "called", "-note", "x", "the", "ward"}, "x", "[INC-1 called the ward]"},
+		{[]string{"INC-1", "--", "-5", "degrees", "-note"}, "", "[INC-1 -5 degrees -note]"},
+	} {
+		fs := newFlagSet(decisionsCommand, env{stderr: new(strings.Builder)})
+		note := fs.String("note", "", "")
+		pos, err := parseArgs(fs, tc.args)
+		if err != nil || *note != tc.note || strings.Join(pos, " ") != strings.Trim(tc.pos, "[]") {
+			t.Errorf("parseArgs(%q) = %q, note %q, %v; want %s, note %q", tc.args, pos, *note, err, tc.pos, tc.note)
+		}
+	}
+}
+
+// ingestAlert opens an incident in tokyo from one alert, as the alert stream would.
+func (a *apiServer) ingestAlert(t *testing.T, id, rule, level string, ents detect.Entities) string {
+	t.Helper()
+	now := time.Now()
+	out, err := a.incidents.Ingest(t.Context(), detect.Alert{ID: id, Tenant: "tokyo", Detector: "sigma", RuleID: rule,
+		Title: rule, Level: level, Entities: ents, First: now, Last: now, Count: 1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Incident
+}
