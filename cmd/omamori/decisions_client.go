@@ -133,6 +133,8 @@ func (c *apiClient) raw(ctx context.Context, method, path string, query url.Valu
 			return nil, hint(err, e.Hint)
 		case resp.StatusCode == http.StatusUnauthorized:
 			return nil, hint(err, "$OMAMORI_TOKEN is not a valid token of this server (revoked or expired?)")
+		case resp.StatusCode == http.StatusNotFound:
+			return nil, hint(err, "the list command shows the IDs; another hospital's records are not visible with this token")
 		case resp.StatusCode == http.StatusForbidden:
 			return nil, hint(err, "the token lacks the scope: 'omamori token create -scope read,respond' makes one that may")
 		}

@@ -230,7 +230,7 @@ func printRecord(w io.Writer, rec incident.Record, now time.Time) error {
 		for _, c := range rec.Clocks {
 			left := "-"
 			if c.Stopped.IsZero() {
-				left = c.Remaining(now).Truncate(time.Minute).String()
+				left = span(c.Remaining(now))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, when(c.Deadline), c.Status(now), left)
 		}
@@ -258,4 +258,20 @@ func printRecord(w io.Writer, rec incident.Record, now time.Time) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// span writes a time left for people: "4d 3h", "2h 15m", "12m", "overdue 1h 5m".
+func span(d time.Duration) string {
+	if d < 0 {
+		return "overdue " + span(-d)
+	}
+	d = d.Truncate(time.Minute)
+	days, h, m := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh", days, h)
+	case h > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	}
+	return fmt.Sprintf("%dm", m)
 }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/incident"
+)
+
+func TestIncidentCLI(t *testing.T) {
+	a := newAPIServer(t)
+	id := a.ingestAlert(t, "a-1", "behavior.exfiltration", "high", detect.Entities{Source: "10.30.5.5", Destination: "203.0.113.50"})
+	if _, err := a.incidents.SetFacts(t.Context(), "tokyo", id, "user:aiko",
+		incident.Facts{PersonalData: true, PatientsAffected: 120, Systems: []string{"電子カルテ"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := a.cli(t, "tok-kenji", "incident", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], "ID  ") || !strings.HasPrefix(lines[1], id) ||
+		!strings.Contains(lines[1], "high") || !strings.Contains(lines[1], "new") {
+		t.Fatalf("incident list = %q, %v; want a header and %s, high, new", out, err, id)
+	}
+	if _, stderr, _ := a.cli(t, "tok-hana", "incident", "list"); !strings.Contains(stderr, "no incidents") {
+		t.Errorf("osaka's incident list: %q, want none of tokyo's", stderr)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		token string
+		args  []string
+		out   string // in stdout
+		err   string // in the error
+	}{
+		{"assign", "tok-aiko", []string{"incident", "assign", id, "user:sato"}, id + ": high, new, assigned to user:sato", ""},
+		{"skip a phase", "tok-aiko", []string{"incident", "state", id, "recovered"}, "", "from new it can go to triaged or closed"},
+		{"triage with a note", "tok-aiko", []string{"incident", "state", id, "triaged", "-note", "USB memory on the ward PC"}, id + ": high, triaged", ""},
+		{"note of several words", "tok-aiko", []string{"incident", "note", id, "ward", "3F", "on", "paper", "charts"}, id, ""},
+		{"other hospital cannot see it", "tok-hana", []string{"incident", "show", id}, "", "no such incident"},
+		{"other hospital cannot assign it", "tok-hana", []string{"incident", "assign", id, "user:hana"}, "", "no such incident"},
+		{"unknown state", "tok-aiko", []string{"incident", "state", id, "burning"}, "", "unknown state"},
+		{"unknown report", "tok-aiko", []string{"incident", "report", id, "tax"}, "", "no report"},
+		{"report", "tok-kenji", []string{"incident", "report", id, "ppc-preliminary"}, "個人データの漏えい等報告", ""},
+		{"state without the state", "tok-aiko", []string{"incident", "state", id}, "", "want an incident ID and the state"},
+		{"unknown command", "tok-aiko", []string{"incident", "close", id}, "", `unknown command "close"`},
+	} {
+		out, _, err := a.cli(t, tc.token, tc.args...)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: omamori %v: %v", tc.name, tc.args, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: omamori %v = %v, want an error containing %q", tc.name, tc.args, err, tc.err)
+		case !strings.Contains(out, tc.out):
+			t.Errorf("%s: omamori %v printed %q, want %q", tc.name, tc.args, out, tc.out)
+		}
+	}
+
+	out, _, err = a.cli(t, "tok-kenji", "incident", "show", id)
+	for _, want := range []string{id, "severity high, triaged, assigned to user:sato", "CLOCK", "ppc-preliminary", "running",
+		"ALERT", "a-1", "WHAT", "user:aiko", "ward 3F on paper charts", "USB memory on the ward PC"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("incident show = %v\n%s\nwant %q in it", err, out, want)
+			break
+		}
+	}
+	out, _, _ = a.cli(t, "tok-kenji", "incident", "show", "-json", id)
+	var rec incident.Record
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Incident.Assignee != "user:sato" || rec.Incident.State != incident.Triaged ||
+		rec.Timeline[len(rec.Timeline)-1].Actor != "user:aiko" {
+		t.Errorf("incident show -json = %+v, %v; want assigned to user:sato, triaged, changed last by user:aiko", rec.Incident, err)
+	}
+
+	file := filepath.Join(t.TempDir(), "ppc.md")
+	if _, stderr, err := a.cli(t, "tok-kenji", "incident", "report", "-o", file, id, "ppc-preliminary"); err != nil {
+		t.Fatalf("incident report -o: %v %s", err, stderr)
+	}
+	b, err := os.ReadFile(file)
+	fi, _ := os.Stat(file)
+	if err != nil || !strings.Contains(string(b), "120") || fi.Mode().Perm() != 0o600 {
+		t.Errorf("report file = %v %v\n%s\nwant the draft naming 120 patients, readable by its owner only", fi.Mode(), err, b)
+	}
+
+	_, _, err = a.cli(t, "tok-aiko", "incident", "show", "INC-nope")
+	var h hinted
+	if !errors.As(err, &h) || !strings.Contains(err.Error(), "404") {
+		t.Errorf("incident show INC-nope = %v, want a 404 with a hint", err)
+	}
+}
+
+func TestSpan(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{29*24*time.Hour + time.Hour + 8*time.Minute, "29d 1h"},
+		{2*time.Hour + 15*time.Minute + 30*time.Second, "2h 15m"},
+		{12 * time.Minute, "12m"},
+		{-(time.Hour + 5*time.Minute), "overdue 1h 5m"},
+	} {
+		if got := span(tc.d); got != tc.want {
+			t.Errorf("span(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
