@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -19,7 +20,9 @@ import (
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/node"
+	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/scenario"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -60,13 +63,25 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	}
 	defer os.RemoveAll(dir)
 
+	// The demo hospital's own files: its device inventory and a rule for its networks.
+	own := filepath.Join(dir, "hospital")
+	if err := os.CopyFS(own, scenario.Hospital()); err != nil {
+		return err
+	}
 	cfg, err := config.Load(config.Sources{Set: []string{
 		"data_dir=" + dir, "http.listen=" + *listen, "log.level=warn",
 		"ingest.syslog.0.listen=127.0.0.1:0", "ingest.syslog.1.listen=127.0.0.1:0", "ingest.syslog.2.listen=127.0.0.1:0",
+		"detect.sigma_rules=[" + filepath.Join(own, "rules") + "]", "respond.assets=" + filepath.Join(own, "assets.csv"),
 	}})
 	if err != nil {
 		return hint(err, "-listen takes host:port, such as 127.0.0.1:8443")
 	}
+	// A careless policy a hospital might write: isolate both ends of any connection to the
+	// life-support network. The guardrails hold it for the ventilator and the EHR server.
+	cfg.Respond.Policies = append([]config.ResponsePolicy{
+		{Name: "isolate-life-support-intruder", Rules: []string{scenario.LifeSupportRule}, Action: "isolate", Target: "destination", TTL: 4 * time.Hour, Continue: true},
+		{Name: "isolate-life-support-intruder-source", Rules: []string{scenario.LifeSupportRule}, Action: "isolate", Target: "source", TTL: 4 * time.Hour},
+	}, cfg.Respond.Policies...)
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -88,6 +103,12 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	}
 	defer n.Shutdown(context.WithoutCancel(ctx))
 	api := "http://" + n.HTTPAddr.String()
+	password := auth.NewPassword()
+	_, totpKey, err := n.Accounts.CreateUser(ctx, "demo", auth.NewUser{Tenant: cfg.Ingest.DefaultTenant, Name: "demo",
+		DisplayName: "デモ管理者", Password: password, Roles: []auth.Role{auth.RoleAdmin, auth.RoleApprover, auth.RoleIncidentLead}, TOTP: true})
+	if err != nil {
+		return fmt.Errorf("create the demo account: %w", err)
+	}
 	fmt.Fprintf(e.stdout, "omamori is running in %s\n  API:    %s (token below)\n  syslog: %s (TCP), %s (UDP)\n\n",
 		dir, api, n.Syslog["syslog-tcp"], n.Syslog["syslog-udp"])
 
@@ -111,10 +132,17 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	if err := showArchive(ctx, e, n, cfg.Ingest.DefaultTenant, total); err != nil {
 		return err
 	}
-	if err := showAlerts(ctx, e, n.Bus); err != nil {
+	alerts, err := showAlerts(ctx, e, n.Bus)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/metrics\n", token.Reveal(), api)
+	if err := showResponse(ctx, e, n, cfg.Ingest.DefaultTenant, alerts); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nSign in at %s/ as demo (administrator, approver, incident lead):\n"+
+		"  password   %s\n  TOTP key   %s (add it to an authenticator app; the code now is %s)\n",
+		api, password, totpKey.Base32(), auth.TOTP(totpKey, time.Now()))
+	fmt.Fprintf(e.stdout, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/incidents\n", token.Reveal(), api)
 	if *exit {
 		return nil
 	}
@@ -205,7 +233,7 @@ var (
 
 // showAlerts waits for detection, which follows the bus with a consumer of its own, to raise
 // the alerts of the attack's steps, and lists them, most severe first.
-func showAlerts(ctx context.Context, e env, b *bus.Bus) error {
+func showAlerts(ctx context.Context, e env, b *bus.Bus) (int, error) {
 	// The mass encryption is the attack's last step that the rules see; its alert comes last.
 	const last = "Mass Encryption of Files"
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -222,11 +250,11 @@ func showAlerts(ctx context.Context, e env, b *bus.Bus) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("read alerts: %w", err)
+			return 0, fmt.Errorf("read alerts: %w", err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("detection raised %d alerts in a minute, and none for the mass encryption", len(alerts))
+			return 0, fmt.Errorf("detection raised %d alerts in a minute, and none for the mass encryption", len(alerts))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -244,7 +272,57 @@ func showAlerts(ctx context.Context, e env, b *bus.Bus) error {
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.Level, a.Title, strings.Join(who, " "))
 	}
+	return len(alerts), tw.Flush()
+}
+
+// showResponse waits for response and incidents, which follow the alerts on their own, and
+// lists the decisions (the held ones first: they wait for a person) and the incidents.
+func showResponse(ctx context.Context, e env, n *node.Node, tenant string, alerts int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var ds []respond.Decision
+	var incs []incident.Incident
+	for {
+		var err error
+		if ds, err = n.Respond.List(ctx, tenant, store.DecisionFilter{}); err != nil {
+			return err
+		}
+		if incs, err = n.Incidents.List(ctx, tenant); err != nil {
+			return err
+		}
+		incs = slices.DeleteFunc(incs, func(in incident.Incident) bool { return in.MergedInto != "" })
+		held := slices.ContainsFunc(ds, func(d respond.Decision) bool { return d.Value == scenario.Ventilator })
+		grouped := 0
+		for _, in := range incs {
+			grouped += in.Alerts
+		}
+		if held && grouped >= alerts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after a minute: %d decisions, %d incidents, none about the ventilator", len(ds), len(incs))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	order := map[respond.Status]int{respond.StatusHeld: 0, respond.StatusActive: 1}
+	slices.SortStableFunc(ds, func(a, b respond.Decision) int {
+		return cmp.Compare(cmp.Or(order[a.Status], 2), cmp.Or(order[b.Status], 2))
+	})
+	fmt.Fprintf(e.stdout, "\nResponse made %d decisions:\n", len(ds))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, d := range ds {
+		why := d.Reason
+		if d.Guardrail != "" {
+			why = d.Guardrail
+		}
+		fmt.Fprintf(tw, "  %s\t%s %s\t%s\n", d.Status, d.Action, d.Value, why)
+	}
 	tw.Flush()
-	fmt.Fprintln(e.stdout, "Response (blocking the attacker, never the ventilator) and incidents are the next parts of omamori.")
-	return nil
+	fmt.Fprintf(e.stdout, "\nand the alerts became %d incidents:\n", len(incs))
+	tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, in := range incs {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d alerts\n", in.ID, in.Severity, in.Title, in.Alerts)
+	}
+	return tw.Flush()
 }

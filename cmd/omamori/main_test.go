@@ -111,9 +111,21 @@ func TestDemo(t *testing.T) {
 		"RDP Logon to a Server From the SSL-VPN Address Pool",
 		"10.212.134.200 Administrator KYUSHOKU-SV01",
 		"critical  Mass Encryption of Files",
+		"critical  Connection to the Life-Support Device Network From Another Network",
+		"active    block 198.51.100.77",
+		"active    isolate 192.168.20.15",
+		"held      isolate 192.168.50.10  life-support:",
+		"held      isolate 192.168.30.10  protected-service:",
+		"Sign in at http://127.0.0.1:",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	// Clinical safety: nothing about the ventilator is enforced.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "192.168.50.10") && strings.HasPrefix(strings.TrimSpace(line), "active") {
+			t.Errorf("the demo enforced a decision about the ventilator: %s", line)
 		}
 	}
 }

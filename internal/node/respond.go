@@ -145,7 +145,7 @@ func (n *Node) onAlerts(ctx context.Context, msgs []bus.Msg) error {
 		case errors.Is(err, respond.ErrInvalid):
 			// A policy that cannot act on this alert (an isolation of a host the inventory
 			// does not know): the alert stays for people to act on.
-			n.log.Warn("no automatic response to alert", "alert", a.ID, "rule", a.RuleID, "err", err)
+			n.log.Info("no automatic response to alert", "alert", a.ID, "rule", a.RuleID, "err", err)
 		case err != nil:
 			return err // the store failed: the group comes again
 		}
