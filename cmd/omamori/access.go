@@ -114,18 +114,7 @@ func runAccess(ctx context.Context, e env, fs *flag.FlagSet, args []string) erro
 		}
 		return writeDefaultPolicies(e, rest[0])
 	case "bench":
-		r, err := access.Bench(ctx, access.BenchOptions{N: *n, HTTP: *overHTTP})
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "WHERE\tDECISIONS/S\tP50\tP99\tMAX\tCPU/DECISION\tALLOCS\tALLOWED")
-		fmt.Fprintf(tw, "in process\t%.0f\t%v\t%v\t%v\t%v\t%.0f\t%d of %d\n", r.PerSecond, r.P50, r.P99, r.Max, r.CPUPerOp, r.AllocsPerOp, r.Allowed, r.N)
-		if *overHTTP {
-			fmt.Fprintf(tw, "HTTP, one per request\t%.0f\t%v\t%v\t\t\t\t%d decisions\n", r.HTTPPerSecond, r.HTTPP50, r.HTTPP99, r.HTTPN)
-			fmt.Fprintf(tw, "HTTP, batches of 100\t%.0f\t\t\t\t\t\t\n", r.BatchPerSecond)
-		}
-		return tw.Flush()
+		return benchAccess(ctx, e, *n, *overHTTP)
 	}
 	return hint(fmt.Errorf("access: unknown subcommand %q", sub), "one of: test, check, policies, bench")
 }
@@ -155,4 +144,21 @@ func writeDefaultPolicies(e env, dir string) error {
 		fmt.Fprintf(e.stdout, "wrote %s\n", path)
 	}
 	return nil
+}
+
+// benchAccess measures access decisions on a synthetic hospital, in process and, with
+// overHTTP, through the real HTTP handler; omamori bench access runs it too.
+func benchAccess(ctx context.Context, e env, n int, overHTTP bool) error {
+	r, err := access.Bench(ctx, access.BenchOptions{N: n, HTTP: overHTTP})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHERE\tDECISIONS/S\tP50\tP99\tMAX\tCPU/DECISION\tALLOCS\tALLOWED")
+	fmt.Fprintf(tw, "in process\t%.0f\t%v\t%v\t%v\t%v\t%.0f\t%d of %d\n", r.PerSecond, r.P50, r.P99, r.Max, r.CPUPerOp, r.AllocsPerOp, r.Allowed, r.N)
+	if overHTTP {
+		fmt.Fprintf(tw, "HTTP, one per request\t%.0f\t%v\t%v\t\t\t\t%d decisions\n", r.HTTPPerSecond, r.HTTPP50, r.HTTPP99, r.HTTPN)
+		fmt.Fprintf(tw, "HTTP, batches of 100\t%.0f\t\t\t\t\t\t\n", r.BatchPerSecond)
+	}
+	return tw.Flush()
 }

@@ -29,7 +29,7 @@ import (
 var benchCommand = command{
 	name:    "bench",
 	summary: "measure how fast this machine decodes and ingests logs",
-	usage: `usage: omamori bench [flags] [decode|ingest|detect|enforce|archive]...
+	usage: `usage: omamori bench [flags] [decode|ingest|detect|enforce|access|archive]...
 
 Bench prints omamori's headline speeds on this machine, with generated hospital
 logs: a gateway's routine FortiGate and sshd syslog, and the Windows events of the
@@ -44,6 +44,8 @@ ransomware scenario.
 	enforce  block decisions per second into the kernel's nftables (in a throw-away network
 	         namespace: the machine's own firewall is not touched; needs root), the time
 	         of one block into the full sets, and of reloading them all after a restart.
+	access   EHR access decisions per second and their p50/p99 latency, in process and
+	         over HTTP, on a synthetic hospital.
 	archive  events per second appended to the archive (compressed, encrypted, hashed,
 	         fsynced), bytes per event on disk against the raw log, and verification
 	         speed: on the gateway's routine log, and on the files given by -files.
@@ -107,12 +109,17 @@ func runBench(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 			}
 			fmt.Fprintf(e.stdout, "enforce: %d addresses in %v (%.0f/s, %d per transaction); one more block into the full sets: median %v, slowest %v; reload after a restart: %v\n",
 				r.Entries, r.Load.Round(time.Millisecond), r.PerSecond, r.BatchSize, r.BlockOne, r.BlockOneMax, r.Reconcile.Round(time.Millisecond))
+		case "access":
+			fmt.Fprintln(e.stdout, "access: EHR access decisions on a synthetic hospital of 2,000 staff and 20,000 patients...")
+			if err := benchAccess(ctx, e, 0, true); err != nil {
+				return fmt.Errorf("bench access: %w", err)
+			}
 		case "archive":
 			if err := benchArchive(ctx, e, *events, *batch, *files); err != nil {
 				return err
 			}
 		default:
-			return hint(fmt.Errorf("bench: unknown benchmark %q", w), "omamori bench decode|ingest|detect|enforce|archive")
+			return hint(fmt.Errorf("bench: unknown benchmark %q", w), "omamori bench decode|ingest|detect|enforce|access|archive")
 		}
 	}
 	return nil
