@@ -319,7 +319,11 @@ func showResponse(ctx context.Context, e env, n *node.Node, tenant string, alert
 		fmt.Fprintf(tw, "  %s\t%s %s\t%s\n", d.Status, d.Action, d.Value, why)
 	}
 	tw.Flush()
-	fmt.Fprintf(e.stdout, "\nand the alerts became %d incidents:\n", len(incs))
+	if len(incs) == 1 {
+		fmt.Fprintln(e.stdout, "\nand the alerts became one incident:")
+	} else {
+		fmt.Fprintf(e.stdout, "\nand the alerts became %d incidents:\n", len(incs))
+	}
 	tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	for _, in := range incs {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d alerts\n", in.ID, in.Severity, in.Title, in.Alerts)
