@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/respond"
@@ -197,13 +196,13 @@ func decisionsList(ctx context.Context, e env, c *apiClient, asJSON bool, status
 		}
 		return printJSON(e.stdout, respond.DecisionPage{Decisions: all, Next: next})
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tACTION\tTARGET\tUNTIL\tORIGIN\tREASON\tGUARDRAIL")
+	var tb table
+	tb.row("ID", "STATUS", "ACTION", "TARGET", "UNTIL", "ORIGIN", "REASON", "GUARDRAIL")
 	for _, d := range all {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, decisionStatus(d), d.Action, d.Target,
+		tb.row(strconv.FormatInt(d.ID, 10), decisionStatus(d), string(d.Action), d.Target,
 			until(d), originText(d.Origin), oneLine(d.Reason), oneLine(d.Guardrail))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := tb.write(e.stdout); err != nil {
 		return err
 	}
 	if len(all) == 0 {

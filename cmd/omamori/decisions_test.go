@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/detect"
@@ -17,6 +22,44 @@ import (
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
 )
+
+var updateGolden = flag.Bool("update", false, "rewrite cmd/omamori/testdata/*.golden")
+
+// What changes from run to run in the CLI's tables is masked before comparing: times and
+// dates, incident IDs, how long is left or has been waited.
+var goldenMasks = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}`), "YYYY-MM-DD hh:mm"},
+	{regexp.MustCompile(`INC-\d{8}-\w{6}`), "INC-YYYYMMDD-xxxxxx"},
+	{regexp.MustCompile(`held \d+s`), "held Ns"},
+	{regexp.MustCompile(`(?m)(\d+d \d+h|\d+h \d+m|\d+m)$`), "<left>"},
+}
+
+// golden compares a command's output, masked, with testdata/name.golden.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	for _, m := range goldenMasks {
+		got = m.re.ReplaceAllString(got, m.with)
+	}
+	file := filepath.Join("testdata", name+".golden")
+	if *updateGolden {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("output differs from %s (-want +got; go test -update rewrites it):\n%s", file, diff)
+	}
+}
 
 // apiServer is a server as 'omamori serve' mounts the decision and incident routes, over a
 // real SQLite store with tenants tokyo (a ventilator in its inventory) and osaka. Tokens name
@@ -125,6 +168,7 @@ func TestDecisionsCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	golden(t, "decisions-list", out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID  STATUS") ||
 		!strings.Contains(lines[2], "authority:警視庁 R-118") || !strings.Contains(lines[3], "held 0s") {

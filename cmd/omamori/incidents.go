@@ -8,8 +8,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/incident"
@@ -189,13 +189,13 @@ func assignee(inc incident.Incident) string {
 }
 
 func printIncidents(e env, list []incident.Incident) error {
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSEVERITY\tSTATE\tASSIGNEE\tALERTS\tOPENED\tLAST\tTITLE")
+	var tb table
+	tb.row("ID", "SEVERITY", "STATE", "ASSIGNEE", "ALERTS", "OPENED", "LAST", "TITLE")
 	for _, inc := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", inc.ID, inc.Severity, inc.State, oneLine(inc.Assignee),
-			inc.Alerts, when(inc.Opened), when(inc.Last), oneLine(inc.Title))
+		tb.row(inc.ID, string(inc.Severity), string(inc.State), oneLine(inc.Assignee),
+			strconv.Itoa(inc.Alerts), when(inc.Opened), when(inc.Last), oneLine(inc.Title))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := tb.write(e.stdout); err != nil {
 		return err
 	}
 	if len(list) == 0 {
@@ -209,8 +209,12 @@ func printIncidents(e env, list []incident.Incident) error {
 func printRecord(w io.Writer, rec incident.Record, now time.Time) error {
 	inc := rec.Incident
 	fmt.Fprintf(w, "%s  %s\n", inc.ID, inc.Title)
-	fmt.Fprintf(w, "severity %s, %s, %s; %d alerts from %s to %s\n", inc.Severity, inc.State, assignee(inc),
-		inc.Alerts, when(inc.First), when(inc.Last))
+	noun := "alerts"
+	if inc.Alerts == 1 {
+		noun = "alert"
+	}
+	fmt.Fprintf(w, "severity %s, %s, %s; %d %s from %s to %s\n", inc.Severity, inc.State, assignee(inc),
+		inc.Alerts, noun, when(inc.First), when(inc.Last))
 	if inc.MergedInto != "" {
 		fmt.Fprintf(w, "merged into %s\n", inc.MergedInto)
 	}
@@ -224,40 +228,48 @@ func printRecord(w io.Writer, rec incident.Record, now time.Time) error {
 		}
 		fmt.Fprintf(w, "about: %s\n", strings.Join(ents, ", "))
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	if len(rec.Clocks) > 0 {
-		fmt.Fprintln(tw, "\nCLOCK\tDEADLINE\tSTATUS\tLEFT")
-		for _, c := range rec.Clocks {
-			left := "-"
-			if c.Stopped.IsZero() {
-				left = span(c.Remaining(now))
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, when(c.Deadline), c.Status(now), left)
+	// Each part is a table of its own, after an empty line.
+	part := func(tb *table) error {
+		if len(tb.rows) < 2 {
+			return nil
+		}
+		fmt.Fprintln(w)
+		return tb.write(w)
+	}
+	clocks := &table{}
+	clocks.row("CLOCK", "DEADLINE", "STATUS", "LEFT")
+	for _, c := range rec.Clocks {
+		left := "-"
+		if c.Stopped.IsZero() {
+			left = span(c.Remaining(now))
+		}
+		clocks.row(c.Name, when(c.Deadline), c.Status(now), left)
+	}
+	steps := &table{}
+	steps.row("STEP", "DONE", "BY", "TITLE")
+	for _, s := range rec.Checklist {
+		done := "[ ]"
+		if !s.Done.IsZero() {
+			done = "[x] " + when(s.Done)
+		}
+		steps.row(s.Playbook+"/"+s.ID, done, oneLine(s.DoneBy), oneLine(s.Title))
+	}
+	alerts := &table{}
+	alerts.row("ALERT", "LEVEL", "RULE", "LAST", "TITLE")
+	for _, a := range rec.Alerts {
+		alerts.row(a.ID, a.Level, a.RuleID, when(a.Last), oneLine(a.Title))
+	}
+	timeline := &table{}
+	timeline.row("TIME", "BY", "WHAT", "DETAIL")
+	for _, t := range rec.Timeline {
+		timeline.row(when(t.Time), t.Actor, t.Kind, oneLine(t.Detail))
+	}
+	for _, tb := range []*table{clocks, steps, alerts, timeline} {
+		if err := part(tb); err != nil {
+			return err
 		}
 	}
-	if len(rec.Checklist) > 0 {
-		fmt.Fprintln(tw, "\nSTEP\tDONE\tBY\tTITLE")
-		for _, s := range rec.Checklist {
-			done := "[ ]"
-			if !s.Done.IsZero() {
-				done = "[x] " + when(s.Done)
-			}
-			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\n", s.Playbook, s.ID, done, oneLine(s.DoneBy), oneLine(s.Title))
-		}
-	}
-	if len(rec.Alerts) > 0 {
-		fmt.Fprintln(tw, "\nALERT\tLEVEL\tRULE\tLAST\tTITLE")
-		for _, a := range rec.Alerts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Level, a.RuleID, when(a.Last), oneLine(a.Title))
-		}
-	}
-	if len(rec.Timeline) > 0 {
-		fmt.Fprintln(tw, "\nTIME\tBY\tWHAT\tDETAIL")
-		for _, t := range rec.Timeline {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when(t.Time), t.Actor, t.Kind, oneLine(t.Detail))
-		}
-	}
-	return tw.Flush()
+	return nil
 }
 
 // span writes a time left for people: "4d 3h", "2h 15m", "12m", "overdue 1h 5m".

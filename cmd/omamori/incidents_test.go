@@ -22,6 +22,7 @@ func TestIncidentCLI(t *testing.T) {
 	}
 
 	out, _, err := a.cli(t, "tok-kenji", "incident", "list")
+	golden(t, "incident-list", out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], "ID  ") || !strings.HasPrefix(lines[1], id) ||
 		!strings.Contains(lines[1], "high") || !strings.Contains(lines[1], "new") {
@@ -62,6 +63,7 @@ func TestIncidentCLI(t *testing.T) {
 	}
 
 	out, _, err = a.cli(t, "tok-kenji", "incident", "show", id)
+	golden(t, "incident-show", out)
 	for _, want := range []string{id, "severity high, triaged, assigned to user:sato", "CLOCK", "ppc-preliminary", "running",
 		"ALERT", "a-1", "WHAT", "user:aiko", "ward 3F on paper charts", "USB memory on the ward PC"} {
 		if err != nil || !strings.Contains(out, want) {
