@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/respond"
 )
 
 // chromium finds a Chromium to drive: $OMAMORI_CHROMIUM, else Debian's or another usual name.
@@ -29,7 +31,9 @@ func chromium(t *testing.T) string {
 }
 
 // TestBrowser signs in in a real headless Chromium with password and TOTP, reads the alerts,
-// switches to English and back, and saves a screenshot of each step (go test -artifacts
+// switches to English and back, opens the ventilator incident and ticks off its first step,
+// approves the held decision to isolate the ventilator and sees it active, and saves a
+// screenshot of each step (go test -artifacts
 // keeps them under the output directory).
 func TestBrowser(t *testing.T) {
 	exe := chromium(t)
@@ -140,11 +144,63 @@ func TestBrowser(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#lang-switch`)),
 		chromedp.WaitVisible(`//h1[text()="アラート一覧"]`),
+	)
+	if err != nil {
+		t.Fatalf("back to Japanese: %v", err)
+	}
+
+	// The incident about the ventilator: from the dashboard's count to the list, to the
+	// incident, its clocks and its checklist; the first step ticked off.
+	held := strconv.FormatInt(f.held, 10)
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#tile-held`)),
+		shot("8-dashboard-incidents"),
+		chromedp.Click(chromedp.CSS(`#tile-incidents`)),
+		chromedp.WaitVisible(chromedp.CSS(`#incident-table`)),
+		shot("9-incidents"),
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/incidents/`+f.incidents["tokyo"]+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#incident-state`)),
+		chromedp.Click(chromedp.CSS(`#step-medical-device-patient-safety`)),
+		chromedp.WaitVisible(chromedp.CSS(`#step-medical-device-patient-safety[aria-pressed="true"]`)),
+		shot("10-incident"),
+	)
+	if err != nil {
+		t.Fatalf("incident: %v", err)
+	}
+	if h := text("h1"); !strings.Contains(h, "Write to an ICU ventilator") || !strings.Contains(h, "緊急") {
+		t.Errorf("incident heading %q, want the ventilator incident, critical", h)
+	}
+	if c := text("#clocks-h + ul"); !strings.Contains(c, "初動(受付)") || !strings.Contains(c, "残り") {
+		t.Errorf("incident clocks %q, want the acknowledge clock with its time left", c)
+	}
+
+	// The held decision: isolating the ventilator waits for an approver, who approves it with
+	// a comment and sees it active.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/decisions?alert=tokyo-vent"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#held-`+held)),
+		shot("11-decisions-held"),
+		chromedp.SendKeys(chromedp.CSS(`#note-`+held), "ICU は手動換気に切替済み"),
+		chromedp.Click(chromedp.CSS(`#approve-`+held)),
+		chromedp.WaitVisible(`//h2[@id="held-h" and contains(., "0 件")]`),
+		shot("12-decisions-approved"),
+	)
+	if err != nil {
+		t.Fatalf("approve the held decision: %v", err)
+	}
+	if row := text("#decision-" + held); !strings.Contains(row, "実行中") || !strings.Contains(row, "10.20.1.11") || !strings.Contains(row, "手動換気") {
+		t.Errorf("approved decision row: %q, want it active with the comment", row)
+	}
+	if d, err := f.dec.Get(t.Context(), "tokyo", f.held); err != nil || d.Status != respond.StatusActive || d.UpdatedBy != "person:tanaka" {
+		t.Errorf("stored decision after approval: %+v, %v", d, err)
+	}
+	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#signout`)),
 		chromedp.WaitVisible(chromedp.CSS(`#name`)),
 	)
 	if err != nil {
-		t.Fatalf("back to Japanese and sign out: %v", err)
+		t.Fatalf("sign out: %v", err)
 	}
 	// An administrator grants a role with one click on the users page.
 	err = chromedp.Do(ctx,
