@@ -216,9 +216,10 @@ func showArchive(ctx context.Context, e env, n *node.Node, tenant string, total 
 	if err != nil {
 		return err
 	}
+	// The checkpoint may cover more: omamori's own records of what it decided go there too.
 	fmt.Fprintf(e.stdout, "\nThe archive holds all %d, compressed, encrypted and in a Merkle tree; its signed checkpoint:\n\n%s\n"+
 		"An export for an authority proves each record against it offline: omamori archive export, verify-bundle.\n",
-		cp.Size, indent(string(cp.Note)))
+		total, indent(string(cp.Note)))
 	return nil
 }
 
