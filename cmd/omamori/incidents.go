@@ -22,6 +22,7 @@ var incidentCommand = command{
        omamori incident show ID
        omamori incident assign ID ASSIGNEE
        omamori incident state [-note TEXT] ID STATE
+       omamori incident close [-note TEXT] ID
        omamori incident note ID TEXT...
        omamori incident report [-o FILE] ID OBLIGATION
 
@@ -37,6 +38,7 @@ The commands:
 	assign   give it to a person, such as user:sato
 	state    move it on: new, triaged, contained, eradicated, recovered, closed
 	         (and closed back to triaged to reopen it)
+	close    the same as state ID closed
 	note     add a comment to its timeline
 	report   the draft of a statutory report (Markdown, in Japanese), such as
 	         ppc-preliminary, ppc-final, mhlw, police
@@ -46,7 +48,7 @@ Flags:
 	-state S[,S]
 		list: only incidents in these states (default: all).
 	-note TEXT
-		state: why, kept in the timeline.
+		state, close: why, kept in the timeline.
 	-o FILE
 		report: write the draft to FILE instead of standard output.
 ` + serverUsage,
@@ -57,7 +59,7 @@ func runIncident(ctx context.Context, e env, fs *flag.FlagSet, args []string) er
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fs.Usage()
 		if len(args) == 0 {
-			return hint(errors.New("incident: no command given"), "omamori incident list|show|assign|state|note|report")
+			return hint(errors.New("incident: no command given"), "omamori incident list|show|assign|state|close|note|report")
 		}
 		return flag.ErrHelp
 	}
@@ -121,7 +123,7 @@ func runIncident(ctx context.Context, e env, fs *flag.FlagSet, args []string) er
 		}
 		return printRecord(e.stdout, rec, time.Now())
 
-	case "assign", "state", "note":
+	case "assign", "state", "close", "note":
 		var verb string
 		var body map[string]string
 		switch sub {
@@ -135,6 +137,11 @@ func runIncident(ctx context.Context, e env, fs *flag.FlagSet, args []string) er
 				return err
 			}
 			verb, body = "/state", map[string]string{"state": pos[1], "note": *note}
+		case "close":
+			if err := want(1, "one incident ID"); err != nil {
+				return err
+			}
+			verb, body = "/state", map[string]string{"state": string(incident.Closed), "note": *note}
 		case "note":
 			if len(pos) < 2 {
 				return hint(errors.New("incident note: want an incident ID and the text"), `omamori incident note INC-... "called the ward: paper charts since 09:10"`)
@@ -178,7 +185,7 @@ func runIncident(ctx context.Context, e env, fs *flag.FlagSet, args []string) er
 		fmt.Fprintf(e.stderr, "wrote %s (%d bytes); edit it before sending\n", *out, len(md))
 		return nil
 	}
-	return hint(fmt.Errorf("incident: unknown command %q", sub), "omamori incident list|show|assign|state|note|report")
+	return hint(fmt.Errorf("incident: unknown command %q", sub), "omamori incident list|show|assign|state|close|note|report")
 }
 
 func assignee(inc incident.Incident) string {

@@ -49,7 +49,7 @@ func TestIncidentCLI(t *testing.T) {
 		{"unknown report", "tok-aiko", []string{"incident", "report", id, "tax"}, "", "no report"},
 		{"report", "tok-kenji", []string{"incident", "report", id, "ppc-preliminary"}, "個人データの漏えい等報告", ""},
 		{"state without the state", "tok-aiko", []string{"incident", "state", id}, "", "want an incident ID and the state"},
-		{"unknown command", "tok-aiko", []string{"incident", "close", id}, "", `unknown command "close"`},
+		{"unknown command", "tok-aiko", []string{"incident", "resolve", id}, "", `unknown command "resolve"`},
 	} {
 		out, _, err := a.cli(t, tc.token, tc.args...)
 		switch {
@@ -78,6 +78,10 @@ func TestIncidentCLI(t *testing.T) {
 		t.Errorf("incident show -json = %+v, %v; want assigned to user:sato, triaged, changed last by user:aiko", rec.Incident, err)
 	}
 
+	out, _, err = a.cli(t, "tok-aiko", "incident", "close", id, "-note", "contained; reports filed")
+	if err != nil || !strings.Contains(out, id+": high, closed") {
+		t.Errorf("incident close = %q, %v; want it closed", out, err)
+	}
 	file := filepath.Join(t.TempDir(), "ppc.md")
 	if _, stderr, err := a.cli(t, "tok-kenji", "incident", "report", "-o", file, id, "ppc-preliminary"); err != nil {
 		t.Fatalf("incident report -o: %v %s", err, stderr)
