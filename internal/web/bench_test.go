@@ -48,6 +48,35 @@ func BenchmarkAlertsPage(b *testing.B) {
 	}
 }
 
+// BenchmarkPages: one signed-in request for each page that issue 7's services feed, through
+// the guard, the services' queries in SQLite and rendering. The fixture's tokyo has 2
+// incidents (each with 3 to 5 clocks, read per incident shown), 2 decisions and 5 assets.
+func BenchmarkPages(b *testing.B) {
+	f := newFixture(b, false)
+	c := f.signIn(b, "tanaka")
+	u, _ := url.Parse(f.ts.URL)
+	cookies := c.Jar.Cookies(u)
+	for _, pg := range []struct{ name, path string }{
+		{"dashboard", "/t/tokyo/"}, {"incidents", "/t/tokyo/incidents"}, {"incident", "/t/tokyo/incidents/" + f.incidents["tokyo"]},
+		{"decisions", "/t/tokyo/decisions"}, {"assets", "/t/tokyo/assets"},
+	} {
+		path := pg.path
+		b.Run(pg.name, func(b *testing.B) {
+			for b.Loop() {
+				req := httptest.NewRequest("GET", path, nil)
+				for _, ck := range cookies {
+					req.AddCookie(ck)
+				}
+				rec := httptest.NewRecorder()
+				f.srv.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkGuardRefusal: an anonymous request refused at the guard, the cheapest answer.
 func BenchmarkGuardRefusal(b *testing.B) {
 	f := newFixture(b, false)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/store"
 	"github.com/omamori-project/omamori/internal/web"
@@ -33,6 +34,11 @@ func ExampleNew() {
 		Alerts:   nil, // the *bus.Bus in serve
 		Location: time.FixedZone("JST", 9*3600),
 		Secure:   false, // true whenever served over TLS, which it must be off loopback
+		// In serve: the *incident.Service, the *respond.Service and each tenant's
+		// *asset.Inventory (the one its guardrails use). Nil: those pages say so.
+		Incidents: nil,
+		Decisions: nil,
+		Assets:    func(tenant string) *asset.Inventory { return nil },
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -139,6 +139,7 @@ type incidentData struct {
 	Assignees  []assignee
 	Reports    []incident.Obligation
 	Decisions  map[string]int // alert ID → decisions taken on it
+	Kinds      []option       // the playbooks that apply: ID and title in the page's language
 	Error      string
 	Note, Form string // what the person typed, kept when a change is refused
 }
@@ -165,6 +166,16 @@ func (s *Server) showIncident(w http.ResponseWriter, r *http.Request, p *page, s
 	who := s.actors(ctx)
 	d := incidentData{Rec: rec, Assignee: who.Name(rec.Incident.Assignee), Clocks: clockViews(rec.Clocks, time.Now()),
 		Reports: s.obligations, Error: msg, Note: r.PostFormValue("note")}
+	for _, k := range rec.Incident.Kinds {
+		title := k
+		if t, ok := s.playbooks[k]; ok {
+			title = t[0]
+			if p.L.Lang == "en" && t[1] != "" {
+				title = t[1]
+			}
+		}
+		d.Kinds = append(d.Kinds, option{k, title})
+	}
 	for _, st := range rec.Checklist {
 		d.Steps = append(d.Steps, stepView{Step: st, TitleEn: s.stepTitleEn[st.Playbook+"/"+st.ID], DoneBy: who.Name(st.DoneBy)})
 	}

@@ -295,3 +295,24 @@ func TestNotConfigured(t *testing.T) {
 		t.Errorf("dashboard without services = %d, shows decision tiles: %v", resp.StatusCode, strings.Contains(body, "tile-held"))
 	}
 }
+
+// TestIncidentPageEnglish: one click to English shows the incident, its clocks and its
+// playbook in English.
+func TestIncidentPageEnglish(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.signIn(t, "tanaka")
+	page := "/t/tokyo/incidents/" + f.incidents["tokyo"]
+	if resp, _ := do(t, c, "POST", f.ts.URL+"/lang", url.Values{"lang": {"en"}, "next": {page}}); resp.Header.Get("Location") != page {
+		t.Fatalf("language switch went to %q", resp.Header.Get("Location"))
+	}
+	_, body := do(t, c, "GET", f.ts.URL+page, nil)
+	// The timeline is left out: it records what the services wrote, in the hospital's language.
+	body = body[:strings.Index(body, `class="timeline"`)]
+	contains(t, "incident in English", body, []string{
+		`<html lang="en">`, "Medical device tampering", "Check the patients on the device", "Acknowledge", " left", "New", "Playbook checklist",
+	}, "医療機器の改ざん", "使用中の患者", "残り")
+	_, body = do(t, c, "GET", f.ts.URL+"/t/tokyo/decisions", nil)
+	contains(t, "decisions in English", body, []string{"Waiting for approval (1)", "Approve", "Isolate"}, "承認待ち")
+	_, body = do(t, c, "GET", f.ts.URL+"/t/tokyo/assets", nil)
+	contains(t, "assets in English", body, []string{"5 assets, 2 of them life-support devices", "Life-support"}, "生命維持")
+}

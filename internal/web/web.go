@@ -11,6 +11,14 @@
 // workstations are better served by HTML that works without JavaScript, which every page
 // here does (htmx only spares a full reload when a filter changes).
 //
+// The pages follow a hospital's work: the dashboard (alerts by level, open incidents with
+// their SLA clocks, counts of active and held blocks), alerts, incidents (clocks, playbook
+// checklist, state, assignee, notes, report drafts to the authorities), decisions (held ones
+// first, approved or rejected by an approver; active ones revoked), the asset inventory the
+// guardrails use, users and roles, and the audit log. The incident, decision and asset pages
+// read and act through packages incident and respond and the tenant's asset.Inventory, given
+// in Options; without them the pages say that none is configured.
+//
 // Every route is registered with the action it needs (auth.Action), and one guard checks it:
 // no session → sign-in page; a tenant in the path that the person holds no role in, or a
 // role without the action → refused. State-changing requests pass net/http's
@@ -96,7 +104,8 @@ type Server struct {
 	cookie   string
 
 	obligations []incident.Obligation
-	stepTitleEn map[string]string // "playbook/step" → English title
+	stepTitleEn map[string]string    // "playbook/step" → English title
+	playbooks   map[string][2]string // playbook ID → Japanese and English titles
 }
 
 // access says who may reach a route.
@@ -147,8 +156,9 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 	}
-	s.stepTitleEn = map[string]string{}
+	s.stepTitleEn, s.playbooks = map[string]string{}, map[string][2]string{}
 	for _, pb := range pbs {
+		s.playbooks[pb.ID] = [2]string{pb.Title, pb.TitleEn}
 		for _, st := range pb.Steps {
 			s.stepTitleEn[pb.ID+"/"+st.ID] = st.TitleEn
 		}
