@@ -227,6 +227,9 @@ func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ")
 }
 
+// massEncryption is the id of the shipped correlation rule "Mass Encryption of Files".
+const massEncryption = "527a0ba7-b014-4f1c-927a-70fdaf6b402c"
+
 var (
 	logonType      = event.K("winlog.event_data.LogonType")
 	targetFilename = event.K("winlog.event_data.TargetFilename")
@@ -235,12 +238,12 @@ var (
 // showAlerts waits for detection, which follows the bus with a consumer of its own, to raise
 // the alerts of the attack's steps, and lists them, most severe first.
 func showAlerts(ctx context.Context, e env, b *bus.Bus) (int, error) {
-	// The mass encryption is the attack's last step that the rules see; its alert comes last.
-	const last = "Mass Encryption of Files"
+	// The mass encryption and the reach for the ventilator are the attack's last steps.
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var alerts []detect.Alert
-	for !slices.ContainsFunc(alerts, func(a detect.Alert) bool { return a.Title == last }) {
+	seen := func(id string) bool { return slices.ContainsFunc(alerts, func(a detect.Alert) bool { return a.RuleID == id }) }
+	for !seen(massEncryption) || !seen(scenario.LifeSupportRule) {
 		alerts = alerts[:0]
 		err := b.ReadAlerts(ctx, func(m bus.Msg) error {
 			var a detect.Alert
@@ -255,7 +258,7 @@ func showAlerts(ctx context.Context, e env, b *bus.Bus) (int, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("detection raised %d alerts in a minute, and none for the mass encryption", len(alerts))
+			return 0, fmt.Errorf("detection raised %d alerts in a minute, without the mass encryption or the reach for the ventilator", len(alerts))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
