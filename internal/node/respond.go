@@ -88,6 +88,28 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	}
 	n.API.Mount("/v1/", "bouncer key", crowdsec.NewHandler(n.Store, crowdsec.Config{Keys: sk, Log: n.log}))
 
+	// People and scripts change decisions through the API; a token with scope respond acts as
+	// a responder, but approving or rejecting a held decision is for a person signed in to the
+	// web UI with a second factor, so there a token counts as a viewer.
+	rh := &respond.HTTP{Service: n.Respond, Log: n.log, Principal: func(r *http.Request) (string, respond.Person, error) {
+		p, ok := auth.FromContext(r.Context())
+		if !ok {
+			return "", respond.Person{}, errors.New("no principal on an authenticated route")
+		}
+		who := respond.Person{Name: "token:" + p.Name, Role: respond.RoleViewer}
+		if p.Has(auth.ScopeRespond) && !strings.HasSuffix(r.URL.Path, "/approve") && !strings.HasSuffix(r.URL.Path, "/reject") {
+			who.Role = respond.RoleResponder
+		}
+		return p.Tenant, who, nil
+	}}
+	for _, rt := range rh.Routes() {
+		scope := auth.ScopeRead
+		if rt.Write {
+			scope = auth.ScopeRespond
+		}
+		n.API.Handle(rt.Pattern, scope, rt.Handler)
+	}
+
 	// Incidents.
 	icfg := incident.Config{Window: cfg.Incidents.Window}
 	if inv != nil {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -105,6 +106,33 @@ func TestResponseEndToEnd(t *testing.T) {
 	}
 	if ds, _ := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Attacker}); len(ds) == 0 || ds[0].Status != respond.StatusActive || !strings.HasPrefix(ds[0].CreatedBy, "rule:") {
 		t.Errorf("decisions about the attacker: %+v, want one active, made by a rule", ds)
+	}
+
+	// A script with the respond scope adds a decision; approving a held one is for a person in
+	// the web UI, with a second factor, so the same token is refused there.
+	_, responder, err := auth.Issue(ctx, n.Store.Tenant(tenant), "test", auth.Request{Name: "soar", Scopes: []auth.Scope{auth.ScopeRead, auth.ScopeRespond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, body string) int {
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+string(responder))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := call("POST", "/api/v1/decisions", `{"action": "block", "target": "203.0.113.99", "ttl": "1h", "reason": "JPCERT/CC advisory"}`); code != http.StatusCreated {
+		t.Errorf("a responder token adding a block: %d, want 201", code)
+	}
+	held, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Status: []string{string(respond.StatusHeld)}})
+	if err != nil || len(held) == 0 {
+		t.Fatalf("held decisions: %v %v, want the isolation of EHR-DB01", held, err)
+	}
+	if code := call("POST", fmt.Sprintf("/api/v1/decisions/%d/approve", held[0].ID), `{"note": "ok"}`); code != http.StatusForbidden {
+		t.Errorf("a token approving a held decision: %d, want 403", code)
 	}
 
 	// The alerts became incidents, readable over the API.
