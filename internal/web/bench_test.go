@@ -27,6 +27,24 @@ func FuzzLocalPath(f *testing.F) {
 	})
 }
 
+// FuzzLocalQuery: what a form posts as the list to come back to stays a query string on the
+// same list, never a path or another site.
+func FuzzLocalQuery(f *testing.F) {
+	for _, s := range []string{"status=held", "?alert=tokyo-vent&page=2", "//evil.example", "x=%2F%2Fevil", "a=1;b=2", "%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		got := localQuery(q)
+		if got == "" {
+			return
+		}
+		u, err := url.Parse("/t/tokyo/decisions" + got)
+		if err != nil || !strings.HasPrefix(got, "?") || u.Path != "/t/tokyo/decisions" || u.Host != "" {
+			t.Fatalf("localQuery(%q) = %q, which leaves the list", q, got)
+		}
+	})
+}
+
 // BenchmarkAlertsPage: one signed-in request for a page of alerts, through the guard
 // (session lookup in SQLite, roles), reading the tenant's alerts from the embedded bus and
 // rendering the page. The fixture holds 63 alerts.

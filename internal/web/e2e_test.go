@@ -195,6 +195,18 @@ func TestBrowser(t *testing.T) {
 	if d, err := f.dec.Get(t.Context(), "tokyo", f.held); err != nil || d.Status != respond.StatusActive || d.UpdatedBy != "person:tanaka" {
 		t.Errorf("stored decision after approval: %+v, %v", d, err)
 	}
+	// The inventory the guardrail read: the ventilator is marked as life-support.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/assets"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#asset-table`)),
+		shot("13-assets"),
+	)
+	if err != nil {
+		t.Fatalf("assets: %v", err)
+	}
+	if row := text("tr.cat-life-support"); !strings.Contains(row, "ICU ventilator bed 1") || !strings.Contains(row, "生命維持") {
+		t.Errorf("first life-support row: %q, want the ventilator", row)
+	}
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#signout`)),
 		chromedp.WaitVisible(chromedp.CSS(`#name`)),

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
@@ -315,4 +316,59 @@ func TestIncidentPageEnglish(t *testing.T) {
 	contains(t, "decisions in English", body, []string{"Waiting for approval (1)", "Approve", "Isolate"}, "承認待ち")
 	_, body = do(t, c, "GET", f.ts.URL+"/t/tokyo/assets", nil)
 	contains(t, "assets in English", body, []string{"5 assets, 2 of them life-support devices", "Life-support"}, "生命維持")
+}
+
+// TestClocks: how a clock reads at a moment, in both languages: time left, soon due, overdue,
+// and stopped ones.
+func TestClocks(t *testing.T) {
+	start := time.Date(2026, 4, 1, 9, 0, 0, 0, JST)
+	c := incident.Clock{Name: incident.ClockAcknowledge, Started: start, WarnAt: start.Add(10 * time.Minute), Deadline: start.Add(15 * time.Minute)}
+	stopped := c
+	stopped.Stopped = start.Add(20 * time.Minute)
+	s := &Server{cat: mustCatalogues(t), opt: Options{Location: JST}}
+	for _, tc := range []struct {
+		name   string
+		clock  incident.Clock
+		at     time.Duration
+		status string
+		ja, en string
+	}{
+		{"running", c, time.Minute, "running", "残り 14分", "14m left"},
+		{"warning", c, 12 * time.Minute, "warning", "残り 3分", "3m left"},
+		{"breached", c, 2*time.Hour + 16*time.Minute, "breached", "期限超過 2時間1分", "overdue by 2h 1m"},
+		{"days overdue", c, 50 * time.Hour, "breached", "期限超過 2日1時間", "overdue by 2d 1h"},
+		{"missed", stopped, time.Hour, "missed", "期限後に完了", "missed"},
+	} {
+		v := clockViews([]incident.Clock{tc.clock}, start.Add(tc.at))[0]
+		if v.Status != tc.status {
+			t.Errorf("%s: status %s, want %s", tc.name, v.Status, tc.status)
+		}
+		for lang, want := range map[string]string{"ja": tc.ja, "en": tc.en} {
+			l := &localizer{Lang: lang, m: s.cat[lang], loc: JST}
+			var got string
+			switch {
+			case !v.Running:
+				got = l.T("clockstatus." + v.Status)
+			case v.Overdue:
+				got = l.T("clock.overdue", l.Dur(v.Left))
+			default:
+				got = l.T("clock.left", l.Dur(v.Left))
+			}
+			if got != want {
+				t.Errorf("%s in %s: %q, want %q", tc.name, lang, got, want)
+			}
+		}
+	}
+	if got := running(clockViews([]incident.Clock{stopped, c}, start)); len(got) != 1 || got[0].Running != true {
+		t.Errorf("running() = %+v, want only the running clock", got)
+	}
+}
+
+func mustCatalogues(t *testing.T) catalogues {
+	t.Helper()
+	cat, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }

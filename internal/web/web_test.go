@@ -593,6 +593,37 @@ func TestCatalogues(t *testing.T) {
 	for _, r := range auth.Roles() {
 		used["role."+string(r)] = true
 	}
+	// Keys built in templates from values: states, statuses, actions, categories, clocks.
+	for _, st := range append([]string{"open", "all"}, func() (out []string) {
+		for _, s := range incident.States {
+			out = append(out, string(s))
+		}
+		return out
+	}()...) {
+		used["state."+st] = true
+	}
+	for _, st := range decisionStatuses {
+		used["status."+st] = true
+	}
+	for _, a := range []respond.Action{respond.ActionBlock, respond.ActionIsolate} {
+		used["action."+string(a)] = true
+	}
+	for _, c := range asset.Categories() {
+		used["category."+string(c)] = true
+	}
+	for _, c := range []string{"running", "warning", "breached", "met", "missed"} {
+		used["clockstatus."+c] = true
+	}
+	for _, c := range []string{incident.ClockAcknowledge, incident.ClockContain, incident.ClockReport} {
+		used["clock."+c] = true
+	}
+	for _, e := range []string{"addr", "user", "host"} {
+		used["entity."+e] = true
+	}
+	for _, k := range []string{"incidents.sort_urgent", "incidents.sort_opened", "incidents.sort_updated", "decisions.sort_newest",
+		"decisions.sort_oldest", "decisions.sort_expires", "assets.address", "assets.name", "assets.category", "assets.department"} {
+		used[k] = true
+	}
 	if len(used) < 40 {
 		t.Fatalf("found only %d keys in use; is the pattern right?", len(used))
 	}
