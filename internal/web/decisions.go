@@ -24,9 +24,10 @@ const decisionsPerPage = 50
 
 type decisionRow struct {
 	respond.Decision
-	Left    time.Duration // active: until it expires; held: how long it has waited
-	Asker   string        // who asked, by name
-	Changer string        // who changed it last, by name
+	Left     time.Duration // active: until it expires; held: how long it has waited
+	Asker    string        // who asked, by name
+	Changer  string        // who changed it last, by name
+	Incident string        // the incident its alert is on, if any and the person may see it
 }
 
 type decisionsData struct {
@@ -79,8 +80,17 @@ func (s *Server) showDecisions(w http.ResponseWriter, r *http.Request, p *page, 
 	}
 	now := time.Now()
 	who := s.actors(ctx)
+	incidents := s.opt.Incidents != nil && p.Can(string(auth.ActionViewIncidents))
 	row := func(dc respond.Decision) decisionRow {
 		rw := decisionRow{Decision: dc, Asker: who.Name(dc.CreatedBy), Changer: who.Name(dc.UpdatedBy)}
+		if incidents && dc.AlertID != "" {
+			// The alert's ID stands for the fingerprint too: no fingerprint equals an alert ID.
+			if a, err := s.opt.Store.Tenant(p.Tenant).IncidentAlertByKey(ctx, dc.AlertID, dc.AlertID); err == nil {
+				rw.Incident = a.Incident
+			} else if !errors.Is(err, store.ErrNotFound) {
+				s.log.Warn("find the incident of a decision", "tenant", p.Tenant, "decision", dc.ID, "err", err)
+			}
+		}
 		switch dc.Status {
 		case respond.StatusActive:
 			rw.Left = max(0, dc.Expires.Sub(now))

@@ -173,6 +173,7 @@ func TestDecisionsPage(t *testing.T) {
 	contains(t, "decisions", body, []string{
 		"承認待ち(1 件)", "life-support", "ICU ventilator bed 1", "<code>10.20.1.11</code>",
 		`id="approve-` + held + `"`, `id="reject-` + held + `"`,
+		`href="/t/tokyo/incidents/` + f.incidents["tokyo"] + `">インシデント ` + f.incidents["tokyo"] + ` を見る`, // the held one's incident
 		"<code>203.0.113.7</code>",
 	}, "198.51.100.9")
 	if !regexp.MustCompile(`残り [34]時間`).MatchString(body) { // the VPN attacker, blocked for 4 hours
