@@ -1,9 +1,12 @@
 package behavior
 
 import (
+	"net/netip"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
 )
@@ -60,4 +63,46 @@ func BenchmarkBeacons(b *testing.B) {
 	for b.Loop() {
 		en.BeaconScores()
 	}
+}
+
+// BenchmarkMillionKeys measures the memory of a million tracked keys: a million sources each
+// failing one login and making one connection (auth and flow state per source), as a flood of
+// spoofed addresses would: three keys each (auth, flows, beacon pair). It reports heap bytes
+// per source, in all, and the keys held.
+func BenchmarkMillionKeys(b *testing.B) {
+	const keys = 1 << 20
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		en, _ := New(DefaultConfig(), Shard{})
+		t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+		login := event.Event{Category: "authentication", Dataset: "fortigate.vpn", Action: "vpn_login", Outcome: event.OutcomeFailure,
+			User: "admin", DstIP: netip.MustParseAddr("203.0.113.10"), DstPort: 443}
+		conn := event.Event{Category: "network", Dataset: "fortigate.traffic", Action: "traffic", Outcome: event.OutcomeSuccess,
+			DstIP: netip.MustParseAddr("192.168.30.10"), DstPort: 445, Protocol: "tcp"}
+		var fs []Finding
+		for i := range keys {
+			src := netip.AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)})
+			login.Time, login.SrcIP = t0.Add(time.Duration(i)*time.Millisecond), src
+			conn.Time, conn.SrcIP = login.Time, src
+			fs = en.Observe(fs[:0], &login)
+			fs = en.Observe(fs, &conn)
+		}
+		b.ReportMetric(float64(sumKeys(en.Keys())), "keys")
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap := float64(after.HeapAlloc - before.HeapAlloc)
+		b.ReportMetric(heap/keys, "B/source")
+		b.ReportMetric(heap/(1<<20), "MiB")
+		runtime.KeepAlive(en)
+	}
+}
+
+func sumKeys(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
