@@ -54,6 +54,9 @@ type Respond struct {
 	// Put block and isolation decisions into this machine's nftables (table inet omamori),
 	// when omamori runs on the hospital's Linux gateway. Needs CAP_NET_ADMIN.
 	Nftables bool `yaml:"nftables"`
+	// Path of the network namespace whose nftables to use, such as /var/run/netns/gw, when the
+	// gateway is a namespace or container beside omamori. Empty: omamori's own.
+	Netns string `yaml:"nftables_netns"`
 	// Networks (CIDR) an isolated host may still reach, such as the SOC's management hosts.
 	Management []string `yaml:"management"`
 	// CrowdSec bouncers that pull decisions from /v1/decisions (their api_url is omamori's

@@ -225,6 +225,11 @@ func (c *Config) validate() []Problem {
 			bad("respond.assets", fmt.Sprintf("cannot read %s: %v", c.Respond.Assets, unwrapPath(err)), "give the CSV file of the hospital's devices")
 		}
 	}
+	if c.Respond.Netns != "" {
+		if _, err := os.Stat(c.Respond.Netns); err != nil {
+			bad("respond.nftables_netns", fmt.Sprintf("cannot open %s: %v", c.Respond.Netns, unwrapPath(err)), "give the path of a network namespace, such as /var/run/netns/gw from 'ip netns add gw', or leave it empty for omamori's own")
+		}
+	}
 	for i, b := range c.Respond.Bouncers {
 		key := "respond.bouncers." + strconv.Itoa(i)
 		if b.Name == "" {

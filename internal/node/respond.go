@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -228,6 +229,16 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 			return nil, fmt.Errorf("respond.management: %w", err)
 		}
 		nc.Management = append(nc.Management, p.Masked())
+	}
+	if cfg.Respond.Netns != "" {
+		// The enforcer works in the gateway's namespace through this file; it stays open
+		// while the enforcer runs.
+		ns, err := os.Open(cfg.Respond.Netns)
+		if err != nil {
+			return nil, fmt.Errorf("respond.nftables_netns: %w", err)
+		}
+		nc.NetNS = int(ns.Fd())
+		n.goServe("nftables-netns", func() error { <-ctx.Done(); return ns.Close() })
 	}
 	en, err := nft.New(nc)
 	if err != nil {
