@@ -205,13 +205,7 @@ func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
 	}
 	for _, m := range matches {
 		a := s.newAlert(e.Tenant, "sigma", m.Rule, e.Time, e.Time, 1)
-		a.Entities = Entities{User: e.User, Host: e.Host}
-		if e.SrcIP.IsValid() {
-			a.Entities.Source = e.SrcIP.String()
-		}
-		if e.DstIP.IsValid() {
-			a.Entities.Destination = e.DstIP.String()
-		}
+		a.Entities = entities(e.User, e.Host, e.SrcIP, e.DstIP, "")
 		a.Evidence = []Evidence{ev}
 		s.raise(a)
 	}
@@ -250,13 +244,8 @@ func (s *Stage) indicate(set *intel.Set, e *event.Event, ev Evidence) {
 			name = in.Source
 		}
 		a := s.newAlert(e.Tenant, "intel", sigma.RuleInfo{ID: "intel." + in.ID, Title: fmt.Sprintf("Known-bad %s %s (%s)", h.Field, h.Value, name), Level: level}, e.Time, e.Time, 1)
-		a.Entities = Entities{User: e.User, Host: e.Host}
-		if e.SrcIP.IsValid() {
-			a.Entities.Source = e.SrcIP.String()
-		}
-		if e.DstIP.IsValid() {
-			a.Entities.Destination = e.DstIP.String()
-		} else if h.Field != "source.ip" {
+		a.Entities = entities(e.User, e.Host, e.SrcIP, e.DstIP, "")
+		if !e.DstIP.IsValid() && h.Field != "source.ip" {
 			a.Entities.Destination = h.Value
 		}
 		a.Evidence = []Evidence{ev}
@@ -292,18 +281,22 @@ func (s *Stage) behave(e *event.Event, ev Evidence) {
 		if f.Technique != "" {
 			a.Techniques = []string{f.Technique}
 		}
-		a.Entities = Entities{User: f.User, Host: f.Host}
-		if f.Source.IsValid() {
-			a.Entities.Source = f.Source.String()
-		}
-		if f.Destination.IsValid() {
-			a.Entities.Destination = f.Destination.String()
-		} else if f.Domain != "" {
-			a.Entities.Destination = f.Domain
-		}
+		a.Entities = entities(f.User, f.Host, f.Source, f.Destination, f.Domain)
 		a.Evidence = []Evidence{ev}
 		s.raise(a)
 	}
+}
+
+// entities names who an alert is about; a destination without an address may be a name.
+func entities(user, host string, src, dst netip.Addr, dstName string) Entities {
+	en := Entities{User: user, Host: host, Destination: dstName}
+	if src.IsValid() {
+		en.Source = src.String()
+	}
+	if dst.IsValid() {
+		en.Destination = dst.String()
+	}
+	return en
 }
 
 // Take returns the alerts raised since the last call.
