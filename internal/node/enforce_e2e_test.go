@@ -1,0 +1,458 @@
+package node
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/omamori-project/omamori/internal/behavior"
+	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/nft"
+	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// The hospital network the test builds in network namespaces. Every address is in
+// 198.18.0.0/15 (RFC 2544, for benchmarking), which is outside respond.allow's private ranges
+// and routed nowhere but inside the namespaces:
+//
+//	attacker 198.18.1.2 ── .1.1 ┐
+//	                            gateway (omamori's nftables)
+//	hospital 198.18.2.2 ── .2.1 ┤  the server the attacker and the ventilator reach
+//	ventilator 198.18.3.2 ─ .3.1┘  a life-support device on the ICU's subnet
+const (
+	e2eAttacker   = "198.18.1.2"
+	e2eServer     = "198.18.2.2:8080"
+	e2eVentilator = "198.18.3.2"
+	e2eRoutes     = "198.18.0.0/15"
+	ipCmd         = "/usr/sbin/ip"
+)
+
+// netNS is a named network namespace the test made, with an open descriptor to enter it.
+type netNS struct {
+	name, path string
+	fd         int
+}
+
+// hospitalNet builds the namespaces and links of the diagram above, and removes them when the
+// test ends. It skips the test where namespaces cannot be made.
+func hospitalNet(t *testing.T) (attacker, gateway, hospital, ventilator netNS) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the network namespaces of this test need root (CAP_SYS_ADMIN and CAP_NET_ADMIN)")
+	}
+	if _, err := os.Stat(ipCmd); err != nil {
+		t.Skipf("skipping: %s (iproute2) builds the test network: %v", ipCmd, err)
+	}
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ipCmd, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	id := "ome2e" + hex.EncodeToString(b)
+	mk := func(role string) netNS {
+		t.Helper()
+		name := id + role
+		if out, err := exec.Command(ipCmd, "netns", "add", name).CombinedOutput(); err != nil {
+			t.Skipf("skipping: cannot create a network namespace: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command(ipCmd, "netns", "del", name).Run() })
+		path := "/run/netns/" + name
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatalf("open namespace %s: %v", name, err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		ip("-n", name, "link", "set", "lo", "up")
+		return netNS{name, path, fd}
+	}
+	attacker, gateway, hospital, ventilator = mk("a"), mk("g"), mk("h"), mk("v")
+
+	// nf_tables may be missing (a kernel without it, a container that hides it).
+	c, err := nftables.New(nftables.WithNetNSFd(gateway.fd))
+	if err != nil {
+		t.Skipf("skipping: no nftables netlink in a namespace: %v", err)
+	}
+	if _, err := c.ListTables(); err != nil {
+		t.Skipf("skipping: nf_tables does not answer in a namespace: %v", err)
+	}
+
+	link := func(n netNS, dev, gwDev, subnet string) {
+		ip("-n", n.name, "link", "add", dev, "type", "veth", "peer", "name", gwDev, "netns", gateway.name)
+		ip("-n", n.name, "addr", "add", "198.18."+subnet+".2/24", "dev", dev)
+		ip("-n", n.name, "link", "set", dev, "up")
+		ip("-n", gateway.name, "addr", "add", "198.18."+subnet+".1/24", "dev", gwDev)
+		ip("-n", gateway.name, "link", "set", gwDev, "up")
+		// Only the test range is routed, and only through the gateway: nothing leaves it.
+		ip("-n", n.name, "route", "add", e2eRoutes, "via", "198.18."+subnet+".1")
+	}
+	link(attacker, "a0", "ga", "1")
+	link(hospital, "h0", "gh", "2")
+	link(ventilator, "v0", "gv", "3")
+	inNetNS(t, gateway, func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0) })
+	return attacker, gateway, hospital, ventilator
+}
+
+// inNetNS runs fn on a thread switched into n, then switches back; sockets made in fn stay in n.
+func inNetNS(t testing.TB, n netNS, fn func() error) {
+	t.Helper()
+	if err := switchNetNS(n, fn); err != nil {
+		t.Fatalf("in namespace %s: %v", n.name, err)
+	}
+}
+
+// switchNetNS is inNetNS for any goroutine: it returns the error instead of failing the test.
+func switchNetNS(n netNS, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter %s: %w", n.name, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("leave %s: %w", n.name, err) // the thread stays locked and is discarded
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// serveOK answers every connection to addr inside n with "ok".
+func serveOK(t *testing.T, n netNS, addr string) {
+	t.Helper()
+	var ln net.Listener
+	inNetNS(t, n, func() (err error) {
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("ok"))
+			c.Close()
+		}
+	}()
+}
+
+// dialOK connects from n to addr and reads the greeting; the error says why it did not work.
+// It may be called from any goroutine.
+func dialOK(n netNS, addr string, timeout time.Duration) error {
+	var c net.Conn
+	var derr error
+	if err := switchNetNS(n, func() error {
+		c, derr = net.DialTimeout("tcp4", addr, timeout)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if derr != nil {
+		return derr
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if string(b) != "ok" {
+		return fmt.Errorf("greeting %q, want ok", b)
+	}
+	return nil
+}
+
+// isDrop reports whether a dial failed because its SYN went unanswered, as when the gateway
+// drops it, rather than being refused or unroutable.
+func isDrop(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// gatewayDrops reads the packet counters of omamori's block rules on the gateway's forward
+// chain: what the kernel itself says it dropped.
+func gatewayDrops(t *testing.T, gw netNS) uint64 {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(gw.fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := &nftables.Table{Name: nft.TableName, Family: nftables.TableFamilyINet}
+	rules, err := c.GetRules(table, &nftables.Chain{Name: "forward", Table: table})
+	if err != nil {
+		t.Fatalf("rules of the gateway's forward chain: %v", err)
+	}
+	var n uint64
+	for _, r := range rules {
+		if !strings.Contains(string(r.UserData), "block saddr") {
+			continue
+		}
+		for _, x := range r.Exprs {
+			if c, ok := x.(*expr.Counter); ok {
+				n += c.Packets
+			}
+		}
+	}
+	return n
+}
+
+// loghubBruteForce returns real sshd lines from Loghub's OpenSSH log: the first n failed root
+// logins of one brute force, rewritten to come from addr and to end now (spaced as they were),
+// each with the priority an sshd's syslog puts in front (auth.info).
+func loghubBruteForce(t *testing.T, addr string, n int, loc *time.Location) []string {
+	t.Helper()
+	const path = "../../../shared/data/syslog/loghub/OpenSSH/OpenSSH_2k.log"
+	const from = "Failed password for root from 112.95.230.3 "
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("Loghub's OpenSSH log (see /work/shared/data/SOURCES.md): %v", err)
+	}
+	defer f.Close()
+	type line struct {
+		at   time.Time
+		rest string
+	}
+	var ls []line
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && len(ls) < n {
+		s := sc.Text()
+		if len(s) < len(time.Stamp) || !strings.Contains(s, from) {
+			continue
+		}
+		at, err := time.Parse(time.Stamp, s[:len(time.Stamp)])
+		if err != nil {
+			t.Fatalf("Loghub line %q: %v", s, err)
+		}
+		ls = append(ls, line{at, strings.Replace(s[len(time.Stamp):], "112.95.230.3", addr, 1)})
+	}
+	if len(ls) < n {
+		t.Fatalf("Loghub's OpenSSH log has %d failed root logins from 112.95.230.3, want %d", len(ls), n)
+	}
+	end := time.Now().In(loc)
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		at := end.Add(-ls[len(ls)-1].at.Sub(l.at))
+		out[i] = "<38>" + at.Format(time.Stamp) + l.rest
+	}
+	return out
+}
+
+// probe is one connection attempt of the attacker's.
+type probe struct {
+	start time.Time
+	err   error
+}
+
+// TestEnforceE2EInNamespaces is issue 5's end-to-end test: an attacker brute-forces the
+// hospital's sshd, the log lines reach a running node over syslog, detection raises
+// behavior.brute_force, a response policy blocks the attacker's address, and the node's
+// enforcer puts it into the nftables of the gateway namespace, which drops the attacker's
+// packets while the ventilator's go on. When the block's TTL runs out the attacker connects
+// again.
+func TestEnforceE2EInNamespaces(t *testing.T) {
+	attacker, gateway, hospital, ventilator := hospitalNet(t)
+	serveOK(t, hospital, e2eServer)
+	for _, who := range []netNS{attacker, ventilator} {
+		if err := dialOK(who, e2eServer, 2*time.Second); err != nil {
+			t.Fatalf("before any attack, %s cannot reach the hospital server through the gateway: %v", who.name, err)
+		}
+	}
+
+	ctx := t.Context()
+	dir := t.TempDir()
+	assets := filepath.Join(dir, "assets.csv")
+	csv := "address,name,category,department,protected\n" +
+		e2eVentilator + ",ICU ventilator bed 1,life-support,ICU,true\n" +
+		"198.18.2.2,EHR-APP01,information,Information Systems,true\n"
+	if err := os.WriteFile(assets, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 3 * time.Second
+	cfg, err := config.Load(config.Sources{Set: []string{
+		"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms",
+		"ingest.syslog=[{name: sshd, protocol: tcp, listen: '127.0.0.1:0'}]",
+		"respond.assets=" + assets,
+		// The hospital's own networks; the attacker's 198.18.1.2 is not among them.
+		"respond.allow=[10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]",
+		"respond.policies=[{name: block-brute-force, rules: [behavior.brute_force], action: block, target: source, ttl: " + ttl.String() + "}]",
+		"respond.nftables=true",
+		"respond.nftables_netns=" + gateway.path,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	tenant := cfg.Ingest.DefaultTenant
+
+	// The attacker keeps connecting to the server, as a tool does between its password
+	// guesses, so the first attempt the gateway drops is seen.
+	var (
+		mu     sync.Mutex
+		probes []probe
+	)
+	stopProbing := make(chan struct{})
+	probing := make(chan struct{})
+	go func() {
+		defer close(probing)
+		for {
+			select {
+			case <-stopProbing:
+				return
+			default:
+			}
+			p := probe{start: time.Now()}
+			p.err = dialOK(attacker, e2eServer, 200*time.Millisecond)
+			mu.Lock()
+			probes = append(probes, p)
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			close(stopProbing)
+			<-probing
+		}
+	}
+	defer stop()
+
+	// The brute force, as the hospital's sshd logs it: only the log text names the attacker.
+	lines := loghubBruteForce(t, e2eAttacker, behavior.DefaultConfig().Auth.Failures, cfg.Location())
+	c, err := net.Dial("tcp", n.Syslog["sshd"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, strings.Join(lines, "\n")+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	sent := time.Now()
+
+	var d respond.Decision
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: e2eAttacker})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) > 0 {
+			d = ds[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no decision about the attacker %s a minute after its brute force was logged", e2eAttacker)
+		}
+	}
+	if d.Status != respond.StatusActive || d.Action != respond.ActionBlock || d.Origin.Name != "behavior.brute_force" {
+		t.Fatalf("decision about the attacker: %+v, want an active block made by behavior.brute_force", d)
+	}
+
+	// The first attempt the gateway drops.
+	var firstDrop, lastOK probe
+	for deadline := time.Now().Add(30 * time.Second); firstDrop.start.IsZero(); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		for _, p := range probes {
+			switch {
+			case p.err == nil:
+				lastOK = p
+			case isDrop(p.err) && !p.start.Before(d.Created):
+				firstDrop = p
+			default:
+				mu.Unlock()
+				t.Fatalf("an attempt of the attacker's started %v after the logs were sent failed other than by a drop: %v", p.start.Sub(sent), p.err)
+			}
+			if !firstDrop.start.IsZero() {
+				break
+			}
+		}
+		mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway still lets the attacker connect 30s after the decision (last attempt: %v)", lastOK.start.Sub(d.Created))
+		}
+	}
+	stop()
+	if !lastOK.start.IsZero() && lastOK.start.After(firstDrop.start) {
+		t.Errorf("the attacker connected at %v after the decision, after a dropped attempt at %v",
+			lastOK.start.Sub(d.Created), firstDrop.start.Sub(d.Created))
+	}
+	// The block reached the kernel between the last attempt that connected and the first
+	// that was dropped.
+	t.Logf("logs sent → decision created: %v; decision created → first dropped connection attempt: %v (the last that connected started at %v; %d attempts in all)",
+		d.Created.Sub(sent), firstDrop.start.Sub(d.Created), lastOK.start.Sub(d.Created), len(probes))
+
+	// A new connection of the attacker's fails, and the kernel counts its SYN as dropped by
+	// omamori's rule on the gateway.
+	before := gatewayDrops(t, gateway)
+	if err := dialOK(attacker, e2eServer, 500*time.Millisecond); !isDrop(err) {
+		t.Fatalf("while the block is live, the attacker's connection: %v, want it dropped (a timeout)", err)
+	}
+	if after := gatewayDrops(t, gateway); after <= before {
+		t.Fatalf("drop counter of omamori's block rules on the gateway: %d -> %d; the attacker's SYN was not dropped there", before, after)
+	}
+
+	// Care goes on: the ventilator still reaches the server, and nothing blocks it.
+	if err := dialOK(ventilator, e2eServer, 2*time.Second); err != nil {
+		t.Fatalf("while the attacker is blocked, the ventilator cannot reach the server: %v", err)
+	}
+	if ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: e2eVentilator}); err != nil || len(ds) != 0 {
+		t.Errorf("decisions about the ventilator: %+v %v, want none", ds, err)
+	}
+
+	// When the TTL runs out, the kernel forgets the block by itself and the attacker connects.
+	var back time.Time
+	for deadline := d.Expires.Add(20 * time.Second); ; {
+		start := time.Now()
+		if err := dialOK(attacker, e2eServer, 200*time.Millisecond); err == nil {
+			back = start
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the attacker is still blocked %v after its block of %v expired", time.Since(d.Expires), ttl)
+		}
+	}
+	// The kernel's element timeout runs from when the block was put in, after the decision was
+	// made, and counts in jiffies: allow it 50ms before the decision's expiry.
+	if early := d.Expires.Sub(back); early > 50*time.Millisecond {
+		t.Fatalf("the attacker connected again %v before the block's expiry (TTL %v)", early, ttl)
+	}
+	t.Logf("the attacker connected again %v after the decision was made (TTL %v)", back.Sub(d.Created), ttl)
+}
