@@ -25,6 +25,7 @@ var incidentCommand = command{
        omamori incident close [-note TEXT] ID
        omamori incident note ID TEXT...
        omamori incident report [-o FILE] ID OBLIGATION
+       omamori incident export [-data-dir DIR] -o FILE ID
 
 Incidents group the alerts about one attacker, victim and time for the people who
 handle them, with their severity, response clocks, playbook checklist and timeline.
@@ -42,6 +43,10 @@ The commands:
 	note     add a comment to its timeline
 	report   the draft of a statutory report (Markdown, in Japanese), such as
 	         ppc-preliminary, ppc-final, mhlw, police
+	export   on the omamori machine: one tar file with the incident's record and, for
+	         each address it names, a bundle of the archive's records about it (from an
+	         hour before its first alert to an hour after its last) that verifies offline
+	         with 'omamori archive verify-bundle'
 
 Flags:
 
@@ -50,7 +55,10 @@ Flags:
 	-note TEXT
 		state, close: why, kept in the timeline.
 	-o FILE
-		report: write the draft to FILE instead of standard output.
+		report: write the draft to FILE instead of standard output; export: the
+		package to write (required; it must not exist).
+	-config FILE, -data-dir DIR, -set KEY=VALUE
+		export: where the archive is, as for 'omamori archive'.
 ` + serverUsage,
 	run: runIncident,
 }
@@ -66,6 +74,8 @@ func runIncident(ctx context.Context, e env, fs *flag.FlagSet, args []string) er
 	sub, args := args[0], args[1:]
 	var cf clientFlags
 	cf.register(fs)
+	var af configFlags // export reads the archive on this machine
+	af.register(fs)
 	states := fs.String("state", "", "")
 	note := fs.String("note", "", "")
 	out := fs.String("o", "", "")
@@ -184,8 +194,21 @@ func runIncident(ctx context.Context, e env, fs *flag.FlagSet, args []string) er
 		}
 		fmt.Fprintf(e.stderr, "wrote %s (%d bytes); edit it before sending\n", *out, len(md))
 		return nil
+
+	case "export":
+		if err := want(1, "one incident ID"); err != nil {
+			return err
+		}
+		if *out == "" {
+			return hint(errors.New("incident export: no -o given"), "omamori incident export -o INC-20261123-XXXX.tar INC-20261123-XXXX")
+		}
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		return incidentExport(ctx, e, c, &af, pos[0], *out)
 	}
-	return hint(fmt.Errorf("incident: unknown command %q", sub), "omamori incident list|show|assign|state|close|note|report")
+	return hint(fmt.Errorf("incident: unknown command %q", sub), "omamori incident list|show|assign|state|close|note|report|export")
 }
 
 func assignee(inc incident.Incident) string {
