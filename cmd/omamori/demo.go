@@ -242,7 +242,9 @@ func showAlerts(ctx context.Context, e env, b *bus.Bus) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var alerts []detect.Alert
-	seen := func(id string) bool { return slices.ContainsFunc(alerts, func(a detect.Alert) bool { return a.RuleID == id }) }
+	seen := func(id string) bool {
+		return slices.ContainsFunc(alerts, func(a detect.Alert) bool { return a.RuleID == id })
+	}
 	for !seen(massEncryption) || !seen(scenario.LifeSupportRule) {
 		alerts = alerts[:0]
 		err := b.ReadAlerts(ctx, func(m bus.Msg) error {

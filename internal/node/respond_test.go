@@ -127,9 +127,14 @@ func TestResponseEndToEnd(t *testing.T) {
 	if code := call("POST", "/api/v1/decisions", `{"action": "block", "target": "203.0.113.99", "ttl": "1h", "reason": "JPCERT/CC advisory"}`); code != http.StatusCreated {
 		t.Errorf("a responder token adding a block: %d, want 201", code)
 	}
-	held, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Status: []string{string(respond.StatusHeld)}})
-	if err != nil || len(held) == 0 {
-		t.Fatalf("held decisions: %v %v, want the isolation of EHR-DB01", held, err)
+	var held []respond.Decision
+	for deadline := time.Now().Add(time.Minute); len(held) == 0; time.Sleep(50 * time.Millisecond) {
+		if held, err = n.Respond.List(ctx, tenant, store.DecisionFilter{Status: []string{string(respond.StatusHeld)}}); err != nil {
+			t.Fatal(err)
+		}
+		if len(held) == 0 && time.Now().After(deadline) {
+			t.Fatal("no held decision after a minute, want the isolation of EHR-DB01")
+		}
 	}
 	if code := call("POST", fmt.Sprintf("/api/v1/decisions/%d/approve", held[0].ID), `{"note": "ok"}`); code != http.StatusForbidden {
 		t.Errorf("a token approving a held decision: %d, want 403", code)
