@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -271,10 +272,71 @@ func loghubBruteForce(t *testing.T, addr string, n int, loc *time.Location) []st
 	return out
 }
 
-// probe is one connection attempt of the attacker's.
+// probe is one connection attempt.
 type probe struct {
 	start time.Time
 	err   error
+}
+
+// prober keeps connecting from one namespace to the server, a few milliseconds apart.
+type prober struct {
+	mu     sync.Mutex
+	probes []probe
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// startProber connects from n to addr until stopped. With connectOnly an attempt is the TCP
+// handshake alone, which the kernels complete without the server's goroutine, so a failed
+// attempt means a dropped SYN however busy the machine is; otherwise the server's greeting
+// is read too.
+func startProber(n netNS, addr string, timeout time.Duration, connectOnly bool) *prober {
+	pr := &prober{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(pr.done)
+		for {
+			select {
+			case <-pr.stop:
+				return
+			default:
+			}
+			p := probe{start: time.Now()}
+			if connectOnly {
+				p.err = switchNetNS(n, func() error {
+					c, err := net.DialTimeout("tcp4", addr, timeout)
+					if err == nil {
+						c.Close()
+					}
+					return err
+				})
+			} else {
+				p.err = dialOK(n, addr, timeout)
+			}
+			pr.mu.Lock()
+			pr.probes = append(pr.probes, p)
+			pr.mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return pr
+}
+
+// Stop stops the prober, if it runs, and returns its attempts.
+func (pr *prober) Stop() []probe {
+	select {
+	case <-pr.stop:
+	default:
+		close(pr.stop)
+	}
+	<-pr.done
+	return pr.probes
+}
+
+// Probes returns the attempts so far.
+func (pr *prober) Probes() []probe {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return slices.Clone(pr.probes)
 }
 
 // TestEnforceE2EInNamespaces is issue 5's end-to-end test: an attacker brute-forces the
@@ -323,38 +385,12 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 	tenant := cfg.Ingest.DefaultTenant
 
 	// The attacker keeps connecting to the server, as a tool does between its password
-	// guesses, so the first attempt the gateway drops is seen.
-	var (
-		mu     sync.Mutex
-		probes []probe
-	)
-	stopProbing := make(chan struct{})
-	probing := make(chan struct{})
-	go func() {
-		defer close(probing)
-		for {
-			select {
-			case <-stopProbing:
-				return
-			default:
-			}
-			p := probe{start: time.Now()}
-			p.err = dialOK(attacker, e2eServer, 200*time.Millisecond)
-			mu.Lock()
-			probes = append(probes, p)
-			mu.Unlock()
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			close(stopProbing)
-			<-probing
-		}
-	}
-	defer stop()
+	// guesses, so the first attempt the gateway drops is seen; the ventilator keeps talking to
+	// it throughout.
+	attack := startProber(attacker, e2eServer, 200*time.Millisecond, true)
+	defer attack.Stop()
+	care := startProber(ventilator, e2eServer, 2*time.Second, false)
+	defer care.Stop()
 
 	// The brute force, as the hospital's sshd logs it: only the log text names the attacker.
 	lines := loghubBruteForce(t, e2eAttacker, behavior.DefaultConfig().Auth.Failures, cfg.Location())
@@ -382,34 +418,31 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 			t.Fatalf("no decision about the attacker %s a minute after its brute force was logged", e2eAttacker)
 		}
 	}
-	if d.Status != respond.StatusActive || d.Action != respond.ActionBlock || d.Origin.Name != "behavior.brute_force" {
-		t.Fatalf("decision about the attacker: %+v, want an active block made by behavior.brute_force", d)
+	if d.Status != respond.StatusActive || d.Action != respond.ActionBlock || d.Origin.Name != "behavior.brute_force" || d.AlertID == "" {
+		t.Fatalf("decision about the attacker: %+v, want an active block made by behavior.brute_force for its alert", d)
 	}
 
 	// The first attempt the gateway drops.
 	var firstDrop, lastOK probe
 	for deadline := time.Now().Add(30 * time.Second); firstDrop.start.IsZero(); time.Sleep(10 * time.Millisecond) {
-		mu.Lock()
-		for _, p := range probes {
+		for _, p := range attack.Probes() {
 			switch {
 			case p.err == nil:
 				lastOK = p
 			case isDrop(p.err) && !p.start.Before(d.Created):
 				firstDrop = p
 			default:
-				mu.Unlock()
-				t.Fatalf("an attempt of the attacker's started %v after the logs were sent failed other than by a drop: %v", p.start.Sub(sent), p.err)
+				t.Fatalf("an attempt of the attacker's, started at %v from the decision, failed other than by a drop after it: %v", p.start.Sub(d.Created), p.err)
 			}
 			if !firstDrop.start.IsZero() {
 				break
 			}
 		}
-		mu.Unlock()
 		if time.Now().After(deadline) {
 			t.Fatalf("the gateway still lets the attacker connect 30s after the decision (last attempt: %v)", lastOK.start.Sub(d.Created))
 		}
 	}
-	stop()
+	probes := attack.Stop()
 	if !lastOK.start.IsZero() && lastOK.start.After(firstDrop.start) {
 		t.Errorf("the attacker connected at %v after the decision, after a dropped attempt at %v",
 			lastOK.start.Sub(d.Created), firstDrop.start.Sub(d.Created))
@@ -455,4 +488,19 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 		t.Fatalf("the attacker connected again %v before the block's expiry (TTL %v)", early, ttl)
 	}
 	t.Logf("the attacker connected again %v after the decision was made (TTL %v)", back.Sub(d.Created), ttl)
+
+	// The ventilator's own connections went through before, during and after the block.
+	var during int
+	for _, p := range care.Stop() {
+		if p.err != nil {
+			t.Errorf("the ventilator's connection %v after the decision failed: %v", p.start.Sub(d.Created), p.err)
+		}
+		if !p.start.Before(d.Created) && p.start.Before(d.Expires) {
+			during++
+		}
+	}
+	if during == 0 {
+		t.Errorf("the ventilator made no connection while the attacker was blocked")
+	}
+	t.Logf("the ventilator connected %d times while the attacker was blocked, none failed", during)
 }
