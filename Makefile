@@ -15,7 +15,7 @@ demo: build
 # The packages where goroutines meet (listeners, the bus, the servers) run again under the
 # race detector.
 RACE_PKGS = ./cmd/... ./internal/ingest ./internal/bus ./internal/auth ./internal/api ./internal/node ./internal/detect \
-	./internal/web ./internal/respond ./internal/crowdsec ./internal/access ./internal/journal
+	./internal/web ./internal/respond ./internal/crowdsec ./internal/access ./internal/journal ./internal/webhook
 
 test: test-deps
 	$(GO) vet ./...

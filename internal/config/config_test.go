@@ -335,6 +335,10 @@ func TestValidate(t *testing.T) {
 		{"allow not a network", func(c *Config) { c.Respond.Allow = []string{"dns"} }, []string{"respond.allow.0"}, "192.0.2.53/32"},
 		{"webhook over http", func(c *Config) { c.Incidents.Webhook = "http://chat.example/hook" }, []string{"incidents.webhook"}, "https"},
 		{"webhook to this machine", func(c *Config) { c.Incidents.Webhook = "http://127.0.0.1/hook" }, nil, ""},
+		{"decision webhook over http", func(c *Config) {
+			c.Respond.Webhooks = []Webhook{{Name: "fgt", URL: "http://fortigate.hospital.example/stitch"}}
+		}, []string{"respond.webhooks.0.url"}, "https"},
+		{"nftables netns missing", func(c *Config) { c.Respond.Netns = "/run/netns/no-such-namespace" }, []string{"respond.nftables_netns"}, ""},
 		{"min level", func(c *Config) { c.Detect.MinLevel = "severe" }, []string{"detect.min_level"}, "Sigma's levels"},
 		{"internal network", func(c *Config) { c.Detect.InternalNetworks = []string{"10.0.0.0"} }, []string{"detect.internal_networks.0"}, "10.0.0.0/8"},
 		{"http listen no port", func(c *Config) { c.HTTP.Listen = "0.0.0.0" }, []string{"http.listen"}, "host:port"},

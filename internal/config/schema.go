@@ -59,6 +59,10 @@ type Respond struct {
 	Netns string `yaml:"nftables_netns"`
 	// Networks (CIDR) an isolated host may still reach, such as the SOC's management hosts.
 	Management []string `yaml:"management"`
+	// Receivers of every decision change as JSON (POST, retried): a FortiGate automation
+	// stitch filling an address group, an EDR's isolation API. Each delivery is kept in the
+	// archive.
+	Webhooks []Webhook `yaml:"webhooks"`
 	// CrowdSec bouncers that pull decisions from /v1/decisions (their api_url is omamori's
 	// address); each is given its key in its own configuration.
 	Bouncers []Bouncer `yaml:"bouncers"`
@@ -86,6 +90,17 @@ type ResponsePolicy struct {
 	TTL time.Duration `yaml:"ttl"`
 	// Go on to the next policies after this one matched, to take several actions on one alert.
 	Continue bool `yaml:"continue"`
+}
+
+// Webhook is one receiver of decisions.
+type Webhook struct {
+	// A short name, for the record of deliveries.
+	Name string `yaml:"name"`
+	// Where decisions are posted. Must be https, or http to this machine.
+	URL string `yaml:"url"`
+	// Sent as "Authorization: Bearer TOKEN" when set; set it through OMAMORI_RESPOND_WEBHOOKS
+	// rather than in this file.
+	Token string `yaml:"token"`
 }
 
 // Bouncer is one CrowdSec bouncer.

@@ -242,13 +242,20 @@ func (c *Config) validate() []Problem {
 			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", b.Tenant), tenantHint)
 		}
 	}
+	for i, w := range c.Respond.Webhooks {
+		key := "respond.webhooks." + strconv.Itoa(i)
+		if w.Name == "" {
+			bad(key+".name", "must not be empty", "name the receiver, such as fortigate-stitch")
+		}
+		if !secureURL(w.URL) {
+			bad(key+".url", fmt.Sprintf("%q is not an https URL", w.URL), "decisions leave omamori only over https (http only to this machine)")
+		}
+	}
 	if c.Incidents.Window <= 0 {
 		bad("incidents.window", "must be more than 0", "24h gathers a day's alerts about the same hosts into one incident")
 	}
-	if w := c.Incidents.Webhook; w != "" {
-		if u, err := url.Parse(w); err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && IsLoopback(net.JoinHostPort(u.Hostname(), "0"))) {
-			bad("incidents.webhook", fmt.Sprintf("%q is not an https URL", w), "incident details leave the hospital only over https (http only to this machine)")
-		}
+	if w := c.Incidents.Webhook; w != "" && !secureURL(w) {
+		bad("incidents.webhook", fmt.Sprintf("%q is not an https URL", w), "incident details leave the hospital only over https (http only to this machine)")
 	}
 
 	ps = append(ps, c.checkConflicts()...)
@@ -391,4 +398,10 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return slog.LevelInfo, fmt.Errorf("unknown log level %q", s)
+}
+
+// secureURL reports whether s is an https URL, or an http one to this machine.
+func secureURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http" && IsLoopback(net.JoinHostPort(u.Hostname(), "0")))
 }

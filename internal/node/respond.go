@@ -22,6 +22,7 @@ import (
 	"github.com/omamori-project/omamori/internal/nft"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
+	"github.com/omamori-project/omamori/internal/webhook"
 )
 
 // startResponse follows ALERTS twice, with a durable consumer each: response turns alerts
@@ -48,10 +49,14 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 			return err
 		}
 	}
+	hooks := n.startWebhooks(ctx, cfg)
 	rcfg := respond.Config{DryRun: cfg.Respond.DryRun, Log: n.log, Changed: func(ctx context.Context, d respond.Decision) {
 		n.journalDecision(d)
 		if enforce != nil {
 			enforce(ctx, d)
+		}
+		if hooks != nil && !d.DryRun {
+			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), d.View(time.Now()))
 		}
 	}}
 	for _, p := range cfg.Respond.Policies {
@@ -213,7 +218,7 @@ func (n *Node) journalDecision(d respond.Decision) {
 	if at.IsZero() {
 		at = d.Created
 	}
-	if err := n.Journal.Record(d.Tenant, "omamori.decision", string(d.Status), actor, at, d); err != nil {
+	if err := n.Journal.Record(d.Tenant, "omamori.decision", string(d.Status), actor, at, d.View(at)); err != nil {
 		n.log.Error("decision not journaled", "id", d.ID, "err", err)
 	}
 }
@@ -314,4 +319,27 @@ func applyDecision(ctx context.Context, en *nft.Enforcer, d respond.Decision) er
 		return en.Isolate(ctx, e)
 	}
 	return en.Block(ctx, e)
+}
+
+// startWebhooks starts the sender of decisions to the configured receivers (nil: none), each
+// delivery kept in the archive.
+func (n *Node) startWebhooks(ctx context.Context, cfg *config.Config) *webhook.Sender {
+	if len(cfg.Respond.Webhooks) == 0 {
+		return nil
+	}
+	wc := webhook.Config{Log: n.log.With("component", "webhook"), Delivered: func(d webhook.Delivery) {
+		if err := n.Journal.Record(d.Tenant, "omamori.webhook", "deliver", "omamori", d.Time, d); err != nil {
+			n.log.Error("webhook delivery not journaled", "target", d.Target, "err", err)
+		}
+	}}
+	for _, w := range cfg.Respond.Webhooks {
+		t := webhook.Target{Name: w.Name, URL: w.URL}
+		if w.Token != "" {
+			t.Header = http.Header{"Authorization": {"Bearer " + w.Token}}
+		}
+		wc.Targets = append(wc.Targets, t)
+	}
+	s := webhook.New(wc)
+	n.goServe("webhooks", func() error { s.Run(ctx); return nil })
+	return s
 }

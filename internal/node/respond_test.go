@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,10 +38,22 @@ func TestResponseEndToEnd(t *testing.T) {
 	if err := os.WriteFile(assets, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A FortiGate automation stitch, told of every decision by webhook.
+	stitch := make(chan respond.DecisionView, 100)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var d respond.DecisionView
+		if r.Header.Get("Authorization") != "Bearer stitch-token" || json.NewDecoder(r.Body).Decode(&d) != nil {
+			http.Error(w, "no", http.StatusBadRequest)
+			return
+		}
+		stitch <- d
+	}))
+	defer receiver.Close()
 	cfg, err := config.Load(config.Sources{
 		Set: []string{"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms",
 			"ingest.syslog=[{name: fw, protocol: tcp, listen: '127.0.0.1:0'}]", "respond.assets=" + assets},
-		Env: []string{"OMAMORI_RESPOND_BOUNCERS=[{name: gw, key: " + bouncerKey + "}]"},
+		Env: []string{"OMAMORI_RESPOND_BOUNCERS=[{name: gw, key: " + bouncerKey + "}]",
+			"OMAMORI_RESPOND_WEBHOOKS=[{name: stitch, url: '" + receiver.URL + "', token: stitch-token}]"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +119,22 @@ func TestResponseEndToEnd(t *testing.T) {
 	}
 	if ds, _ := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Attacker}); len(ds) == 0 || ds[0].Status != respond.StatusActive || !strings.HasPrefix(ds[0].CreatedBy, "rule:") {
 		t.Errorf("decisions about the attacker: %+v, want one active, made by a rule", ds)
+	}
+
+	// The stitch was told of the attacker's block.
+	for deadline := time.After(time.Minute); ; {
+		select {
+		case d := <-stitch:
+			if d.Target != scenario.Attacker {
+				continue
+			}
+			if d.Action != respond.ActionBlock || d.Status != respond.StatusActive || !d.Live {
+				t.Errorf("webhook told %+v, want the attacker's live block", d)
+			}
+		case <-deadline:
+			t.Fatal("the webhook receiver was not told of the attacker's block")
+		}
+		break
 	}
 
 	// A script with the respond scope adds a decision; approving a held one is for a person in

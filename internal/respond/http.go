@@ -126,8 +126,10 @@ type DecisionPage struct {
 	Next      int64          `json:"next,omitempty"`
 }
 
-func (h *HTTP) view(d Decision) DecisionView {
-	now := h.Service.now()
+func (h *HTTP) view(d Decision) DecisionView { return d.View(h.Service.now()) }
+
+// View returns d as the API shows it at now; the journal and webhooks send the same form.
+func (d Decision) View(now time.Time) DecisionView {
 	v := DecisionView{ID: d.ID, Tenant: d.Tenant, Action: d.Action, Scope: d.Scope, Target: d.Value,
 		TTL: d.TTL.String(), Expires: d.Expires, Reason: d.Reason,
 		Origin:  OriginView{Kind: d.Origin.Kind, Name: d.Origin.Name, Reference: d.Origin.Reference},

@@ -1,0 +1,184 @@
+// Package webhook delivers response decisions to what no CrowdSec bouncer reaches: a
+// FortiGate's automation stitch that fills an address group, an EDR's isolation API, a
+// ticketing system. It sits at the end of the response path beside the nftables enforcer and
+// the bouncer API: respond reports each decision change, and a Sender posts it as JSON to
+// every configured target, retrying, and reports each delivery (the node journals them into
+// the archive, so the hospital can show when each system was told).
+//
+// Sending never blocks response: changes wait in a bounded queue, and a change that finds the
+// queue full is reported as a failed delivery rather than holding up the decision.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Target is one receiver.
+type Target struct {
+	Name   string
+	URL    string
+	Header http.Header // added to each request, such as Authorization
+}
+
+// Delivery is the outcome of sending one message to one target.
+type Delivery struct {
+	Target   string    `json:"target"`
+	Tenant   string    `json:"tenant"`
+	Subject  string    `json:"subject"` // what was sent, such as "decision 42 active"
+	Status   int       `json:"status,omitempty"`
+	Attempts int       `json:"attempts"`
+	Error    string    `json:"error,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// OK reports whether the target accepted the message.
+func (d Delivery) OK() bool { return d.Error == "" }
+
+// Config configures a Sender. Zero values take the defaults.
+type Config struct {
+	Targets  []Target
+	Client   *http.Client  // default: 10-second timeout
+	Attempts int           // default 4
+	Backoff  time.Duration // default 1s, doubled after each failed try
+	Queue    int           // default 1024 messages
+	// Delivered is called after each delivery, successful or not (nil: only logged).
+	Delivered func(Delivery)
+	Log       *slog.Logger
+}
+
+// Sender posts messages to every target, from one goroutine (Run), in order.
+type Sender struct {
+	cfg   Config
+	queue chan message
+}
+
+type message struct {
+	tenant, subject string
+	body            []byte
+}
+
+// New returns a Sender; Run must be running for anything to be sent.
+func New(cfg Config) *Sender {
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 4
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 1024
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Sender{cfg: cfg, queue: make(chan message, cfg.Queue)}
+}
+
+// Send queues v, marshalled to JSON, for every target. It does not wait.
+func (s *Sender) Send(tenant, subject string, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("webhook: encode %s: %w", subject, err)
+	}
+	select {
+	case s.queue <- message{tenant, subject, body}:
+		return nil
+	default:
+		for _, t := range s.cfg.Targets {
+			s.delivered(Delivery{Target: t.Name, Tenant: tenant, Subject: subject, Error: "queue full: not sent", Time: time.Now()})
+		}
+		return fmt.Errorf("webhook: queue full, %s not sent", subject)
+	}
+}
+
+// Run sends queued messages until ctx ends.
+func (s *Sender) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-s.queue:
+			for _, t := range s.cfg.Targets {
+				s.delivered(s.deliver(ctx, t, m))
+			}
+		}
+	}
+}
+
+func (s *Sender) delivered(d Delivery) {
+	if d.OK() {
+		s.cfg.Log.Debug("webhook delivered", "target", d.Target, "subject", d.Subject, "attempts", d.Attempts)
+	} else {
+		s.cfg.Log.Warn("webhook not delivered", "target", d.Target, "subject", d.Subject, "attempts", d.Attempts, "err", d.Error)
+	}
+	if s.cfg.Delivered != nil {
+		s.cfg.Delivered(d)
+	}
+}
+
+// errFinal marks a status that another try will not change (a 4xx other than 429).
+var errFinal = errors.New("refused")
+
+func (s *Sender) deliver(ctx context.Context, t Target, m message) Delivery {
+	d := Delivery{Target: t.Name, Tenant: m.tenant, Subject: m.subject}
+	wait := s.cfg.Backoff
+	var err error
+	for d.Attempts < s.cfg.Attempts {
+		if d.Attempts > 0 {
+			select {
+			case <-ctx.Done():
+				d.Error, d.Time = "stopped before delivery: "+err.Error(), time.Now()
+				return d
+			case <-time.After(wait):
+			}
+			wait *= 2
+		}
+		d.Attempts++
+		d.Status, err = s.post(ctx, t, m.body)
+		if err == nil || errors.Is(err, errFinal) {
+			break
+		}
+	}
+	d.Time = time.Now()
+	if err != nil {
+		d.Error = err.Error()
+	}
+	return d
+}
+
+func (s *Sender) post(ctx context.Context, t Target, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", errFinal, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "omamori-webhook")
+	for k, vs := range t.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode < 300:
+		return resp.StatusCode, nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return resp.StatusCode, fmt.Errorf("answered %s", resp.Status)
+	default:
+		return resp.StatusCode, fmt.Errorf("%w: answered %s", errFinal, resp.Status)
+	}
+}
