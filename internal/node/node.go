@@ -1,8 +1,10 @@
-// Package node assembles one omamori process from its parts: the bus, the archive and the
-// detection stage that consume it, the metadata store, the ingest pipeline with its syslog listeners, and the
-// HTTP server. It starts them in the order
-// the data path needs (the bus before anything that publishes, listeners last) and stops them in
-// reverse, so that every batch a sender was acknowledged for is on the bus before it closes.
+// Package node assembles one omamori process from its parts: the bus; the archive and the
+// detection stage that consume it; response and incidents, which follow the alerts; the
+// metadata store; the ingest pipeline with its syslog listeners and the journal of omamori's
+// own actions; and the HTTP server with the API, the EHR access decisions, the CrowdSec
+// bouncer API and the web UI. It starts them in the order the data path needs (the bus before
+// anything that publishes, listeners last) and stops them in reverse, so that every batch a
+// sender was acknowledged for is on the bus before it closes.
 //
 // `omamori serve` and `omamori demo` run a Node; tests start one in-process.
 package node
