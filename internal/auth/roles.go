@@ -64,13 +64,18 @@ const (
 	ActionManageUsers      Action = "users.manage"
 	ActionManageTokens     Action = "tokens.manage"
 	ActionManageSettings   Action = "settings.manage"
+	// Who saw which patient's record is itself personal information: the access log and the
+	// break-glass review queue are for the privacy officer (given auditor) and the admin.
+	ActionViewAccess   Action = "access.view"
+	ActionReviewAccess Action = "access.review"
 )
 
 // Actions returns every action, in a fixed order.
 func Actions() []Action {
 	return []Action{ActionViewDashboard, ActionViewAlerts, ActionTriageAlerts, ActionSearchEvents, ActionViewIncidents,
 		ActionWorkIncidents, ActionLeadIncidents, ActionDraftReports, ActionViewDecisions, ActionApproveDecisions,
-		ActionRevokeDecisions, ActionViewAssets, ActionExportArchive, ActionViewAudit, ActionManageUsers, ActionManageTokens, ActionManageSettings}
+		ActionRevokeDecisions, ActionViewAssets, ActionExportArchive, ActionViewAudit, ActionManageUsers, ActionManageTokens, ActionManageSettings,
+		ActionViewAccess, ActionReviewAccess}
 }
 
 // read is what every role that works in a tenant may see.
@@ -90,8 +95,11 @@ var permissions = func() map[Role][]Action {
 		RoleAnalystL2:    l2,
 		RoleIncidentLead: l3,
 		RoleApprover:     append(slices.Clone(read), ActionApproveDecisions, ActionRevokeDecisions),
-		RoleAuditor:      append(slices.Clone(read), ActionSearchEvents, ActionViewAudit),
-		RoleAdmin:        append(slices.Clone(read), ActionViewAudit, ActionManageUsers, ActionManageTokens, ActionManageSettings),
+		// An auditor changes nothing in omamori; judging a break-glass access justified or
+		// not is the privacy officer's review of what others did, so it is theirs.
+		RoleAuditor: append(slices.Clone(read), ActionSearchEvents, ActionViewAudit, ActionViewAccess, ActionReviewAccess),
+		RoleAdmin: append(slices.Clone(read), ActionViewAudit, ActionManageUsers, ActionManageTokens, ActionManageSettings,
+			ActionViewAccess, ActionReviewAccess),
 		// An authority liaison prepares what an authority asked for; it sees incidents and
 		// drafts reports but does not triage or act.
 		RoleAuthorityLiaison: {ActionViewDashboard, ActionViewIncidents, ActionSearchEvents, ActionExportArchive, ActionDraftReports},
