@@ -104,3 +104,55 @@ func TestAccessDecisionsServed(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditCopiedToArchive: an administrator's change (a token created) reaches the archive,
+// once, and the position survives a restart so nothing is copied twice.
+func TestAuditCopiedToArchive(t *testing.T) {
+	defer func(d time.Duration) { auditEvery = d }(auditEvery)
+	auditEvery = 50 * time.Millisecond
+	ctx := t.Context()
+	dir := t.TempDir()
+	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms", "ingest.syslog="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := cfg.Ingest.DefaultTenant
+	count := func(n *Node) int {
+		c := 0
+		q := archive.Query{Tenant: tenant, Where: []archive.Cond{{Field: "event.dataset", Op: "=", Value: "omamori.audit"}}}
+		err := n.Archive.Search(ctx, q, nil, func(r *archive.Record) error {
+			if r.Event.Action == "token.create" && r.Event.User == "token:test" {
+				c++
+			}
+			return nil
+		})
+		if err != nil && !strings.Contains(err.Error(), "no tenant") {
+			t.Fatal(err)
+		}
+		return c
+	}
+	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := auth.Issue(ctx, n.Store.Tenant(tenant), "token:test", auth.Request{Name: "fw", Scopes: []auth.Scope{auth.ScopeIngest}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); count(n) != 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the token's creation is %d times in the archive after a minute, want once", count(n))
+		}
+	}
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, err = Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	time.Sleep(300 * time.Millisecond) // several copy rounds
+	if c := count(n); c != 1 {
+		t.Errorf("after a restart the token's creation is %d times in the archive, want once", c)
+	}
+}

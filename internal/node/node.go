@@ -186,6 +186,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	}
 	n.Journal = journal.New(n.pipeline)
 	n.goServe("journal", func() error { n.Journal.Run(runCtx, cfg.Ingest.BatchWait); return nil })
+	n.goServe("audit-copy", func() error {
+		return n.copyAudit(runCtx, filepath.Join(cfg.DataDir, "audit-archived.json"), auditEvery)
+	})
 
 	n.verifier = auth.NewVerifier(n.Store, log)
 	go func() {

@@ -204,9 +204,21 @@ func (sc Scope) Audit(ctx context.Context, e AuditEntry) error {
 
 // AuditLog returns the tenant's most recent audit entries, newest first, at most limit.
 func (sc Scope) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) {
-	rows, err := sc.s.db.QueryContext(ctx,
+	return sc.auditQuery(ctx,
 		`SELECT id, time, actor, tenant, action, object, detail FROM audit_log WHERE tenant = $1 ORDER BY id DESC LIMIT $2`,
 		sc.tenant, limit)
+}
+
+// AuditSince returns the tenant's audit entries after the one whose ID is after, oldest first,
+// at most limit: for copying the audit log into the archive as it grows.
+func (sc Scope) AuditSince(ctx context.Context, after int64, limit int) ([]AuditEntry, error) {
+	return sc.auditQuery(ctx,
+		`SELECT id, time, actor, tenant, action, object, detail FROM audit_log WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		sc.tenant, after, limit)
+}
+
+func (sc Scope) auditQuery(ctx context.Context, query string, args ...any) ([]AuditEntry, error) {
+	rows, err := sc.s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}

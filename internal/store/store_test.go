@@ -394,6 +394,18 @@ func TestAuditLog(t *testing.T) {
 		if short, _ := a.AuditLog(ctx, 1); len(short) != 1 {
 			t.Errorf("AuditLog(limit 1) returned %d entries", len(short))
 		}
+		// AuditSince pages forward from an ID, oldest first, as the archive's copier reads it.
+		first, err := a.AuditSince(ctx, 0, 2)
+		if err != nil || len(first) != 2 || first[0].Action != "tenant.create" || first[1].Action != "token.create" {
+			t.Fatalf("AuditSince(0, 2) = %+v, %v; want tenant.create then token.create", first, err)
+		}
+		rest, err := a.AuditSince(ctx, first[1].ID, 10)
+		if err != nil || len(rest) != 2 || rest[0].Action != "token.revoke" || rest[1].Action != "archive.export" {
+			t.Errorf("AuditSince(after token.create) = %+v, %v; want token.revoke then archive.export", rest, err)
+		}
+		if other, _ := s.Tenant("b").AuditSince(ctx, 0, 10); len(other) != 0 {
+			t.Errorf("tenant b sees %d of a's audit entries", len(other))
+		}
 	})
 }
 
