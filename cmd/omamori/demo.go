@@ -21,6 +21,7 @@ import (
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/incident"
+	"github.com/omamori-project/omamori/internal/journal"
 	"github.com/omamori-project/omamori/internal/node"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/scenario"
@@ -161,6 +162,9 @@ func showArrivals(ctx context.Context, e env, b *bus.Bus) (int, error) {
 	var vpnFailures, rdpLogons, encrypted, ventilator, total int
 	err := b.ReadEvents(ctx, func(m bus.Msg) error {
 		return event.DecodeBatch(m.Data, func(ev *event.Event) error {
+			if ev.Source == journal.Source {
+				return nil // omamori's own records: the audit log, decisions
+			}
 			total++
 			byDataset[cmp.Or(ev.Dataset, ev.Format)]++
 			switch {

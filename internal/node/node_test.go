@@ -20,6 +20,7 @@ import (
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/journal"
 )
 
 // TestNodeReceivesOverEveryListener starts a whole node on loopback ports, sends syslog over
@@ -86,6 +87,9 @@ func TestNodeReceivesOverEveryListener(t *testing.T) {
 		byListener = map[string]int{}
 		err := n.Bus.ReadEvents(t.Context(), func(m bus.Msg) error {
 			return event.DecodeBatch(m.Data, func(e *event.Event) error {
+				if e.Source == journal.Source {
+					return nil // omamori's own records, such as the tenant's creation in the audit log
+				}
 				byListener[e.Source]++
 				if peer, _ := e.Get(event.K("log.source.address")); peer != "127.0.0.1" {
 					t.Errorf("event from %s has log.source.address %q, want the sender 127.0.0.1", e.Source, peer)
@@ -107,13 +111,14 @@ func TestNodeReceivesOverEveryListener(t *testing.T) {
 		t.Errorf("events on the bus by listener = %v, want 5 from syslog-tls and 5 from syslog-udp", byListener)
 	}
 
-	// The archive consumes the bus on its own: all ten reach it, synced.
+	// The archive consumes the bus on its own: all ten reach it, synced (beside omamori's own
+	// records).
 	var synced uint64
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && synced < 10; time.Sleep(20 * time.Millisecond) {
 		_, synced = n.Archive.Size("default")
 	}
-	if synced != 10 {
-		t.Errorf("the archive holds %d synced records of tenant default, want 10", synced)
+	if synced < 10 {
+		t.Errorf("the archive holds %d synced records of tenant default, want the 10 sent", synced)
 	}
 	if err := n.Shutdown(t.Context()); err != nil {
 		t.Errorf("Shutdown: %v", err)
