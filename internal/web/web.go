@@ -15,9 +15,11 @@
 // their SLA clocks, counts of active and held blocks), alerts, incidents (clocks, playbook
 // checklist, state, assignee, notes, report drafts to the authorities), decisions (held ones
 // first, approved or rejected by an approver; active ones revoked), the asset inventory the
-// guardrails use, users and roles, and the audit log. The incident, decision and asset pages
-// read and act through packages incident and respond and the tenant's asset.Inventory, given
-// in Options; without them the pages say that none is configured.
+// guardrails use, users and roles, the audit log, and for the privacy officer the
+// break-glass review queue and the access log (who saw which patient's record) of package
+// access. The incident, decision, asset and access pages read and act through packages
+// incident, respond, asset, access and archive, given in Options; without them the pages say
+// that none is configured.
 //
 // Every route is registered with the action it needs (auth.Action), and one guard checks it:
 // no session → sign-in page; a tenant in the path that the person holds no role in, or a
@@ -42,6 +44,8 @@ import (
 	"strings"
 	"time"
 
+	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
@@ -86,6 +90,12 @@ type Options struct {
 	Obligations []incident.Obligation
 	// Playbooks name the checklist steps in English too; default the ones shipped.
 	Playbooks []incident.Playbook
+	// Reviews is the break-glass review queue of package access, usually an
+	// access.StoreQueue (nil: the review page says none is configured).
+	Reviews ehraccess.ReviewQueue
+	// Archive is searched by the access log page for omamori's access decisions and the
+	// EHR's own access log (nil: the page says none is configured).
+	Archive *archive.Archive
 }
 
 // JST is Japan Standard Time.
@@ -198,6 +208,9 @@ func New(o Options) (*Server, error) {
 	s.handle("POST /t/{tenant}/decisions/{decision}/reject", tenant, auth.ActionApproveDecisions, s.rejectDecision)
 	s.handle("POST /t/{tenant}/decisions/{decision}/revoke", tenant, auth.ActionRevokeDecisions, s.revokeDecision)
 	s.handle("GET /t/{tenant}/assets", tenant, auth.ActionViewAssets, s.assets)
+	s.handle("GET /t/{tenant}/access/reviews", tenant, auth.ActionViewAccess, s.accessReviews)
+	s.handle("POST /t/{tenant}/access/reviews/{review}", tenant, auth.ActionReviewAccess, s.reviewAccess)
+	s.handle("GET /t/{tenant}/access/log", tenant, auth.ActionViewAccess, s.accessLog)
 
 	// Anything else is a plain 404 page, after the same headers.
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
@@ -48,6 +50,10 @@ type fixture struct {
 	incidents map[string]string // tenant → the incident about its most urgent alert
 	held      int64             // tokyo's held decision: isolating the ventilator
 	osakaDec  int64             // a decision of osaka's
+
+	reviews *ehraccess.StoreQueue // break-glass accesses of both hospitals (access_test.go)
+	archive *archive.Archive      // their decisions, and the EHR's own access log
+	review  string                // tokyo's pending break-glass access
 }
 
 // Tokyo's inventory: a ventilator (life-support), the EHR (a protected clinical service), a
@@ -170,6 +176,7 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	acc := auth.NewAccounts(auth.AccountsConfig{Store: st, Argon2: cheap, SealKey: make([]byte, 32)})
 	f := &fixture{accounts: acc, store: st, keys: map[string]auth.TOTPKey{}, ids: map[string]string{}, incidents: map[string]string{}}
 	f.services(t, now)
+	f.accessServices(t)
 	for _, u := range []struct {
 		tenant, name string
 		roles        []auth.Role
@@ -188,7 +195,8 @@ func newFixture(t testing.TB, secure bool) *fixture {
 		f.keys[u.name], f.ids[u.name] = key, su.ID
 	}
 	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure,
-		Incidents: f.inc, Decisions: f.dec, Assets: func(tenant string) *asset.Inventory { return f.inv[tenant] }})
+		Incidents: f.inc, Decisions: f.dec, Assets: func(tenant string) *asset.Inventory { return f.inv[tenant] },
+		Reviews: f.reviews, Archive: f.archive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +270,7 @@ func (f *fixture) concrete(pattern, tenant string) string {
 	p = strings.ReplaceAll(p, "{incident}", f.incidents["tokyo"])
 	p = strings.ReplaceAll(p, "{decision}", strconv.FormatInt(f.held, 10))
 	p = strings.ReplaceAll(p, "{obligation}", "mhlw")
+	p = strings.ReplaceAll(p, "{review}", f.review)
 	return strings.ReplaceAll(p, "{$}", "")
 }
 
@@ -619,6 +628,12 @@ func TestCatalogues(t *testing.T) {
 	}
 	for _, e := range []string{"addr", "user", "host"} {
 		used["entity."+e] = true
+	}
+	for _, o := range []ehraccess.Outcome{ehraccess.OutcomeJustified, ehraccess.OutcomeNotJustified} {
+		used["outcome."+string(o)] = true
+	}
+	for _, src := range accessSources {
+		used["accesslog.source_"+src] = true
 	}
 	for _, k := range []string{"incidents.sort_urgent", "incidents.sort_opened", "incidents.sort_updated", "decisions.sort_newest",
 		"decisions.sort_oldest", "decisions.sort_expires", "assets.address", "assets.name", "assets.category", "assets.department"} {

@@ -1,0 +1,295 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/archive"
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/event"
+)
+
+// The access pages, for the privacy officer: the break-glass review queue (every access
+// that only the emergency override allowed, the overdue first, each judged justified or not
+// justified with a note), and the access log, a search by patient or by member of staff
+// over the archive, where both omamori's decisions and the EHR's own access log are kept.
+// Who saw which patient is itself personal information, so both pages need access.view
+// (auditor, admin) and a verdict needs access.review.
+
+// reviewedLister is what a queue offers beyond ehraccess.ReviewQueue to show the latest
+// verdicts; access.StoreQueue has it.
+type reviewedLister interface {
+	Reviewed(ctx context.Context, tenant string, limit int) ([]ehraccess.ReviewItem, error)
+}
+
+const reviewedShown = 50
+
+type reviewRow struct {
+	ehraccess.ReviewItem
+	Overdue  bool
+	Left     time.Duration // until due, or overdue by
+	DataType string        // in the page's language
+	Reviewer string        // by name
+}
+
+type reviewsData struct {
+	Configured bool
+	Pending    []reviewRow
+	Overdue    int
+	Reviewed   []reviewRow
+	HasHistory bool // the queue can list past verdicts
+}
+
+func (s *Server) dataTypeLabel(l *localizer, dt string) string {
+	if dt != "" && l.Has("datatype."+dt) {
+		return l.T("datatype." + dt)
+	}
+	return dt
+}
+
+func (s *Server) accessReviews(w http.ResponseWriter, r *http.Request, p *page) error {
+	return s.showReviews(w, r, p, http.StatusOK, "")
+}
+
+func (s *Server) showReviews(w http.ResponseWriter, r *http.Request, p *page, status int, msg string) error {
+	p.Nav = "access_reviews"
+	if msg != "" {
+		p.Message = msg
+	}
+	d := reviewsData{Configured: s.opt.Reviews != nil}
+	if !d.Configured {
+		p.Data = d
+		s.render(w, r, status, "access_reviews", p)
+		return nil
+	}
+	ctx := r.Context()
+	now := time.Now()
+	who := s.actors(ctx)
+	row := func(it ehraccess.ReviewItem) reviewRow {
+		rw := reviewRow{ReviewItem: it, Overdue: it.Overdue(now), Left: it.Due.Sub(now).Abs(),
+			DataType: s.dataTypeLabel(p.L, it.Decision.Resource.DataType), Reviewer: who.Name(it.Reviewer)}
+		return rw
+	}
+	pending, err := s.opt.Reviews.Pending(ctx, p.Tenant)
+	if err != nil {
+		return err
+	}
+	for _, it := range pending {
+		rw := row(it)
+		if rw.Overdue {
+			d.Overdue++
+		}
+		d.Pending = append(d.Pending, rw)
+	}
+	if rl, ok := s.opt.Reviews.(reviewedLister); ok {
+		d.HasHistory = true
+		done, err := rl.Reviewed(ctx, p.Tenant, reviewedShown)
+		if err != nil {
+			return err
+		}
+		for _, it := range done {
+			d.Reviewed = append(d.Reviewed, row(it))
+		}
+	}
+	p.Data = d
+	s.render(w, r, status, "access_reviews", p)
+	return nil
+}
+
+// reviewAccess records the signed-in person's verdict on one break-glass access. A verdict
+// of not justified needs a note: it starts a conversation with the person and their head of
+// department, and the note is what they will be shown.
+func (s *Server) reviewAccess(w http.ResponseWriter, r *http.Request, p *page) error {
+	if s.opt.Reviews == nil {
+		s.render(w, r, http.StatusNotFound, "error", p.with("reviews.not_configured"))
+		return nil
+	}
+	ctx := r.Context()
+	id, _ := auth.IdentityFrom(ctx)
+	outcome := ehraccess.Outcome(r.PostFormValue("outcome"))
+	note := strings.TrimSpace(r.PostFormValue("note"))
+	switch {
+	case outcome != ehraccess.OutcomeJustified && outcome != ehraccess.OutcomeNotJustified:
+		return s.showReviews(w, r, p, http.StatusBadRequest, p.L.T("reviews.bad_outcome"))
+	case outcome == ehraccess.OutcomeNotJustified && note == "":
+		return s.showReviews(w, r, p, http.StatusBadRequest, p.L.T("reviews.note_required"))
+	case len(note) > 2000:
+		return s.showReviews(w, r, p, http.StatusBadRequest, p.L.T("reviews.note_long"))
+	}
+	item := r.PathValue("review")
+	_, err := s.opt.Reviews.Review(ctx, p.Tenant, item, outcome, id.Actor(), note, time.Now())
+	switch {
+	case errors.Is(err, ehraccess.ErrReviewNotFound):
+		return s.showReviews(w, r, p, http.StatusNotFound, p.L.T("reviews.unknown"))
+	case errors.Is(err, ehraccess.ErrReviewed):
+		return s.showReviews(w, r, p, http.StatusConflict, p.L.T("reviews.already"))
+	case err != nil:
+		return err
+	}
+	s.log.Info("break-glass access reviewed", "by", id, "tenant", p.Tenant, "review", item, "outcome", outcome)
+	http.Redirect(w, r, "/t/"+url.PathEscape(p.Tenant)+"/access/reviews", http.StatusSeeOther)
+	return nil
+}
+
+// The access log search.
+
+const (
+	accessLogPerPage = 50
+	accessLogMaxPage = 200 // 10,000 rows: beyond that, narrow the time range
+	accessLogDays    = 30  // the default range, ending today
+)
+
+// Where the access log rows come from.
+const (
+	sourceAll       = "all"
+	sourceDecisions = "decisions" // omamori's decisions
+	sourceEHR       = "ehr"       // the EHR's own access log (decode format ehr)
+)
+
+var accessSources = []string{sourceAll, sourceDecisions, sourceEHR}
+
+const ehrDataset = "ehr.access"
+
+type accessLogRow struct {
+	Time       time.Time
+	Source     string // sourceDecisions or sourceEHR
+	User       string
+	Role       string
+	Patient    string
+	DataType   string
+	Action     string
+	Allowed    bool
+	BreakGlass bool
+	Reason     string // the break-glass reason, or the decision's reason
+	Policies   string
+	Decision   string // omamori's decision ID
+}
+
+type accessLogData struct {
+	Configured bool
+	Patient    string
+	User       string
+	From, To   string // dates as typed, YYYY-MM-DD
+	Source     string
+	Sources    []string
+	Searched   bool
+	Rows       []accessLogRow
+	Page       int
+	First      int
+	PrevQ      string
+	NextQ      string
+	Error      string
+}
+
+var (
+	keyPatient    = event.K("ehr.patient.id")
+	keyDataType   = event.K("ehr.data_type")
+	keyRoles      = event.K("user.roles")
+	keyBreakGlass = event.K("ehr.break_glass.used")
+	keyBGReason   = event.K("ehr.break_glass.reason")
+	keyPolicies   = event.K("access.policies")
+	keyDecisionID = event.K("access.decision.id")
+)
+
+var errEnough = errors.New("enough rows")
+
+func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, p *page) error {
+	p.Nav = "access_log"
+	q := r.URL.Query()
+	loc := s.opt.Location
+	today := time.Now().In(loc)
+	d := accessLogData{Configured: s.opt.Archive != nil, Sources: accessSources,
+		Patient: strings.TrimSpace(q.Get("patient")), User: strings.TrimSpace(q.Get("user")),
+		From: q.Get("from"), To: q.Get("to"), Source: oneOf(q.Get("source"), accessSources...)}
+	if d.From == "" {
+		d.From = today.AddDate(0, 0, -accessLogDays).Format(time.DateOnly)
+	}
+	if d.To == "" {
+		d.To = today.Format(time.DateOnly)
+	}
+	d.Page, _ = strconv.Atoi(q.Get("page"))
+	d.Page = min(max(d.Page, 1), accessLogMaxPage)
+	p.Data = &d
+	if !d.Configured || (d.Patient == "" && d.User == "") {
+		s.render(w, r, http.StatusOK, "access_log", p)
+		return nil
+	}
+	from, err1 := time.ParseInLocation(time.DateOnly, d.From, loc)
+	to, err2 := time.ParseInLocation(time.DateOnly, d.To, loc)
+	if err1 != nil || err2 != nil || to.Before(from) {
+		d.Error = p.L.T("accesslog.bad_range")
+		s.render(w, r, http.StatusBadRequest, "access_log", p)
+		return nil
+	}
+	d.Searched = true
+	// The whole of the last day is in the range.
+	aq := archive.Query{Tenant: p.Tenant, From: from, To: to.AddDate(0, 0, 1), User: d.User}
+	if d.Patient != "" {
+		aq.Where = append(aq.Where, archive.Cond{Field: "ehr.patient.id", Op: "=", Value: d.Patient})
+	}
+	switch d.Source {
+	case sourceDecisions:
+		aq.Where = append(aq.Where, archive.Cond{Field: "event.dataset", Op: "=", Value: ehraccess.DecisionDataset})
+	case sourceEHR:
+		aq.Where = append(aq.Where, archive.Cond{Field: "event.dataset", Op: "=", Value: ehrDataset})
+	}
+	skip := (d.Page - 1) * accessLogPerPage
+	n := 0
+	more := false
+	err := s.opt.Archive.Search(r.Context(), aq, nil, func(rec *archive.Record) error {
+		e := &rec.Event
+		// "all" is both sources and nothing else: a user's firewall log-ins are not
+		// accesses to records.
+		if e.Dataset != ehraccess.DecisionDataset && e.Dataset != ehrDataset {
+			return nil
+		}
+		n++
+		if n <= skip {
+			return nil
+		}
+		if len(d.Rows) == accessLogPerPage {
+			more = true
+			return errEnough
+		}
+		d.Rows = append(d.Rows, s.accessLogRow(p.L, e))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return err
+	}
+	d.First = skip + 1
+	link := func(page int) string {
+		v := url.Values{"patient": {d.Patient}, "user": {d.User}, "from": {d.From}, "to": {d.To}, "source": {d.Source},
+			"page": {strconv.Itoa(page)}}
+		return "?" + v.Encode()
+	}
+	if d.Page > 1 {
+		d.PrevQ = link(d.Page - 1)
+	}
+	if more && d.Page < accessLogMaxPage {
+		d.NextQ = link(d.Page + 1)
+	}
+	s.render(w, r, http.StatusOK, "access_log", p)
+	return nil
+}
+
+func (s *Server) accessLogRow(l *localizer, e *event.Event) accessLogRow {
+	get := func(k event.Key) string { v, _ := e.Get(k); return v }
+	rw := accessLogRow{Time: e.Time, Source: sourceEHR, User: e.User, Role: get(keyRoles), Patient: get(keyPatient),
+		DataType: s.dataTypeLabel(l, get(keyDataType)), Action: e.Action, Allowed: e.Outcome == event.OutcomeSuccess,
+		BreakGlass: get(keyBreakGlass) == "true", Reason: get(keyBGReason), Policies: get(keyPolicies),
+		Decision: get(keyDecisionID)}
+	if e.Dataset == ehraccess.DecisionDataset {
+		rw.Source = sourceDecisions
+		if rw.Reason == "" {
+			rw.Reason = e.Message
+		}
+	}
+	return rw
+}
