@@ -28,7 +28,7 @@ import (
 
 var benchCommand = command{
 	name:    "bench",
-	summary: "measure how fast this machine decodes and ingests logs",
+	summary: "measure omamori's hot paths on this machine",
 	usage: `usage: omamori bench [flags] [decode|ingest|detect|enforce|access|archive]...
 
 Bench prints omamori's headline speeds on this machine, with generated hospital

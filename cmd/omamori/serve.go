@@ -10,13 +10,17 @@ import (
 
 var serveCommand = command{
 	name:    "serve",
-	summary: "run omamori: collect logs over syslog and HTTP",
+	summary: "run omamori: collect, archive, detect, respond; the API and the web UI",
 	usage: `usage: omamori serve [-config FILE] [-data-dir DIR] [-set KEY=VALUE]...
 
 Serve runs omamori in one process: an embedded NATS JetStream bus with its files in
 the data directory (or an external NATS when bus.url is set), the metadata store
-(SQLite, or PostgreSQL), the HTTP server with the API, /healthz, /readyz and
-/metrics, and the syslog listeners.
+(SQLite, or PostgreSQL), the syslog listeners, and the data path behind them: the
+archive, detection (Sigma rules, behavioural detectors, threat intelligence),
+response (decisions under the guardrails; nftables when respond.nftables is set,
+CrowdSec bouncers at /v1/decisions, webhooks) and incidents. One HTTP server carries
+the API under /api/v1 (with the EHR's access decisions), /healthz, /readyz,
+/metrics, the CrowdSec bouncer API and the web UI at /.
 
 By default everything listens on localhost only: syslog on 127.0.0.1:5514 (UDP and
 TCP) and 6514 (TLS, RFC 5425), the API on 127.0.0.1:8443. To receive a firewall's
