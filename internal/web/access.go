@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,6 +37,7 @@ type reviewRow struct {
 	Left     time.Duration // until due, or overdue by
 	DataType string        // in the page's language
 	Reviewer string        // by name
+	LogQuery template.URL  // the access log around the access: the day before to the day after
 }
 
 type reviewsData struct {
@@ -72,8 +74,12 @@ func (s *Server) showReviews(w http.ResponseWriter, r *http.Request, p *page, st
 	now := time.Now()
 	who := s.actors(ctx)
 	row := func(it ehraccess.ReviewItem) reviewRow {
+		day := it.Decision.Time.In(s.opt.Location)
 		rw := reviewRow{ReviewItem: it, Overdue: it.Overdue(now), Left: it.Due.Sub(now).Abs(),
-			DataType: s.dataTypeLabel(p.L, it.Decision.Resource.DataType), Reviewer: who.Name(it.Reviewer)}
+			DataType: s.dataTypeLabel(p.L, it.Decision.Resource.DataType), Reviewer: who.Name(it.Reviewer),
+			// Built by url.Values.Encode, so safe to put in a link as it is.
+			LogQuery: template.URL(url.Values{"from": {day.AddDate(0, 0, -1).Format(time.DateOnly)},
+				"to": {day.AddDate(0, 0, 1).Format(time.DateOnly)}}.Encode())}
 		return rw
 	}
 	pending, err := s.opt.Reviews.Pending(ctx, p.Tenant)

@@ -119,7 +119,8 @@ func TestAccessReviewsPage(t *testing.T) {
 		t.Fatalf("GET reviews = %d", resp.StatusCode)
 	}
 	contains(t, "review queue", body, []string{"未確認(1 件)", "期限超過 1 件", "職員 N002 が患者 P005 の記録を閲覧",
-		"意識障害で救急搬送、既往歴の確認のため", "診療録", "ETREAT", `id="justified-` + f.review}, "Osaka-only")
+		"意識障害で救急搬送、既往歴の確認のため", "診療録", "ETREAT", `id="justified-` + f.review,
+		`href="/t/tokyo/access/log?patient=P005&amp;from=2026-03-31&amp;to=2026-04-02"`}, "Osaka-only")
 	// A viewer sees neither the queue nor its link.
 	suzuki := f.signIn(t, "suzuki")
 	if resp, _ := do(t, suzuki, "GET", base, nil); resp.StatusCode != http.StatusForbidden {

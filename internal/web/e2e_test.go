@@ -32,7 +32,9 @@ func chromium(t *testing.T) string {
 
 // TestBrowser signs in in a real headless Chromium with password and TOTP, reads the alerts,
 // switches to English and back, opens the ventilator incident and ticks off its first step,
-// approves the held decision to isolate the ventilator and sees it active, and saves a
+// approves the held decision to isolate the ventilator and sees it active, reviews a
+// break-glass access (made through a real access.Decider) after reading the patient's access
+// log, and saves a
 // screenshot of each step (go test -artifacts
 // keeps them under the output directory).
 func TestBrowser(t *testing.T) {
@@ -231,6 +233,42 @@ func TestBrowser(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("users page: %v", err)
+	}
+	// The break-glass access the fixture made through a real access.Decider waits in the
+	// review queue, overdue; the administrator reads the patient's access log around it (the
+	// decision and the EHR's own line), comes back and judges it not justified, with a note.
+	review := f.review
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/access/reviews"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#review-`+review)),
+		shot("14-access-reviews"),
+		chromedp.Click(chromedp.CSS(`#patient-log-`+review)),
+		chromedp.WaitVisible(chromedp.CSS(`#access-log`)),
+		shot("15-access-log"),
+	)
+	if err != nil {
+		t.Fatalf("break-glass review queue and access log: %v", err)
+	}
+	if log := text("#access-log"); !strings.Contains(log, "N002") || !strings.Contains(log, "緊急アクセス") ||
+		!strings.Contains(log, "電子カルテのログ") || !strings.Contains(log, "omamori の判定") {
+		t.Errorf("patient P005's access log: %q, want the break-glass in omamori's decision and the EHR's log", log)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/access/reviews"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#review-`+review)),
+		chromedp.SendKeys(chromedp.CSS(`#note-`+review), "受け持ち外。本人と所属長に確認"),
+		chromedp.Click(chromedp.CSS(`#not-justified-`+review)),
+		chromedp.WaitVisible(chromedp.CSS(`#reviewed-`+review)),
+		shot("16-access-reviewed"),
+	)
+	if err != nil {
+		t.Fatalf("review the break-glass access: %v", err)
+	}
+	if row := text("#reviewed-" + review); !strings.Contains(row, "妥当でない") || !strings.Contains(row, "本人と所属長に確認") || !strings.Contains(row, "sato") {
+		t.Errorf("reviewed row: %q, want not justified with the note, by sato", row)
+	}
+	if it, err := f.reviews.Get(t.Context(), "tokyo", review); err != nil || it.Outcome != "not_justified" {
+		t.Errorf("stored review after the browser's verdict: %+v, %v", it, err)
 	}
 	t.Logf("screenshots in %s", dir)
 }
