@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -230,4 +231,114 @@ func TestAccessNotConfigured(t *testing.T) {
 	contains(t, "reviews", body, []string{"確認キューが設定されていません"})
 	_, body = do(t, sato, "GET", ts.URL+"/t/tokyo/access/log?patient=P005", nil)
 	contains(t, "access log", body, []string{"アーカイブが設定されていない"})
+}
+
+// FuzzAccessLogQuery: whatever the query string, the access log answers a page or a refusal
+// of the dates, never an error of its own, and shows nothing of another hospital.
+func FuzzAccessLogQuery(f *testing.F) {
+	for _, s := range []string{"patient=P005&from=2026-03-31&to=2026-04-01", "user=D001&page=2", "user=D001&page=-3&source=zzz",
+		"patient=P005&from=2026-04-02&to=2026-04-01", "user=%00&from=9999-99-99", "patient=P005&page=999999999999999999999"} {
+		f.Add(s)
+	}
+	fx := newFixture(f, false)
+	u, _ := url.Parse(fx.ts.URL)
+	cookies := fx.signIn(f, "sato").Jar.Cookies(u)
+	f.Fuzz(func(t *testing.T, q string) {
+		// The raw query as it may arrive, not one a client has cleaned up.
+		req := httptest.NewRequest("GET", "/t/tokyo/access/log", nil)
+		req.URL.RawQuery = q
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		rec := httptest.NewRecorder()
+		fx.srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
+			t.Fatalf("access log ?%s = %d", q, rec.Code)
+		}
+		if strings.Contains(rec.Body.String(), "Osaka-only") {
+			t.Fatalf("access log ?%s shows osaka's record", q)
+		}
+	})
+}
+
+// BenchmarkAccessPages: one signed-in request for each access page over the fixture: the
+// review queue (one pending, read from SQLite), and the access log searched by patient and
+// by user over the fixture's archive (58 decisions and one EHR line).
+func BenchmarkAccessPages(b *testing.B) {
+	f := newFixture(b, false)
+	benchPages(b, f, f.srv, []struct{ name, path, want string }{
+		{"reviews", "/t/tokyo/access/reviews", `id="review-`},
+		{"log-patient", "/t/tokyo/access/log?patient=P005&from=2026-03-31&to=2026-04-01", "<td><time"},
+		{"log-user", "/t/tokyo/access/log?user=D001&from=2026-03-31&to=2026-04-01", "<td><time"},
+	})
+}
+
+// BenchmarkAccessLogLarge: the access log page searched by patient and by user over an
+// archive of 50,000 access decisions (2,000 staff, 5,000 patients, 30 days): the archive's
+// bloom filters narrow a search by user, not by patient, so the patient search reads every
+// block of the range.
+func BenchmarkAccessLogLarge(b *testing.B) {
+	f := newFixture(b, false)
+	ctx := b.Context()
+	keys, err := keyring.New(keyring.Generate())
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := archive.Open(ctx, archive.Options{Dir: b.TempDir(), Keys: keys, CheckpointEvery: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	const n = 50_000
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, JST)
+	batch := make([]event.Event, 0, 1000)
+	for i := range n {
+		d := ehraccess.Decision{Schema: ehraccess.DecisionSchema, ID: fmt.Sprintf("d-%d", i), Tenant: "tokyo",
+			Time: start.Add(time.Duration(i) * 30 * 24 * time.Hour / n), Subject: ehraccess.Subject{ID: fmt.Sprintf("S%04d", i%2000), Role: "nurse"},
+			Action: "view", Patient: fmt.Sprintf("P%06d", (i*7)%5000), Resource: ehraccess.Resource{DataType: "chart"},
+			Decision: "allow", Policies: []string{"assigned-care"}, Obligations: []string{"log"}, Reason: "assigned"}
+		d.Resource.Patient = d.Patient
+		e, err := d.Event()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if batch = append(batch, e); len(batch) == cap(batch) {
+			if err := a.Append(ctx, "tokyo", 0, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := a.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(Options{Store: f.store, Accounts: f.accounts, Archive: a})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPages(b, f, srv, []struct{ name, path, want string }{
+		{"patient", "/t/tokyo/access/log?patient=P000007&from=2026-03-01&to=2026-03-31", "<td><time"},
+		{"user", "/t/tokyo/access/log?user=S0001&from=2026-03-01&to=2026-03-31", "<td><time"},
+	})
+}
+
+func benchPages(b *testing.B, f *fixture, srv *Server, pages []struct{ name, path, want string }) {
+	c := f.signIn(b, "sato")
+	u, _ := url.Parse(f.ts.URL)
+	cookies := c.Jar.Cookies(u)
+	for _, pg := range pages {
+		b.Run(pg.name, func(b *testing.B) {
+			for b.Loop() {
+				req := httptest.NewRequest("GET", pg.path, nil)
+				for _, ck := range cookies {
+					req.AddCookie(ck)
+				}
+				rec := httptest.NewRecorder()
+				srv.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), pg.want) {
+					b.Fatalf("%s: status %d, or no %s", pg.path, rec.Code, pg.want)
+				}
+			}
+		})
+	}
 }
