@@ -3,6 +3,7 @@ package access_test
 import (
 	"crypto/rand"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 )
 
 // openStore opens a fresh store with the tenants the conformance suite uses.
-func openStore(t *testing.T, driver, dsn string) *store.Store {
+func openStore(t testing.TB, driver, dsn string) *store.Store {
 	t.Helper()
 	st, err := store.Open(t.Context(), driver, dsn)
 	if err != nil {
@@ -107,4 +108,41 @@ func TestStoreQueueSurvivesRestart(t *testing.T) {
 	if len(log) != 2 || log[0].Action != "review.complete" || log[0].Actor != "PO01" || log[1].Action != "review.create" {
 		t.Errorf("audit log = %+v, want review.create then review.complete by PO01", log)
 	}
+}
+
+// BenchmarkStoreQueue: queuing one break-glass access (a write transaction with its audit
+// entry, SQLite in WAL mode on the test's temporary directory), and reading a queue of 1,000
+// pending accesses, as the review page does.
+func BenchmarkStoreQueue(b *testing.B) {
+	ctx := b.Context()
+	t0 := time.Date(2026, 4, 1, 1, 0, 0, 0, time.UTC)
+	decision := func(i int) *access.Decision {
+		return &access.Decision{Schema: access.DecisionSchema, ID: fmt.Sprintf("d-%d", i), Tenant: "tokyo", Time: t0, Decision: "allow",
+			Subject: access.Subject{ID: "N002", Role: "nurse"}, Action: "view", Patient: "P005",
+			Resource: access.Resource{Patient: "P005", DataType: "chart"}, BreakGlass: true, BreakGlassReason: "急変",
+			Policies: []string{"break-glass"}, Obligations: []string{"log", "notify_privacy_officer", "review"}}
+	}
+	b.Run("enqueue", func(b *testing.B) {
+		q := access.NewStoreQueue(openStore(b, "sqlite", filepath.Join(b.TempDir(), "omamori.db")))
+		i := 0
+		for b.Loop() {
+			if _, err := q.Enqueue(ctx, decision(i), t0.Add(time.Duration(i)*time.Minute)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("pending-1000", func(b *testing.B) {
+		q := access.NewStoreQueue(openStore(b, "sqlite", filepath.Join(b.TempDir(), "omamori.db")))
+		for i := range 1000 {
+			if _, err := q.Enqueue(ctx, decision(i), t0.Add(time.Duration(i)*time.Minute)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for b.Loop() {
+			if p, err := q.Pending(ctx, "tokyo"); err != nil || len(p) != 1000 {
+				b.Fatalf("Pending = %d, %v", len(p), err)
+			}
+		}
+	})
 }
