@@ -1,8 +1,10 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 // The access pages, for the privacy officer: the break-glass review queue (every access
@@ -21,7 +24,8 @@ import (
 // justified with a note), and the access log, a search by patient or by member of staff
 // over the archive, where both omamori's decisions and the EHR's own access log are kept.
 // Who saw which patient is itself personal information, so both pages need access.view
-// (auditor, admin) and a verdict needs access.review.
+// (auditor, admin), a verdict needs access.review, and every search is written to the
+// tenant's audit log.
 
 // reviewedLister is what a queue offers beyond ehraccess.ReviewQueue to show the latest
 // verdicts; access.StoreQueue has it.
@@ -234,6 +238,13 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, p *page) erro
 		return nil
 	}
 	d.Searched = true
+	// Looking up who saw a patient, or what a person looked at, is itself on record.
+	id, _ := auth.IdentityFrom(r.Context())
+	if err := s.opt.Store.Tenant(p.Tenant).Audit(r.Context(), store.AuditEntry{Actor: id.Actor(), Action: "access_log.search",
+		Object: cmp.Or(d.Patient, d.User), Detail: fmt.Sprintf("patient=%s user=%s from=%s to=%s source=%s page=%d",
+			d.Patient, d.User, d.From, d.To, d.Source, d.Page)}); err != nil {
+		return err
+	}
 	// The whole of the last day is in the range.
 	aq := archive.Query{Tenant: p.Tenant, From: from, To: to.AddDate(0, 0, 1), User: d.User}
 	if d.Patient != "" {

@@ -193,6 +193,10 @@ func TestAccessLogPage(t *testing.T) {
 	_, body = search(april("patient", "P005"))
 	contains(t, "by patient", body, []string{"N002", "P005", "緊急アクセス", "意識障害で救急搬送", "EHR側の記録:意識障害",
 		"omamori の判定", "電子カルテのログ", "break-glass"}, "Osaka-only", "P001")
+	log, _ := f.store.Tenant("tokyo").AuditLog(t.Context(), 1)
+	if len(log) != 1 || log[0].Action != "access_log.search" || log[0].Actor != "user:"+f.ids["sato"] || log[0].Object != "P005" {
+		t.Errorf("audit log after a search = %+v, want the search by sato for P005", log)
+	}
 	_, body = search(april("patient", "P005", "source", "ehr"))
 	contains(t, "EHR log only", body, []string{"EHR側の記録:意識障害"}, "意識障害で救急搬送")
 
