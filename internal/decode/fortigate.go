@@ -223,10 +223,18 @@ func parseOffset(s string) (time.Duration, bool) {
 	return off, true
 }
 
+var fgObserver = event.K("observer.name")
+
 // fgCommon fills the typed fields that the keys name.
 func fgCommon(e *event.Event, r *fgRecord) {
 	if r.devname != "" {
-		e.Host = r.devname
+		// The appliance observes traffic through it; only its own events (logins to the
+		// VPN or the admin console, system events) happen on it. Naming it the host of every
+		// traffic log would make it the host of every alert, and group them all as one.
+		e.Set(fgObserver, r.devname)
+		if r.typ == "event" {
+			e.Host = r.devname
+		}
 	}
 	if sev, ok := severityOf(r.level); ok {
 		e.Severity = sev

@@ -104,7 +104,7 @@ func TestStageOnTheBus(t *testing.T) {
 		title, level string
 		en           Entities
 	}{
-		{"FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)", "critical", Entities{Source: scenario.Attacker, Destination: scenario.VPNPortal, Host: "FGT60F-HOSP"}},
+		{"FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)", "critical", Entities{Source: scenario.Attacker, Destination: scenario.VPNPortal}}, // the appliance is the observer (observer.name), not a host
 		{"Brute Force on the SSL-VPN", "high", Entities{Source: scenario.Attacker}},
 		{"Password Spraying on the SSL-VPN", "high", Entities{Source: scenario.Attacker}},
 		{"SSL-VPN Login After a Brute Force From the Same Address", "critical", Entities{Source: scenario.Attacker}},
