@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/store"
@@ -39,6 +40,10 @@ func ExampleNew() {
 		Incidents: nil,
 		Decisions: nil,
 		Assets:    func(tenant string) *asset.Inventory { return nil },
+		// In serve: access.NewStoreQueue(st), the queue the access.Deciders put break-glass
+		// accesses in, and the *archive.Archive their decisions are recorded in.
+		Reviews: access.NewStoreQueue(st),
+		Archive: nil,
 	})
 	if err != nil {
 		fmt.Println(err)
