@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,58 @@ func TestAuditCopiedToArchive(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // several copy rounds
 	if c := count(n); c != 1 {
 		t.Errorf("after a restart the token's creation is %d times in the archive, want once", c)
+	}
+}
+
+// TestEveryServedRouteRefuses walks every route a running node serves through the API guard —
+// ingest, access decisions, decisions, incidents, tokens — and proves that a request without a
+// token, and one with a token lacking the route's scope, are refused before any handler runs.
+func TestEveryServedRouteRefuses(t *testing.T) {
+	ctx := t.Context()
+	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	_, ingestOnly, err := auth.Issue(ctx, n.Store.Tenant(cfg.Ingest.DefaultTenant), "test", auth.Request{Name: "fw", Scopes: []auth.Scope{auth.ScopeIngest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked := 0
+	for _, rt := range n.API.Routes() {
+		if rt.Authn != "" || rt.Scope == "" {
+			continue // mounted handlers and the probes: tested by their own packages and above
+		}
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		path = regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(path, "x")
+		for _, c := range []struct {
+			name  string
+			token auth.Secret
+			want  int
+		}{{"anonymous", "", http.StatusUnauthorized}, {"ingest token", ingestOnly, http.StatusForbidden}} {
+			if c.token == ingestOnly && rt.Scope == auth.ScopeIngest {
+				continue
+			}
+			req, _ := http.NewRequestWithContext(ctx, method, "http://"+n.HTTPAddr.String()+path, strings.NewReader("{}"))
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+string(c.token))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("%s %s as %s: %s, want %d", method, path, c.name, resp.Status, c.want)
+			}
+		}
+		walked++
+	}
+	if walked < 30 {
+		t.Errorf("walked %d routes; the node serves more than that", walked)
 	}
 }
