@@ -48,6 +48,6 @@
 // access, the decision is flagged BreakGlass, carries the obligations notify_privacy_officer
 // and review, and goes to the ReviewQueue with a due time (ReviewSLA), where a reviewer
 // marks it justified or not justified. BTG without a reason is denied. The review queue is
-// an interface; MemoryQueue keeps it in memory until the integrator backs it by the
-// metadata store.
+// an interface: StoreQueue keeps it in the metadata store (what serve uses), MemoryQueue in
+// memory for tests and tools.
 package access

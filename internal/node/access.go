@@ -31,9 +31,8 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 			return fmt.Errorf("access directory: %w", err)
 		}
 	}
-	// The review queue lives in memory for now: pending reviews are lost on restart, while
-	// every break-glass decision itself is in the archive (see the closing notes of issue 8).
-	reviews := access.NewMemoryQueue()
+	reviews := access.NewStoreQueue(n.Store)
+	n.reviews = reviews
 	rec := journalRecorder{n.Journal}
 	for _, t := range tenants {
 		dir := access.NewDirectory()

@@ -74,6 +74,7 @@ type Node struct {
 
 	log      *slog.Logger
 	assets   *asset.Inventory // the default tenant's, for guardrails, incidents and the UI
+	reviews  access.ReviewQueue
 	pipeline *ingest.Pipeline
 	verifier *auth.Verifier
 

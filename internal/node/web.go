@@ -28,7 +28,7 @@ func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
 	ui, err := web.New(web.Options{
 		Store: n.Store, Accounts: n.Accounts, Alerts: n.Bus, Location: cfg.Location(), Logger: n.log,
 		Secure:    cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen), // as api.Server.Listen decides
-		Incidents: n.Incidents, Decisions: n.Respond,
+		Incidents: n.Incidents, Decisions: n.Respond, Reviews: n.reviews, Archive: n.Archive,
 		Assets: func(tenant string) *asset.Inventory {
 			if tenant == cfg.Ingest.DefaultTenant {
 				return n.assets
