@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/journal"
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 // startAccess sets up the EHR access decisions of every tenant and registers their routes:
@@ -63,6 +65,35 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 		}
 		return p.Tenant, "token:" + p.Name, nil
 	}
+	// HR and the EHR keep the roster, assignments, care teams and consultations current by
+	// replacing the tenant's directory (the same lists the CSV import reads).
+	n.API.Handle("PUT /api/v1/access/directory", auth.ScopeAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, err := lookup(r)
+		if err != nil {
+			http.Error(w, `{"error":"no access decisions for this tenant"}`, http.StatusNotFound)
+			return
+		}
+		var e access.Entities
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "the body is not a directory: "+err.Error(),
+				"send {\"staff\": [...], \"assignments\": [...], ...} as docs/ehr-access-policy.md describes")
+			return
+		}
+		if err := d.Directory().Replace(e); err != nil {
+			writeJSONError(w, http.StatusBadRequest, err.Error(), "every staff ID named must be on the roster; fix the lists and send them whole again")
+			return
+		}
+		p, _ := auth.FromContext(r.Context())
+		if err := n.Store.Tenant(p.Tenant).Audit(r.Context(), store.AuditEntry{Actor: "token:" + p.Name, Action: "access.directory.replace",
+			Object: "directory", Detail: fmt.Sprintf("%d staff, %d assignments, %d consultations", len(e.Staff), len(e.Assignments), len(e.Consultations))}); err != nil {
+			n.log.Error("directory replaced but not audited", "tenant", p.Tenant, "err", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]int{"staff": len(e.Staff), "assignments": len(e.Assignments),
+			"care_team_members": len(e.CareTeamMembers), "care_team_patients": len(e.CareTeamPatients), "consultations": len(e.Consultations)})
+	}), api.MaxBody(64<<20))
 	reviewsH := access.ReviewHandler(reviews, who, time.Now, n.log)
 	n.API.Handle("GET /api/v1/access/reviews", auth.ScopeRead, reviewsH)
 	n.API.Handle("POST /api/v1/access/reviews/{id}", auth.ScopeAdmin, reviewsH)
@@ -78,4 +109,11 @@ func (r journalRecorder) RecordDecision(_ context.Context, d *access.Decision) e
 		return err
 	}
 	return r.j.Add(&e)
+}
+
+// writeJSONError answers as every API route does: {"error": ..., "hint": ...}.
+func writeJSONError(w http.ResponseWriter, code int, msg, hint string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg, "hint": hint})
 }
