@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/journal"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -35,7 +37,10 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 	}
 	reviews := access.NewStoreQueue(n.Store)
 	n.reviews = reviews
-	rec := journalRecorder{n.Journal}
+	rec := journalRecorder{j: n.Journal, log: n.log}
+	if cfg.Incidents.Webhook != "" {
+		rec.notify = &incident.Webhook{URL: cfg.Incidents.Webhook}
+	}
 	for _, t := range tenants {
 		dir := access.NewDirectory()
 		if t == cfg.Ingest.DefaultTenant && cfg.Access.Directory != "" {
@@ -100,13 +105,30 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 	return nil
 }
 
-// journalRecorder keeps access decisions in the archive, through the journal.
-type journalRecorder struct{ j *journal.Journal }
+// journalRecorder keeps access decisions in the archive, through the journal, and tells the
+// privacy officer of each break-glass access (through the incidents' webhook, when set).
+type journalRecorder struct {
+	j      *journal.Journal
+	notify incident.Notifier
+	log    *slog.Logger
+}
 
-func (r journalRecorder) RecordDecision(_ context.Context, d *access.Decision) error {
+func (r journalRecorder) RecordDecision(ctx context.Context, d *access.Decision) error {
 	e, err := d.Event()
 	if err != nil {
 		return err
+	}
+	if d.BreakGlass && r.notify != nil {
+		n := incident.Notification{Kind: "break-glass", Tier: "privacy-officer", Tenant: d.Tenant, Title: "break-glass access",
+			Time: d.Time, Text: fmt.Sprintf("緊急アクセス: %s (%s) が患者 %s の %s を閲覧しました。理由: %s — 確認をお願いします",
+				d.Subject.ID, d.Subject.Role, d.Patient, d.Resource.DataType, d.BreakGlassReason)}
+		// Not on the EHR's path: the decision is answered while the notice goes out.
+		id := d.ID
+		go func() {
+			if err := r.notify.Notify(context.WithoutCancel(ctx), n); err != nil {
+				r.log.Error("privacy officer not told of a break-glass access", "decision", id, "err", err)
+			}
+		}()
 	}
 	return r.j.Add(&e)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,9 +24,17 @@ import (
 func TestAccessDecisionsServed(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
+	// The privacy officer's channel (a chat webhook).
+	told := make(chan string, 10)
+	officer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n struct{ Kind, Text string }
+		json.NewDecoder(r.Body).Decode(&n)
+		told <- n.Kind + ": " + n.Text
+	}))
+	defer officer.Close()
 	cfg, err := config.Load(config.Sources{Set: []string{
 		"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms", "ingest.syslog=",
-		"access.directory=../access/testdata/hospital",
+		"access.directory=../access/testdata/hospital", "incidents.webhook=" + officer.URL,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +78,15 @@ func TestAccessDecisionsServed(t *testing.T) {
 		t.Fatalf("decision %+v, want a break-glass allow for the token's tenant", d)
 	}
 
-	// It waits for the privacy officer's review.
+	// The privacy officer is told, and the access waits for their review.
+	select {
+	case msg := <-told:
+		if !strings.HasPrefix(msg, "break-glass: ") || !strings.Contains(msg, "P005") || !strings.Contains(msg, "N002") {
+			t.Errorf("the privacy officer was told %q, want the break-glass access to P005 by N002", msg)
+		}
+	case <-time.After(time.Minute):
+		t.Error("the privacy officer was not told of the break-glass access")
+	}
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+n.HTTPAddr.String()+"/api/v1/access/reviews", nil)
 	req.Header.Set("Authorization", "Bearer "+string(reader))
 	resp, err = http.DefaultClient.Do(req)
