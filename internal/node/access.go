@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/access"
@@ -41,26 +42,44 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 	if cfg.Incidents.Webhook != "" {
 		rec.notify = &incident.Webhook{URL: cfg.Incidents.Webhook}
 	}
-	for _, t := range tenants {
-		dir := access.NewDirectory()
-		if t == cfg.Ingest.DefaultTenant && cfg.Access.Directory != "" {
-			if err := dir.Replace(roster); err != nil {
-				return fmt.Errorf("access directory: %w", err)
-			}
-		}
-		d, err := access.New(t, access.Options{Policies: policies, Directory: dir, Reviews: reviews,
+	newDecider := func(t string) (*access.Decider, error) {
+		return access.New(t, access.Options{Policies: policies, Directory: access.NewDirectory(), Reviews: reviews,
 			ReviewSLA: cfg.Access.ReviewSLA, Recorder: rec, Location: cfg.Location(), Log: n.log})
+	}
+	for _, t := range tenants {
+		d, err := newDecider(t)
 		if err != nil {
 			return fmt.Errorf("access decisions for %s: %w", t, err)
 		}
+		if t == cfg.Ingest.DefaultTenant && cfg.Access.Directory != "" {
+			if err := d.Directory().Replace(roster); err != nil {
+				return fmt.Errorf("access directory: %w", err)
+			}
+		}
 		n.Access.Put(d)
 	}
+	// A hospital added while omamori runs gets its decider on its first request, with an empty
+	// directory: every request is denied until HR sends its roster (PUT .../directory).
+	var created sync.Mutex
 	lookup := func(r *http.Request) (*access.Decider, error) {
 		p, ok := auth.FromContext(r.Context())
 		if !ok {
 			return nil, errors.New("no principal on an authenticated route")
 		}
-		return n.Access.For(p.Tenant)
+		d, err := n.Access.For(p.Tenant)
+		if !errors.Is(err, access.ErrNoDecider) {
+			return d, err
+		}
+		created.Lock()
+		defer created.Unlock()
+		if d, err := n.Access.For(p.Tenant); err == nil {
+			return d, nil
+		}
+		if d, err = newDecider(p.Tenant); err != nil {
+			return nil, err
+		}
+		n.Access.Put(d)
+		return d, nil
 	}
 	n.API.Handle("POST /api/v1/access/decide", auth.ScopeAccess, access.Handler(lookup, n.log), api.MaxBody(8<<20))
 	who := func(r *http.Request) (string, string, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 // TestAccessDecisionsServed asks a running node, as the EHR would, for a break-glass access
@@ -254,5 +255,60 @@ func TestEveryServedRouteRefuses(t *testing.T) {
 	}
 	if walked < 30 {
 		t.Errorf("walked %d routes; the node serves more than that", walked)
+	}
+}
+
+// TestAccessForANewHospital: a hospital added while omamori runs is denied until its roster
+// arrives, and then decided on like any other, apart from the first hospital.
+func TestAccessForANewHospital(t *testing.T) {
+	ctx := t.Context()
+	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	if _, err := n.Store.CreateTenant(ctx, "test", store.Tenant{ID: "tsurugi", Name: "Tsurugi Hospital"}); err != nil {
+		t.Fatal(err)
+	}
+	sc := n.Store.Tenant("tsurugi")
+	_, ehr, err := auth.Issue(ctx, sc, "test", auth.Request{Name: "ehr", Scopes: []auth.Scope{auth.ScopeAccess}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hr, err := auth.Issue(ctx, sc, "test", auth.Request{Name: "hr", Scopes: []auth.Scope{auth.ScopeAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path string, token auth.Secret, body string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, method, "http://"+n.HTTPAddr.String()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+string(token))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var d struct{ Decision string }
+		json.NewDecoder(resp.Body).Decode(&d)
+		return resp.StatusCode, d.Decision
+	}
+	ask := `{"subject": {"id": "D9"}, "action": "view", "resource": {"patient": "P9", "data_type": "chart", "department": "surgery"},
+		"device": {"id": "pc", "managed": true, "compliant": true, "location": "ward", "network": "ward"}}`
+	if code, d := call("POST", "/api/v1/access/decide", ehr, ask); code != 200 || d != "deny" {
+		t.Errorf("before its roster: %d %q, want 200 deny", code, d)
+	}
+	roster := `{"staff": [{"id": "D9", "role": "doctor", "department": "surgery", "last_training": "` + time.Now().AddDate(0, -1, 0).Format(time.RFC3339) + `"}],
+		"assignments": [{"staff": "D9", "patient": "P9"}]}`
+	if code, _ := call("PUT", "/api/v1/access/directory", hr, roster); code != 200 {
+		t.Fatalf("its roster: %d, want 200", code)
+	}
+	if code, d := call("POST", "/api/v1/access/decide", ehr, ask); code != 200 || d != "allow" {
+		t.Errorf("its doctor on an assigned patient: %d %q, want 200 allow", code, d)
+	}
+	if _, err := n.Access.For(cfg.Ingest.DefaultTenant); err != nil {
+		t.Errorf("the first hospital's decider: %v", err)
 	}
 }
