@@ -31,7 +31,6 @@ import (
 	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/archive"
-	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/bus"
@@ -72,11 +71,11 @@ type Node struct {
 	// configuration asks for port 0).
 	Syslog map[string]net.Addr
 
-	log      *slog.Logger
-	assets   *asset.Inventory // the default tenant's, for guardrails, incidents and the UI
-	reviews  access.ReviewQueue
-	pipeline *ingest.Pipeline
-	verifier *auth.Verifier
+	log         *slog.Logger
+	inventories *inventories // each tenant's devices, for guardrails, incidents and the UI
+	reviews     access.ReviewQueue
+	pipeline    *ingest.Pipeline
+	verifier    *auth.Verifier
 
 	done         <-chan struct{}    // closed when the node should stop
 	cancel       context.CancelFunc // stops listeners, the HTTP server and the verifier

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,14 +31,11 @@ import (
 // Decisions reach the kernel through nftables when this machine is the gateway, and every
 // CrowdSec bouncer through /v1/decisions.
 func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []string) error {
-	var inv *asset.Inventory
-	if cfg.Respond.Assets != "" {
-		var err error
-		if inv, err = asset.LoadCSV(cfg.Respond.Assets); err != nil {
-			return fmt.Errorf("respond.assets: %w", err)
-		}
+	n.inventories = &inventories{dir: filepath.Join(cfg.DataDir, "assets"), byTen: map[string]*asset.Inventory{}}
+	if err := n.inventories.load(tenants, cfg.Ingest.DefaultTenant, cfg.Respond.Assets); err != nil {
+		return err
 	}
-	n.assets = inv
+	inv := n.inventories.get(cfg.Ingest.DefaultTenant)
 	allow, err := allowlists(cfg)
 	if err != nil {
 		return err
@@ -69,16 +67,15 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		return fmt.Errorf("respond: %w", err)
 	}
 	for _, t := range tenants {
-		g := &respond.Guardrails{Allow: allow}
-		if t == cfg.Ingest.DefaultTenant {
-			g.Assets = inv // other tenants have none yet: all their automatic decisions are held
-		}
+		// A tenant without an inventory has all its automatic decisions held.
+		g := &respond.Guardrails{Allow: allow, Assets: n.inventories.get(t)}
 		n.Respond.SetGuardrails(t, g)
 	}
 	n.goServe("respond", func() error {
 		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: "respond"}, n.onAlerts)
 	})
 	n.goServe("respond-expiry", func() error { return n.Respond.Run(ctx, time.Minute) })
+	n.mountAssets(allow)
 
 	keys := map[string]crowdsec.Bouncer{}
 	for _, b := range cfg.Respond.Bouncers {

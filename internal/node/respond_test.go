@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/crowdsec"
@@ -221,5 +223,59 @@ func TestWebUIServed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `lang="ja"`) {
 		t.Errorf("GET /signin: %s, want a Japanese page", resp.Status)
+	}
+}
+
+// TestAssetsByAPI: a hospital sends its inventory over the API; a bad file is refused whole,
+// a good one is in force at once and still after a restart.
+func TestAssetsByAPI(t *testing.T) {
+	ctx := t.Context()
+	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := cfg.Ingest.DefaultTenant
+	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, admin, err := auth.Issue(ctx, n.Store.Tenant(tenant), "test", auth.Request{Name: "it", Scopes: []auth.Scope{auth.ScopeAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(body string) int {
+		req, _ := http.NewRequestWithContext(ctx, "PUT", "http://"+n.HTTPAddr.String()+"/api/v1/assets", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+string(admin))
+		req.Header.Set("Content-Type", "text/csv")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put("address,name,category,department,protected\n192.168.50.10,ventilator,life-saving,ICU,true\n"); code != http.StatusBadRequest {
+		t.Errorf("an unknown category: %d, want 400", code)
+	}
+	if n.inventories.get(tenant) != nil {
+		t.Error("a refused file left an inventory in force")
+	}
+	if code := put("address,name,category,department,protected\n" + scenario.Ventilator + ",ICU ventilator bed 1,life-support,ICU,true\n"); code != http.StatusOK {
+		t.Fatalf("a good file: %d, want 200", code)
+	}
+	vent := netip.MustParseAddr(scenario.Ventilator)
+	if a, ok := n.inventories.get(tenant).Lookup(vent); !ok || a.Category != asset.LifeSupport {
+		t.Errorf("the ventilator after the upload: %+v %v", a, ok)
+	}
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, err = Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	if inv := n.inventories.get(tenant); inv == nil || inv.Len() != 1 {
+		t.Errorf("after a restart the inventory is %v, want the one uploaded", inv)
 	}
 }

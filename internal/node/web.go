@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/web"
@@ -29,12 +28,7 @@ func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
 		Store: n.Store, Accounts: n.Accounts, Alerts: n.Bus, Location: cfg.Location(), Logger: n.log,
 		Secure:    cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen), // as api.Server.Listen decides
 		Incidents: n.Incidents, Decisions: n.Respond, Reviews: n.reviews, Archive: n.Archive,
-		Assets: func(tenant string) *asset.Inventory {
-			if tenant == cfg.Ingest.DefaultTenant {
-				return n.assets
-			}
-			return nil
-		},
+		Assets: n.inventories.get,
 	})
 	if err != nil {
 		return fmt.Errorf("web UI: %w", err)
