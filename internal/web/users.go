@@ -5,14 +5,16 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
-// The users page: who may do what in this hospital, and the one form that changes it.
-// Creating accounts and enrolling TOTP from the browser come later; for now the CLI or the
-// demo creates them.
+// The users page: who may do what in this hospital, the form that changes it, and the form
+// that creates an account here. A new account's initial password, and its TOTP key when it
+// enrols one, are shown once, in the answer to the form that created it: the store keeps
+// only the password's argon2id hash and the key sealed.
 
 type userRow struct {
 	ID, Name, DisplayName, Home string
@@ -23,6 +25,22 @@ type userRow struct {
 type usersData struct {
 	Users []userRow
 	Roles []auth.Role
+	// Created is the account just made, set only in the answer to the create form.
+	Created *createdUser
+	Form    userForm
+}
+
+// createdUser is what the new account's holder needs, shown this once.
+type createdUser struct {
+	Name, DisplayName, Password string
+	TOTPKey, TOTPURI            string // empty without a second factor
+}
+
+// userForm is what the admin typed, given back when the form is refused.
+type userForm struct {
+	Name, DisplayName string
+	Roles             []string
+	TOTP              bool
 }
 
 func (s *Server) users(w http.ResponseWriter, r *http.Request, p *page) error {
@@ -115,14 +133,67 @@ func (s *Server) setRole(w http.ResponseWriter, r *http.Request, p *page) error 
 	return nil
 }
 
-func (s *Server) usersWith(w http.ResponseWriter, r *http.Request, p *page, status int, key string) error {
-	d, err := s.usersData(r, p.Tenant)
+func (s *Server) usersWith(w http.ResponseWriter, r *http.Request, p *page, status int, key string, args ...any) error {
+	return s.usersFull(w, r, p, status, usersData{}, key, args...)
+}
+
+// usersFull renders the users page with d's one-time fields and form, and an optional message.
+func (s *Server) usersFull(w http.ResponseWriter, r *http.Request, p *page, status int, d usersData, key string, args ...any) error {
+	got, err := s.usersData(r, p.Tenant)
 	if err != nil {
 		return err
 	}
-	p.Nav, p.Data = "users", d
-	s.render(w, r, status, "users", p.with(key))
+	got.Created, got.Form = d.Created, d.Form
+	p.Nav, p.Data = "users", got
+	if key != "" {
+		p.with(key, args...)
+	}
+	s.render(w, r, status, "users", p)
 	return nil
+}
+
+// createUser makes an account whose home is this hospital, with the roles chosen here, and
+// answers with its initial password (and TOTP key) once. A role that requires a second
+// factor enrols one whether or not the box was ticked.
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p *page) error {
+	ctx := r.Context()
+	id, _ := auth.IdentityFrom(ctx)
+	if err := r.ParseForm(); err != nil {
+		return s.usersWith(w, r, p, http.StatusBadRequest, "users.bad_request")
+	}
+	form := userForm{Name: strings.ToLower(strings.TrimSpace(r.PostFormValue("name"))), DisplayName: strings.TrimSpace(r.PostFormValue("display_name")),
+		Roles: r.PostForm["role"], TOTP: r.PostFormValue("totp") == "on"}
+	refuse := func(status int, key string, args ...any) error {
+		return s.usersFull(w, r, p, status, usersData{Form: form}, key, args...)
+	}
+	nu := auth.NewUser{Tenant: p.Tenant, Name: form.Name, DisplayName: form.DisplayName, Password: auth.NewPassword(), TOTP: form.TOTP}
+	for _, name := range form.Roles {
+		role, err := auth.ParseRole(name)
+		if err != nil {
+			return refuse(http.StatusBadRequest, "users.bad_request")
+		}
+		if !slices.Contains(nu.Roles, role) {
+			nu.Roles = append(nu.Roles, role)
+		}
+		nu.TOTP = nu.TOTP || role.RequiresTOTP()
+	}
+	u, key, err := s.accounts.CreateUser(ctx, id.Actor(), nu)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return refuse(http.StatusConflict, "users.exists", form.Name)
+	case errors.Is(err, auth.ErrInvalidUser):
+		s.log.Info("user refused", "by", id, "tenant", p.Tenant, "err", err)
+		return refuse(http.StatusBadRequest, "users.bad_name")
+	case err != nil:
+		return err
+	}
+	s.log.Info("user created", "by", id, "user", u, "tenant", p.Tenant, "roles", nu.Roles, "totp", key != nil)
+	c := &createdUser{Name: u.Name, DisplayName: u.DisplayName, Password: nu.Password}
+	if key != nil {
+		c.TOTPKey, c.TOTPURI = key.Base32(), key.URI("omamori", u.Name)
+	}
+	// No redirect: the password and key exist only in this answer (Cache-Control: no-store).
+	return s.usersFull(w, r, p, http.StatusCreated, usersData{Created: c}, "")
 }
 
 // has reports whether roles holds r, for the template.

@@ -41,6 +41,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -196,6 +197,11 @@ func New(o Options) (*Server, error) {
 	s.handle("GET /t/{tenant}/audit", tenant, auth.ActionViewAudit, s.audit)
 	s.handle("GET /t/{tenant}/users", tenant, auth.ActionManageUsers, s.users)
 	s.handle("POST /t/{tenant}/users/{user}/roles", tenant, auth.ActionManageUsers, s.setRole)
+	s.handle("POST /t/{tenant}/users", tenant, auth.ActionManageUsers, s.createUser)
+	s.handle("GET /t/{tenant}/tokens", tenant, auth.ActionManageTokens, s.tokens)
+	s.handle("POST /t/{tenant}/tokens", tenant, auth.ActionManageTokens, s.createToken)
+	s.handle("GET /t/{tenant}/tokens/{token}/revoke", tenant, auth.ActionManageTokens, s.confirmRevoke)
+	s.handle("POST /t/{tenant}/tokens/{token}/revoke", tenant, auth.ActionManageTokens, s.revokeToken)
 	s.handle("GET /t/{tenant}/incidents", tenant, auth.ActionViewIncidents, s.incidents)
 	s.handle("GET /t/{tenant}/incidents/{incident}", tenant, auth.ActionViewIncidents, s.incidentPage)
 	s.handle("POST /t/{tenant}/incidents/{incident}/state", tenant, auth.ActionWorkIncidents, s.incidentState)
@@ -353,7 +359,9 @@ func cacheAssets(h http.Handler) http.Handler {
 
 var funcs = template.FuncMap{
 	// rows hands a table partial its page and rows.
-	"has":  has,
+	"has": has,
+	// in reports whether list holds v: a checkbox given back checked.
+	"in":   func(list []string, v string) bool { return slices.Contains(list, v) },
 	"rows": func(p *page, as []detect.Alert) map[string]any { return map[string]any{"P": p, "Alerts": as} },
 	// clocks hands the clock partial its page and clocks.
 	"clocks": func(p *page, cs []clockView) map[string]any { return map[string]any{"P": p, "Clocks": cs} },

@@ -54,6 +54,8 @@ type fixture struct {
 	reviews *ehraccess.StoreQueue // break-glass accesses of both hospitals (access_test.go)
 	archive *archive.Archive      // their decisions, and the EHR's own access log
 	review  string                // tokyo's pending break-glass access
+
+	token, osakaToken string // an API token of each hospital (settings_test.go)
 }
 
 // Tokyo's inventory: a ventilator (life-support), the EHR (a protected clinical service), a
@@ -194,6 +196,13 @@ func newFixture(t testing.TB, secure bool) *fixture {
 		}
 		f.keys[u.name], f.ids[u.name] = key, su.ID
 	}
+	for tenant, id := range map[string]*string{"tokyo": &f.token, "osaka": &f.osakaToken} {
+		tok, _, err := auth.Issue(ctx, st.Tenant(tenant), "test", auth.Request{Name: tenant + "-firewall", Scopes: []auth.Scope{auth.ScopeIngest}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		*id = tok.ID
+	}
 	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure,
 		Incidents: f.inc, Decisions: f.dec, Assets: func(tenant string) *asset.Inventory { return f.inv[tenant] },
 		Reviews: f.reviews, Archive: f.archive})
@@ -271,6 +280,7 @@ func (f *fixture) concrete(pattern, tenant string) string {
 	p = strings.ReplaceAll(p, "{decision}", strconv.FormatInt(f.held, 10))
 	p = strings.ReplaceAll(p, "{obligation}", "mhlw")
 	p = strings.ReplaceAll(p, "{review}", f.review)
+	p = strings.ReplaceAll(p, "{token}", f.token)
 	return strings.ReplaceAll(p, "{$}", "")
 }
 
@@ -631,6 +641,9 @@ func TestCatalogues(t *testing.T) {
 	}
 	for _, o := range []ehraccess.Outcome{ehraccess.OutcomeJustified, ehraccess.OutcomeNotJustified} {
 		used["outcome."+string(o)] = true
+	}
+	for _, sc := range auth.Scopes() {
+		used["scope."+string(sc)] = true
 	}
 	for _, src := range accessSources {
 		used["accesslog.source_"+src] = true
