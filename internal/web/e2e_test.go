@@ -34,9 +34,9 @@ func chromium(t *testing.T) string {
 // switches to English and back, opens the ventilator incident and ticks off its first step,
 // approves the held decision to isolate the ventilator and sees it active, reviews a
 // break-glass access (made through a real access.Decider) after reading the patient's access
-// log, and saves a
-// screenshot of each step (go test -artifacts
-// keeps them under the output directory).
+// log, issues an API token (shown once, gone on reload) and revokes it, creates an
+// approver's account (initial password and TOTP key shown once), and saves a screenshot of
+// each step (go test -artifacts keeps them under the output directory).
 func TestBrowser(t *testing.T) {
 	exe := chromium(t)
 	if testing.Short() {
@@ -269,6 +269,73 @@ func TestBrowser(t *testing.T) {
 	}
 	if it, err := f.reviews.Get(t.Context(), "tokyo", review); err != nil || it.Outcome != "not_justified" {
 		t.Errorf("stored review after the browser's verdict: %+v, %v", it, err)
+	}
+
+	// Settings: the administrator issues an API token for the firewall's log forwarder, sees
+	// it once, reloads and sees it no more; revokes it after the confirmation; and creates an
+	// approver's account, whose initial password and TOTP key are shown once.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/tokens"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#token-name`), "fortigate-tokyo"),
+		chromedp.Click(chromedp.CSS(`#token-form input[name="scope"][value="ingest"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#token-days`), "90"),
+		chromedp.Click(chromedp.CSS(`#token-create`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token-secret`)),
+		shot("17-token-issued"),
+	)
+	if err != nil {
+		t.Fatalf("issue a token: %v", err)
+	}
+	secret, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#token-secret`)))
+	if err != nil || !strings.HasPrefix(secret, auth.Prefix) {
+		t.Fatalf("token shown: %q, %v", secret, err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/tokens"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token-table`)),
+	)
+	if err != nil {
+		t.Fatalf("reload the tokens page: %v", err)
+	}
+	if html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(`html`))); err != nil || strings.Contains(html, secret) || !strings.Contains(html, "fortigate-tokyo") {
+		t.Errorf("tokens page after reload shows the token again, or not its name (%v)", err)
+	}
+	p, err := auth.NewVerifier(f.store, nil).Verify(t.Context(), auth.Secret(secret))
+	if err != nil || p.Tenant != "tokyo" {
+		t.Fatalf("token issued in the browser: %+v, %v", p, err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#token-`+p.TokenID+` a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token-revoke-confirm`)),
+		shot("18-token-revoke"),
+		chromedp.Click(chromedp.CSS(`#token-revoke-confirm`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token-table`)),
+		shot("19-token-revoked"),
+	)
+	if err != nil {
+		t.Fatalf("revoke the token: %v", err)
+	}
+	if row := text("#token-" + p.TokenID); !strings.Contains(row, "失効済み") {
+		t.Errorf("revoked token's row: %q", row)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/users"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#user-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#user-name`), "yamamoto.h"),
+		chromedp.SendKeys(chromedp.CSS(`#user-display`), "山本 花子"),
+		chromedp.Click(chromedp.CSS(`#user-form input[name="role"][value="approver"]`)),
+		chromedp.Click(chromedp.CSS(`#user-create`)),
+		chromedp.WaitVisible(chromedp.CSS(`#new-totp-key`)),
+		shot("20-user-created"),
+	)
+	if err != nil {
+		t.Fatalf("create a user: %v", err)
+	}
+	if key, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#new-totp-key`))); err != nil {
+		t.Error(err)
+	} else if _, err := auth.ParseTOTPKey(key); err != nil {
+		t.Errorf("TOTP key shown: %q: %v", key, err)
 	}
 	t.Logf("screenshots in %s", dir)
 }

@@ -15,7 +15,9 @@
 // their SLA clocks, counts of active and held blocks), alerts, incidents (clocks, playbook
 // checklist, state, assignee, notes, report drafts to the authorities), decisions (held ones
 // first, approved or rejected by an approver; active ones revoked), the asset inventory the
-// guardrails use, users and roles, the audit log, and for the privacy officer the
+// guardrails use, users and roles (creating an account shows its initial password and TOTP
+// key once), the hospital's API tokens (issued with the token shown once, revoked after a
+// confirmation), the audit log, and for the privacy officer the
 // break-glass review queue and the access log (who saw which patient's record) of package
 // access. The incident, decision, asset and access pages read and act through packages
 // incident, respond, asset, access and archive, given in Options; without them the pages say
