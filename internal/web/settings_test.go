@@ -1,7 +1,11 @@
 package web
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
+	"html"
+	"image/png"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,6 +21,7 @@ import (
 var (
 	secretField = regexp.MustCompile(`id="token-secret" class="secret" readonly value="([^"]+)"`)
 	anyToken    = regexp.MustCompile(`omm_[a-z2-7]{16}_[a-z2-7]{52}`)
+	qrImg       = regexp.MustCompile(`id="new-totp-qr" class="qr" src="([^"]+)"`)
 )
 
 // fieldOf returns the value of the read-only input with the given id, or "".
@@ -254,6 +259,27 @@ func TestCreateUser(t *testing.T) {
 			}
 			if c.wantTOTP && (!strings.HasPrefix(uri, "otpauth://totp/omamori:"+c.name+"?") || !strings.Contains(uri, "secret="+key)) {
 				t.Errorf("otpauth URI %q does not carry the key %q", uri, key)
+			}
+			if c.wantTOTP {
+				// The QR code is a PNG of the URI itself, which is what a phone scans.
+				m := qrImg.FindStringSubmatch(body)
+				if m == nil {
+					t.Fatalf("no QR code on the page")
+				}
+				src := html.UnescapeString(m[1])
+				want, _ := qrDataURL(html.UnescapeString(uri))
+				if src != string(want) {
+					t.Errorf("QR code is not the otpauth URI's")
+				}
+				b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(src, "data:image/png;base64,"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if img, err := png.Decode(bytes.NewReader(b)); err != nil || img.Bounds().Dx() < 100 {
+					t.Errorf("QR code is not a readable PNG: %v", err)
+				}
+			} else if qrImg.MatchString(body) {
+				t.Error("a QR code without a second factor")
 			}
 
 			// Reloaded: listed with its roles, and neither password nor key anywhere.
