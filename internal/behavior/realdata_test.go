@@ -3,6 +3,7 @@ package behavior
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -201,4 +202,29 @@ func TestOpenSSHBruteForce(t *testing.T) {
 		t.Errorf("brute-forcing sources = %v, want %v", got, want)
 	}
 	t.Logf("brute-forcing sources: %v", got)
+}
+
+// TestOutOfOrder: a sender's batches can overtake each other on the bus, so a detector sees
+// events out of order. Failures 250 s apart are no brute force in any order: twenty of them
+// in four batches delivered last batch first raise nothing, as they raise nothing in order.
+func TestOutOfOrder(t *testing.T) {
+	src := netip.MustParseAddr("203.0.113.7")
+	t0 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	var events []event.Event
+	for i := range 20 {
+		events = append(events, event.Event{Time: t0.Add(time.Duration(i) * 250 * time.Second), Category: "authentication",
+			Dataset: "fortigate.vpn", Action: "vpn_login", Outcome: event.OutcomeFailure, SrcIP: src, User: fmt.Sprintf("user%d", i)})
+	}
+	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}} {
+		en, _ := New(DefaultConfig(), Shard{})
+		var fs []Finding
+		for _, b := range order {
+			for i := range 5 {
+				fs = en.Observe(fs, &events[b*5+i])
+			}
+		}
+		if len(fs) != 0 {
+			t.Errorf("batches in order %v: %d findings (%s: %s), want none", order, len(fs), fs[0].Detector, fs[0].Title)
+		}
+	}
 }

@@ -1,6 +1,9 @@
 package behavior
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // times is a sliding window of event times (unix nanoseconds), oldest first, holding at most
 // a fixed number: a detector only needs to know that its threshold was crossed, so the times
@@ -10,13 +13,17 @@ type times struct {
 	total int // all events counted since the window was last empty
 }
 
-// add records t and drops the times older than t-window; it returns how many remain.
+// add records t and drops the times older than the window before the newest; it returns how
+// many remain. Events may come out of order (batches of one sender can overtake each other
+// on the bus), so t is put in its place, and a late, old one counts only if it still falls
+// within the window.
 func (w *times) add(t int64, window time.Duration, limit int) int {
-	w.prune(t, window)
-	if len(w.t) >= limit {
-		w.t = append(w.t[:0], w.t[1:]...)
+	i, _ := slices.BinarySearch(w.t, t)
+	w.t = slices.Insert(w.t, i, t)
+	w.prune(w.t[len(w.t)-1], window)
+	if len(w.t) > limit {
+		w.t = append(w.t[:0], w.t[len(w.t)-limit:]...)
 	}
-	w.t = append(w.t, t)
 	w.total++
 	return len(w.t)
 }
@@ -44,7 +51,8 @@ func (w *times) first() int64 {
 
 // distinct remembers distinct values with the last time each was seen, up to a cap.
 type distinct[K comparable] struct {
-	seen map[K]int64
+	seen   map[K]int64
+	newest int64 // the newest sighting of any value
 }
 
 func (d *distinct[K]) add(k K, t int64, window time.Duration, limit int) int {
@@ -57,10 +65,16 @@ func (d *distinct[K]) add(k K, t int64, window time.Duration, limit int) int {
 			return len(d.seen) // full: already past any threshold that fits under the cap
 		}
 	}
-	d.seen[k] = t
-	if len(d.seen)%8 == 0 {
-		d.prune(t, window)
+	if t > d.seen[k] { // a late, older sighting does not make a value older
+		d.seen[k] = t
 	}
+	d.newest = max(d.newest, t)
+	if d.newest-d.seen[k] > int64(window) {
+		delete(d.seen, k) // already outside the window of the newest sighting
+	}
+	// Prune every time: the count decides a finding, so it must hold only the window's values
+	// (there are at most limit of them, a few dozen).
+	d.prune(d.newest, window)
 	return len(d.seen)
 }
 
