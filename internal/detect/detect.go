@@ -36,14 +36,17 @@ import (
 
 // Alert is one detection, as published on the ALERTS stream (JSON).
 type Alert struct {
-	ID         string     `json:"id"`
-	Tenant     string     `json:"tenant"`
-	Detector   string     `json:"detector"` // "sigma", "sigma-correlation", "behavior" or "intel"
-	RuleID     string     `json:"rule_id"`
-	Title      string     `json:"title"`
-	Level      string     `json:"level"` // Sigma's: informational, low, medium, high, critical
-	Techniques []string   `json:"techniques,omitempty"`
-	Entities   Entities   `json:"entities"`
+	ID         string   `json:"id"`
+	Tenant     string   `json:"tenant"`
+	Detector   string   `json:"detector"` // "sigma", "sigma-correlation", "behavior" or "intel"
+	RuleID     string   `json:"rule_id"`
+	Title      string   `json:"title"`
+	Level      string   `json:"level"` // Sigma's: informational, low, medium, high, critical
+	Techniques []string `json:"techniques,omitempty"`
+	Entities   Entities `json:"entities"`
+	// Related are other addresses the entities are known by: the Internet address behind a
+	// VPN tunnel address, so that what the attacker does inside joins what they did to get in.
+	Related    []string   `json:"related,omitempty"`
 	First      time.Time  `json:"first"` // the first and last event behind the alert
 	Last       time.Time  `json:"last"`
 	Count      int        `json:"count"`                // events behind it
@@ -92,6 +95,7 @@ type Stage struct {
 	found   []behavior.Finding
 	intel   atomic.Pointer[intel.Set]
 	hits    []intel.Hit
+	tunnels map[string]map[netip.Addr]netip.Addr // per tenant: VPN tunnel address → the remote address it was given to
 	cfg     Config
 	min     int
 	log     *slog.Logger
@@ -139,7 +143,7 @@ func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Stage{
-		rules: rules, engines: map[string]*engine{}, cfg: cfg, min: min, log: log.With("component", "detect"),
+		rules: rules, engines: map[string]*engine{}, tunnels: map[string]map[netip.Addr]netip.Addr{}, cfg: cfg, min: min, log: log.With("component", "detect"),
 		matcher: rules.NewMatcher(), corr: map[string]*sigma.Correlator{}, seen: map[string]*recent{},
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "omamori_alerts_total", Help: "Alerts raised, by level.",
@@ -193,6 +197,7 @@ func (s *Stage) Run(ctx context.Context, b *bus.Bus) error {
 // say where the event is on the bus.
 func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
 	ev := Evidence{Seq: seq, Index: index, Time: e.Time, Message: e.Message}
+	s.learnTunnel(e)
 	if s.cfg.Behavior != nil {
 		s.behave(e, ev)
 	}
@@ -299,6 +304,52 @@ func entities(user, host string, src, dst netip.Addr, dstName string) Entities {
 	return en
 }
 
+var fgTunnelIP = event.K("fortigate.tunnelip")
+
+// maxTunnels bounds the tunnels remembered per tenant; beyond it the map starts afresh, which
+// only loses links for sessions older than the busiest VPN's day.
+const maxTunnels = 1 << 16
+
+// learnTunnel remembers which remote address a VPN tunnel address was given to (FortiGate's
+// SSL-VPN tunnel-up names both), and forgets it when the tunnel goes down.
+func (s *Stage) learnTunnel(e *event.Event) {
+	if e.Action != "vpn_login" && e.Action != "vpn_logout" {
+		return
+	}
+	v, ok := e.Get(fgTunnelIP)
+	if !ok {
+		return
+	}
+	tun, err := netip.ParseAddr(v)
+	if err != nil || !e.SrcIP.IsValid() {
+		return
+	}
+	m := s.tunnels[e.Tenant]
+	if m == nil || len(m) >= maxTunnels {
+		m = map[netip.Addr]netip.Addr{}
+		s.tunnels[e.Tenant] = m
+	}
+	if e.Action == "vpn_logout" {
+		delete(m, tun)
+		return
+	}
+	if e.Outcome == event.OutcomeSuccess {
+		m[tun] = e.SrcIP
+	}
+}
+
+// relate names the remote addresses behind the VPN tunnel addresses an alert is about.
+func (s *Stage) relate(a *Alert) {
+	m := s.tunnels[a.Tenant]
+	for _, v := range []string{a.Entities.Source, a.Entities.Destination} {
+		if ip, err := netip.ParseAddr(v); err == nil {
+			if remote, ok := m[ip]; ok && !slices.Contains(a.Related, remote.String()) {
+				a.Related = append(a.Related, remote.String())
+			}
+		}
+	}
+}
+
 // Take returns the alerts raised since the last call.
 func (s *Stage) Take() []Alert {
 	out := s.pending
@@ -330,6 +381,7 @@ func (s *Stage) raise(a Alert) {
 	if len(s.seen) > 100_000 {
 		s.forget(a.Last)
 	}
+	s.relate(&a)
 	s.alerts.WithLabelValues(a.Level).Inc()
 	s.pending = append(s.pending, a)
 }

@@ -124,6 +124,10 @@ func TestStageOnTheBus(t *testing.T) {
 			t.Errorf("alert %q has no evidence on the bus: %+v", w.title, a.Evidence)
 		}
 	}
+	// The RDP came from the VPN tunnel address the attacker's login was given.
+	if rdp := byTitle["RDP Logon to a Server From the SSL-VPN Address Pool"]; !slices.Equal(rdp.Related, []string{scenario.Attacker}) {
+		t.Errorf("RDP alert related = %v, want the attacker %s behind the tunnel address", rdp.Related, scenario.Attacker)
+	}
 	if _, ok := byTitle["FortiGate SSL-VPN Login Failure"]; ok {
 		t.Error("an informational rule raised an alert")
 	}

@@ -108,8 +108,8 @@ func TestFollow(t *testing.T) {
 		return len(list), onThem
 	}
 	n, on := count()
-	if n != 2 || on != len(alerts) {
-		t.Fatalf("after following ALERTS: %d incidents with %d alerts, want 2 with %d", n, on, len(alerts))
+	if n != 1 || on != len(alerts) {
+		t.Fatalf("after following ALERTS: %d incidents with %d alerts, want 1 with %d", n, on, len(alerts))
 	}
 	src.acked = 0
 	src.group = 5

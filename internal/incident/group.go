@@ -73,6 +73,11 @@ func (s *Service) entities(a detect.Alert) []store.IncidentEntity {
 			}
 		}
 	}
+	// Addresses the detection stage knows the entities by, such as the attacker's Internet
+	// address behind the VPN tunnel address an RDP logon came from: they join the incidents.
+	for _, v := range a.Related {
+		add(indexAddr, v)
+	}
 	return out
 }
 

@@ -189,45 +189,26 @@ func TestScenarioIncidents(t *testing.T) {
 	e := newEnv(t, scenarioStart.Add(20*time.Minute), Config{Hosts: inventory})
 	alerts := scenarioAlerts(t)
 	groups := e.ingestAll(t, alerts)
-	if len(groups) != 2 {
-		t.Fatalf("%d alerts made %d incidents, want 2:\n%v", len(alerts), len(groups), groups)
+	// One incident, not one per alert: the VPN break-in and what the attacker did inside join
+	// through the VPN tunnel address the attacker's login was given (detect's Related).
+	if len(groups) != 1 {
+		t.Fatalf("%d alerts made %d incidents, want 1:\n%v", len(alerts), len(groups), groups)
 	}
 	list, err := e.svc.List(t.Context(), tenant, New)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 {
-		t.Fatalf("List(new) = %d incidents, want 2", len(list))
+	if len(list) != 1 {
+		t.Fatalf("List(new) = %d incidents, want 1", len(list))
 	}
-	var vpn, intrusion Incident
-	for _, inc := range list {
-		if slices.Contains(inc.Kinds, "ransomware") {
-			intrusion = inc
-		} else {
-			vpn = inc
-		}
+	attack := list[0]
+	if diff := cmp.Diff([]string{"vpn-compromise", "ransomware"}, attack.Kinds); diff != "" {
+		t.Errorf("incident kinds (-want +got):\n%s", diff)
 	}
-	for _, tc := range []struct {
-		name  string
-		inc   Incident
-		kinds []string
-		sev   Severity
-		title string
-	}{
-		{"VPN", vpn, []string{"vpn-compromise"}, Critical, "FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)"},
-		{"intrusion", intrusion, []string{"vpn-compromise", "ransomware"}, Critical, "RDP Logon to a Server From the SSL-VPN Address Pool"},
-	} {
-		if diff := cmp.Diff(tc.kinds, tc.inc.Kinds); diff != "" {
-			t.Errorf("%s incident kinds (-want +got):\n%s", tc.name, diff)
-		}
-		if tc.inc.Severity != tc.sev || tc.inc.Title != tc.title {
-			t.Errorf("%s incident = %s %q, want %s %q", tc.name, tc.inc.Severity, tc.inc.Title, tc.sev, tc.title)
-		}
+	if attack.Severity != Critical || attack.Title != "FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)" || attack.Alerts != len(alerts) {
+		t.Errorf("incident = %s %q with %d alerts, want critical, the exploit, %d alerts", attack.Severity, attack.Title, attack.Alerts, len(alerts))
 	}
-	if vpn.Alerts+intrusion.Alerts != len(alerts) {
-		t.Errorf("alerts on incidents = %d + %d, want %d", vpn.Alerts, intrusion.Alerts, len(alerts))
-	}
-	rec, err := e.svc.Show(t.Context(), tenant, intrusion.ID)
+	rec, err := e.svc.Show(t.Context(), tenant, attack.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,9 +225,9 @@ func TestScenarioIncidents(t *testing.T) {
 	for _, en := range rec.Incident.Entities {
 		ents = append(ents, en.Kind+"="+en.Value)
 	}
-	for _, want := range []string{"user=administrator", "host=fs01", "host=ehr-db01", "addr=" + scenario.CateringSrv} {
+	for _, want := range []string{"addr=" + scenario.Attacker, "user=maint-vendor", "user=administrator", "host=fs01", "host=ehr-db01", "addr=" + scenario.CateringSrv} {
 		if !slices.Contains(ents, want) {
-			t.Errorf("intrusion entities %v lack %s", ents, want)
+			t.Errorf("incident entities %v lack %s", ents, want)
 		}
 	}
 
@@ -262,62 +243,65 @@ func TestScenarioIncidents(t *testing.T) {
 			t.Errorf("Ingest(%s again) = %+v, %v; want a repeat", a.ID, out, err)
 		}
 	}
-	if list, _ := e.svc.List(t.Context(), tenant); len(list) != 2 {
-		t.Errorf("after redelivery List() = %d incidents, want 2", len(list))
+	if list, _ := e.svc.List(t.Context(), tenant); len(list) != 1 {
+		t.Errorf("after redelivery List() = %d incidents, want 1", len(list))
 	}
 
-	// The analyst merges the intrusion into the VPN incident: one incident, every alert, both
-	// timelines kept.
+	// The analyst splits the lateral movement off as a separate matter: a new incident with
+	// that alert alone.
 	e.clock.Add(10 * time.Minute)
-	merged, err := e.svc.Merge(t.Context(), tenant, vpn.ID, intrusion.ID, "user:sato", "the RDP came from the VPN pool after the compromised login")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if merged.Alerts != len(alerts) || !slices.Contains(merged.Kinds, "ransomware") {
-		t.Errorf("Merge() = %d alerts kinds %v, want %d with ransomware", merged.Alerts, merged.Kinds, len(alerts))
-	}
-	open, _ := e.svc.List(t.Context(), tenant, New)
-	if len(open) != 1 || open[0].ID != vpn.ID {
-		t.Errorf("open incidents after merge = %v, want only %s", open, vpn.ID)
-	}
-	gone, _ := e.svc.Get(t.Context(), tenant, intrusion.ID)
-	if gone.State != Closed || gone.MergedInto != vpn.ID {
-		t.Errorf("merged incident = %s into %q, want closed into %s", gone.State, gone.MergedInto, vpn.ID)
-	}
-	rec, _ = e.svc.Show(t.Context(), tenant, vpn.ID)
-	if len(rec.Alerts) != len(alerts) {
-		t.Errorf("Show(merged).Alerts = %d, want %d", len(rec.Alerts), len(alerts))
-	}
-	if last := rec.Timeline[len(rec.Timeline)-1]; last.Kind != "merged" || last.Actor != "user:sato" || !strings.Contains(last.Detail, intrusion.ID) {
-		t.Errorf("last timeline entry = %+v, want the merge by user:sato", last)
-	}
-	goneRec, _ := e.svc.Show(t.Context(), tenant, intrusion.ID)
-	if n := countKind(goneRec.Timeline, "alert"); n != intrusion.Alerts {
-		t.Errorf("merged incident's timeline keeps %d alert entries, want %d", n, intrusion.Alerts)
-	}
-	if _, err := e.svc.Merge(t.Context(), tenant, vpn.ID, intrusion.ID, "u", "again"); err == nil {
-		t.Error("Merge(closed incident) = nil error, want refusal")
-	}
-
-	// And splits the lateral movement back off: a new incident with that alert alone.
 	var lateral string
 	for _, a := range rec.Alerts {
 		if a.RuleID == "behavior.lateral_movement" {
 			lateral = a.ID
 		}
 	}
-	split, err := e.svc.Split(t.Context(), tenant, vpn.ID, "user:sato", []string{lateral}, "a separate contractor issue")
+	split, err := e.svc.Split(t.Context(), tenant, attack.ID, "user:sato", []string{lateral}, "a separate contractor issue")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if split.Alerts != 1 || split.Severity != High || split.State != New {
 		t.Errorf("Split() = %+v, want one high alert in state new", split)
 	}
-	if got, _ := e.svc.Get(t.Context(), tenant, vpn.ID); got.Alerts != len(alerts)-1 {
+	if got, _ := e.svc.Get(t.Context(), tenant, attack.ID); got.Alerts != len(alerts)-1 {
 		t.Errorf("after split the incident has %d alerts, want %d", got.Alerts, len(alerts)-1)
 	}
-	if _, err := e.svc.Split(t.Context(), tenant, vpn.ID, "u", []string{"nope"}, "x"); err == nil {
+	if _, err := e.svc.Split(t.Context(), tenant, attack.ID, "u", []string{"nope"}, "x"); err == nil {
 		t.Error("Split(unknown alert) = nil error, want refusal")
+	}
+
+	// And merges it back on second thought: one incident, every alert, both timelines kept.
+	merged, err := e.svc.Merge(t.Context(), tenant, attack.ID, split.ID, "user:sato", "the contractor's server was the attacker's foothold after all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.Alerts != len(alerts) {
+		t.Errorf("Merge() = %d alerts, want %d", merged.Alerts, len(alerts))
+	}
+	open, _ := e.svc.List(t.Context(), tenant, New)
+	if len(open) != 1 || open[0].ID != attack.ID {
+		t.Errorf("open incidents after merge = %v, want only %s", open, attack.ID)
+	}
+	gone, _ := e.svc.Get(t.Context(), tenant, split.ID)
+	if gone.State != Closed || gone.MergedInto != attack.ID {
+		t.Errorf("merged incident = %s into %q, want closed into %s", gone.State, gone.MergedInto, attack.ID)
+	}
+	rec, _ = e.svc.Show(t.Context(), tenant, attack.ID)
+	if len(rec.Alerts) != len(alerts) {
+		t.Errorf("Show(merged).Alerts = %d, want %d", len(rec.Alerts), len(alerts))
+	}
+	if last := rec.Timeline[len(rec.Timeline)-1]; last.Kind != "merged" || last.Actor != "user:sato" || !strings.Contains(last.Detail, split.ID) {
+		t.Errorf("last timeline entry = %+v, want the merge by user:sato", last)
+	}
+	if n := countKind(rec.Timeline, "split"); n != 1 {
+		t.Errorf("the incident's timeline keeps %d split entries, want 1", n)
+	}
+	goneRec, _ := e.svc.Show(t.Context(), tenant, split.ID)
+	if countKind(goneRec.Timeline, "split") != 1 || countKind(goneRec.Timeline, "merged") != 1 {
+		t.Errorf("the merged incident's own timeline = %+v, want its split and its merge", goneRec.Timeline)
+	}
+	if _, err := e.svc.Merge(t.Context(), tenant, attack.ID, split.ID, "u", "again"); err == nil {
+		t.Error("Merge(closed incident) = nil error, want refusal")
 	}
 }
 

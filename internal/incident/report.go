@@ -2,6 +2,7 @@ package incident
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"embed"
 	"fmt"
@@ -283,6 +284,11 @@ func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]
 		}
 	}
 	slices.SortStableFunc(data.Done, func(a, b Step) int { return a.Done.Compare(b.Done) })
+	// Alerts of the same minute in a fixed order, so a draft reads the same each time.
+	data.Alerts = slices.Clone(data.Alerts)
+	slices.SortStableFunc(data.Alerts, func(a, b AlertRef) int {
+		return cmp.Or(a.First.Truncate(time.Minute).Compare(b.First.Truncate(time.Minute)), strings.Compare(a.Title, b.Title))
+	})
 	return RenderReport(o, data)
 }
 
