@@ -56,7 +56,16 @@ type alertSummary struct {
 	Total   int
 	Last24h int
 	ByLevel []levelCount
+	Hourly  []hourCount // the last 24 hours, oldest first
 	Latest  []detect.Alert
+}
+
+// hourCount is one hour of the dashboard's chart: alerts whose last event fell in it.
+type hourCount struct {
+	Start     time.Time
+	Count     int
+	Height, Y int // of its bar, in a 100-high chart
+	X         int // its bar's left edge, in a 96-wide chart
 }
 
 func summarise(as []detect.Alert, now time.Time) alertSummary {
@@ -76,5 +85,29 @@ func summarise(as []detect.Alert, now time.Time) alertSummary {
 		sum.ByLevel = append(sum.ByLevel, levelCount{l, counts[l], counts[l] * 100 / top})
 	}
 	sum.Latest = as[:min(len(as), 10)]
+	sum.Hourly = hourly(as, now)
 	return sum
+}
+
+// hourly counts the alerts of each of the 24 hours before now.
+func hourly(as []detect.Alert, now time.Time) []hourCount {
+	end := now.Truncate(time.Hour).Add(time.Hour)
+	hours := make([]hourCount, 24)
+	for i := range hours {
+		hours[i].Start = end.Add(time.Duration(i-24) * time.Hour)
+		hours[i].X = i * 4
+	}
+	top := 1
+	for _, a := range as {
+		d := end.Sub(a.Last) // in (0, 1h] for the current hour
+		if i := 24 - int((d+time.Hour-1)/time.Hour); d > 0 && i >= 0 {
+			hours[i].Count++
+			top = max(top, hours[i].Count)
+		}
+	}
+	for i := range hours {
+		hours[i].Height = hours[i].Count * 100 / top
+		hours[i].Y = 100 - hours[i].Height
+	}
+	return hours
 }
