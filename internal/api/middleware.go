@@ -199,6 +199,13 @@ func writeError(w http.ResponseWriter, code int, msg, hint string) {
 	writeJSON(w, code, apiError{Error: msg, Hint: hint})
 }
 
+// WriteError answers as every API route does on an error: {"error": msg, "hint": hint}, for
+// handlers mounted from other packages.
+func WriteError(w http.ResponseWriter, code int, msg, hint string) { writeError(w, code, msg, hint) }
+
+// WriteJSON answers with v as JSON, as every API route does.
+func WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

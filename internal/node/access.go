@@ -62,9 +62,9 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 	// directory: every request is denied until HR sends its roster (PUT .../directory).
 	var created sync.Mutex
 	lookup := func(r *http.Request) (*access.Decider, error) {
-		p, ok := auth.FromContext(r.Context())
-		if !ok {
-			return nil, errors.New("no principal on an authenticated route")
+		p, err := tokenPrincipal(r)
+		if err != nil {
+			return nil, err
 		}
 		d, err := n.Access.For(p.Tenant)
 		if !errors.Is(err, access.ErrNoDecider) {
@@ -82,43 +82,35 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 		return d, nil
 	}
 	n.API.Handle("POST /api/v1/access/decide", auth.ScopeAccess, access.Handler(lookup, n.log), api.MaxBody(8<<20))
-	who := func(r *http.Request) (string, string, error) {
-		p, ok := auth.FromContext(r.Context())
-		if !ok {
-			return "", "", errors.New("no principal on an authenticated route")
-		}
-		return p.Tenant, "token:" + p.Name, nil
-	}
 	// HR and the EHR keep the roster, assignments, care teams and consultations current by
 	// replacing the tenant's directory (the same lists the CSV import reads).
 	n.API.Handle("PUT /api/v1/access/directory", auth.ScopeAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d, err := lookup(r)
 		if err != nil {
-			http.Error(w, `{"error":"no access decisions for this tenant"}`, http.StatusNotFound)
+			api.WriteError(w, http.StatusNotFound, err.Error(), "")
 			return
 		}
 		var e access.Entities
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {
-			writeJSONError(w, http.StatusBadRequest, "the body is not a directory: "+err.Error(),
+			api.WriteError(w, http.StatusBadRequest, "the body is not a directory: "+err.Error(),
 				"send {\"staff\": [...], \"assignments\": [...], ...} as docs/ehr-access-policy.md describes")
 			return
 		}
 		if err := d.Directory().Replace(e); err != nil {
-			writeJSONError(w, http.StatusBadRequest, err.Error(), "every staff ID named must be on the roster; fix the lists and send them whole again")
+			api.WriteError(w, http.StatusBadRequest, err.Error(), "every staff ID named must be on the roster; fix the lists and send them whole again")
 			return
 		}
 		p, _ := auth.FromContext(r.Context())
-		if err := n.Store.Tenant(p.Tenant).Audit(r.Context(), store.AuditEntry{Actor: "token:" + p.Name, Action: "access.directory.replace",
+		if err := n.Store.Tenant(p.Tenant).Audit(r.Context(), store.AuditEntry{Actor: p.Actor(), Action: "access.directory.replace",
 			Object: "directory", Detail: fmt.Sprintf("%d staff, %d assignments, %d consultations", len(e.Staff), len(e.Assignments), len(e.Consultations))}); err != nil {
 			n.log.Error("directory replaced but not audited", "tenant", p.Tenant, "err", err)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]int{"staff": len(e.Staff), "assignments": len(e.Assignments),
+		api.WriteJSON(w, http.StatusOK, map[string]int{"staff": len(e.Staff), "assignments": len(e.Assignments),
 			"care_team_members": len(e.CareTeamMembers), "care_team_patients": len(e.CareTeamPatients), "consultations": len(e.Consultations)})
 	}), api.MaxBody(64<<20))
-	reviewsH := access.ReviewHandler(reviews, who, time.Now, n.log)
+	reviewsH := access.ReviewHandler(reviews, tokenActor, time.Now, n.log)
 	n.API.Handle("GET /api/v1/access/reviews", auth.ScopeRead, reviewsH)
 	n.API.Handle("POST /api/v1/access/reviews/{id}", auth.ScopeAdmin, reviewsH)
 	return nil
@@ -150,11 +142,4 @@ func (r journalRecorder) RecordDecision(ctx context.Context, d *access.Decision)
 		}()
 	}
 	return r.j.Add(&e)
-}
-
-// writeJSONError answers as every API route does: {"error": ..., "hint": ...}.
-func writeJSONError(w http.ResponseWriter, code int, msg, hint string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg, "hint": hint})
 }

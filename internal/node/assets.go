@@ -68,7 +68,7 @@ func (n *Node) assetsHandler(allow []respond.Allowlist) http.Handler {
 		p, _ := auth.FromContext(r.Context())
 		data, err := io.ReadAll(r.Body)
 		if err != nil {
-			writeJSONError(w, http.StatusBadRequest, "reading the body: "+err.Error(), "send the inventory as CSV")
+			api.WriteError(w, http.StatusBadRequest, "reading the body: "+err.Error(), "send the inventory as CSV")
 			return
 		}
 		list, err := asset.ParseCSV(bytes.NewReader(data))
@@ -83,15 +83,14 @@ func (n *Node) assetsHandler(allow []respond.Allowlist) http.Handler {
 			}
 		}
 		if err != nil {
-			writeJSONError(w, http.StatusBadRequest, err.Error(), "the header is address,name,category,department,protected; fix the lines named and send the whole file again")
+			api.WriteError(w, http.StatusBadRequest, err.Error(), "the header is address,name,category,department,protected; fix the lines named and send the whole file again")
 			return
 		}
-		if err := n.Store.Tenant(p.Tenant).Audit(r.Context(), store.AuditEntry{Actor: "token:" + p.Name, Action: "assets.replace",
+		if err := n.Store.Tenant(p.Tenant).Audit(r.Context(), store.AuditEntry{Actor: p.Actor(), Action: "assets.replace",
 			Object: "inventory", Detail: fmt.Sprintf("%d assets", len(list))}); err != nil {
 			n.log.Error("inventory replaced but not audited", "tenant", p.Tenant, "err", err)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, "{\"assets\":%d}\n", len(list))
+		api.WriteJSON(w, http.StatusOK, map[string]int{"assets": len(list)})
 	})
 }
 

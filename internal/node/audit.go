@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -73,9 +72,5 @@ func (n *Node) copyAuditOnce(ctx context.Context, pos map[string]int64, path str
 		pos[t] = id
 	}
 	data, _ := json.Marshal(pos)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Clean(path))
+	return writeFileAtomic(path, data)
 }

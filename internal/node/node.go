@@ -211,11 +211,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		Pipeline: n.pipeline,
 		Decode:   decodeOpts,
 		Tenant: func(r *http.Request) (string, string, error) {
-			p, ok := auth.FromContext(r.Context())
-			if !ok {
-				return "", "", errors.New("no principal on an authenticated route")
-			}
-			return p.Tenant, "api:" + p.Name, nil
+			p, err := tokenPrincipal(r)
+			return p.Tenant, "api:" + p.Name, err
 		},
 	}, api.MaxBody(64<<20))
 	tenantIDs := slices.Sorted(maps.Keys(tenants))
@@ -409,4 +406,21 @@ func newFeeds(cfg config.Intel, log *slog.Logger) (*intel.Feeds, error) {
 			Client: &intel.TAXIIClient{Discovery: t.Discovery, Username: t.Username, Password: t.Password, Token: t.Token}})
 	}
 	return f, nil
+}
+
+// tokenPrincipal is who a request behind the API's token guard comes from. The guard put it
+// in the request's context, so its absence is a wiring mistake, not the caller's.
+func tokenPrincipal(r *http.Request) (auth.Principal, error) {
+	p, ok := auth.FromContext(r.Context())
+	if !ok {
+		return auth.Principal{}, errors.New("no principal on an authenticated route")
+	}
+	return p, nil
+}
+
+// tokenActor is the tenant a token's request acts for, and the token as audit logs and
+// incident timelines name it.
+func tokenActor(r *http.Request) (tenant, actor string, err error) {
+	p, err := tokenPrincipal(r)
+	return p.Tenant, p.Actor(), err
 }

@@ -95,11 +95,11 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	// a responder, but approving or rejecting a held decision is for a person signed in to the
 	// web UI with a second factor, so there a token counts as a viewer.
 	rh := &respond.HTTP{Service: n.Respond, Log: n.log, Principal: func(r *http.Request) (string, respond.Person, error) {
-		p, ok := auth.FromContext(r.Context())
-		if !ok {
-			return "", respond.Person{}, errors.New("no principal on an authenticated route")
+		p, err := tokenPrincipal(r)
+		if err != nil {
+			return "", respond.Person{}, err
 		}
-		who := respond.Person{Name: "token:" + p.Name, Role: respond.RoleViewer}
+		who := respond.Person{Name: p.Actor(), Role: respond.RoleViewer}
 		if p.Has(auth.ScopeRespond) && !strings.HasSuffix(r.URL.Path, "/approve") && !strings.HasSuffix(r.URL.Path, "/reject") {
 			who.Role = respond.RoleResponder
 		}
@@ -134,13 +134,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	}
 	n.goServe("incidents", func() error { return n.Incidents.Follow(ctx, n.Bus, "incidents") })
 	n.goServe("incident-clocks", func() error { return n.Incidents.RunClocks(ctx, 30*time.Second) })
-	ih := &incident.HTTP{Service: n.Incidents, Log: n.log, Principal: func(r *http.Request) (string, string, error) {
-		p, ok := auth.FromContext(r.Context())
-		if !ok {
-			return "", "", errors.New("no principal on an authenticated route")
-		}
-		return p.Tenant, "token:" + p.Name, nil
-	}}
+	ih := &incident.HTTP{Service: n.Incidents, Log: n.log, Principal: tokenActor}
 	for _, rt := range ih.Routes() {
 		scope := auth.ScopeRead
 		if rt.Write {
