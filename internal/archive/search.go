@@ -101,7 +101,7 @@ func FieldValue(e *event.Event, name string) (string, bool) {
 	case "event.action":
 		return str(e.Action)
 	case "event.outcome":
-		return e.Outcome.String(), true
+		return e.Outcome.String(), e.Outcome != event.OutcomeUnknown // as AppendECS leaves it out
 	case "host.name":
 		return str(e.Host)
 	case "process.name":
