@@ -274,6 +274,7 @@ func (s *Stage) behave(e *event.Event, ev Evidence) {
 		s.engines[e.Tenant] = en
 	}
 	s.found = en.Observe(s.found[:0], e)
+	observed := len(s.found) // findings of this event; a beacon sweep's are of the whole window
 	if e.Time.Sub(en.swept) >= beaconEvery {
 		if !en.swept.IsZero() {
 			s.found = en.Beacons(s.found)
@@ -281,13 +282,15 @@ func (s *Stage) behave(e *event.Event, ev Evidence) {
 		}
 		en.swept = e.Time
 	}
-	for _, f := range s.found {
+	for i, f := range s.found {
 		a := s.newAlert(e.Tenant, "behavior", sigma.RuleInfo{ID: "behavior." + f.Detector, Title: f.Title, Level: f.Severity.String()}, f.First, f.Last, f.Count)
 		if f.Technique != "" {
 			a.Techniques = []string{f.Technique}
 		}
 		a.Entities = entities(f.User, f.Host, f.Source, f.Destination, f.Domain)
-		a.Evidence = []Evidence{ev}
+		if i < observed {
+			a.Evidence = []Evidence{ev}
+		}
 		s.raise(a)
 	}
 }
@@ -341,6 +344,9 @@ func (s *Stage) learnTunnel(e *event.Event) {
 // relate names the remote addresses behind the VPN tunnel addresses an alert is about.
 func (s *Stage) relate(a *Alert) {
 	m := s.tunnels[a.Tenant]
+	if len(m) == 0 {
+		return
+	}
 	for _, v := range []string{a.Entities.Source, a.Entities.Destination} {
 		if ip, err := netip.ParseAddr(v); err == nil {
 			if remote, ok := m[ip]; ok && !slices.Contains(a.Related, remote.String()) {
