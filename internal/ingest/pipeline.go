@@ -248,6 +248,14 @@ func (s *Stream) SetPeer(addr string) { s.peer = addr }
 // use it to set their read deadlines.
 func (s *Stream) Due() (time.Time, bool) { return s.due, !s.due.IsZero() }
 
+// FlushIfDue flushes the current batch if its time to leave has come by now: what a listener
+// does when its read times out, and what a sender that only writes does on a ticker.
+func (s *Stream) FlushIfDue(now time.Time) {
+	if due, ok := s.Due(); ok && !now.Before(due) {
+		s.Flush()
+	}
+}
+
 // Flush sends the current batch to the bus, if it holds anything, and starts a new one. It
 // blocks while MaxInFlight batches are in flight.
 func (s *Stream) Flush() {

@@ -167,9 +167,7 @@ func (p *Pipeline) serveConn(ctx context.Context, c net.Conn, l Listener, log *s
 			return
 		case isTimeout(err):
 			now := time.Now()
-			if due, ok := s.Due(); ok && !now.Before(due) {
-				s.Flush()
-			}
+			s.FlushIfDue(now)
 			if !now.Before(lastMsg.Add(l.IdleTimeout)) {
 				keepPending(s, f, "idle")
 				p.finish(s, c, false, "idle", log, remote)
@@ -265,9 +263,7 @@ func (p *Pipeline) ServeUDP(ctx context.Context, pc net.PacketConn, l Listener) 
 		now := time.Now()
 		if err != nil {
 			if isTimeout(err) {
-				if due, ok := s.Due(); ok && !now.Before(due) {
-					s.Flush()
-				}
+				s.FlushIfDue(now)
 				continue
 			}
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {

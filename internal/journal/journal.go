@@ -82,9 +82,7 @@ func (j *Journal) Run(ctx context.Context, every time.Duration) {
 		case now := <-t.C:
 			j.mu.Lock()
 			for _, s := range j.streams {
-				if due, ok := s.Due(); ok && !now.Before(due) {
-					s.Flush()
-				}
+				s.FlushIfDue(now)
 			}
 			j.mu.Unlock()
 		}
