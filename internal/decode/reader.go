@@ -98,7 +98,9 @@ func (lr *lineReader) Next(e *event.Event) error {
 func (lr *lineReader) readLine() (line []byte, tooLong bool, err error) {
 	for {
 		chunk, err := lr.r.ReadSlice('\n')
-		if len(line)+len(chunk) > lr.max {
+		// The newline is not part of the record: a record of exactly max bytes is whole, as it
+		// is over TCP and HTTP.
+		if len(line)+len(bytes.TrimSuffix(chunk, []byte{'\n'})) > lr.max {
 			if !tooLong {
 				line = append(line, chunk[:lr.max-len(line)]...)
 				tooLong = true
