@@ -391,6 +391,12 @@ func (c *Config) fill() error {
 			l.Tenant = c.Ingest.DefaultTenant
 		}
 	}
+	c.Respond.Bouncers = slices.Clone(c.Respond.Bouncers)
+	for i := range c.Respond.Bouncers {
+		if c.Respond.Bouncers[i].Tenant == "" {
+			c.Respond.Bouncers[i].Tenant = c.Ingest.DefaultTenant
+		}
+	}
 	return nil
 }
 

@@ -38,10 +38,7 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 	}
 	reviews := access.NewStoreQueue(n.Store)
 	n.reviews = reviews
-	rec := journalRecorder{j: n.Journal, log: n.log}
-	if cfg.Incidents.Webhook != "" {
-		rec.notify = &incident.Webhook{URL: cfg.Incidents.Webhook}
-	}
+	rec := journalRecorder{j: n.Journal, log: n.log, notify: notifier(cfg)}
 	newDecider := func(t string) (*access.Decider, error) {
 		return access.New(t, access.Options{Policies: policies, Directory: access.NewDirectory(), Reviews: reviews,
 			ReviewSLA: cfg.Access.ReviewSLA, Recorder: rec, Location: cfg.Location(), Log: n.log})

@@ -172,6 +172,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	for _, l := range cfg.Ingest.Syslog {
 		tenants[l.Tenant] = true
 	}
+	for _, b := range cfg.Respond.Bouncers {
+		tenants[b.Tenant] = true
+	}
 	for t := range tenants {
 		if _, err := n.Store.EnsureTenant(ctx, "system", store.Tenant{ID: t, Name: t}); err != nil {
 			return nil, fmt.Errorf("tenant %q: %w", t, err)

@@ -79,11 +79,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 
 	keys := map[string]crowdsec.Bouncer{}
 	for _, b := range cfg.Respond.Bouncers {
-		t := b.Tenant
-		if t == "" {
-			t = cfg.Ingest.DefaultTenant
-		}
-		keys[b.Key] = crowdsec.Bouncer{Tenant: t, Name: b.Name}
+		keys[b.Key] = crowdsec.Bouncer{Tenant: b.Tenant, Name: b.Name}
 	}
 	sk, err := crowdsec.NewStaticKeys(keys)
 	if err != nil {
@@ -106,11 +102,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		return p.Tenant, who, nil
 	}}
 	for _, rt := range rh.Routes() {
-		scope := auth.ScopeRead
-		if rt.Write {
-			scope = auth.ScopeRespond
-		}
-		n.API.Handle(rt.Pattern, scope, rt.Handler)
+		n.handleRW(rt.Pattern, rt.Write, rt.Handler)
 	}
 
 	// Incidents.
@@ -124,11 +116,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 			}
 		}
 	}
-	var notify incident.Notifier
-	if cfg.Incidents.Webhook != "" {
-		notify = &incident.Webhook{URL: cfg.Incidents.Webhook}
-	}
-	n.Incidents, err = incident.NewService(n.Store, icfg, nil, notify, n.log)
+	n.Incidents, err = incident.NewService(n.Store, icfg, nil, notifier(cfg), n.log)
 	if err != nil {
 		return fmt.Errorf("incidents: %w", err)
 	}
@@ -136,13 +124,28 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	n.goServe("incident-clocks", func() error { return n.Incidents.RunClocks(ctx, 30*time.Second) })
 	ih := &incident.HTTP{Service: n.Incidents, Log: n.log, Principal: tokenActor}
 	for _, rt := range ih.Routes() {
-		scope := auth.ScopeRead
-		if rt.Write {
-			scope = auth.ScopeRespond
-		}
-		n.API.Handle(rt.Pattern, scope, rt.Handler)
+		n.handleRW(rt.Pattern, rt.Write, rt.Handler)
 	}
 	return nil
+}
+
+// handleRW registers a route of the response or incident API: reading needs the read scope,
+// changing needs respond.
+func (n *Node) handleRW(pattern string, write bool, h http.Handler) {
+	scope := auth.ScopeRead
+	if write {
+		scope = auth.ScopeRespond
+	}
+	n.API.Handle(pattern, scope, h)
+}
+
+// notifier is who is told outside omamori — of incidents, and of break-glass accesses: the
+// incidents' webhook, or nobody.
+func notifier(cfg *config.Config) incident.Notifier {
+	if cfg.Incidents.Webhook == "" {
+		return nil
+	}
+	return &incident.Webhook{URL: cfg.Incidents.Webhook}
 }
 
 // onAlerts runs the response policies on a group of alerts from the bus. An alert that does
