@@ -283,11 +283,6 @@ func served(d store.Decision, now time.Time) (Decision, netip.Prefix, bool) {
 	}, p, true
 }
 
-// live reports whether an enforcer should apply d at now.
-func live(d store.Decision, now time.Time) bool {
-	return d.Status == "active" && !d.DryRun && now.Before(d.Expires)
-}
-
 func (f *filter) match(d Decision, p netip.Prefix) bool {
 	if !f.scopes[strings.ToLower(d.Scope)] {
 		return false
@@ -391,7 +386,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, b Bouncer) {
 		if !ok || !f.match(cd, p) {
 			continue
 		}
-		if live(d, now) {
+		if d.Live(now) {
 			resp.New = append(resp.New, cd)
 		} else {
 			resp.Deleted = append(resp.Deleted, cd)
@@ -549,7 +544,7 @@ func (c *cache) apply(d store.Decision, now time.Time) {
 		}
 	}
 	cd, p, ok := served(d, now)
-	if !ok || !live(d, now) {
+	if !ok || !d.Live(now) {
 		return
 	}
 	cd.Duration = ""

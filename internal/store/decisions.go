@@ -35,6 +35,12 @@ type Decision struct {
 	Note       string // the last person's comment on a change, such as why they approved
 }
 
+// Live reports whether an enforcer should apply d at now: active, not a dry run, not expired.
+// DecisionFilter.Live selects the same decisions in the database.
+func (d Decision) Live(now time.Time) bool {
+	return d.Status == "active" && !d.DryRun && now.Before(d.Expires)
+}
+
 // DecisionFilter selects decisions; the zero value selects all of a tenant's.
 type DecisionFilter struct {
 	Status  []string  // any of these; empty: any status
