@@ -205,16 +205,8 @@ func showArrivals(ctx context.Context, e env, b *bus.Bus) (int, error) {
 func showArchive(ctx context.Context, e env, n *node.Node, tenant string, total int) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for {
-		if _, synced := n.Archive.Size(tenant); synced >= uint64(total) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			all, synced := n.Archive.Size(tenant)
-			return fmt.Errorf("the archive holds %d events (%d synced) of %d after a minute", all, synced, total)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := n.Archive.WaitSynced(ctx, tenant, uint64(total)); err != nil {
+		return err
 	}
 	cp, err := n.Archive.Checkpoint(ctx, tenant)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -70,13 +71,10 @@ func TestIncidentExport(t *testing.T) {
 		}
 	}
 	// Every record archived and under a signed checkpoint, which a read-only export needs.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		if _, synced := n.Archive.Size(tenant); synced >= uint64(sent) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the archive did not take the replayed records within a minute")
-		}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := n.Archive.WaitSynced(wctx, tenant, uint64(sent)); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := n.Archive.Checkpoint(ctx, tenant); err != nil {
 		t.Fatal(err)

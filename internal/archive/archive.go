@@ -266,6 +266,25 @@ func (a *Archive) Size(tenant string) (all, synced uint64) {
 	return 0, 0
 }
 
+// WaitSynced waits until the tenant's log holds at least n synced records, or ctx ends: for a
+// caller that put records on the bus and wants to read or prove them (the archive consumes
+// the bus on its own).
+func (a *Archive) WaitSynced(ctx context.Context, tenant string, n uint64) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		all, synced := a.Size(tenant)
+		if synced >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("archive of %s: %d records (%d synced), waiting for %d: %w", tenant, all, synced, n, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
 // continued marks a block sealed between two Syncs: what one Sync writes is recovered whole
 // or, after a crash, not at all.
 const continued = 1 << 63

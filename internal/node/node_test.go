@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -113,12 +114,10 @@ func TestNodeReceivesOverEveryListener(t *testing.T) {
 
 	// The archive consumes the bus on its own: all ten reach it, synced (beside omamori's own
 	// records).
-	var synced uint64
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && synced < 10; time.Sleep(20 * time.Millisecond) {
-		_, synced = n.Archive.Size("default")
-	}
-	if synced < 10 {
-		t.Errorf("the archive holds %d synced records of tenant default, want the 10 sent", synced)
+	wctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := n.Archive.WaitSynced(wctx, "default", 10); err != nil {
+		t.Errorf("the 10 events sent: %v", err)
 	}
 	if err := n.Shutdown(t.Context()); err != nil {
 		t.Errorf("Shutdown: %v", err)
