@@ -45,6 +45,12 @@ func (b *Bus) ConsumeAlerts(ctx context.Context, cfg ConsumeConfig, fn func(ctx 
 	return b.consume(ctx, b.alerts, "alerts", cfg, fn)
 }
 
+// ConsumeDeadLetters follows DEADLETTER as ConsumeEvents follows EVENTS, with the same
+// guarantees: the ingest counts of package tally count dead letters from it.
+func (b *Bus) ConsumeDeadLetters(ctx context.Context, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
+	return b.consume(ctx, b.dead, "dead letters", cfg, fn)
+}
+
 func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
 	if cfg.Durable == "" {
 		return fmt.Errorf("consume %s: no durable consumer name", what)

@@ -46,6 +46,7 @@ import (
 	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/selfsigned"
 	"github.com/omamori-project/omamori/internal/store"
+	"github.com/omamori-project/omamori/internal/tally"
 )
 
 // Node is a running omamori process.
@@ -180,6 +181,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 			return nil, fmt.Errorf("tenant %q: %w", t, err)
 		}
 	}
+	// What arrived is counted by a consumer of its own too, for the dashboard's events over
+	// time and ingest health.
+	n.goServe("tally", func() error { return tally.Run(runCtx, n.Bus, n.Store, log) })
 
 	n.pipeline, err = ingest.NewPipeline(n.Bus, ingest.Config{
 		MaxEvents: cfg.Ingest.BatchSize, MaxDelay: cfg.Ingest.BatchWait, MaxRecord: cfg.Ingest.MaxRecord,

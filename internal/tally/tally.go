@@ -1,0 +1,150 @@
+// Package tally counts what arrived: per tenant, hour, source and dataset, the events on the
+// bus and the records that went to the dead letters. It follows the EVENTS and DEADLETTER
+// streams with durable consumers of its own, beside the archive and detection, and keeps the
+// counts in the store, where the dashboard reads events over time and the health of each
+// source (a FortiGate that fell silent, a parser that began to fail) without reading the
+// stream or the archive.
+//
+// Counts are exact: each group of messages is added in one transaction with the stream
+// position it reaches, so a group the bus delivers again is skipped, and one the store
+// did not take is delivered again.
+package tally
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/deadletter"
+	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// The durable consumers' names, which are also their marks' names in the store.
+const (
+	EventsConsumer      = "tally-events"
+	DeadLettersConsumer = "tally-deadletters"
+)
+
+// Run counts EVENTS and DEADLETTER into st until ctx is done or either fails.
+func Run(ctx context.Context, b *bus.Bus, st *store.Store, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "tally")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() {
+		errc <- follow(ctx, st, EventsConsumer, b.ConsumeEvents, countEvents(log))
+	}()
+	go func() {
+		errc <- follow(ctx, st, DeadLettersConsumer, b.ConsumeDeadLetters, countDeadLetters(log))
+	}()
+	err := <-errc
+	cancel()
+	return cmp.Or(err, <-errc)
+}
+
+type consumeFunc func(ctx context.Context, cfg bus.ConsumeConfig, fn func(context.Context, []bus.Msg) error) error
+
+// follow consumes with name, counting each message past the stored mark with count.
+func follow(ctx context.Context, st *store.Store, name string, consume consumeFunc, count func(*counts, bus.Msg)) error {
+	mark, err := st.ConsumerMark(ctx, name)
+	if err != nil {
+		return err
+	}
+	err = consume(ctx, bus.ConsumeConfig{Durable: name}, func(ctx context.Context, msgs []bus.Msg) error {
+		c := counts{}
+		last := mark
+		for _, m := range msgs {
+			if m.Seq <= mark {
+				continue
+			}
+			count(&c, m)
+			last = m.Seq
+		}
+		if last == mark {
+			return nil
+		}
+		if err := st.AddIngestCounts(ctx, name, last, c.list()); err != nil {
+			return err
+		}
+		mark = last
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("count %s: %w", name, err)
+}
+
+func countEvents(log *slog.Logger) func(*counts, bus.Msg) {
+	return func(c *counts, m bus.Msg) {
+		err := event.DecodeBatch(m.Data, func(e *event.Event) error {
+			c.add(m.Tenant, e.Received, e.Source, e.Dataset, 1, 0)
+			return nil
+		})
+		if err != nil {
+			// The archive keeps such a batch as one record of this dataset; count it the same.
+			log.Error("a batch on the bus did not decode", "seq", m.Seq, "tenant", m.Tenant, "err", err)
+			c.add(m.Tenant, m.Time, "bus", "omamori.undecodable", 1, 0)
+		}
+	}
+}
+
+func countDeadLetters(log *slog.Logger) func(*counts, bus.Msg) {
+	return func(c *counts, m bus.Msg) {
+		err := deadletter.DecodeBatch(m.Data, func(r *deadletter.Record) error {
+			c.add(m.Tenant, r.Time, r.Source, "", 0, 1)
+			return nil
+		})
+		if err != nil {
+			log.Error("a dead-letter batch did not decode", "seq", m.Seq, "tenant", m.Tenant, "err", err)
+			c.add(m.Tenant, m.Time, "bus", "", 0, 1)
+		}
+	}
+}
+
+type key struct {
+	tenant, source, dataset string
+	hour                    time.Time
+}
+
+// counts sums one group of messages.
+type counts map[key]*store.IngestCount
+
+func (c counts) add(tenant string, received time.Time, source, dataset string, events, dead int64) {
+	received = received.UTC()
+	k := key{tenant, source, dataset, received.Truncate(time.Hour)}
+	n := c[k]
+	if n == nil {
+		// The strings come from the batch's memory; the count outlives it only until the store
+		// has it, which is before the group's data is released, so they are not copied.
+		n = &store.IngestCount{Tenant: tenant, Hour: k.hour, Source: source, Dataset: dataset}
+		c[k] = n
+	}
+	n.Events += events
+	n.DeadLetters += dead
+	if received.After(n.LastSeen) {
+		n.LastSeen = received
+	}
+}
+
+// list returns the counts in a fixed order, so that concurrent writers of the same rows
+// (two nodes in the scale-out mode) take their locks in the same order.
+func (c counts) list() []store.IngestCount {
+	out := make([]store.IngestCount, 0, len(c))
+	for _, n := range c {
+		out = append(out, *n)
+	}
+	slices.SortFunc(out, func(a, b store.IngestCount) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), a.Hour.Compare(b.Hour), cmp.Compare(a.Source, b.Source),
+			cmp.Compare(a.Dataset, b.Dataset))
+	})
+	return out
+}
