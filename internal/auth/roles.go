@@ -118,6 +118,9 @@ type Identity struct {
 	Home         string            // home tenant
 	Roles        map[string][]Role // tenant → roles held there
 	SecondFactor bool              // signed in with TOTP
+	// MustChangePassword: the password is one someone else chose; until the person sets
+	// their own, the UI lets them do nothing else.
+	MustChangePassword bool
 }
 
 // Can reports whether the person may do a in tenant. Roles that require TOTP count only when

@@ -132,7 +132,7 @@ func (a *Accounts) Session(ctx context.Context, cookie string) (Current, error) 
 		return Current{}, err
 	}
 	id := Identity{UserID: u.ID, Name: u.Name, DisplayName: u.DisplayName, Home: u.Tenant,
-		Roles: map[string][]Role{}, SecondFactor: len(u.TOTPSecret) > 0}
+		Roles: map[string][]Role{}, SecondFactor: len(u.TOTPSecret) > 0, MustChangePassword: u.TemporaryPassword}
 	for _, g := range grants {
 		id.Roles[g.Tenant] = append(id.Roles[g.Tenant], Role(g.Role))
 	}

@@ -79,6 +79,9 @@ type NewUser struct {
 	Roles       []Role // in the home tenant
 	// TOTP enrols a second factor; required when any role requires it.
 	TOTP bool
+	// TemporaryPassword: someone else chose the password (an administrator, who saw it), so
+	// the person must choose their own at first sign-in before anything else.
+	TemporaryPassword bool
 }
 
 // ErrInvalidUser is wrapped by CreateUser's errors about its NewUser.
@@ -102,7 +105,7 @@ func (a *Accounts) CreateUser(ctx context.Context, actor string, nu NewUser) (st
 		}
 	}
 	id, _ := newSessionID() // 256 random bits, URL-safe; only its first 16 characters are kept
-	u := store.User{ID: "u_" + id[:16], Name: nu.Name, DisplayName: nu.DisplayName}
+	u := store.User{ID: "u_" + id[:16], Name: nu.Name, DisplayName: nu.DisplayName, TemporaryPassword: nu.TemporaryPassword}
 	a.hashing <- struct{}{}
 	u.PasswordHash = HashPassword(nu.Password, a.argon)
 	<-a.hashing
@@ -187,7 +190,7 @@ func (a *Accounts) SignIn(ctx context.Context, name, password, addr string) (coo
 		return "", false, a.fail(ctx, keys, ErrSignIn)
 	}
 	if rehash {
-		if err := a.store.Tenant(u.Tenant).SetPassword(ctx, "system", u.ID, HashPassword(password, a.argon)); err != nil {
+		if err := a.store.Tenant(u.Tenant).SetPassword(ctx, "system", u.ID, HashPassword(password, a.argon), u.TemporaryPassword); err != nil {
 			a.log.Warn("re-hash password", "user", u, "err", err)
 		}
 	}
@@ -240,6 +243,49 @@ func (a *Accounts) SecondFactor(ctx context.Context, cookie, code, addr string) 
 		return "", a.fail(ctx, keys, ErrCode)
 	}
 	if err := a.store.DeleteSession(ctx, sessionHash(cookie), false); err != nil {
+		return "", err
+	}
+	a.clear(ctx, keys[:1])
+	return a.startSession(ctx, u.ID, addr, StageComplete)
+}
+
+// ErrSamePassword is returned by ChangePassword when the new password is the old one.
+var ErrSamePassword = errors.New("auth: the new password is the current one")
+
+// ChangePassword replaces the password of the person signed in with the session cookie, who
+// proves it is them with the current password (a session left open on a ward PC must not be
+// enough). Wrong current passwords count towards lockout as at sign-in. Every session of the
+// person ends, this one too; the returned cookie is a new, complete session.
+func (a *Accounts) ChangePassword(ctx context.Context, cookie, current, next, addr string) (string, error) {
+	sess, err := a.session(ctx, cookie)
+	if err != nil || sess.Stage != StageComplete {
+		return "", ErrNoSession
+	}
+	u, err := a.store.UserByID(ctx, sess.User)
+	if err != nil {
+		return "", ErrNoSession
+	}
+	keys := a.lockKeys(u.Name, addr)
+	if err := a.checkLocks(ctx, keys); err != nil {
+		return "", err
+	}
+	a.hashing <- struct{}{}
+	ok, _, err := CheckPassword(u.PasswordHash, current, a.argon)
+	<-a.hashing
+	if err != nil || !ok {
+		a.log.Info("password change refused: wrong current password", "user", u, "addr", addr)
+		return "", a.fail(ctx, keys, ErrSignIn)
+	}
+	if err := ValidatePassword(u.Name, next); err != nil {
+		return "", err
+	}
+	if next == current {
+		return "", ErrSamePassword
+	}
+	a.hashing <- struct{}{}
+	hash := HashPassword(next, a.argon)
+	<-a.hashing
+	if err := a.store.Tenant(u.Tenant).SetPassword(ctx, "user:"+u.ID, u.ID, hash, false); err != nil {
 		return "", err
 	}
 	a.clear(ctx, keys[:1])

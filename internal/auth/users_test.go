@@ -216,3 +216,53 @@ func TestLockout(t *testing.T) {
 		t.Errorf("same /64 after 21 failures: %v, want LockedError", err)
 	}
 }
+
+// An account made with a password the administrator saw: its holder is told to change it,
+// must prove the current one to do so, and afterwards only the new one signs in.
+func TestChangePassword(t *testing.T) {
+	a, _, _ := newAccounts(t)
+	ctx := t.Context()
+	const initial, chosen = "initial password 1", "my own passphrase 2"
+	if _, _, err := a.CreateUser(ctx, "user:admin", NewUser{Tenant: "a", Name: "kato", Password: initial,
+		Roles: []Role{RoleViewer}, TemporaryPassword: true}); err != nil {
+		t.Fatal(err)
+	}
+	cookie, _, err := a.SignIn(ctx, "kato", initial, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := a.Session(ctx, cookie); err != nil || !cur.MustChangePassword {
+		t.Fatalf("Session = %+v, %v; want one that must change its password", cur, err)
+	}
+	for _, c := range []struct {
+		what, current, next string
+		want                error
+	}{
+		{"wrong current password", "guess guess guess", chosen, ErrSignIn},
+		{"too short", initial, "short", ErrWeakPassword},
+		{"the same", initial, initial, ErrSamePassword},
+	} {
+		if _, err := a.ChangePassword(ctx, cookie, c.current, c.next, "192.0.2.1"); !errors.Is(err, c.want) {
+			t.Errorf("ChangePassword(%s) = %v; want %v", c.what, err, c.want)
+		}
+	}
+	if _, err := a.ChangePassword(ctx, "no-such-session", initial, chosen, "192.0.2.1"); !errors.Is(err, ErrNoSession) {
+		t.Errorf("ChangePassword(no session) = %v; want ErrNoSession", err)
+	}
+	fresh, err := a.ChangePassword(ctx, cookie, initial, chosen, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Session(ctx, cookie); !errors.Is(err, ErrNoSession) {
+		t.Errorf("the old session after the change: %v; want ErrNoSession", err)
+	}
+	if cur, err := a.Session(ctx, fresh); err != nil || cur.MustChangePassword {
+		t.Errorf("the new session = %+v, %v; want one free to work", cur, err)
+	}
+	if _, _, err := a.SignIn(ctx, "kato", initial, "192.0.2.1"); !errors.Is(err, ErrSignIn) {
+		t.Errorf("SignIn(old password) = %v; want ErrSignIn", err)
+	}
+	if _, _, err := a.SignIn(ctx, "kato", chosen, "192.0.2.1"); err != nil {
+		t.Errorf("SignIn(new password) = %v", err)
+	}
+}

@@ -22,6 +22,9 @@ type User struct {
 	TOTPStep     int64        // last TOTP time step accepted, so a code is never accepted twice
 	Created      time.Time
 	Disabled     time.Time // zero: may sign in
+	// TemporaryPassword marks a password someone else chose, which its holder must replace
+	// before doing anything else.
+	TemporaryPassword bool
 }
 
 // PasswordHash is an encoded password hash. It keeps itself out of logs.
@@ -50,14 +53,14 @@ type Grant struct {
 	GrantedBy string // actor, as in the audit log
 }
 
-const userColumns = `id, tenant, name, display_name, password_hash, totp_secret, totp_step, created, disabled`
+const userColumns = `id, tenant, name, display_name, password_hash, totp_secret, totp_step, created, disabled, password_temporary`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var hash string
 	var secret []byte
 	var disabled sql.NullTime
-	if err := row.Scan(&u.ID, &u.Tenant, &u.Name, &u.DisplayName, &hash, &secret, &u.TOTPStep, &u.Created, &disabled); err != nil {
+	if err := row.Scan(&u.ID, &u.Tenant, &u.Name, &u.DisplayName, &hash, &secret, &u.TOTPStep, &u.Created, &disabled, &u.TemporaryPassword); err != nil {
 		return User{}, err
 	}
 	u.PasswordHash, u.TOTPSecret = PasswordHash(hash), SealedSecret(secret)
@@ -84,14 +87,18 @@ func (sc Scope) CreateUser(ctx context.Context, actor string, u User) (User, err
 		if err := sc.exists(ctx, tx); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)`,
-			u.ID, sc.tenant, u.Name, u.DisplayName, string(u.PasswordHash), nullBytes(u.TOTPSecret), u.TOTPStep, u.Created)
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)`,
+			u.ID, sc.tenant, u.Name, u.DisplayName, string(u.PasswordHash), nullBytes(u.TOTPSecret), u.TOTPStep, u.Created,
+			u.TemporaryPassword)
 		if err != nil {
 			return sc.s.dialect.classify(err)
 		}
 		detail := "name=" + u.Name
 		if len(u.TOTPSecret) > 0 {
 			detail += " totp=enrolled"
+		}
+		if u.TemporaryPassword {
+			detail += " password=temporary"
 		}
 		return sc.s.audit(ctx, tx, AuditEntry{Actor: actor, Tenant: sc.tenant, Action: "user.create", Object: u.ID, Detail: detail})
 	})
@@ -164,12 +171,16 @@ func (sc Scope) updateUser(ctx context.Context, actor, action, id, detail, query
 
 // SetPassword replaces the password hash of the scope's user id. It also ends the user's
 // sessions: whoever changed the password wants anyone holding the old one out.
-func (sc Scope) SetPassword(ctx context.Context, actor, id string, hash PasswordHash) error {
+func (sc Scope) SetPassword(ctx context.Context, actor, id string, hash PasswordHash, temporary bool) error {
 	if hash == "" {
 		return errors.New("set password: empty hash")
 	}
-	err := sc.updateUser(ctx, actor, "user.password", id, "",
-		`UPDATE users SET password_hash = $1 WHERE id = $2 AND tenant = $3`, string(hash))
+	detail := ""
+	if temporary {
+		detail = "password=temporary"
+	}
+	err := sc.updateUser(ctx, actor, "user.password", id, detail,
+		`UPDATE users SET password_hash = $1, password_temporary = $2 WHERE id = $3 AND tenant = $4`, string(hash), temporary)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func TestUsers(t *testing.T) {
 		if err := osaka.DisableUser(ctx, "x", u.ID); !errors.Is(err, ErrNotFound) {
 			t.Errorf("osaka.DisableUser(tokyo's) = %v, want ErrNotFound", err)
 		}
-		if err := osaka.SetPassword(ctx, "x", u.ID, "h"); !errors.Is(err, ErrNotFound) {
+		if err := osaka.SetPassword(ctx, "x", u.ID, "h", false); !errors.Is(err, ErrNotFound) {
 			t.Errorf("osaka.SetPassword(tokyo's) = %v, want ErrNotFound", err)
 		}
 		if us, _ := osaka.Users(ctx); len(us) != 0 {
@@ -162,12 +162,22 @@ func TestSessions(t *testing.T) {
 			t.Errorf("LastSeen = %v, want %v", got.LastSeen, t0.Add(time.Minute))
 		}
 
-		// A password change ends every session.
-		if err := sc.SetPassword(ctx, "user:admin", u.ID, "new"); err != nil {
+		// A password change ends every session. One set by an administrator is temporary
+		// until its holder sets their own.
+		if err := sc.SetPassword(ctx, "user:admin", u.ID, "new", true); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.SessionByHash(ctx, sess.IDHash); !errors.Is(err, ErrNotFound) {
 			t.Errorf("session after password change: %v, want ErrNotFound", err)
+		}
+		if got, err := s.UserByID(ctx, u.ID); err != nil || got.PasswordHash != "new" || !got.TemporaryPassword {
+			t.Errorf("after an administrator's reset: %+v, %v; want hash new, temporary", got, err)
+		}
+		if err := sc.SetPassword(ctx, "user:"+u.ID, u.ID, "own", false); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.UserByID(ctx, u.ID); got.PasswordHash != "own" || got.TemporaryPassword {
+			t.Errorf("after the holder's change: %+v; want hash own, not temporary", got)
 		}
 
 		// Expiry sweeps: absolute and idle.
@@ -243,4 +253,23 @@ func TestUserSecretsNotLogged(t *testing.T) {
 	if s := buf.String(); strings.Contains(s, "very-secret-key") || strings.Contains(s, "argon2id") {
 		t.Errorf("log line leaks a secret: %s", s)
 	}
+}
+
+func TestTemporaryPassword(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ func() *Store) {
+		ctx := t.Context()
+		mustTenant(t, s, "tokyo")
+		u := newUser("kato")
+		u.TemporaryPassword = true
+		if _, err := s.Tenant("tokyo").CreateUser(ctx, "user:admin", u); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Tenant("tokyo").User(ctx, u.ID); err != nil || !got.TemporaryPassword {
+			t.Errorf("User(kato) = %+v, %v; want a temporary password", got, err)
+		}
+		if got, _ := s.Tenant("tokyo").AuditLog(ctx, 1); len(got) != 1 || got[0].Action != "user.create" ||
+			!strings.Contains(got[0].Detail, "password=temporary") {
+			t.Errorf("audit of the creation = %+v; want it to say the password is temporary", got)
+		}
+	})
 }
