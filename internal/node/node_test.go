@@ -119,6 +119,34 @@ func TestNodeReceivesOverEveryListener(t *testing.T) {
 	if err := n.Archive.WaitSynced(wctx, "default", 10); err != nil {
 		t.Errorf("the 10 events sent: %v", err)
 	}
+	// The counts of what arrived, per listener, reach the store for the dashboard's ingest
+	// health; a binary datagram goes to the dead letters and is counted there.
+	u, err = net.Dial("udp", n.Syslog["syslog-udp"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write([]byte{'<', '3', '8', '>', 0, 1, 2, 3})
+	u.Close()
+	want := map[string][2]int64{"syslog-tls": {5, 0}, "syslog-udp": {5, 1}}
+	var got map[string][2]int64
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		counts, err := n.Store.Tenant("default").IngestCounts(t.Context(), time.Now().Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = map[string][2]int64{}
+		for _, c := range counts {
+			if c.Source != journal.Source {
+				got[c.Source] = [2]int64{got[c.Source][0] + c.Events, got[c.Source][1] + c.DeadLetters}
+			}
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ingest counts by listener (events, dead letters) = %v, want %v", got, want)
+	}
 	if err := n.Shutdown(t.Context()); err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
