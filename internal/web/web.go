@@ -219,6 +219,8 @@ func New(o Options) (*Server, error) {
 	s.handle("GET /t/{tenant}/access/reviews", tenant, auth.ActionViewAccess, s.accessReviews)
 	s.handle("POST /t/{tenant}/access/reviews/{review}", tenant, auth.ActionReviewAccess, s.reviewAccess)
 	s.handle("GET /t/{tenant}/access/log", tenant, auth.ActionViewAccess, s.accessLog)
+	s.handle("GET /t/{tenant}/archive", tenant, auth.ActionSearchEvents, s.archivePage)
+	s.handle("POST /t/{tenant}/archive/export", tenant, auth.ActionExportArchive, s.archiveExport)
 
 	// Anything else is a plain 404 page, after the same headers.
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
