@@ -28,7 +28,7 @@ func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
 		Store: n.Store, Accounts: n.Accounts, Alerts: n.Bus, Location: cfg.Location(), Logger: n.log,
 		Secure:    cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen), // as api.Server.Listen decides
 		Incidents: n.Incidents, Decisions: n.Respond, Reviews: n.reviews, Archive: n.Archive,
-		Assets: n.inventories.get,
+		Assets: n.inventories.get, Listeners: listeners(cfg), DeadLetters: n.Bus,
 	})
 	if err != nil {
 		return fmt.Errorf("web UI: %w", err)
@@ -36,6 +36,19 @@ func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
 	n.API.Mount("/", "session", ui)
 	n.goServe("sessions", func() error { n.Accounts.Run(ctx, 10*time.Minute); return nil })
 	return nil
+}
+
+// listeners are the entry points of logs, as the sources page lists them: the syslog
+// listeners, and the HTTP API every tenant's tokens can send to.
+func listeners(cfg *config.Config) []web.Listener {
+	ls := []web.Listener{{Name: "HTTP API (/api/v1/ingest)", Protocol: "https", Listen: cfg.HTTP.Listen, Format: "ndjson"}}
+	if config.IsLoopback(cfg.HTTP.Listen) && cfg.HTTP.TLSCert == "" {
+		ls[0].Protocol = "http"
+	}
+	for _, l := range cfg.Ingest.Syslog {
+		ls = append(ls, web.Listener{Name: l.Name, Protocol: l.Protocol, Listen: l.Listen, Format: l.Format, Tenant: l.Tenant})
+	}
+	return ls
 }
 
 // sealKey reads the 32-byte key at path, making it on first use.

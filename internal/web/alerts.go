@@ -64,6 +64,7 @@ type alertSummary struct {
 type hourCount struct {
 	Start     time.Time
 	Count     int
+	Dead      int // dead letters, on the chart of events
 	Height, Y int // of its bar, in a 100-high chart
 	X         int // its bar's left edge, in a 96-wide chart
 }
@@ -95,19 +96,26 @@ func hourly(as []detect.Alert, now time.Time) []hourCount {
 	hours := make([]hourCount, 24)
 	for i := range hours {
 		hours[i].Start = end.Add(time.Duration(i-24) * time.Hour)
-		hours[i].X = i * 4
 	}
-	top := 1
 	for _, a := range as {
 		d := end.Sub(a.Last) // in (0, 1h] for the current hour
 		if i := 24 - int((d+time.Hour-1)/time.Hour); d > 0 && i >= 0 {
 			hours[i].Count++
-			top = max(top, hours[i].Count)
 		}
 	}
+	scaleBars(hours)
+	return hours
+}
+
+// scaleBars sizes the bars of a 24-hour chart to its highest count.
+func scaleBars(hours []hourCount) {
+	top := 1
+	for _, h := range hours {
+		top = max(top, h.Count)
+	}
 	for i := range hours {
+		hours[i].X = i * 4
 		hours[i].Height = hours[i].Count * 100 / top
 		hours[i].Y = 100 - hours[i].Height
 	}
-	return hours
 }

@@ -210,8 +210,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *page) erro
 	if err != nil {
 		return err
 	}
-	d := dashboardData{alertSummary: summarise(as, time.Now())}
+	now := time.Now()
+	d := dashboardData{alertSummary: summarise(as, now)}
 	ctx := r.Context()
+	if d.Ingest, err = s.ingest(ctx, p.Tenant, now, 24); err != nil {
+		return err
+	}
 	if s.opt.Incidents != nil && p.Can(string(auth.ActionViewIncidents)) {
 		d.IncidentsOn = true
 		var open []incident.State
@@ -259,6 +263,7 @@ type dashboardData struct {
 	Incidents     []incidentRow
 	DecisionsOn   bool
 	Active, Held  int
+	Ingest        ingestView // the last 24 hours
 }
 
 const alertsPerPage = 50

@@ -326,9 +326,35 @@ func TestCreateUser(t *testing.T) {
 					t.Fatalf("TOTP with the shown key = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 				}
 			}
+			// The administrator saw that password: until the person chooses their own, every
+			// page sends them to the password form, and no form but it is taken.
+			resp, _ = do(t, cl, "GET", f.ts.URL+"/t/tokyo/", nil)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account/password" {
+				t.Fatalf("new user's dashboard = %d to %q; want the password form", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			_, body = do(t, cl, "GET", f.ts.URL+"/account/password", nil)
+			contains(t, "password form", body, []string{`id="password-required"`})
+			csrf := csrfOf(t, body)
+			if resp, body := do(t, cl, "POST", f.ts.URL+"/t/tokyo/tokens", url.Values{"csrf": {csrf}, "name": {"x"}}); resp.StatusCode != http.StatusForbidden ||
+				!strings.Contains(body, "仮のもの") {
+				t.Errorf("a POST elsewhere with a temporary password = %d", resp.StatusCode)
+			}
+			own := "my own passphrase for " + c.name
+			resp, body = do(t, cl, "POST", f.ts.URL+"/account/password", url.Values{"csrf": {csrf}, "current": {pw}, "new": {own}, "confirm": {own + "x"}})
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "一致しません") {
+				t.Errorf("mismatched confirmation = %d", resp.StatusCode)
+			}
+			resp, body = do(t, cl, "POST", f.ts.URL+"/account/password", url.Values{"csrf": {csrf}, "current": {"not it at all"}, "new": {own}, "confirm": {own}})
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "現在のパスワードが正しくありません") {
+				t.Errorf("wrong current password = %d", resp.StatusCode)
+			}
+			resp, _ = do(t, cl, "POST", f.ts.URL+"/account/password", url.Values{"csrf": {csrf}, "current": {pw}, "new": {own}, "confirm": {own}})
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+				t.Fatalf("password change = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
 			resp, body = do(t, cl, "GET", f.ts.URL+"/t/tokyo/", nil)
 			if resp.StatusCode != 200 || !strings.Contains(body, c.display) {
-				t.Errorf("new user's dashboard = %d", resp.StatusCode)
+				t.Errorf("new user's dashboard after choosing a password = %d", resp.StatusCode)
 			}
 			if got := f.auditOf(t, "user:"+f.ids["sato"], "user.create"); len(got) == 0 || got[0] != "user.create "+u.ID {
 				t.Errorf("audit of user.create = %v, want %s first", got, u.ID)

@@ -173,7 +173,8 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p *page) err
 	refuse := func(status int, key string, args ...any) error {
 		return s.usersFull(w, r, p, status, usersData{Form: form}, key, args...)
 	}
-	nu := auth.NewUser{Tenant: p.Tenant, Name: form.Name, DisplayName: form.DisplayName, Password: auth.NewPassword(), TOTP: form.TOTP}
+	nu := auth.NewUser{Tenant: p.Tenant, Name: form.Name, DisplayName: form.DisplayName, Password: auth.NewPassword(), TOTP: form.TOTP,
+		TemporaryPassword: true} // the administrator sees it
 	for _, name := range form.Roles {
 		role, err := auth.ParseRole(name)
 		if err != nil {

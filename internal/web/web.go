@@ -11,17 +11,19 @@
 // workstations are better served by HTML that works without JavaScript, which every page
 // here does (htmx only spares a full reload when a filter changes).
 //
-// The pages follow a hospital's work: the dashboard (alerts by level, open incidents with
-// their SLA clocks, counts of active and held blocks), alerts, incidents (clocks, playbook
-// checklist, state, assignee, notes, report drafts to the authorities), decisions (held ones
-// first, approved or rejected by an approver; active ones revoked), the asset inventory the
-// guardrails use, users and roles (creating an account shows its initial password and TOTP
-// key once), the hospital's API tokens (issued with the token shown once, revoked after a
-// confirmation), the audit log, and for the privacy officer the
-// break-glass review queue and the access log (who saw which patient's record) of package
-// access. The incident, decision, asset and access pages read and act through packages
-// incident, respond, asset, access and archive, given in Options; without them the pages say
-// that none is configured.
+// The pages follow a hospital's work: the dashboard (alerts by level and hour, open
+// incidents with their SLA clocks, counts of active and held blocks, logs received per hour
+// and the health of each source), alerts, incidents (clocks, playbook checklist, state,
+// assignee, notes, report drafts to the authorities), decisions (held ones first, approved or
+// rejected by an approver; active ones revoked), the asset inventory the guardrails use, the
+// log sources (silent ones first, the listeners, the latest dead letters and why), archive
+// search and the export of a verifiable extract for an authority, users and roles (creating
+// an account shows its initial password, which its holder must replace at first sign-in, and
+// TOTP key once), the hospital's API tokens (issued with the token shown once, revoked after
+// a confirmation), the audit log, and for the privacy officer the break-glass review queue
+// and the access log (who saw which patient's record) of package access. The pages read and
+// act through packages incident, respond, asset, access, archive and tally's counts in the
+// store, given in Options; without them the pages say that none is configured.
 //
 // Every route is registered with the action it needs (auth.Action), and one guard checks it:
 // no session → sign-in page; a tenant in the path that the person holds no role in, or a
@@ -96,9 +98,16 @@ type Options struct {
 	// Reviews is the break-glass review queue of package access, usually an
 	// access.StoreQueue (nil: the review page says none is configured).
 	Reviews ehraccess.ReviewQueue
-	// Archive is searched by the access log page for omamori's access decisions and the
-	// EHR's own access log (nil: the page says none is configured).
+	// Archive is searched and exported by the archive page, and searched by the access log
+	// page for omamori's access decisions and the EHR's own access log (nil: those pages say
+	// none is configured).
 	Archive *archive.Archive
+	// Listeners are the entry points of logs the sources page lists, each under its tenant
+	// (all tenants when it names none).
+	Listeners []Listener
+	// DeadLetters is where the sources page reads the latest dead letters, usually the
+	// *bus.Bus (nil: the page shows their counts only).
+	DeadLetters DeadLetters
 }
 
 // JST is Japan Standard Time.
@@ -193,6 +202,8 @@ func New(o Options) (*Server, error) {
 	s.handle("POST /signin/totp", pending, "", s.totp)
 	s.handle("POST /lang", public, "", s.setLang)
 	s.handle("POST /signout", signedIn, "", s.signout)
+	s.handle("GET /account/password", signedIn, "", s.passwordForm)
+	s.handle("POST /account/password", signedIn, "", s.changePassword)
 	s.handle("GET /{$}", signedIn, "", s.home)
 	s.handle("GET /t/{tenant}/{$}", tenant, auth.ActionViewDashboard, s.dashboard)
 	s.handle("GET /t/{tenant}/alerts", tenant, auth.ActionViewAlerts, s.alerts)
@@ -216,6 +227,7 @@ func New(o Options) (*Server, error) {
 	s.handle("POST /t/{tenant}/decisions/{decision}/reject", tenant, auth.ActionApproveDecisions, s.rejectDecision)
 	s.handle("POST /t/{tenant}/decisions/{decision}/revoke", tenant, auth.ActionRevokeDecisions, s.revokeDecision)
 	s.handle("GET /t/{tenant}/assets", tenant, auth.ActionViewAssets, s.assets)
+	s.handle("GET /t/{tenant}/sources", tenant, auth.ActionViewDashboard, s.sources)
 	s.handle("GET /t/{tenant}/access/reviews", tenant, auth.ActionViewAccess, s.accessReviews)
 	s.handle("POST /t/{tenant}/access/reviews/{review}", tenant, auth.ActionReviewAccess, s.reviewAccess)
 	s.handle("GET /t/{tenant}/access/log", tenant, auth.ActionViewAccess, s.accessLog)
@@ -281,6 +293,16 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, actio
 	}
 	p := s.newPage(r, cur)
 	p.cookie = cookie
+	// A password an administrator chose opens nothing but the page that replaces it (and
+	// sign-out): whoever saw it cannot work as its holder.
+	if cur != nil && cur.MustChangePassword && r.URL.Path != passwordPath && r.URL.Path != "/signout" {
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, passwordPath, http.StatusSeeOther)
+		} else {
+			s.render(w, r, http.StatusForbidden, "error", p.with("password.required"))
+		}
+		return nil, nil, false
+	}
 	if acc == pending {
 		csrf, err := s.accounts.PendingCSRF(ctx, cookie)
 		if err != nil {

@@ -179,6 +179,7 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	f := &fixture{accounts: acc, store: st, keys: map[string]auth.TOTPKey{}, ids: map[string]string{}, incidents: map[string]string{}}
 	f.services(t, now)
 	f.accessServices(t)
+	f.ingestCounts(t, b, now)
 	for _, u := range []struct {
 		tenant, name string
 		roles        []auth.Role
@@ -205,7 +206,7 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	}
 	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure,
 		Incidents: f.inc, Decisions: f.dec, Assets: func(tenant string) *asset.Inventory { return f.inv[tenant] },
-		Reviews: f.reviews, Archive: f.archive})
+		Reviews: f.reviews, Archive: f.archive, Listeners: listeners, DeadLetters: b})
 	if err != nil {
 		t.Fatal(err)
 	}
