@@ -259,7 +259,11 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, p *page) erro
 	skip := (d.Page - 1) * accessLogPerPage
 	n := 0
 	more := false
-	err := s.opt.Archive.Search(r.Context(), aq, nil, func(rec *archive.Record) error {
+	search := s.opt.Archive.Search
+	if !s.archived(p.Tenant) { // nothing archived yet: nothing to find, rather than Search's error
+		search = func(context.Context, archive.Query, func(int64), func(*archive.Record) error) error { return nil }
+	}
+	err := search(r.Context(), aq, nil, func(rec *archive.Record) error {
 		e := &rec.Event
 		// "all" is both sources and nothing else: a user's firewall log-ins are not
 		// accesses to records.

@@ -13,9 +13,11 @@ import (
 
 	ehraccess "github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/archive"
+	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 // accessAt is when the fixture's accesses happen: a time the test hospital's roster (its
@@ -220,6 +222,25 @@ func TestAccessLogPage(t *testing.T) {
 	do(t, sato, "POST", f.ts.URL+"/lang", url.Values{"lang": {"en"}, "next": {"/t/tokyo/access/log"}})
 	_, body = search(april("patient", "P005"))
 	contains(t, "in English", body, []string{`<html lang="en">`, "Access log search", "Break-glass", "Chart", "EHR log"}, "緊急アクセス")
+}
+
+// A hospital just added has nothing in the archive yet: its access log finds nothing, and
+// says so, rather than failing.
+func TestAccessLogNothingArchived(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := t.Context()
+	if _, err := f.store.CreateTenant(ctx, "test", store.Tenant{ID: "nagoya", Name: "名古屋病院"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.accounts.CreateUser(ctx, "test", auth.NewUser{Tenant: "nagoya", Name: "ito", Password: password,
+		Roles: []auth.Role{auth.RoleAuditor}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := do(t, f.signIn(t, "ito"), "GET", f.ts.URL+"/t/nagoya/access/log?patient=P005", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("access log of a hospital with nothing archived = %d, want 200", resp.StatusCode)
+	}
+	contains(t, "empty access log", body, []string{"該当する記録はありません"})
 }
 
 func TestAccessNotConfigured(t *testing.T) {
