@@ -35,8 +35,10 @@ func chromium(t *testing.T) string {
 // approves the held decision to isolate the ventilator and sees it active, reviews a
 // break-glass access (made through a real access.Decider) after reading the patient's access
 // log, issues an API token (shown once, gone on reload) and revokes it, creates an
-// approver's account (initial password and TOTP key shown once), and saves a screenshot of
-// each step (go test -artifacts keeps them under the output directory).
+// approver's account (initial password and TOTP key shown once), whose holder then signs in
+// and must choose a password of their own, and saves a screenshot of each step (go test
+// -artifacts keeps them under the output directory). On the way it reads the sources page and
+// searches the archive.
 func TestBrowser(t *testing.T) {
 	exe := chromium(t)
 	if testing.Short() {
@@ -107,6 +109,41 @@ func TestBrowser(t *testing.T) {
 	}
 	if h := text("h1"); h != "ダッシュボード" {
 		t.Errorf("after sign-in the heading is %q, want ダッシュボード", h)
+	}
+
+	// From the dashboard's ingest card to the sources page: the silent domain controller
+	// first, and the dead letters an analyst may read.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#ingest a[href="/t/tokyo/sources"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#dead-letter-table`)),
+		shot("3b-sources"),
+	)
+	if err != nil {
+		t.Fatalf("sources: %v", err)
+	}
+	if row := text("#source-table tbody tr"); !strings.Contains(row, "dc01-winlogbeat") || !strings.Contains(row, "途絶") {
+		t.Errorf("first source row: %q, want the silent domain controller", row)
+	}
+	if dl := text("#dead-letter-table"); !strings.Contains(dl, `\x00`) || strings.Contains(dl, "osaka") {
+		t.Errorf("dead letters: %q", dl)
+	}
+
+	// The archive: a doctor's accesses of two days, searched from the form.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/t/tokyo/archive"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#where`)),
+		chromedp.SetValue(chromedp.CSS(`#from`), "2026-03-31"),
+		chromedp.SetValue(chromedp.CSS(`#to`), "2026-04-01"),
+		chromedp.SendKeys(chromedp.CSS(`#user`), "D001"),
+		chromedp.Click(chromedp.CSS(`#search`)),
+		chromedp.WaitVisible(chromedp.CSS(`#archive-results`)),
+		shot("3c-archive"),
+	)
+	if err != nil {
+		t.Fatalf("archive search: %v", err)
+	}
+	if rows := text("#archive-results"); !strings.Contains(rows, "D001") || strings.Contains(rows, "Osaka") {
+		t.Errorf("archive results: %q, want D001's records of tokyo", rows)
 	}
 
 	// The alerts page, then the level filter, which htmx applies without a reload.
@@ -332,10 +369,45 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create a user: %v", err)
 	}
-	if key, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#new-totp-key`))); err != nil {
-		t.Error(err)
-	} else if _, err := auth.ParseTOTPKey(key); err != nil {
-		t.Errorf("TOTP key shown: %q: %v", key, err)
+	shown, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#new-password`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyText, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#new-totp-key`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.ParseTOTPKey(keyText)
+	if err != nil {
+		t.Fatalf("TOTP key shown: %q: %v", keyText, err)
+	}
+
+	// The new approver signs in with what the administrator handed over, and must choose a
+	// password of their own before anything else.
+	own := "私のパスフレーズ ICU 2026"
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#signout`)),
+		chromedp.WaitVisible(chromedp.CSS(`#name`)),
+		chromedp.SendKeys(chromedp.CSS(`#name`), "yamamoto.h"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), shown),
+		chromedp.Click(chromedp.CSS(`button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#code`)),
+		chromedp.SendKeys(chromedp.CSS(`#code`), auth.TOTP(key, time.Now())),
+		chromedp.Click(chromedp.CSS(`button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#password-required`)),
+		shot("21-password-required"),
+		chromedp.SendKeys(chromedp.CSS(`#current`), shown),
+		chromedp.SendKeys(chromedp.CSS(`#new`), own),
+		chromedp.SendKeys(chromedp.CSS(`#confirm`), own),
+		chromedp.Click(chromedp.CSS(`#change-password`)),
+		chromedp.WaitVisible(chromedp.CSS(`table.bars`)),
+		shot("22-first-dashboard"),
+	)
+	if err != nil {
+		t.Fatalf("first sign-in of the new approver: %v", err)
+	}
+	if u, err := f.store.LookupUser(t.Context(), "yamamoto.h"); err != nil || u.TemporaryPassword {
+		t.Errorf("the new approver after choosing a password: %+v, %v; want a password of their own", u, err)
 	}
 	t.Logf("screenshots in %s", dir)
 }
