@@ -106,7 +106,7 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	api := "http://" + n.HTTPAddr.String()
 	password := auth.NewPassword()
 	_, totpKey, err := n.Accounts.CreateUser(ctx, "demo", auth.NewUser{Tenant: cfg.Ingest.DefaultTenant, Name: "demo",
-		DisplayName: "デモ管理者", Password: password, Roles: []auth.Role{auth.RoleAdmin, auth.RoleApprover, auth.RoleIncidentLead}, TOTP: true})
+		DisplayName: "デモ管理者", Password: password, Roles: []auth.Role{auth.RoleAdmin, auth.RoleApprover, auth.RoleIncidentLead, auth.RoleAuthorityLiaison}, TOTP: true})
 	if err != nil {
 		return fmt.Errorf("create the demo account: %w", err)
 	}
@@ -140,7 +140,7 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	if err := showResponse(ctx, e, n, cfg.Ingest.DefaultTenant, alerts); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nSign in at %s/ as demo (administrator, approver, incident lead):\n"+
+	fmt.Fprintf(e.stdout, "\nSign in at %s/ as demo (administrator, approver, incident lead, authority liaison):\n"+
 		"  password   %s\n  TOTP key   %s (add it to an authenticator app; the code now is %s)\n",
 		api, password, totpKey.Base32(), auth.TOTP(totpKey, time.Now()))
 	fmt.Fprintf(e.stdout, "\nTry:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/incidents\n", token.Reveal(), api)

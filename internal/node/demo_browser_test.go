@@ -69,7 +69,7 @@ func TestDemoInTheBrowser(t *testing.T) {
 	}
 	password := auth.NewPassword()
 	_, key, err := n.Accounts.CreateUser(ctx, "test", auth.NewUser{Tenant: tenant, Name: "demo", Password: password,
-		Roles: []auth.Role{auth.RoleAdmin, auth.RoleApprover, auth.RoleIncidentLead}, TOTP: true})
+		Roles: []auth.Role{auth.RoleAdmin, auth.RoleApprover, auth.RoleIncidentLead, auth.RoleAuthorityLiaison}, TOTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +104,7 @@ func TestDemoInTheBrowser(t *testing.T) {
 			return os.WriteFile(filepath.Join(t.ArtifactDir(), name+".png"), png, 0o644)
 		})
 	}
+	today := time.Now().In(cfg.Location())
 	err = chromedp.Do(bctx,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`#name`)),
@@ -125,9 +126,22 @@ func TestDemoInTheBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#approve-%d`, held.ID))),
 		chromedp.WaitNotPresent(chromedp.CSS(fmt.Sprintf(`#approve-%d`, held.ID))),
 		shot("demo-4-approved"),
+		// What arrived, counted from the bus: the gateway's listener with its FortiGate logs.
+		chromedp.Navigate(base+"/t/"+tenant+"/sources"),
+		chromedp.WaitVisible(`//table[@id="source-table"]//th[text()="fw"]`),
+		shot("demo-5-sources"),
+		// The attacker's every record in the archive, and the export an authority can verify.
+		chromedp.Navigate(base+"/t/"+tenant+"/archive?ip="+scenario.Attacker+"&from="+today.AddDate(0, 0, -1).Format(time.DateOnly)+
+			"&to="+today.Format(time.DateOnly)),
+		chromedp.WaitVisible(chromedp.CSS(`#export`)),
+		shot("demo-6-archive"),
 	)
 	if err != nil {
 		t.Fatalf("in the browser: %v", err)
+	}
+	rows, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`#archive-results`)))
+	if err != nil || !strings.Contains(rows, scenario.Attacker) {
+		t.Errorf("the archive search for the attacker shows %q (%v), want its records", rows, err)
 	}
 	d, err := n.Respond.Get(ctx, tenant, held.ID)
 	if err != nil {

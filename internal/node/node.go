@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,7 @@ import (
 	"github.com/omamori-project/omamori/internal/selfsigned"
 	"github.com/omamori-project/omamori/internal/store"
 	"github.com/omamori-project/omamori/internal/tally"
+	"github.com/omamori-project/omamori/internal/web"
 )
 
 // Node is a running omamori process.
@@ -88,6 +90,8 @@ type Node struct {
 
 	errMu sync.Mutex
 	err   error // the first error of a part that stopped on its own
+
+	bound atomic.Pointer[[]web.Listener] // the entry points of logs, once bound (entryPoints)
 }
 
 // Start starts every part of a node as cfg says, and returns once all of them listen. It stops
@@ -244,6 +248,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 			return nil, err
 		}
 	}
+	n.setEntryPoints(cfg)
 	log.Info("omamori is running", "data_dir", cfg.DataDir, "http", n.HTTPAddr.String(), "https", n.HTTPS,
 		"bus", busWhere(cfg), "store", cfg.Store.Driver)
 	return n, nil

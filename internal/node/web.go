@@ -28,7 +28,7 @@ func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
 		Store: n.Store, Accounts: n.Accounts, Alerts: n.Bus, Location: cfg.Location(), Logger: n.log,
 		Secure:    cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen), // as api.Server.Listen decides
 		Incidents: n.Incidents, Decisions: n.Respond, Reviews: n.reviews, Archive: n.Archive,
-		Assets: n.inventories.get, Listeners: listeners(cfg), DeadLetters: n.Bus,
+		Assets: n.inventories.get, Listeners: n.entryPoints, DeadLetters: n.Bus,
 	})
 	if err != nil {
 		return fmt.Errorf("web UI: %w", err)
@@ -38,17 +38,28 @@ func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
-// listeners are the entry points of logs, as the sources page lists them: the syslog
-// listeners, and the HTTP API every tenant's tokens can send to.
-func listeners(cfg *config.Config) []web.Listener {
-	ls := []web.Listener{{Name: "HTTP API (/api/v1/ingest)", Protocol: "https", Listen: cfg.HTTP.Listen, Format: "ndjson"}}
-	if config.IsLoopback(cfg.HTTP.Listen) && cfg.HTTP.TLSCert == "" {
-		ls[0].Protocol = "http"
+// entryPoints are the entry points of logs, as the sources page lists them: the HTTP API
+// every tenant's tokens can send to, and the syslog listeners, at the addresses they are
+// bound to (known once Start has opened them).
+func (n *Node) entryPoints() []web.Listener {
+	if p := n.bound.Load(); p != nil {
+		return *p
 	}
+	return nil
+}
+
+// setEntryPoints records where the listeners were bound, for entryPoints.
+func (n *Node) setEntryPoints(cfg *config.Config) {
+	proto := "https"
+	if !n.HTTPS {
+		proto = "http"
+	}
+	ls := []web.Listener{{Name: "HTTP API (/api/v1/ingest)", Protocol: proto, Listen: n.HTTPAddr.String(), Format: "ndjson"}}
 	for _, l := range cfg.Ingest.Syslog {
-		ls = append(ls, web.Listener{Name: l.Name, Protocol: l.Protocol, Listen: l.Listen, Format: l.Format, Tenant: l.Tenant})
+		ls = append(ls, web.Listener{Name: l.Name, Protocol: l.Protocol, Listen: n.Syslog[l.Name].String(), Format: l.Format,
+			Tenant: l.Tenant})
 	}
-	return ls
+	n.bound.Store(&ls)
 }
 
 // sealKey reads the 32-byte key at path, making it on first use.

@@ -85,9 +85,11 @@ func (s *Server) sources(w http.ResponseWriter, r *http.Request, p *page) error 
 		return err
 	}
 	d := sourcesData{ingestView: v, SilentAfter: tally.SilentAfter, DeadShown: deadLettersShown}
-	for _, l := range s.opt.Listeners {
-		if l.Tenant == p.Tenant || l.Tenant == "" {
-			d.Listeners = append(d.Listeners, l)
+	if s.opt.Listeners != nil {
+		for _, l := range s.opt.Listeners() {
+			if l.Tenant == p.Tenant || l.Tenant == "" {
+				d.Listeners = append(d.Listeners, l)
+			}
 		}
 	}
 	// A record no decoder understood may hold anything, a patient's name among it: reading

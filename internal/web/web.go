@@ -102,9 +102,9 @@ type Options struct {
 	// page for omamori's access decisions and the EHR's own access log (nil: those pages say
 	// none is configured).
 	Archive *archive.Archive
-	// Listeners are the entry points of logs the sources page lists, each under its tenant
-	// (all tenants when it names none).
-	Listeners []Listener
+	// Listeners returns the entry points of logs the sources page lists, each under its
+	// tenant (all tenants when it names none), with the addresses they are bound to.
+	Listeners func() []Listener
 	// DeadLetters is where the sources page reads the latest dead letters, usually the
 	// *bus.Bus (nil: the page shows their counts only).
 	DeadLetters DeadLetters

@@ -206,7 +206,7 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	}
 	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure,
 		Incidents: f.inc, Decisions: f.dec, Assets: func(tenant string) *asset.Inventory { return f.inv[tenant] },
-		Reviews: f.reviews, Archive: f.archive, Listeners: listeners, DeadLetters: b})
+		Reviews: f.reviews, Archive: f.archive, Listeners: func() []Listener { return listeners }, DeadLetters: b})
 	if err != nil {
 		t.Fatal(err)
 	}
