@@ -21,7 +21,7 @@ import (
 
 // startAccess sets up the EHR access decisions of every tenant and registers their routes:
 // the decision point the EHR calls, and the break-glass review queue.
-func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
+func (n *Node) startAccess(ctx context.Context, cfg *config.Config, tenants []string) error {
 	policies := access.DefaultPolicies()
 	if cfg.Access.Policies != "" {
 		var err error
@@ -39,24 +39,43 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 	reviews := access.NewStoreQueue(n.Store)
 	n.reviews = reviews
 	rec := journalRecorder{j: n.Journal, log: n.log, notify: notifier(cfg)}
-	newDecider := func(t string) (*access.Decider, error) {
-		return access.New(t, access.Options{Policies: policies, Directory: access.NewDirectory(), Reviews: reviews,
+	// A tenant's decider starts with the directory last sent by API, kept in the store; else,
+	// for the default tenant, with the one in the configuration; else empty, which denies
+	// every request but break-glass until HR sends its roster (PUT .../directory).
+	newDecider := func(ctx context.Context, t string) (*access.Decider, error) {
+		d, err := access.New(t, access.Options{Policies: policies, Directory: access.NewDirectory(), Reviews: reviews,
 			ReviewSLA: cfg.Access.ReviewSLA, Recorder: rec, Location: cfg.Location(), Log: n.log})
+		if err != nil {
+			return nil, err
+		}
+		body, kept, err := n.Store.Tenant(t).AccessDirectory(ctx)
+		switch {
+		case err == nil:
+			var e access.Entities
+			if err := json.Unmarshal(body, &e); err != nil {
+				return nil, fmt.Errorf("the access directory kept for %s: %w", t, err)
+			}
+			if err := d.Directory().Replace(e); err != nil {
+				return nil, fmt.Errorf("the access directory kept for %s: %w", t, err)
+			}
+			n.log.Info("access directory restored", "tenant", t, "sent", kept, "staff", len(e.Staff))
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		case t == cfg.Ingest.DefaultTenant && cfg.Access.Directory != "":
+			if err := d.Directory().Replace(roster); err != nil {
+				return nil, fmt.Errorf("access directory: %w", err)
+			}
+		}
+		return d, nil
 	}
 	for _, t := range tenants {
-		d, err := newDecider(t)
+		d, err := newDecider(ctx, t)
 		if err != nil {
 			return fmt.Errorf("access decisions for %s: %w", t, err)
 		}
-		if t == cfg.Ingest.DefaultTenant && cfg.Access.Directory != "" {
-			if err := d.Directory().Replace(roster); err != nil {
-				return fmt.Errorf("access directory: %w", err)
-			}
-		}
 		n.Access.Put(d)
 	}
-	// A hospital added while omamori runs gets its decider on its first request, with an empty
-	// directory: every request is denied until HR sends its roster (PUT .../directory).
+	// A hospital added while omamori runs gets its decider on its first request.
 	var created sync.Mutex
 	lookup := func(r *http.Request) (*access.Decider, error) {
 		p, err := tokenPrincipal(r)
@@ -72,7 +91,7 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 		if d, err := n.Access.For(p.Tenant); err == nil {
 			return d, nil
 		}
-		if d, err = newDecider(p.Tenant); err != nil {
+		if d, err = newDecider(r.Context(), p.Tenant); err != nil {
 			return nil, err
 		}
 		n.Access.Put(d)
@@ -95,14 +114,27 @@ func (n *Node) startAccess(cfg *config.Config, tenants []string) error {
 				"send {\"staff\": [...], \"assignments\": [...], ...} as docs/ehr-access-policy.md describes")
 			return
 		}
-		if err := d.Directory().Replace(e); err != nil {
+		// Checked whole by a directory of its own first, then kept, then put in force: a
+		// directory in force is always one a restart would restore.
+		if err := access.NewDirectory().Replace(e); err != nil {
 			api.WriteError(w, http.StatusBadRequest, err.Error(), "every staff ID named must be on the roster; fix the lists and send them whole again")
 			return
 		}
+		body, err := json.Marshal(e)
+		if err != nil {
+			api.WriteError(w, http.StatusInternalServerError, err.Error(), "")
+			return
+		}
 		p, _ := auth.FromContext(r.Context())
-		if err := n.Store.Tenant(p.Tenant).Audit(r.Context(), store.AuditEntry{Actor: p.Actor(), Action: "access.directory.replace",
-			Object: "directory", Detail: fmt.Sprintf("%d staff, %d assignments, %d consultations", len(e.Staff), len(e.Assignments), len(e.Consultations))}); err != nil {
-			n.log.Error("directory replaced but not audited", "tenant", p.Tenant, "err", err)
+		if err := n.Store.Tenant(p.Tenant).SetAccessDirectory(r.Context(), p.Actor(), body,
+			fmt.Sprintf("%d staff, %d assignments, %d consultations", len(e.Staff), len(e.Assignments), len(e.Consultations))); err != nil {
+			n.log.Error("keep the access directory", "tenant", p.Tenant, "err", err)
+			api.WriteError(w, http.StatusServiceUnavailable, "the directory could not be kept, so it is not in force", "try again")
+			return
+		}
+		if err := d.Directory().Replace(e); err != nil {
+			api.WriteError(w, http.StatusInternalServerError, err.Error(), "")
+			return
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]int{"staff": len(e.Staff), "assignments": len(e.Assignments),
 			"care_team_members": len(e.CareTeamMembers), "care_team_patients": len(e.CareTeamPatients), "consultations": len(e.Consultations)})

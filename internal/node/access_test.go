@@ -311,4 +311,21 @@ func TestAccessForANewHospital(t *testing.T) {
 	if _, err := n.Access.For(cfg.Ingest.DefaultTenant); err != nil {
 		t.Errorf("the first hospital's decider: %v", err)
 	}
+	// A directory that does not hold together is not kept, and the one in force stays.
+	if code, _ := call("PUT", "/api/v1/access/directory", hr, `{"assignments": [{"staff": "X1", "patient": "P9"}]}`); code != 400 {
+		t.Errorf("a directory naming staff not on the roster: %d, want 400", code)
+	}
+
+	// After a restart the directory HR sent is still in force: the doctor still sees the
+	// patient, rather than every clinician being denied until HR sends it again.
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = Start(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	if code, d := call("POST", "/api/v1/access/decide", ehr, ask); code != 200 || d != "allow" {
+		t.Errorf("after a restart: %d %q, want 200 allow", code, d)
+	}
 }

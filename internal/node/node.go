@@ -227,7 +227,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		},
 	}, api.MaxBody(64<<20))
 	tenantIDs := slices.Sorted(maps.Keys(tenants))
-	if err := n.startAccess(cfg, tenantIDs); err != nil {
+	if err := n.startAccess(ctx, cfg, tenantIDs); err != nil {
 		return nil, err
 	}
 	if err := n.startResponse(runCtx, cfg, tenantIDs); err != nil {
