@@ -69,6 +69,7 @@ func (en *Engine) BeaconScores() []PairScore { return en.beacons.scores() }
 func (en *Engine) Expire(now time.Time) {
 	en.auth.expire(now)
 	en.flows.expire(now)
+	en.exfil.expire(now)
 	en.ransom.expire(now)
 	en.beacons.expire()
 }

@@ -207,3 +207,16 @@ func (x *exfilTracker) observe(dst []Finding, e *event.Event) []Finding {
 		Source: src, Destination: to, Count: st.conns, Score: z, First: time.Unix(0, st.first).UTC(), Last: e.Time,
 	})
 }
+
+// expire forgets hosts that sent nothing out for a whole history: their baseline has decayed
+// to nothing that could tell an outlier, and on a network where addresses come and go (DHCP,
+// VPN pools) they would otherwise fill the table and keep new hosts from being watched.
+func (x *exfilTracker) expire(now time.Time) {
+	c := &x.cfg.Exfiltration
+	cut := now.UnixNano()/int64(c.Interval) - int64(c.History)
+	for k, st := range x.keys {
+		if st.bucket < cut {
+			delete(x.keys, k)
+		}
+	}
+}
