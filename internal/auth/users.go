@@ -216,16 +216,8 @@ func (a *Accounts) SignIn(ctx context.Context, name, password, addr string) (coo
 // session and returns the cookie of a new, complete one: a fresh ID at the change of
 // privilege, so an ID planted before sign-in is worth nothing after it.
 func (a *Accounts) SecondFactor(ctx context.Context, cookie, code, addr string) (string, error) {
-	sess, err := a.session(ctx, cookie)
-	if err != nil || sess.Stage != StagePassword {
-		return "", ErrNoSession
-	}
-	u, err := a.store.UserByID(ctx, sess.User)
+	u, keys, err := a.sessionUser(ctx, cookie, StagePassword, addr)
 	if err != nil {
-		return "", ErrNoSession
-	}
-	keys := a.lockKeys(u.Name, addr)
-	if err := a.checkLocks(ctx, keys); err != nil {
 		return "", err
 	}
 	key, err := openTOTP(a.sealKey, u.ID, u.TOTPSecret)
@@ -257,16 +249,8 @@ var ErrSamePassword = errors.New("auth: the new password is the current one")
 // enough). Wrong current passwords count towards lockout as at sign-in. Every session of the
 // person ends, this one too; the returned cookie is a new, complete session.
 func (a *Accounts) ChangePassword(ctx context.Context, cookie, current, next, addr string) (string, error) {
-	sess, err := a.session(ctx, cookie)
-	if err != nil || sess.Stage != StageComplete {
-		return "", ErrNoSession
-	}
-	u, err := a.store.UserByID(ctx, sess.User)
+	u, keys, err := a.sessionUser(ctx, cookie, StageComplete, addr)
 	if err != nil {
-		return "", ErrNoSession
-	}
-	keys := a.lockKeys(u.Name, addr)
-	if err := a.checkLocks(ctx, keys); err != nil {
 		return "", err
 	}
 	a.hashing <- struct{}{}
@@ -290,6 +274,25 @@ func (a *Accounts) ChangePassword(ctx context.Context, cookie, current, next, ad
 	}
 	a.clear(ctx, keys[:1])
 	return a.startSession(ctx, u.ID, addr, StageComplete)
+}
+
+// sessionUser returns the user of the session cookie if it is at stage, and the lockout keys
+// of that user from addr once none of them is locked: the start of each step that checks a
+// secret within a session.
+func (a *Accounts) sessionUser(ctx context.Context, cookie string, stage int, addr string) (store.User, []string, error) {
+	sess, err := a.session(ctx, cookie)
+	if err != nil || sess.Stage != stage {
+		return store.User{}, nil, ErrNoSession
+	}
+	u, err := a.store.UserByID(ctx, sess.User)
+	if err != nil {
+		return store.User{}, nil, ErrNoSession
+	}
+	keys := a.lockKeys(u.Name, addr)
+	if err := a.checkLocks(ctx, keys); err != nil {
+		return store.User{}, nil, err
+	}
+	return u, keys, nil
 }
 
 // TOTPKey returns the user's TOTP key, opened, for a tool that shows it again (the demo).
