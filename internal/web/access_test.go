@@ -17,7 +17,6 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/keyring"
-	"github.com/omamori-project/omamori/internal/store"
 )
 
 // accessAt is when the fixture's accesses happen: a time the test hospital's roster (its
@@ -228,15 +227,8 @@ func TestAccessLogPage(t *testing.T) {
 // says so, rather than failing.
 func TestAccessLogNothingArchived(t *testing.T) {
 	f := newFixture(t, false)
-	ctx := t.Context()
-	if _, err := f.store.CreateTenant(ctx, "test", store.Tenant{ID: "nagoya", Name: "名古屋病院"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := f.accounts.CreateUser(ctx, "test", auth.NewUser{Tenant: "nagoya", Name: "ito", Password: password,
-		Roles: []auth.Role{auth.RoleAuditor}}); err != nil {
-		t.Fatal(err)
-	}
-	resp, body := do(t, f.signIn(t, "ito"), "GET", f.ts.URL+"/t/nagoya/access/log?patient=P005", nil)
+	ito := f.newHospital(t, "nagoya", "ito", auth.RoleAuditor)
+	resp, body := do(t, ito, "GET", f.ts.URL+"/t/nagoya/access/log?patient=P005", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("access log of a hospital with nothing archived = %d, want 200", resp.StatusCode)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/event"
-	"github.com/omamori-project/omamori/internal/store"
 )
 
 // probeDay is the day of the firewall records the archive tests search for.
@@ -291,15 +290,7 @@ func TestArchiveNotConfigured(t *testing.T) {
 // An archive that holds nothing of the tenant's yet says so, rather than failing.
 func TestArchiveExportEmptyTenant(t *testing.T) {
 	f := newFixture(t, false)
-	ctx := t.Context()
-	if _, err := f.store.CreateTenant(ctx, "test", store.Tenant{ID: "nagoya", Name: "名古屋病院"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := f.accounts.CreateUser(ctx, "test", auth.NewUser{Tenant: "nagoya", Name: "ito", Password: password,
-		Roles: []auth.Role{auth.RoleAuthorityLiaison}}); err != nil {
-		t.Fatal(err)
-	}
-	ito := f.signIn(t, "ito")
+	ito := f.newHospital(t, "nagoya", "ito", auth.RoleAuthorityLiaison)
 	_, body := do(t, ito, "GET", f.ts.URL+"/t/nagoya/archive?"+may().Encode(), nil)
 	contains(t, "empty archive", body, []string{"該当する記録はありません", `id="export-form"`})
 	q := may()

@@ -215,6 +215,19 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	return f
 }
 
+// newHospital adds a hospital with nothing in it yet, and a person holding role there, signed in.
+func (f *fixture) newHospital(t testing.TB, id, user string, role auth.Role) *http.Client {
+	t.Helper()
+	if _, err := f.store.CreateTenant(t.Context(), "test", store.Tenant{ID: id, Name: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.accounts.CreateUser(t.Context(), "test", auth.NewUser{Tenant: id, Name: user, Password: password,
+		Roles: []auth.Role{role}}); err != nil {
+		t.Fatal(err)
+	}
+	return f.signIn(t, user)
+}
+
 // client is a browser-like client: a cookie jar and no automatic redirects.
 func (f *fixture) client(t testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
