@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Scope is the store seen by one tenant: every query it makes is limited to that tenant's
@@ -204,9 +205,48 @@ func (sc Scope) Audit(ctx context.Context, e AuditEntry) error {
 
 // AuditLog returns the tenant's most recent audit entries, newest first, at most limit.
 func (sc Scope) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) {
-	return sc.auditQuery(ctx,
-		`SELECT id, time, actor, tenant, action, object, detail FROM audit_log WHERE tenant = $1 ORDER BY id DESC LIMIT $2`,
-		sc.tenant, limit)
+	return sc.AuditSearch(ctx, AuditFilter{Limit: limit})
+}
+
+// AuditFilter selects audit entries; the zero value selects all of a tenant's.
+type AuditFilter struct {
+	Action   string    // if set, actions of this dotted prefix: "token" is token.create, token.revoke...
+	Actor    string    // if set, exactly
+	From, To time.Time // if set, at or after From and before To
+	Before   int64     // if set, entries older than the one of this ID: the next page
+	Limit    int       // at most this many; 0: no limit
+}
+
+// AuditSearch returns the tenant's audit entries that f selects, newest first.
+func (sc Scope) AuditSearch(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	args := []any{sc.tenant}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	q := `SELECT id, time, actor, tenant, action, object, detail FROM audit_log WHERE tenant = $1`
+	if f.Action != "" {
+		// A prefix by comparison rather than LIKE, so that no character of it is a wildcard.
+		n := utf8.RuneCountInString(f.Action) + 1
+		q += fmt.Sprintf(" AND (action = %s OR substr(action, 1, %d) = %s)", arg(f.Action), n, arg(f.Action+"."))
+	}
+	if f.Actor != "" {
+		q += " AND actor = " + arg(f.Actor)
+	}
+	if !f.From.IsZero() {
+		q += " AND time >= " + arg(dbTime(f.From))
+	}
+	if !f.To.IsZero() {
+		q += " AND time < " + arg(dbTime(f.To))
+	}
+	if f.Before > 0 {
+		q += " AND id < " + arg(f.Before)
+	}
+	q += " ORDER BY id DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + arg(f.Limit)
+	}
+	return sc.auditQuery(ctx, q, args...)
 }
 
 // AuditSince returns the tenant's audit entries after the one whose ID is after, oldest first,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -405,6 +406,42 @@ func TestAuditLog(t *testing.T) {
 		}
 		if other, _ := s.Tenant("b").AuditSince(ctx, 0, 10); len(other) != 0 {
 			t.Errorf("tenant b sees %d of a's audit entries", len(other))
+		}
+
+		// AuditSearch: by action prefix (whole dotted words only, no wildcards), actor, time
+		// and pages before an ID.
+		actions := func(f AuditFilter) []string {
+			t.Helper()
+			es, err := a.AuditSearch(ctx, f)
+			if err != nil {
+				t.Fatalf("AuditSearch(%+v) = %v", f, err)
+			}
+			var out []string
+			for _, e := range es {
+				out = append(out, e.Action)
+			}
+			return out
+		}
+		if err := a.Audit(ctx, AuditEntry{Actor: "cli", Action: "tokenizer.run"}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		for _, c := range []struct {
+			f    AuditFilter
+			want []string
+		}{
+			{AuditFilter{Action: "token"}, []string{"token.revoke", "token.create"}},
+			{AuditFilter{Action: "token.create"}, []string{"token.create"}},
+			{AuditFilter{Action: "tok%"}, nil},
+			{AuditFilter{Action: "archive", Actor: "cli"}, []string{"archive.export"}},
+			{AuditFilter{Actor: "token:admin2"}, []string{"token.revoke"}},
+			{AuditFilter{Before: log[1].ID, Limit: 1}, []string{"token.create"}},
+			{AuditFilter{From: now.Add(-time.Hour), To: now.Add(time.Hour), Limit: 2}, []string{"tokenizer.run", "archive.export"}},
+			{AuditFilter{To: now.Add(-time.Hour)}, nil},
+		} {
+			if got := actions(c.f); !slices.Equal(got, c.want) {
+				t.Errorf("AuditSearch(%+v) = %v, want %v", c.f, got, c.want)
+			}
 		}
 	})
 }
