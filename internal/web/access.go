@@ -230,9 +230,8 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, p *page) erro
 		s.render(w, r, http.StatusOK, "access_log", p)
 		return nil
 	}
-	from, err1 := time.ParseInLocation(time.DateOnly, d.From, loc)
-	to, err2 := time.ParseInLocation(time.DateOnly, d.To, loc)
-	if err1 != nil || err2 != nil || to.Before(from) {
+	from, to, err := dateRange(d.From, d.To, loc)
+	if err != nil {
 		d.Error = p.L.T("accesslog.bad_range")
 		s.render(w, r, http.StatusBadRequest, "access_log", p)
 		return nil
@@ -245,8 +244,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, p *page) erro
 			d.Patient, d.User, d.From, d.To, d.Source, d.Page)}); err != nil {
 		return err
 	}
-	// The whole of the last day is in the range.
-	aq := archive.Query{Tenant: p.Tenant, From: from, To: to.AddDate(0, 0, 1), User: d.User}
+	aq := archive.Query{Tenant: p.Tenant, From: from, To: to, User: d.User}
 	if d.Patient != "" {
 		aq.Where = append(aq.Where, archive.Cond{Field: "ehr.patient.id", Op: "=", Value: d.Patient})
 	}
@@ -263,7 +261,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, p *page) erro
 	if !s.archived(p.Tenant) { // nothing archived yet: nothing to find, rather than Search's error
 		search = func(context.Context, archive.Query, func(int64), func(*archive.Record) error) error { return nil }
 	}
-	err := search(r.Context(), aq, nil, func(rec *archive.Record) error {
+	err = search(r.Context(), aq, nil, func(rec *archive.Record) error {
 		e := &rec.Event
 		// "all" is both sources and nothing else: a user's firewall log-ins are not
 		// accesses to records.

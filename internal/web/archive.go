@@ -87,13 +87,11 @@ func (f archiveForm) String() string {
 // query turns the form into an archive query for tenant, or says in the page's language what
 // is wrong with it.
 func (f archiveForm) query(tenant string, loc *time.Location, l *localizer) (archive.Query, string) {
-	from, err1 := time.ParseInLocation(time.DateOnly, f.From, loc)
-	to, err2 := time.ParseInLocation(time.DateOnly, f.To, loc)
-	if err1 != nil || err2 != nil || to.Before(from) {
+	from, to, err := dateRange(f.From, f.To, loc)
+	if err != nil {
 		return archive.Query{}, l.T("archive.bad_range")
 	}
-	// The whole of the last day is in the range.
-	q := archive.Query{Tenant: tenant, From: from, To: to.AddDate(0, 0, 1), Host: f.Host, User: f.User}
+	q := archive.Query{Tenant: tenant, From: from, To: to, Host: f.Host, User: f.User}
 	if f.IP != "" {
 		ip, err := netip.ParseAddr(f.IP)
 		if err != nil {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -137,4 +138,26 @@ var actorRef = regexp.MustCompile(`user:[A-Za-z0-9_-]+`)
 // Text replaces the users named in a timeline's free text ("user:… → user:…") by their names.
 func (a *actors) Text(s string) string {
 	return actorRef.ReplaceAllStringFunc(s, a.Name)
+}
+
+// dateRange reads a period typed as two dates (YYYY-MM-DD) in the UI's time zone: from the
+// start of the first to the end of the last. Either may be empty, for an open end.
+func dateRange(from, to string, loc *time.Location) (time.Time, time.Time, error) {
+	var f, t time.Time
+	var err error
+	if from != "" {
+		if f, err = time.ParseInLocation(time.DateOnly, from, loc); err != nil {
+			return f, t, err
+		}
+	}
+	if to != "" {
+		if t, err = time.ParseInLocation(time.DateOnly, to, loc); err != nil {
+			return f, t, err
+		}
+		t = t.AddDate(0, 0, 1)
+	}
+	if !f.IsZero() && !t.IsZero() && !f.Before(t) {
+		return f, t, errors.New("the period ends before it starts")
+	}
+	return f, t, nil
 }
