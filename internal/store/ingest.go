@@ -85,3 +85,13 @@ func (sc Scope) IngestCounts(ctx context.Context, since time.Time) ([]IngestCoun
 	}
 	return out, nil
 }
+
+// PruneIngestCounts deletes the counts of every tenant's hours before before, and returns how
+// many rows went.
+func (s *Store) PruneIngestCounts(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM ingest_counts WHERE hour < $1`, dbTime(before.Truncate(time.Hour)))
+	if err != nil {
+		return 0, fmt.Errorf("prune ingest counts: %w", err)
+	}
+	return res.RowsAffected()
+}

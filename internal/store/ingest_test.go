@@ -52,5 +52,12 @@ func TestIngestCounts(t *testing.T) {
 		if got, _ := s.Tenant("c").IngestCounts(ctx, h); len(got) != 0 {
 			t.Errorf("IngestCounts(c) = %v; want none: another tenant's counts", got)
 		}
+		// Pruning the first hour leaves the second, of every tenant.
+		if n, err := s.PruneIngestCounts(ctx, h.Add(time.Hour+time.Minute)); err != nil || n != 3 {
+			t.Errorf("PruneIngestCounts = %d, %v; want the 3 rows of the first hour", n, err)
+		}
+		if got, _ := s.Tenant("a").IngestCounts(ctx, time.Time{}); len(got) != 1 || got[0].Dataset != "ehr.access" {
+			t.Errorf("after pruning: %+v; want the second hour's count", got)
+		}
 	})
 }

@@ -30,12 +30,18 @@ const (
 	DeadLettersConsumer = "tally-deadletters"
 )
 
-// Run counts EVENTS and DEADLETTER into st until ctx is done or either fails.
+// Keep is how long counts are kept: over a year, so that this month can be set beside the
+// same month last year. The events themselves are in the archive for as long as it keeps them.
+const Keep = 400 * 24 * time.Hour
+
+// Run counts EVENTS and DEADLETTER into st until ctx is done or either fails. It deletes the
+// counts older than Keep when it starts and then daily.
 func Run(ctx context.Context, b *bus.Bus, st *store.Store, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "tally")
+	pruneOnce(ctx, st, log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
@@ -45,9 +51,39 @@ func Run(ctx context.Context, b *bus.Bus, st *store.Store, log *slog.Logger) err
 	go func() {
 		errc <- follow(ctx, st, DeadLettersConsumer, b.ConsumeDeadLetters, countDeadLetters(log))
 	}()
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		prune(ctx, st, log)
+	}()
 	err := <-errc
 	cancel()
-	return cmp.Or(err, <-errc)
+	err = cmp.Or(err, <-errc)
+	<-pruned
+	return err
+}
+
+// prune deletes old counts every day until ctx is done. A failure is logged and tried again
+// the next day: counts kept a day too long harm nobody.
+func prune(ctx context.Context, st *store.Store, log *slog.Logger) {
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			pruneOnce(ctx, st, log)
+		}
+	}
+}
+
+func pruneOnce(ctx context.Context, st *store.Store, log *slog.Logger) {
+	if n, err := st.PruneIngestCounts(ctx, time.Now().Add(-Keep)); err != nil && ctx.Err() == nil {
+		log.Warn("old ingest counts not deleted", "err", err)
+	} else if n > 0 {
+		log.Info("old ingest counts deleted", "rows", n)
+	}
 }
 
 type consumeFunc func(ctx context.Context, cfg bus.ConsumeConfig, fn func(context.Context, []bus.Msg) error) error

@@ -112,7 +112,16 @@ func TestRunCountsEventsAndDeadLetters(t *testing.T) {
 	if err := f.bus.PublishDeadLetters(ctx, "a", dl); err != nil {
 		t.Fatal(err)
 	}
+	// A count from before Keep, which the counter deletes when it starts.
+	old := time.Now().Add(-tally.Keep - 24*time.Hour)
+	if err := f.store.AddIngestCounts(ctx, "test", 1, []store.IngestCount{
+		{Tenant: "a", Hour: old, Source: "retired-firewall", Dataset: "fortigate.traffic", Events: 1, LastSeen: old}}); err != nil {
+		t.Fatal(err)
+	}
 	got := f.run(t, "a", 95, 2)
+	if all, _ := f.store.Tenant("a").IngestCounts(ctx, time.Time{}); len(all) != len(got) {
+		t.Errorf("%d counts in all, %d since 09:00; want the one older than Keep deleted", len(all), len(got))
+	}
 	want := []store.IngestCount{
 		{Tenant: "a", Hour: h0, Source: "syslog-tcp", Dataset: "sshd", Events: 5, LastSeen: h0.Add(34 * time.Minute)},
 		{Tenant: "a", Hour: h0, Source: "syslog-udp", DeadLetters: 1, LastSeen: h0.Add(5 * time.Minute)},
