@@ -16,11 +16,9 @@ import (
 
 var decisionsCommand = command{
 	name:    "decisions",
-	summary: "list, add, approve, reject, extend and delete response decisions",
+	summary: "list, add, extend and delete response decisions",
 	usage: `usage: omamori decisions list [-status S[,S]] [-target T] [-origin O] [-limit N] [-after ID]
        omamori decisions add -reason TEXT [-type block|isolate] [-ttl D] [-authority NAME -reference REF] [-override] TARGET
-       omamori decisions approve [-note TEXT] ID
-       omamori decisions reject -note TEXT ID
        omamori decisions extend -ttl D [-note TEXT] ID
        omamori decisions delete -note TEXT ID
 
@@ -29,15 +27,14 @@ for a time. Policies make them from alerts; people make and change them here, th
 a running server's API, each change recorded with who made it.
 
 A guardrail holds a decision that would touch a life-support device or cut a protected
-clinical service; it waits, visibly, until a responder approves or rejects it.
-Rejecting and deleting (revoking) need a note saying why, for the record.
+clinical service; it waits, visibly, until an approver approves or rejects it in the web
+UI (the decisions page), signed in with a second factor: an API token, and so this
+command, may never do that. Deleting (revoking) needs a note saying why, for the record.
 
 The commands:
 
 	list      the hospital's decisions, oldest first; held ones with how long they wait
 	add       decide: TARGET is an address, a network in CIDR form or a domain
-	approve   enforce a held decision, from now, for its full duration
-	reject    refuse a held decision for good
 	extend    make an active decision apply for -ttl from now
 	delete    revoke an active or held decision; the enforcers lift it
 
@@ -65,7 +62,7 @@ Flags:
 	-override
 		add: decide despite a guardrail, which the decision records.
 	-note TEXT
-		approve, reject, extend, delete: the comment kept with the change.
+		extend, delete: the comment kept with the change.
 ` + serverUsage,
 	run: runDecisions,
 }
@@ -74,7 +71,7 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fs.Usage()
 		if len(args) == 0 {
-			return hint(errors.New("decisions: no command given"), "omamori decisions list|add|approve|reject|extend|delete")
+			return hint(errors.New("decisions: no command given"), "omamori decisions list|add|extend|delete")
 		}
 		return flag.ErrHelp
 	}
@@ -128,7 +125,11 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 		}
 		return printDecision(e.stdout, cf.json, d)
 
-	case "approve", "reject", "extend", "delete":
+	case "approve", "reject":
+		return hint(fmt.Errorf("decisions %s: approving or rejecting a held decision is for a person, not an API token", sub),
+			"an approver signs in to the web UI with a second factor and decides on the decisions page")
+
+	case "extend", "delete":
 		if len(pos) != 1 {
 			return hint(fmt.Errorf("decisions %s: want one decision ID", sub), "'omamori decisions list -status held' shows the IDs")
 		}
@@ -157,7 +158,7 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 		}
 		return printDecision(e.stdout, cf.json, d)
 	}
-	return hint(fmt.Errorf("decisions: unknown command %q", sub), "omamori decisions list|add|approve|reject|extend|delete")
+	return hint(fmt.Errorf("decisions: unknown command %q", sub), "omamori decisions list|add|extend|delete")
 }
 
 // defaultDecisionTTL is how long a person's decision lasts unless they say, as CrowdSec's.
@@ -275,7 +276,7 @@ func printDecision(w io.Writer, asJSON bool, d respond.DecisionView) error {
 		fmt.Fprintf(w, "guardrail: %s\n", d.Guardrail)
 	}
 	if d.Status == respond.StatusHeld {
-		fmt.Fprintf(w, "it waits for a responder: omamori decisions approve|reject -note TEXT %d\n", d.ID)
+		fmt.Fprintf(w, "it waits for an approver, on the web UI's decisions page (decision %d)\n", d.ID)
 	}
 	return nil
 }

@@ -160,7 +160,7 @@ func TestDecisionsCLI(t *testing.T) {
 	out, _, err = a.cli(t, "tok-aiko", "decisions", "add", "-type", "isolate", "-reason", "beaconing", "10.20.1.11")
 	if err != nil || !strings.Contains(out, "decision 3: isolate ip 10.20.1.11, held") ||
 		!strings.Contains(out, "guardrail: life-support: isolating 10.20.1.11 would cut off ICU ventilator bed 1") ||
-		!strings.Contains(out, "omamori decisions approve|reject -note TEXT 3") {
+		!strings.Contains(out, "it waits for an approver, on the web UI's decisions page (decision 3)") {
 		t.Fatalf("decisions add ventilator = %q, %v; want held by the life-support guardrail, with what to do", out, err)
 	}
 
@@ -196,18 +196,17 @@ func TestDecisionsCLI(t *testing.T) {
 		hint     string // in its hint
 		unchange bool
 	}{
-		{"viewer's approval refused", "tok-kenji", []string{"decisions", "approve", "3"}, "", "403 Forbidden", "role responder or admin", true},
-		{"other hospital's approval refused", "tok-hana", []string{"decisions", "approve", "3", "-note", "ok"}, "", "no such decision", "lists this hospital's decisions", true},
+		{"approval is not for a token", "tok-hana", []string{"decisions", "approve", "3", "-note", "ok"}, "", "for a person, not an API token", "web UI", true},
+		{"rejection is not for a token", "tok-aiko", []string{"decisions", "reject", "-note", "no", "3"}, "", "for a person, not an API token", "second factor", true},
+		{"viewer's revocation refused", "tok-kenji", []string{"decisions", "delete", "-note", "x", "3"}, "", "403 Forbidden", "a viewer only sees decisions", true},
 		{"other hospital's revocation refused", "tok-hana", []string{"decisions", "delete", "-note", "x", "1"}, "", "no such decision", "", true},
-		{"reject needs a note", "tok-aiko", []string{"decisions", "reject", "3"}, "", "a note is needed", "note", true},
+		{"delete needs a note", "tok-aiko", []string{"decisions", "delete", "3"}, "", "a note is needed", "note", true},
 		{"extend needs a ttl", "tok-aiko", []string{"decisions", "extend", "1"}, "", "-ttl is required", "-ttl 24h", true},
-		{"not a decision ID", "tok-aiko", []string{"decisions", "approve", "three"}, "", "not a decision ID", "decisions list", true},
+		{"not a decision ID", "tok-aiko", []string{"decisions", "extend", "-ttl", "1h", "three"}, "", "not a decision ID", "decisions list", true},
 		{"no reason", "tok-aiko", []string{"decisions", "add", "203.0.113.9"}, "", "needs a reason", "a reason is required", true},
 		{"unknown token", "tok-nobody", []string{"decisions", "list"}, "", "not signed in", "API token", true},
 		{"no token", "", []string{"decisions", "list"}, "", "$OMAMORI_TOKEN is empty", "omamori token create", true},
 		{"unknown command", "tok-aiko", []string{"decisions", "nuke"}, "", `unknown command "nuke"`, "list|add", true},
-		{"responder approves", "tok-aiko", []string{"decisions", "approve", "-note", "patient moved to a spare ventilator", "3"}, "decision 3: isolate ip 10.20.1.11, active until", "", "", false},
-		{"approved once", "tok-aiko", []string{"decisions", "approve", "3"}, "", "only a held decision can be approved", "shows its status", false},
 		{"extend", "tok-aiko", []string{"decisions", "extend", "-ttl", "24h", "1"}, "decision 1: block ip 203.0.113.7, active", "", "", false},
 		{"delete", "tok-aiko", []string{"decisions", "delete", "2", "-note", "the police withdrew it"}, "decision 2: block range 198.18.7.0/24, revoked", "", "", false},
 	} {
@@ -229,9 +228,9 @@ func TestDecisionsCLI(t *testing.T) {
 			}
 		}
 	}
-	d, err := a.decisions.Get(t.Context(), "tokyo", 3)
-	if err != nil || d.Status != respond.StatusActive || d.UpdatedBy != "person:aiko" || d.Note != "patient moved to a spare ventilator" {
-		t.Errorf("decision 3 after approval = %+v, %v; want active, approved by aiko with her note", d, err)
+	// The ventilator's isolation still waits for a person, whatever the command line tried.
+	if d, err := a.decisions.Get(t.Context(), "tokyo", 3); err != nil || d.Status != respond.StatusHeld {
+		t.Errorf("decision 3 at the end = %+v, %v; want still held", d, err)
 	}
 	if d, _ := a.decisions.Get(t.Context(), "tokyo", 1); d.Expires.Sub(time.Now()) < 23*time.Hour {
 		t.Errorf("decision 1 after extend -ttl 24h expires at %v, want about a day from now", d.Expires)

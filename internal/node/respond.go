@@ -87,16 +87,16 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	}
 	n.API.Mount("/v1/", "bouncer key", crowdsec.NewHandler(n.Store, crowdsec.Config{Keys: sk, Log: n.log}))
 
-	// People and scripts change decisions through the API; a token with scope respond acts as
-	// a responder, but approving or rejecting a held decision is for a person signed in to the
-	// web UI with a second factor, so there a token counts as a viewer.
+	// Scripts change decisions through the API: a token with scope respond acts as a
+	// responder, never as an approver (approving what a guardrail held is for a person signed
+	// in to the web UI with a second factor).
 	rh := &respond.HTTP{Service: n.Respond, Log: n.log, Principal: func(r *http.Request) (string, respond.Person, error) {
 		p, err := tokenPrincipal(r)
 		if err != nil {
 			return "", respond.Person{}, err
 		}
 		who := respond.Person{Name: p.Actor(), Role: respond.RoleViewer}
-		if p.Has(auth.ScopeRespond) && !strings.HasSuffix(r.URL.Path, "/approve") && !strings.HasSuffix(r.URL.Path, "/reject") {
+		if p.Has(auth.ScopeRespond) {
 			who.Role = respond.RoleResponder
 		}
 		return p.Tenant, who, nil

@@ -50,11 +50,11 @@ func Example() {
 
 	_, err = s.Approve(ctx, "tokyo", respond.Person{Name: "kenji", Role: respond.RoleViewer}, held.ID, "")
 	fmt.Println(err)
-	d, _ := s.Approve(ctx, "tokyo", respond.Person{Name: "aiko", Role: respond.RoleResponder}, held.ID, "ICU on manual ventilation")
+	d, _ := s.Approve(ctx, "tokyo", respond.Person{Name: "mori", Role: respond.RoleApprover}, held.ID, "ICU on manual ventilation")
 	fmt.Println(d.Status, "by", d.UpdatedBy)
 	// Output:
 	// block 203.0.113.7 active
 	// isolate 10.20.1.11 held - life-support: isolating 10.20.1.11 would cut off ICU ventilator bed 1 (life-support, ICU); a person must approve
-	// approve decision 2: respond: not allowed: kenji has role "viewer"; to approve a decision a person needs role responder or admin
-	// active by person:aiko
+	// approve decision 2: respond: not allowed: kenji has role "viewer"; to approve a decision a person needs role approver, signed in to the web UI with a second factor
+	// active by person:mori
 }

@@ -395,7 +395,7 @@ func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, e
 		case errors.Is(err, ErrInvalid):
 			writeError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
 		case errors.Is(err, ErrNotAllowed):
-			writeError(w, http.StatusForbidden, err.Error(), "a person with role responder or admin may change decisions; a viewer only sees them")
+			writeError(w, http.StatusForbidden, err.Error(), "a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver")
 		case errors.Is(err, ErrState):
 			writeError(w, http.StatusConflict, err.Error(), "GET /api/v1/decisions/{id} shows its status: only held decisions are approved or rejected, active ones extended, active or held ones revoked")
 		case errors.Is(err, store.ErrNotFound):

@@ -30,6 +30,8 @@ func ExampleHTTP() {
 		switch r.Header.Get("X-Example-User") {
 		case "aiko":
 			return "tokyo", respond.Person{Name: "aiko", Role: respond.RoleResponder}, nil
+		case "mori":
+			return "tokyo", respond.Person{Name: "mori", Role: respond.RoleApprover}, nil
 		case "kenji":
 			return "tokyo", respond.Person{Name: "kenji", Role: respond.RoleViewer}, nil
 		}
@@ -58,10 +60,10 @@ func ExampleHTTP() {
 	// Without an asset inventory every decision is held for a person's approval.
 	send("aiko", "POST", "/api/v1/decisions", `{"target": "203.0.113.7", "ttl": "4h", "reason": "SSH brute force"}`)
 	send("kenji", "POST", "/api/v1/decisions/1/approve", `{}`)
-	send("aiko", "POST", "/api/v1/decisions/1/approve", `{"note": "seen in the VPN log"}`)
+	send("mori", "POST", "/api/v1/decisions/1/approve", `{"note": "seen in the VPN log"}`)
 	// Output:
 	// 201 decision 1 held: no-inventory: no asset inventory for this hospital, so omamori cannot tell whether the target is a medical device
-	// 403 approve decision 1: respond: not allowed: kenji has role "viewer"; to approve a decision a person needs role responder or admin
-	//     hint: a person with role responder or admin may change decisions; a viewer only sees them
+	// 403 approve decision 1: respond: not allowed: kenji has role "viewer"; to approve a decision a person needs role approver, signed in to the web UI with a second factor
+	//     hint: a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver
 	// 200 decision 1 active: no-inventory: no asset inventory for this hospital, so omamori cannot tell whether the target is a medical device
 }

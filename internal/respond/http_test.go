@@ -45,6 +45,7 @@ type caller struct{ tenant, person string }
 
 var (
 	tokyoResponder = caller{"tokyo", "aiko:responder"}
+	tokyoApprover  = caller{"tokyo", "mori:approver"}
 	tokyoViewer    = caller{"tokyo", "kenji:viewer"}
 	osakaResponder = caller{"osaka", "hana:responder"}
 	osakaAdmin     = caller{"osaka", "root:admin"}
@@ -86,8 +87,8 @@ func decodeView(t *testing.T, body string) DecisionView {
 }
 
 // TestHTTPGuardrailApproval is the guardrail story over HTTP: a responder asks to isolate
-// the ventilator, a guardrail holds it, the wait is visible, a viewer's approval and another
-// hospital's are refused, and a responder's approval enforces it.
+// the ventilator, a guardrail holds it, the wait is visible, a viewer's and a responder's
+// approval and another hospital's are refused, and an approver's approval enforces it.
 func TestHTTPGuardrailApproval(t *testing.T) {
 	srv, c := testHTTP(t)
 	status, body := do(t, srv, tokyoResponder, "POST", "/api/v1/decisions",
@@ -112,7 +113,9 @@ func TestHTTPGuardrailApproval(t *testing.T) {
 		status       int
 		contains     string
 	}{
-		{"viewer cannot approve", tokyoViewer, "POST", path + "/approve", `{"note":"ok"}`, 403, "role responder or admin"},
+		{"viewer cannot approve", tokyoViewer, "POST", path + "/approve", `{"note":"ok"}`, 403, "role approver"},
+		{"responder cannot approve", tokyoResponder, "POST", path + "/approve", `{"note":"ok"}`, 403, "role approver"},
+		{"responder cannot reject", tokyoResponder, "POST", path + "/reject", `{"note":"no"}`, 403, "role approver"},
 		{"viewer cannot revoke", tokyoViewer, "DELETE", path + "?note=x", "", 403, "not allowed"},
 		{"other hospital cannot see it", osakaResponder, "GET", path, "", 404, "no such decision"},
 		{"other hospital cannot approve it", osakaAdmin, "POST", path + "/approve", `{}`, 404, "no such decision"},
@@ -122,8 +125,8 @@ func TestHTTPGuardrailApproval(t *testing.T) {
 		{"not signed in", anonymous, "GET", path, "", 401, "not signed in"},
 		{"cannot extend what is held", tokyoResponder, "POST", path + "/extend", `{"ttl":"2h"}`, 409, "only an active decision"},
 		{"still held", tokyoViewer, "GET", path, "", 200, `"status":"held"`},
-		{"responder approves", tokyoResponder, "POST", path + "/approve", `{"note":"ward moved the patient to a spare ventilator"}`, 200, `"status":"active"`},
-		{"approved once only", tokyoResponder, "POST", path + "/approve", ``, 409, "only a held decision can be approved"},
+		{"approver approves", tokyoApprover, "POST", path + "/approve", `{"note":"ward moved the patient to a spare ventilator"}`, 200, `"status":"active"`},
+		{"approved once only", tokyoApprover, "POST", path + "/approve", ``, 409, "only a held decision can be approved"},
 	} {
 		status, body := do(t, srv, tc.who, tc.method, tc.path, tc.body)
 		if status != tc.status || !strings.Contains(body, tc.contains) {
@@ -132,9 +135,9 @@ func TestHTTPGuardrailApproval(t *testing.T) {
 	}
 	_, body = do(t, srv, tokyoViewer, "GET", path, "")
 	got := decodeView(t, body)
-	if got.Status != StatusActive || !got.Live || got.Waiting != "" || got.UpdatedBy != "person:aiko" ||
+	if got.Status != StatusActive || !got.Live || got.Waiting != "" || got.UpdatedBy != "person:mori" ||
 		got.Note != "ward moved the patient to a spare ventilator" || !got.Expires.Equal(t0.Add(10*time.Minute+time.Hour)) {
-		t.Errorf("after approval GET %s = %+v, want active and live for 1h from the approval, by aiko with her note", path, got)
+		t.Errorf("after approval GET %s = %+v, want active and live for 1h from the approval, by mori with his note", path, got)
 	}
 }
 
@@ -254,8 +257,11 @@ func TestHTTPDecisions(t *testing.T) {
 		{"bad limit", "GET", "/api/v1/decisions?limit=0", "", 400, "not a page size"},
 	} {
 		who := tokyoResponder
-		if strings.HasPrefix(tc.name, "viewer") {
+		switch {
+		case strings.HasPrefix(tc.name, "viewer"):
 			who = tokyoViewer
+		case strings.HasPrefix(tc.name, "reject"):
+			who = tokyoApprover
 		}
 		status, body := do(t, srv, who, tc.method, tc.path, tc.body)
 		if status != tc.status || !strings.Contains(body, tc.contains) {

@@ -11,27 +11,34 @@ type Role string
 const (
 	// RoleViewer sees decisions, including held ones and how long they have waited.
 	RoleViewer Role = "viewer"
-	// RoleResponder also adds, extends and revokes decisions, and approves or rejects what a
-	// guardrail held back: the on-call security responder or clinical engineer.
+	// RoleResponder also adds, extends and revokes decisions: the on-call security
+	// responder, or a script with an API token.
 	RoleResponder Role = "responder"
-	// RoleAdmin may do everything a responder may.
+	// RoleApprover may also approve or reject what a guardrail held back: a person who
+	// answers for the patient's safety (the clinical engineer, the CSIRT lead), signed in
+	// with a second factor. An API token is never one.
+	RoleApprover Role = "approver"
+	// RoleAdmin may do everything.
 	RoleAdmin Role = "admin"
 )
 
 // Roles returns every role, from least to most allowed.
-func Roles() []Role { return []Role{RoleViewer, RoleResponder, RoleAdmin} }
+func Roles() []Role { return []Role{RoleViewer, RoleResponder, RoleApprover, RoleAdmin} }
 
 // ParseRole returns the role named s.
 func ParseRole(s string) (Role, error) {
 	r := Role(s)
 	if !slices.Contains(Roles(), r) {
-		return "", fmt.Errorf("%w: unknown role %q (want viewer, responder or admin)", ErrInvalid, s)
+		return "", fmt.Errorf("%w: unknown role %q (want viewer, responder, approver or admin)", ErrInvalid, s)
 	}
 	return r, nil
 }
 
 // canDecide reports whether the role may create or change decisions.
-func (r Role) canDecide() bool { return r == RoleResponder || r == RoleAdmin }
+func (r Role) canDecide() bool { return r == RoleResponder || r == RoleApprover || r == RoleAdmin }
+
+// canApprove reports whether the role may approve or reject a held decision.
+func (r Role) canApprove() bool { return r == RoleApprover || r == RoleAdmin }
 
 // Person is who acts on a decision by API or CLI.
 type Person struct {
@@ -48,7 +55,19 @@ func (p Person) may(what string) error {
 		return fmt.Errorf("%w: %s needs a named person", ErrNotAllowed, what)
 	}
 	if !p.Role.canDecide() {
-		return fmt.Errorf("%w: %s has role %q; to %s a person needs role responder or admin",
+		return fmt.Errorf("%w: %s has role %q; to %s a person needs role responder, approver or admin",
+			ErrNotAllowed, p.Name, p.Role, what)
+	}
+	return nil
+}
+
+// mayApprove returns an ErrNotAllowed error unless p may approve or reject held decisions.
+func (p Person) mayApprove(what string) error {
+	if p.Name == "" {
+		return fmt.Errorf("%w: %s needs a named person", ErrNotAllowed, what)
+	}
+	if !p.Role.canApprove() {
+		return fmt.Errorf("%w: %s has role %q; to %s a person needs role approver, signed in to the web UI with a second factor",
 			ErrNotAllowed, p.Name, p.Role, what)
 	}
 	return nil

@@ -249,9 +249,12 @@ func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request)
 	return d, nil
 }
 
-// Approve enforces a held decision from now for its full duration. Only a responder or an
+// Approve enforces a held decision from now for its full duration. Only an approver or an
 // admin may approve; anyone else gets ErrNotAllowed, and a decision that is not held ErrState.
 func (s *Service) Approve(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
+	if err := who.mayApprove("approve a decision"); err != nil {
+		return Decision{}, fmt.Errorf("approve decision %d: %w", id, err)
+	}
 	return s.change(ctx, tenant, who, id, "approve", func(d *store.Decision, now time.Time) error {
 		if d.Status != string(StatusHeld) {
 			return fmt.Errorf("%w: decision %d is %s; only a held decision can be approved", ErrState, d.ID, d.Status)
@@ -262,8 +265,11 @@ func (s *Service) Approve(ctx context.Context, tenant string, who Person, id int
 	})
 }
 
-// Reject refuses a held decision for good.
+// Reject refuses a held decision for good; only an approver or an admin may.
 func (s *Service) Reject(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
+	if err := who.mayApprove("reject a decision"); err != nil {
+		return Decision{}, fmt.Errorf("reject decision %d: %w", id, err)
+	}
 	return s.change(ctx, tenant, who, id, "reject", func(d *store.Decision, _ time.Time) error {
 		if d.Status != string(StatusHeld) {
 			return fmt.Errorf("%w: decision %d is %s; only a held decision can be rejected", ErrState, d.ID, d.Status)

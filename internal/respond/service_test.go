@@ -69,6 +69,7 @@ func bruteForce(id, src string) detect.Alert {
 
 var (
 	aiko   = Person{Name: "aiko", Role: RoleResponder}
+	mori   = Person{Name: "mori", Role: RoleApprover} // the clinical engineer on call
 	viewer = Person{Name: "kenji", Role: RoleViewer}
 )
 
@@ -181,23 +182,27 @@ func TestHeldDecisionApproval(t *testing.T) {
 	if d, _ := s.Get(ctx, "tokyo", held.ID); d.Status != StatusHeld {
 		t.Errorf("after a refused approval the decision is %s, want held", d.Status)
 	}
-	if _, err := s.Approve(ctx, "osaka", aiko, held.ID, ""); !errors.Is(err, store.ErrNotFound) {
+	// A responder (or a script's token) may add and revoke, not approve what a guardrail held.
+	if _, err := s.Approve(ctx, "tokyo", aiko, held.ID, ""); !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "approver") {
+		t.Errorf("Approve(by responder) = %v, want ErrNotAllowed asking for an approver", err)
+	}
+	if _, err := s.Approve(ctx, "osaka", mori, held.ID, ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Approve(from another tenant) = %v, want ErrNotFound", err)
 	}
 
-	got, err := s.Approve(ctx, "tokyo", aiko, held.ID, "ventilator confirmed compromised; ICU on manual ventilation")
+	got, err := s.Approve(ctx, "tokyo", mori, held.ID, "ventilator confirmed compromised; ICU on manual ventilation")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != StatusActive || !got.Live(c.now()) || !got.Expires.Equal(c.now().Add(time.Hour)) || got.UpdatedBy != "person:aiko" {
-		t.Errorf("Approve(by responder) = %+v, want active for 1h from approval, by aiko", got)
+	if got.Status != StatusActive || !got.Live(c.now()) || !got.Expires.Equal(c.now().Add(time.Hour)) || got.UpdatedBy != "person:mori" {
+		t.Errorf("Approve(by approver) = %+v, want active for 1h from approval, by mori", got)
 	}
-	if _, err := s.Approve(ctx, "tokyo", aiko, held.ID, ""); !errors.Is(err, ErrState) {
+	if _, err := s.Approve(ctx, "tokyo", mori, held.ID, ""); !errors.Is(err, ErrState) {
 		t.Errorf("Approve(twice) = %v, want ErrState", err)
 	}
 	log, _ := st.Tenant("tokyo").AuditLog(ctx, 1)
-	if log[0].Action != "decision.approve" || log[0].Actor != "person:aiko" || !strings.Contains(log[0].Detail, "ICU on manual ventilation") {
-		t.Errorf("audit log = %+v, want the approval by aiko with her note", log[0])
+	if log[0].Action != "decision.approve" || log[0].Actor != "person:mori" || !strings.Contains(log[0].Detail, "ICU on manual ventilation") {
+		t.Errorf("audit log = %+v, want the approval by mori with his note", log[0])
 	}
 }
 
@@ -205,7 +210,10 @@ func TestRejectRevokeExtendExpire(t *testing.T) {
 	s, _, c, changed := newService(t, false)
 	ctx := t.Context()
 	held, _ := s.OnAlert(ctx, detect.Alert{ID: "r", Tenant: "tokyo", RuleID: "behavior.ransomware", Entities: detect.Entities{Host: "10.40.0.10"}})
-	if d, err := s.Reject(ctx, "tokyo", aiko, held[0].ID, "EHR must stay up; handled by the vendor"); err != nil || d.Status != StatusRejected {
+	if _, err := s.Reject(ctx, "tokyo", aiko, held[0].ID, "no"); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("Reject(by responder) = %v, want ErrNotAllowed", err)
+	}
+	if d, err := s.Reject(ctx, "tokyo", mori, held[0].ID, "EHR must stay up; handled by the vendor"); err != nil || d.Status != StatusRejected {
 		t.Errorf("Reject = %+v, %v; want rejected", d, err)
 	}
 	active, _ := s.OnAlert(ctx, bruteForce("b", "203.0.113.50"))

@@ -158,6 +158,9 @@ func (s *Server) changeDecision(w http.ResponseWriter, r *http.Request, p *page,
 	}
 	// The guard checked the action in this tenant; respond wants a role of its own.
 	who := respond.Person{Name: id.Name, Role: respond.RoleResponder}
+	if id.Can(p.Tenant, auth.ActionApproveDecisions) {
+		who.Role = respond.RoleApprover
+	}
 	note := strings.TrimSpace(r.PostFormValue("note"))
 	switch op {
 	case "approve":
