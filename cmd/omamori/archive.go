@@ -57,14 +57,10 @@ from $OMAMORI_MASTER_KEY when it is set, else from archive.key_file
 }
 
 func runArchive(ctx context.Context, e env, fs *flag.FlagSet, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
-		fs.Usage()
-		if len(args) == 0 {
-			return hint(errors.New("archive: no command given"), "omamori archive verify, search, export, ...")
-		}
-		return flag.ErrHelp
+	sub, args, err := subcommand(fs, "archive", args, "omamori archive verify, search, export, ...")
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	sfs := flag.NewFlagSet("archive "+sub, flag.ContinueOnError)
 	sfs.SetOutput(e.stderr)
 	var cf configFlags

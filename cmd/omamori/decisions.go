@@ -68,14 +68,10 @@ Flags:
 }
 
 func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fs.Usage()
-		if len(args) == 0 {
-			return hint(errors.New("decisions: no command given"), "omamori decisions list|add|extend|delete")
-		}
-		return flag.ErrHelp
+	sub, args, err := subcommand(fs, "decisions", args, "omamori decisions list|add|extend|delete")
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	var cf clientFlags
 	cf.register(fs)
 	status := fs.String("status", "", "")

@@ -64,14 +64,10 @@ Flags:
 }
 
 func runIncident(ctx context.Context, e env, fs *flag.FlagSet, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fs.Usage()
-		if len(args) == 0 {
-			return hint(errors.New("incident: no command given"), "omamori incident list|show|assign|state|close|note|report")
-		}
-		return flag.ErrHelp
+	sub, args, err := subcommand(fs, "incident", args, "omamori incident list|show|assign|state|close|note|report")
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	var cf clientFlags
 	cf.register(fs)
 	var af configFlags // export reads the archive on this machine

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	_ "time/tzdata" // hospitals run minimal servers; Asia/Tokyo must resolve without /usr/share/zoneinfo
 )
@@ -121,3 +122,17 @@ func (h hinted) Error() string { return h.err.Error() }
 func (h hinted) Unwrap() error { return h.err }
 
 func hint(err error, advice string) error { return hinted{err, advice} }
+
+// subcommand splits args into a command's subcommand and the rest. With no subcommand, or a
+// request for help in its place, it prints fs's usage and returns the error to end with: no
+// command given (with choices as the hint), or flag.ErrHelp.
+func subcommand(fs *flag.FlagSet, name string, args []string, choices string) (string, []string, error) {
+	if len(args) > 0 && !slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		return args[0], args[1:], nil
+	}
+	fs.Usage()
+	if len(args) == 0 {
+		return "", nil, hint(fmt.Errorf("%s: no command given", name), choices)
+	}
+	return "", nil, flag.ErrHelp
+}

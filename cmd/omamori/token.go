@@ -55,10 +55,10 @@ func scopeNames() string {
 }
 
 func runToken(ctx context.Context, e env, fs *flag.FlagSet, args []string) error {
-	if len(args) == 0 {
-		return hint(errors.New("token: no subcommand"), "omamori token create|list|revoke; 'omamori help token' says more")
+	sub, args, err := subcommand(fs, "token", args, "omamori token create|list|revoke")
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	var cf configFlags
 	cf.register(fs)
 	tenant := fs.String("tenant", "", "")
