@@ -319,21 +319,5 @@ func FuzzArchiveQuery(f *testing.F) {
 	if err := fx.archive.Sync(ctx); err != nil {
 		f.Fatal(err)
 	}
-	u, _ := url.Parse(fx.ts.URL)
-	cookies := fx.signIn(f, "liaison").Jar.Cookies(u)
-	f.Fuzz(func(t *testing.T, q string) {
-		req := httptest.NewRequest("GET", "/t/tokyo/archive", nil)
-		req.URL.RawQuery = q
-		for _, ck := range cookies {
-			req.AddCookie(ck)
-		}
-		rec := httptest.NewRecorder()
-		fx.srv.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
-			t.Fatalf("archive ?%s = %d", q, rec.Code)
-		}
-		if strings.Contains(rec.Body.String(), "Osaka-only") {
-			t.Fatalf("archive ?%s shows osaka's record", q)
-		}
-	})
+	fx.fuzzQuery(f, "liaison", "/t/tokyo/archive")
 }

@@ -60,3 +60,11 @@ func TestAuditPage(t *testing.T) {
 		t.Errorf("viewer on the audit page = %d, want 403", resp.StatusCode)
 	}
 }
+
+func FuzzAuditQuery(f *testing.F) {
+	for _, s := range []string{"kind=archive&who=liaison", "before=-1&kind=%00", "from=2026-13-01", "from=2026-05-02&to=2026-05-01",
+		"who=user:x&before=99999999999999999999", "kind=token&from=2026-01-01&to=2026-12-31"} {
+		f.Add(s)
+	}
+	newFixture(f, false).fuzzQuery(f, "sato", "/t/tokyo/audit")
+}

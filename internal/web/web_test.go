@@ -215,6 +215,29 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	return f
 }
 
+// fuzzQuery fuzzes the raw query of the page at path (as it may arrive, not one a client has
+// cleaned up), signed in as user: every answer is the page or a refusal of the query, never an
+// error of the page's own, and never shows osaka's records.
+func (fx *fixture) fuzzQuery(f *testing.F, user, path string) {
+	u, _ := url.Parse(fx.ts.URL)
+	cookies := fx.signIn(f, user).Jar.Cookies(u)
+	f.Fuzz(func(t *testing.T, q string) {
+		req := httptest.NewRequest("GET", path, nil)
+		req.URL.RawQuery = q
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		rec := httptest.NewRecorder()
+		fx.srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
+			t.Fatalf("%s?%s = %d", path, q, rec.Code)
+		}
+		if strings.Contains(rec.Body.String(), "Osaka-only") {
+			t.Fatalf("%s?%s shows osaka's record", path, q)
+		}
+	})
+}
+
 // newHospital adds a hospital with nothing in it yet, and a person holding role there, signed in.
 func (f *fixture) newHospital(t testing.TB, id, user string, role auth.Role) *http.Client {
 	t.Helper()
