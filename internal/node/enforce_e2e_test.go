@@ -2,17 +2,12 @@ package node
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -21,10 +16,10 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"golang.org/x/sys/unix"
 
 	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/netlab"
 	"github.com/omamori-project/omamori/internal/nft"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
@@ -42,160 +37,7 @@ const (
 	e2eAttacker   = "198.18.1.2"
 	e2eServer     = "198.18.2.2:8080"
 	e2eVentilator = "198.18.3.2"
-	e2eRoutes     = "198.18.0.0/15"
-	ipCmd         = "/usr/sbin/ip"
 )
-
-// netNS is a named network namespace the test made, with an open descriptor to enter it.
-type netNS struct {
-	name, path string
-	fd         int
-}
-
-// hospitalNet builds the namespaces and links of the diagram above, and removes them when the
-// test ends. It skips the test where namespaces cannot be made.
-func hospitalNet(t *testing.T) (attacker, gateway, hospital, ventilator netNS) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: the network namespaces of this test need root (CAP_SYS_ADMIN and CAP_NET_ADMIN)")
-	}
-	if _, err := os.Stat(ipCmd); err != nil {
-		t.Skipf("skipping: %s (iproute2) builds the test network: %v", ipCmd, err)
-	}
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(ipCmd, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	b := make([]byte, 3)
-	rand.Read(b)
-	id := "ome2e" + hex.EncodeToString(b)
-	mk := func(role string) netNS {
-		t.Helper()
-		name := id + role
-		if out, err := exec.Command(ipCmd, "netns", "add", name).CombinedOutput(); err != nil {
-			t.Skipf("skipping: cannot create a network namespace: %v: %s", err, out)
-		}
-		t.Cleanup(func() { exec.Command(ipCmd, "netns", "del", name).Run() })
-		path := "/run/netns/" + name
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Fatalf("open namespace %s: %v", name, err)
-		}
-		t.Cleanup(func() { unix.Close(fd) })
-		ip("-n", name, "link", "set", "lo", "up")
-		return netNS{name, path, fd}
-	}
-	attacker, gateway, hospital, ventilator = mk("a"), mk("g"), mk("h"), mk("v")
-
-	// nf_tables may be missing (a kernel without it, a container that hides it).
-	c, err := nftables.New(nftables.WithNetNSFd(gateway.fd))
-	if err != nil {
-		t.Skipf("skipping: no nftables netlink in a namespace: %v", err)
-	}
-	if _, err := c.ListTables(); err != nil {
-		t.Skipf("skipping: nf_tables does not answer in a namespace: %v", err)
-	}
-
-	link := func(n netNS, dev, gwDev, subnet string) {
-		ip("-n", n.name, "link", "add", dev, "type", "veth", "peer", "name", gwDev, "netns", gateway.name)
-		ip("-n", n.name, "addr", "add", "198.18."+subnet+".2/24", "dev", dev)
-		ip("-n", n.name, "link", "set", dev, "up")
-		ip("-n", gateway.name, "addr", "add", "198.18."+subnet+".1/24", "dev", gwDev)
-		ip("-n", gateway.name, "link", "set", gwDev, "up")
-		// Only the test range is routed, and only through the gateway: nothing leaves it.
-		ip("-n", n.name, "route", "add", e2eRoutes, "via", "198.18."+subnet+".1")
-	}
-	link(attacker, "a0", "ga", "1")
-	link(hospital, "h0", "gh", "2")
-	link(ventilator, "v0", "gv", "3")
-	inNetNS(t, gateway, func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0) })
-	return attacker, gateway, hospital, ventilator
-}
-
-// inNetNS runs fn on a thread switched into n, then switches back; sockets made in fn stay in n.
-func inNetNS(t testing.TB, n netNS, fn func() error) {
-	t.Helper()
-	if err := switchNetNS(n, fn); err != nil {
-		t.Fatalf("in namespace %s: %v", n.name, err)
-	}
-}
-
-// switchNetNS is inNetNS for any goroutine: it returns the error instead of failing the test.
-func switchNetNS(n netNS, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter %s: %w", n.name, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("leave %s: %w", n.name, err) // the thread stays locked and is discarded
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-// serveOK answers every connection to addr inside n with "ok".
-func serveOK(t *testing.T, n netNS, addr string) {
-	t.Helper()
-	var ln net.Listener
-	inNetNS(t, n, func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
-		return err
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("ok"))
-			c.Close()
-		}
-	}()
-}
-
-// dialOK connects from n to addr and reads the greeting; the error says why it did not work.
-// It may be called from any goroutine.
-func dialOK(n netNS, addr string, timeout time.Duration) error {
-	var c net.Conn
-	var derr error
-	if err := switchNetNS(n, func() error {
-		c, derr = net.DialTimeout("tcp4", addr, timeout)
-		return nil
-	}); err != nil {
-		return err
-	}
-	if derr != nil {
-		return derr
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
-	b, err := io.ReadAll(c)
-	if err != nil {
-		return err
-	}
-	if string(b) != "ok" {
-		return fmt.Errorf("greeting %q, want ok", b)
-	}
-	return nil
-}
 
 // isDrop reports whether a dial failed because its SYN went unanswered, as when the gateway
 // drops it, rather than being refused or unroutable.
@@ -206,9 +48,9 @@ func isDrop(err error) bool {
 
 // gatewayDrops reads the packet counters of omamori's block rules on the gateway's forward
 // chain: what the kernel itself says it dropped.
-func gatewayDrops(t *testing.T, gw netNS) uint64 {
+func gatewayDrops(t *testing.T, gw netlab.NS) uint64 {
 	t.Helper()
-	c, err := nftables.New(nftables.WithNetNSFd(gw.fd))
+	c, err := nftables.New(nftables.WithNetNSFd(gw.FD))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +132,7 @@ type prober struct {
 // handshake alone, which the kernels complete without the server's goroutine, so a failed
 // attempt means a dropped SYN however busy the machine is; otherwise the server's greeting
 // is read too.
-func startProber(n netNS, addr string, timeout time.Duration, connectOnly bool) *prober {
+func startProber(n netlab.NS, addr string, timeout time.Duration, connectOnly bool) *prober {
 	pr := &prober{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(pr.done)
@@ -302,7 +144,7 @@ func startProber(n netNS, addr string, timeout time.Duration, connectOnly bool) 
 			}
 			p := probe{start: time.Now()}
 			if connectOnly {
-				p.err = switchNetNS(n, func() error {
+				p.err = n.Do(func() error {
 					c, err := net.DialTimeout("tcp4", addr, timeout)
 					if err == nil {
 						c.Close()
@@ -310,7 +152,7 @@ func startProber(n netNS, addr string, timeout time.Duration, connectOnly bool) 
 					return err
 				})
 			} else {
-				p.err = dialOK(n, addr, timeout)
+				p.err = n.Dial(addr, timeout)
 			}
 			pr.mu.Lock()
 			pr.probes = append(pr.probes, p)
@@ -346,11 +188,12 @@ func (pr *prober) Probes() []probe {
 // packets while the ventilator's go on. When the block's TTL runs out the attacker connects
 // again.
 func TestEnforceE2EInNamespaces(t *testing.T) {
-	attacker, gateway, hospital, ventilator := hospitalNet(t)
-	serveOK(t, hospital, e2eServer)
-	for _, who := range []netNS{attacker, ventilator} {
-		if err := dialOK(who, e2eServer, 2*time.Second); err != nil {
-			t.Fatalf("before any attack, %s cannot reach the hospital server through the gateway: %v", who.name, err)
+	l := netlab.New(t, "198.18")
+	attacker, gateway, ventilator := l.Attacker, l.Gateway, l.Ventilator
+	l.Hospital.Serve(t, e2eServer)
+	for _, who := range []netlab.NS{attacker, ventilator} {
+		if err := who.Dial(e2eServer, 2*time.Second); err != nil {
+			t.Fatalf("before any attack, %s cannot reach the hospital server through the gateway: %v", who.Name, err)
 		}
 	}
 
@@ -372,7 +215,7 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 		"respond.allow=[10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]",
 		"respond.policies=[{name: block-brute-force, rules: [behavior.brute_force], action: block, target: source, ttl: " + ttl.String() + "}]",
 		"respond.nftables=true",
-		"respond.nftables_netns=" + gateway.path,
+		"respond.nftables_netns=" + gateway.Path,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -455,7 +298,7 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 	// A new connection of the attacker's fails, and the kernel counts its SYN as dropped by
 	// omamori's rule on the gateway.
 	before := gatewayDrops(t, gateway)
-	if err := dialOK(attacker, e2eServer, 500*time.Millisecond); !isDrop(err) {
+	if err := attacker.Dial(e2eServer, 500*time.Millisecond); !isDrop(err) {
 		t.Fatalf("while the block is live, the attacker's connection: %v, want it dropped (a timeout)", err)
 	}
 	if after := gatewayDrops(t, gateway); after <= before {
@@ -463,7 +306,7 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 	}
 
 	// Care goes on: the ventilator still reaches the server, and nothing blocks it.
-	if err := dialOK(ventilator, e2eServer, 2*time.Second); err != nil {
+	if err := ventilator.Dial(e2eServer, 2*time.Second); err != nil {
 		t.Fatalf("while the attacker is blocked, the ventilator cannot reach the server: %v", err)
 	}
 	if ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: e2eVentilator}); err != nil || len(ds) != 0 {
@@ -474,7 +317,7 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 	var back time.Time
 	for deadline := d.Expires.Add(20 * time.Second); ; {
 		start := time.Now()
-		if err := dialOK(attacker, e2eServer, 200*time.Millisecond); err == nil {
+		if err := attacker.Dial(e2eServer, 200*time.Millisecond); err == nil {
 			back = start
 			break
 		}
