@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -69,63 +68,12 @@ func (q *Query) Match(e *event.Event) bool {
 		return false
 	}
 	for _, c := range q.Where {
-		v, ok := FieldValue(e, c.Field)
+		v, ok := e.Value(c.Field)
 		if !ok || c.Op == "=" && v != c.Value || c.Op == "~" && !strings.Contains(v, c.Value) {
 			return false
 		}
 	}
 	return true
-}
-
-// FieldValue returns the value of a field of e by its ECS name, as AppendECS renders it.
-func FieldValue(e *event.Event, name string) (string, bool) {
-	num := func(v uint64) (string, bool) { return strconv.FormatUint(v, 10), v != 0 }
-	str := func(s string) (string, bool) { return s, s != "" }
-	addr := func(a netip.Addr) (string, bool) {
-		if !a.IsValid() {
-			return "", false
-		}
-		return a.String(), true
-	}
-	switch name {
-	case "organization.id":
-		return str(e.Tenant)
-	case "event.provider":
-		return str(e.Source)
-	case "event.module":
-		return str(e.Format)
-	case "event.dataset":
-		return str(e.Dataset)
-	case "event.category":
-		return str(e.Category)
-	case "event.action":
-		return str(e.Action)
-	case "event.outcome":
-		return e.Outcome.String(), e.Outcome != event.OutcomeUnknown // as AppendECS leaves it out
-	case "host.name":
-		return str(e.Host)
-	case "process.name":
-		return str(e.Process)
-	case "process.pid":
-		return num(uint64(e.PID))
-	case "user.name":
-		return str(e.User)
-	case "source.ip":
-		return addr(e.SrcIP)
-	case "destination.ip":
-		return addr(e.DstIP)
-	case "source.port":
-		return num(uint64(e.SrcPort))
-	case "destination.port":
-		return num(uint64(e.DstPort))
-	case "network.transport":
-		return str(e.Protocol)
-	case "message":
-		return str(e.Message)
-	case "event.original":
-		return string(e.Raw), len(e.Raw) > 0
-	}
-	return e.Get(event.K(name))
 }
 
 // Search calls fn with every synced record of q.Tenant that matches q, in order, up to

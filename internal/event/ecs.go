@@ -1,9 +1,6 @@
 package event
 
 import (
-	"encoding/base64"
-	"strconv"
-	"time"
 	"unicode/utf8"
 )
 
@@ -15,58 +12,11 @@ import (
 // event.original, or base64 in event.original_base64 when it is not UTF-8 text.
 func AppendECS(dst []byte, e *Event) []byte {
 	w := ecsWriter{b: append(dst, '{')}
-	if !e.Time.IsZero() {
-		w.str("@timestamp", e.Time.UTC().Format(time.RFC3339Nano))
-	}
-	if !e.Received.IsZero() {
-		w.str("event.ingested", e.Received.UTC().Format(time.RFC3339Nano))
-	}
-	w.str("organization.id", e.Tenant)
-	w.str("event.provider", e.Source)
-	w.str("event.module", e.Format)
-	w.str("event.dataset", e.Dataset)
-	w.str("event.category", e.Category)
-	w.str("event.action", e.Action)
-	if e.Outcome != OutcomeUnknown {
-		w.str("event.outcome", e.Outcome.String())
-	}
-	if e.Severity != 0 || e.Facility != 0 {
-		w.num("log.syslog.severity.code", uint64(e.Severity))
-		w.num("log.syslog.facility.code", uint64(e.Facility))
-	}
-	w.str("host.name", e.Host)
-	w.str("process.name", e.Process)
-	if e.PID != 0 {
-		w.num("process.pid", uint64(e.PID))
-	}
-	w.str("user.name", e.User)
-	if e.SrcIP.IsValid() {
-		w.str("source.ip", e.SrcIP.String())
-	}
-	if e.SrcPort != 0 {
-		w.num("source.port", uint64(e.SrcPort))
-	}
-	if e.BytesOut != 0 {
-		w.num("source.bytes", e.BytesOut)
-	}
-	if e.DstIP.IsValid() {
-		w.str("destination.ip", e.DstIP.String())
-	}
-	if e.DstPort != 0 {
-		w.num("destination.port", uint64(e.DstPort))
-	}
-	if e.BytesIn != 0 {
-		w.num("destination.bytes", e.BytesIn)
-	}
-	w.str("network.transport", e.Protocol)
-	w.str("message", e.Message)
-	w.fields(e.Fields)
-	if len(e.Raw) > 0 {
-		if utf8.Valid(e.Raw) {
-			w.str("event.original", String(e.Raw))
-		} else {
-			w.str("event.original_base64", base64.StdEncoding.EncodeToString(e.Raw))
+	for i, c := range commons {
+		if i == len(commons)-rawCommons {
+			w.fields(e.Fields)
 		}
+		w.common(c, e)
 	}
 	return append(w.b, '}', '\n')
 }
@@ -74,6 +24,7 @@ func AppendECS(dst []byte, e *Event) []byte {
 type ecsWriter struct {
 	b    []byte
 	more bool
+	tmp  []byte // a common field's value, before it is quoted
 }
 
 func (w *ecsWriter) key(k string) {
@@ -85,17 +36,30 @@ func (w *ecsWriter) key(k string) {
 	w.b = append(w.b, ':')
 }
 
+// common writes e's value of c, if it has one.
+func (w *ecsWriter) common(c Common, e *Event) {
+	if c.Text != nil {
+		w.str(c.Name, c.Text(e))
+		return
+	}
+	var ok bool
+	if w.tmp, ok = c.Append(w.tmp[:0], e); !ok {
+		return
+	}
+	w.key(c.Name)
+	if c.Number {
+		w.b = append(w.b, w.tmp...)
+	} else {
+		w.b = AppendJSONString(w.b, String(w.tmp))
+	}
+}
+
 func (w *ecsWriter) str(k, v string) {
 	if v == "" {
 		return
 	}
 	w.key(k)
 	w.b = AppendJSONString(w.b, v)
-}
-
-func (w *ecsWriter) num(k string, v uint64) {
-	w.key(k)
-	w.b = strconv.AppendUint(w.b, v, 10)
 }
 
 // fields writes extra fields. A key that repeats (a JSON array a source sent, a Windows event

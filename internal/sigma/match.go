@@ -1,7 +1,6 @@
 package sigma
 
 import (
-	"strconv"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -199,57 +198,41 @@ func (m *Matcher) lower(i int) string {
 	return l
 }
 
-var virtualKeys = func() []event.Key {
-	ks := make([]event.Key, len(virtualNames))
+// virtuals are the typed fields named by virtualNames.
+var virtuals = func() []event.Common {
+	cs := make([]event.Common, len(virtualNames))
 	for i, n := range virtualNames {
-		ks[i] = event.K(n)
+		c, ok := event.LookupCommon(n)
+		if !ok {
+			panic("sigma: " + n + " is not a typed field of event.Event")
+		}
+		cs[i] = c
 	}
-	return ks
+	return cs
 }()
 
-// addVirtual appends the typed common fields of e to the view under their virtual keys.
+// addVirtual appends the typed common fields of e to the view under their virtual keys:
+// strings as they are, the others written into numBuf, which (like the arena) is only
+// appended to within one event.
 func (m *Matcher) addVirtual(e *event.Event) {
-	add := func(i int, v string) {
-		if v != "" {
-			m.view = append(m.view, event.Field{Key: virtualKeys[i], Value: v})
-		}
-	}
-	str := func(b []byte) string {
-		// numBuf is only appended to within one event, like the arena.
-		return unsafe.String(unsafe.SliceData(b), len(b))
-	}
-	num := func(n uint64) string {
-		if n == 0 {
-			return ""
-		}
-		start := len(m.numBuf)
-		if cap(m.numBuf)-start < 20 {
-			m.numBuf = make([]byte, 0, 256)
-			start = 0
-		}
-		m.numBuf = strconv.AppendUint(m.numBuf, n, 10)
-		return str(m.numBuf[start:])
-	}
 	m.numBuf = m.numBuf[:0]
-	add(0, e.Host)
-	add(1, e.Message)
-	add(2, e.Process)
-	add(3, e.User)
-	if e.SrcIP.IsValid() {
-		add(4, e.SrcIP.String())
+	for _, c := range virtuals {
+		var v string
+		if c.Text != nil {
+			v = c.Text(e)
+		} else {
+			start := len(m.numBuf)
+			var ok bool
+			if m.numBuf, ok = c.Append(m.numBuf, e); !ok {
+				continue
+			}
+			b := m.numBuf[start:]
+			v = unsafe.String(unsafe.SliceData(b), len(b))
+		}
+		if v != "" {
+			m.view = append(m.view, event.Field{Key: c.Key, Value: v})
+		}
 	}
-	add(5, num(uint64(e.SrcPort)))
-	if e.DstIP.IsValid() {
-		add(6, e.DstIP.String())
-	}
-	add(7, num(uint64(e.DstPort)))
-	add(8, e.Protocol)
-	add(9, e.Action)
-	add(10, e.Category)
-	if e.Outcome != event.OutcomeUnknown {
-		add(11, e.Outcome.String())
-	}
-	add(12, e.Dataset)
 }
 
 // find returns the index in the view of the first field ref names, or -1.
