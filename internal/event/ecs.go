@@ -11,7 +11,8 @@ import (
 // Extra fields follow the common ones under their own names. The raw record goes in
 // event.original, or base64 in event.original_base64 when it is not UTF-8 text.
 func AppendECS(dst []byte, e *Event) []byte {
-	w := ecsWriter{b: append(dst, '{')}
+	var scratch [64]byte // room for any value that is not text: a time, an address, a number
+	w := ecsWriter{b: append(dst, '{'), tmp: scratch[:0]}
 	for i, c := range commons {
 		if i == len(commons)-rawCommons {
 			w.fields(e.Fields)

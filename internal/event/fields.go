@@ -18,8 +18,8 @@ type Common struct {
 	// Append appends e's value of the field to dst as text and reports whether e has one:
 	// an empty string, a zero port or count and an invalid address are none.
 	Append func(dst []byte, e *Event) ([]byte, bool)
-	// Text, for a field that is a string in Event, returns it without a copy ("" for none);
-	// nil for the others.
+	// Text, for a field that is text in Event, returns it without a copy ("" for none); nil
+	// for the others.
 	Text func(e *Event) string
 }
 
@@ -105,12 +105,12 @@ var commons = func() []Common {
 		text("network.transport", func(e *Event) string { return e.Protocol }),
 		text("message", func(e *Event) string { return e.Message }),
 		// The raw record: as text when it is UTF-8, else in base64.
-		{Name: "event.original", Append: func(dst []byte, e *Event) ([]byte, bool) {
-			if len(e.Raw) == 0 || !utf8.Valid(e.Raw) {
-				return dst, false
+		text("event.original", func(e *Event) string {
+			if !utf8.Valid(e.Raw) {
+				return ""
 			}
-			return append(dst, e.Raw...), true
-		}},
+			return String(e.Raw)
+		}),
 		{Name: "event.original_base64", Append: func(dst []byte, e *Event) ([]byte, bool) {
 			if len(e.Raw) == 0 || utf8.Valid(e.Raw) {
 				return dst, false

@@ -57,3 +57,20 @@ func TestCommonsAgreeWithECS(t *testing.T) {
 		t.Error("event.original of a binary record: want none")
 	}
 }
+
+// BenchmarkAppendECS measures rendering one typical firewall event as ECS JSON, the form of
+// exports and of `omamori decode`.
+func BenchmarkAppendECS(b *testing.B) {
+	at := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+	e := Event{Time: at, Received: at, Tenant: "tokyo", Source: "syslog-udp", Format: "fortigate", Dataset: "fortigate.traffic",
+		Category: "network", Action: "accept", Outcome: OutcomeSuccess, Host: "fg-gw01", SrcIP: netip.MustParseAddr("192.168.10.5"),
+		SrcPort: 51000, DstIP: netip.MustParseAddr("203.0.113.50"), DstPort: 443, BytesOut: 1200, BytesIn: 5400, Protocol: "tcp",
+		Raw: []byte(`date=2026-11-23 time=09:30:00 devname="fg-gw01" type="traffic" action="accept" srcip=192.168.10.5 dstip=203.0.113.50`)}
+	e.Add(K("fortigate.policyid"), "12")
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendECS(buf[:0], &e)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
+}
