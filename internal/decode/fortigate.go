@@ -37,7 +37,7 @@ type fgRecord struct {
 	date, time, tz, eventtime, devname string
 	typ, subtype, level, logid, action string
 	status, user, msg, logdesc         string
-	srcip, dstip, remip                string
+	srcip, dstip, remip, tunnelip      string
 	srcport, dstport, proto            string
 	sentbyte, rcvdbyte                 string
 }
@@ -78,6 +78,8 @@ func (r *fgRecord) set(key, v string) {
 		r.dstip = v
 	case "remip":
 		r.remip = v
+	case "tunnelip":
+		r.tunnelip = v
 	case "srcport":
 		r.srcport = v
 	case "dstport":
@@ -327,6 +329,9 @@ func fgClassify(e *event.Event, r *fgRecord) {
 func fgVPN(e *event.Event, r *fgRecord) {
 	if ip, ok := parseAddr(r.remip); ok {
 		e.SrcIP = ip
+	}
+	if ip, ok := parseAddr(r.tunnelip); ok {
+		e.Add(event.KeyTunnelIP, ip.String())
 	}
 	switch r.action {
 	case "ssl-login-fail":

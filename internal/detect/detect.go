@@ -307,19 +307,18 @@ func entities(user, host string, src, dst netip.Addr, dstName string) Entities {
 	return en
 }
 
-var fgTunnelIP = event.K("fortigate.tunnelip")
-
 // maxTunnels bounds the tunnels remembered per tenant; beyond it the map starts afresh, which
 // only loses links for sessions older than the busiest VPN's day.
 const maxTunnels = 1 << 16
 
-// learnTunnel remembers which remote address a VPN tunnel address was given to (FortiGate's
-// SSL-VPN tunnel-up names both), and forgets it when the tunnel goes down.
+// learnTunnel remembers which remote address a VPN tunnel address was given to (a VPN login
+// that names both, such as FortiGate's SSL-VPN tunnel-up), and forgets it when the tunnel
+// goes down.
 func (s *Stage) learnTunnel(e *event.Event) {
 	if e.Action != "vpn_login" && e.Action != "vpn_logout" {
 		return
 	}
-	v, ok := e.Get(fgTunnelIP)
+	v, ok := e.Get(event.KeyTunnelIP)
 	if !ok {
 		return
 	}

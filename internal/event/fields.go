@@ -124,6 +124,12 @@ var commons = func() []Common {
 	return cs
 }()
 
+// KeyTunnelIP is a well-known extra field, filled alike by the decoders of every VPN
+// appliance that logs it: the address the appliance gave a remote user's tunnel. Inside the
+// hospital that user's traffic comes from it, so an alert about it is about the remote address
+// that holds it.
+var KeyTunnelIP = K("vpn.tunnel.ip")
+
 // rawCommons is how many commons at the end of the list hold the raw record.
 const rawCommons = 2
 
