@@ -13,6 +13,7 @@ import (
 type Engine struct {
 	cfg     Config
 	shard   Shard
+	swept   time.Time // event time of the last Sweep that ran
 	auth    *authTracker
 	beacons *beacons
 	flows   *flowTracker
@@ -56,16 +57,35 @@ func (en *Engine) Observe(dst []Finding, e *event.Event) []Finding {
 	return dst
 }
 
+// SweepEvery is how often, in event time, Sweep scores beacons and expires state: RITA's
+// method needs the whole series, so beaconing is a sweep over the window, not a per-event step.
+const SweepEvery = 5 * time.Minute
+
+// Sweep, called after Observe with each event's time, scores the beacons over the window and
+// expires old state once every SweepEvery of event time, appending the beacon findings to
+// dst; the rest of the time it does nothing. The first call only starts the clock.
+func (en *Engine) Sweep(dst []Finding, now time.Time) []Finding {
+	if now.Sub(en.swept) < SweepEvery {
+		return dst
+	}
+	if !en.swept.IsZero() {
+		dst = en.Beacons(dst)
+		en.Expire(now)
+	}
+	en.swept = now
+	return dst
+}
+
 // Beacons scores every pair and appends a finding for each pair at or above the beacon
 // threshold that has not been reported within the beacon window. It is a batch step over the
-// window (RITA's method needs the whole series): run it every few minutes, not per event.
+// window (RITA's method needs the whole series): Sweep runs it every few minutes.
 func (en *Engine) Beacons(dst []Finding) []Finding { return en.beacons.findings(dst) }
 
 // BeaconScores returns the score of every pair with enough connections, highest first.
 func (en *Engine) BeaconScores() []PairScore { return en.beacons.scores() }
 
-// Expire drops state that no window can use any more, as of now (event time). Run it every
-// minute or so; Observe also evicts lazily per key.
+// Expire drops state that no window can use any more, as of now (event time). Sweep runs it;
+// Observe also evicts lazily per key.
 func (en *Engine) Expire(now time.Time) {
 	en.auth.expire(now)
 	en.flows.expire(now)

@@ -62,3 +62,30 @@ func TestExfiltration(t *testing.T) {
 		t.Errorf("a host that sent an hour ago: %d kept; want 1", n)
 	}
 }
+
+// Sweep expires state on its own schedule of event time: not at the first call, which starts
+// the clock, nor within SweepEvery of the last sweep.
+func TestSweep(t *testing.T) {
+	en, err := New(DefaultConfig(), Shard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	e := event.Event{Time: t0, Category: "network", SrcIP: netip.MustParseAddr("192.168.10.5"),
+		DstIP: netip.MustParseAddr("203.0.113.50"), BytesOut: 1 << 20}
+	en.Observe(nil, &e)
+	gone := t0.Add(time.Duration(DefaultConfig().Exfiltration.History+2) * time.Hour)
+	for _, c := range []struct {
+		at   time.Time
+		want int
+	}{
+		{gone, 1},                               // the first call only starts the clock
+		{gone.Add(SweepEvery - time.Second), 1}, // too soon
+		{gone.Add(SweepEvery), 0},               // swept: the silent host is forgotten
+	} {
+		en.Sweep(nil, c.at)
+		if n := en.Keys()["exfiltration"]; n != c.want {
+			t.Errorf("after Sweep at %v: %d hosts kept, want %d", c.at, n, c.want)
+		}
+	}
+}

@@ -91,7 +91,7 @@ type Config struct {
 // Stage runs the rules over the stream. It is used by one goroutine, Run's.
 type Stage struct {
 	rules   *sigma.Ruleset
-	engines map[string]*engine // behavioural detectors per tenant: state never mixes hospitals
+	engines map[string]*behavior.Engine // behavioural detectors per tenant: state never mixes hospitals
 	found   []behavior.Finding
 	intel   atomic.Pointer[intel.Set]
 	hits    []intel.Hit
@@ -105,12 +105,6 @@ type Stage struct {
 	pending []Alert
 	alerts  *prometheus.CounterVec
 	held    prometheus.Counter
-}
-
-// engine is one tenant's behavioural detectors.
-type engine struct {
-	*behavior.Engine
-	swept time.Time // event time of the last beacon scoring and expiry
 }
 
 type recent struct {
@@ -143,7 +137,7 @@ func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Stage{
-		rules: rules, engines: map[string]*engine{}, tunnels: map[string]map[netip.Addr]netip.Addr{}, cfg: cfg, min: min, log: log.With("component", "detect"),
+		rules: rules, engines: map[string]*behavior.Engine{}, tunnels: map[string]map[netip.Addr]netip.Addr{}, cfg: cfg, min: min, log: log.With("component", "detect"),
 		matcher: rules.NewMatcher(), corr: map[string]*sigma.Correlator{}, seen: map[string]*recent{},
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "omamori_alerts_total", Help: "Alerts raised, by level.",
@@ -258,30 +252,19 @@ func (s *Stage) indicate(set *intel.Set, e *event.Event, ev Evidence) {
 	}
 }
 
-// beaconEvery is how often, in event time, beacons are scored over the window and state
-// expires: RITA's method needs the whole series, so it is a sweep, not a per-event step.
-const beaconEvery = 5 * time.Minute
-
 // behave runs the behavioural detectors on e and raises their findings.
 func (s *Stage) behave(e *event.Event, ev Evidence) {
 	en := s.engines[e.Tenant]
 	if en == nil {
-		b, err := behavior.New(*s.cfg.Behavior, behavior.Shard{})
-		if err != nil {
+		var err error
+		if en, err = behavior.New(*s.cfg.Behavior, behavior.Shard{}); err != nil {
 			panic(err) // unreachable: New validated the config
 		}
-		en = &engine{Engine: b}
 		s.engines[e.Tenant] = en
 	}
 	s.found = en.Observe(s.found[:0], e)
 	observed := len(s.found) // findings of this event; a beacon sweep's are of the whole window
-	if e.Time.Sub(en.swept) >= beaconEvery {
-		if !en.swept.IsZero() {
-			s.found = en.Beacons(s.found)
-			en.Expire(e.Time)
-		}
-		en.swept = e.Time
-	}
+	s.found = en.Sweep(s.found, e.Time)
 	for i, f := range s.found {
 		a := s.newAlert(e.Tenant, "behavior", sigma.RuleInfo{ID: "behavior." + f.Detector, Title: f.Title, Level: f.Severity.String()}, f.First, f.Last, f.Count)
 		if f.Technique != "" {
