@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -700,6 +701,8 @@ type segWriter struct {
 	minT, maxT int64
 	mark       uint64
 	hashes     [][]byte // leaf hashes of the records in plain, for proofs before sealing
+	leaves     rfc6962Hasher
+	salt       [saltSize]byte
 	values     map[string]struct{}
 	key        []byte
 	rec        []byte
@@ -721,9 +724,8 @@ func (t *tenantLog) add(e *event.Event) error {
 		w.first, w.minT, w.maxT = i, 1<<63-1, -1<<63
 	}
 	w.rec = event.AppendBatch(w.rec[:0], []event.Event{*e})
-	var salt [saltSize]byte
-	w.keys.saltOf(&salt, i)
-	h := leafHash(salt[:], w.rec)
+	w.keys.saltOf(&w.salt, i)
+	h := w.leaves.leaf(w.salt[:], w.rec)
 	t.tree.append(h)
 	w.hashes = append(w.hashes, h)
 	w.plain = appendStr(w.plain, event.String(w.rec))
@@ -737,10 +739,10 @@ func (t *tenantLog) add(e *event.Event) error {
 		w.minT, w.maxT = min(w.minT, n), max(w.maxT, n)
 	}
 	if e.SrcIP.IsValid() {
-		w.value(bloomAddr, e.SrcIP.Unmap().String())
+		w.addr(e.SrcIP)
 	}
 	if e.DstIP.IsValid() {
-		w.value(bloomAddr, e.DstIP.Unmap().String())
+		w.addr(e.DstIP)
 	}
 	if e.Host != "" {
 		w.value(bloomHost, strings.ToLower(e.Host))
@@ -752,10 +754,21 @@ func (t *tenantLog) add(e *event.Event) error {
 }
 
 func (w *segWriter) value(kind byte, v string) {
+	w.key = append(append(w.key[:0], kind), v...)
+	w.keep()
+}
+
+// addr is value for an address, written without a string of its own.
+func (w *segWriter) addr(a netip.Addr) {
+	w.key = a.Unmap().AppendTo(append(w.key[:0], bloomAddr))
+	w.keep()
+}
+
+// keep adds w.key to the block's values, up to what its bloom filter holds.
+func (w *segWriter) keep() {
 	if len(w.values) >= maxBloom*8/bloomBitsPer {
 		return
 	}
-	w.key = append(append(w.key[:0], kind), v...)
 	if _, ok := w.values[string(w.key)]; !ok {
 		w.values[string(w.key)] = struct{}{}
 	}

@@ -3,9 +3,10 @@ package archive
 import (
 	"bytes"
 	"crypto"
-	_ "crypto/sha256" // the RFC 6962 hasher looks SHA-256 up by crypto.Hash
+	"crypto/sha256" // the RFC 6962 hasher also looks SHA-256 up by crypto.Hash
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ type tree struct {
 	rng     *compact.Range // [0, size) including what is not yet synced
 	leaves  leafSource
 	fact    compact.RangeFactory
+	nodes   rfc6962Hasher             // for the range's appends
 	cache   map[compact.NodeID][]byte // node hashes computed for proofs
 	kept    map[compact.NodeID][]byte // nodes kept for records deleted by retention
 }
@@ -55,8 +57,8 @@ func levelFile(dir string, j int) string {
 // openTree opens the stored hashes in dir and rebuilds the tree's right edge for size records,
 // completing or truncating the files so that they hold exactly the subtrees of those records.
 func openTree(dir string, size uint64, leaves leafSource, readOnly bool) (*tree, error) {
-	t := &tree{dir: dir, leaves: leaves, fact: compact.RangeFactory{Hash: hasher.HashChildren},
-		cache: map[compact.NodeID][]byte{}}
+	t := &tree{dir: dir, leaves: leaves, cache: map[compact.NodeID][]byte{}}
+	t.fact = compact.RangeFactory{Hash: t.nodes.children}
 	if !readOnly {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("open tree: %w", err)
@@ -340,3 +342,39 @@ func (t *tree) rehash(n proof.Nodes) ([][]byte, error) {
 	}
 	return n.Rehash(hs, hasher.HashChildren)
 }
+
+// rfc6962Hasher computes RFC 6962 leaf and interior hashes like hasher, for the hot path of
+// appending, without allocating per hash: one SHA-256 state, reused, and the hashes cut from
+// chunks of 256. Not safe for concurrent use; each tree and block writer has its own.
+type rfc6962Hasher struct {
+	h     hash.Hash
+	chunk []byte
+}
+
+var (
+	leafPrefix = []byte{rfc6962LeafPrefix}
+	nodePrefix = []byte{rfc6962NodePrefix}
+)
+
+// sum returns the SHA-256 of prefix and parts.
+func (r *rfc6962Hasher) sum(prefix []byte, a, b []byte) []byte {
+	if r.h == nil {
+		r.h = sha256.New()
+	}
+	r.h.Reset()
+	r.h.Write(prefix)
+	r.h.Write(a)
+	r.h.Write(b)
+	if cap(r.chunk)-len(r.chunk) < sha256.Size {
+		r.chunk = make([]byte, 0, 256*sha256.Size)
+	}
+	n := len(r.chunk)
+	r.chunk = r.h.Sum(r.chunk)
+	return r.chunk[n : n+sha256.Size : n+sha256.Size]
+}
+
+// leaf is leafHash: the leaf hash of rec with its salt.
+func (r *rfc6962Hasher) leaf(salt, rec []byte) []byte { return r.sum(leafPrefix, salt, rec) }
+
+// children is hasher.HashChildren.
+func (r *rfc6962Hasher) children(left, right []byte) []byte { return r.sum(nodePrefix, left, right) }

@@ -113,7 +113,10 @@ func AppendBatch(dst []byte, events []Event) []byte {
 	dst = append(dst, BatchVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(events)))
 	dst = binary.AppendVarint(dst, base)
-	enc := batchEncoder{base: base}
+	// A batch of one (the archive encodes each record alone) has nothing to refer back to:
+	// its strings and keys are written in place, without the tables that would cost more than
+	// they save.
+	enc := batchEncoder{base: base, single: len(events) == 1}
 	for i := range events {
 		dst = enc.event(dst, &events[i])
 	}
@@ -132,6 +135,7 @@ func baseSeconds(e *Event) int64 {
 
 type batchEncoder struct {
 	base    int64
+	single  bool // the batch has one event: write every symbol and key in place
 	symbols map[string]uint64
 	keys    map[Key]uint64
 	last    [numSlots]struct {
@@ -257,6 +261,9 @@ func (b *batchEncoder) time(dst []byte, t time.Time) []byte {
 }
 
 func (b *batchEncoder) symbol(dst, raw []byte, slot int, s string) []byte {
+	if b.single {
+		return appendString(append(dst, 0), raw, &b.prev, s)
+	}
 	if l := &b.last[slot]; l.ref != 0 && l.s == s {
 		return binary.AppendUvarint(dst, l.ref)
 	}
@@ -279,6 +286,9 @@ func (b *batchEncoder) symbol(dst, raw []byte, slot int, s string) []byte {
 func (b *batchEncoder) key(dst []byte, k Key) []byte {
 	// Events from one decoder mostly carry the same keys in the same order; a small cache
 	// indexed by a hash of the handle spares most map lookups.
+	if b.single {
+		return appendKey(dst, k)
+	}
 	slot := &b.lastKey[keyHash(k)%uintptr(len(b.lastKey))]
 	if slot.ref != 0 && slot.k == k {
 		return binary.AppendUvarint(dst, slot.ref)
@@ -292,13 +302,17 @@ func (b *batchEncoder) key(dst []byte, k Key) []byte {
 	} else {
 		ref = uint64(len(b.keys) + 1)
 		b.keys[k] = ref
-		dst = append(dst, 0)
-		name := k.String()
-		dst = binary.AppendUvarint(dst, uint64(len(name))<<1)
-		dst = append(dst, name...)
+		dst = appendKey(dst, k)
 	}
 	slot.k, slot.ref = k, ref
 	return dst
+}
+
+// appendKey writes a key in place: a new entry of the batch's key table.
+func appendKey(dst []byte, k Key) []byte {
+	name := k.String()
+	dst = binary.AppendUvarint(append(dst, 0), uint64(len(name))<<1)
+	return append(dst, name...)
 }
 
 // keyHash spreads keys over the encoder's key cache by the address of their interned name.

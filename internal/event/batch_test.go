@@ -180,6 +180,14 @@ func TestBatchRoundTrip(t *testing.T) {
 			}
 		})
 	}
+	// Each alone, as the archive encodes its records: a batch of one is written without
+	// back references, repeated keys and values included.
+	for i, e := range append(odd(), mix(50)...) {
+		got := decodeAll(t, event.AppendBatch(nil, []event.Event{e}))
+		if diff := cmp.Diff(utc([]event.Event{e}), got, eventCmp); diff != "" {
+			t.Errorf("event %d alone differs (-want +got):\n%s", i, diff)
+		}
+	}
 }
 
 // TestBatchCompact checks that strings pointing into Raw and repeated symbols are not written
