@@ -111,27 +111,49 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, p *page) error {
 		return nil
 	}
 	cookie, needTOTP, err := s.accounts.SignIn(r.Context(), name, password, clientAddr(r))
-	var locked *auth.LockedError
-	switch {
-	case errors.As(err, &locked):
-		s.render(w, r, http.StatusTooManyRequests, "signin", p.with("signin.locked", p.L.Time(locked.Until)))
-		return nil
-	case errors.Is(err, auth.ErrSignIn):
-		s.render(w, r, http.StatusUnauthorized, "signin", p.with("signin.failed"))
-		return nil
-	case errors.Is(err, auth.ErrTOTPRequired):
-		s.render(w, r, http.StatusForbidden, "signin", p.with("signin.totp_required"))
-		return nil
-	case err != nil:
-		return err
-	}
-	s.setCookie(w, r, cookie, 0)
+	next := "/"
 	if needTOTP {
-		http.Redirect(w, r, "/signin/totp", http.StatusSeeOther)
-	} else {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		next = "/signin/totp"
 	}
-	return nil
+	return s.finishStep(w, r, p, "signin", cookie, next, err,
+		refusal{err: auth.ErrSignIn, status: http.StatusUnauthorized, key: "signin.failed"},
+		refusal{err: auth.ErrTOTPRequired, status: http.StatusForbidden, key: "signin.totp_required"})
+}
+
+// refusal is how a step of signing in answers one of package auth's errors: its form again,
+// with a status and a message.
+type refusal struct {
+	err    error
+	status int
+	key    string // the message
+	args   []any  // for the message, if it has any
+}
+
+// finishStep ends a step of signing in (password, one-time code, new password) that gave
+// cookie or err: on success the new session's cookie is set and the person goes to next; a
+// lockout, or an error among refusals, shows the form again saying why; a session that is
+// gone sends the person to sign in again; any other error is the caller's.
+func (s *Server) finishStep(w http.ResponseWriter, r *http.Request, p *page, form, cookie, next string, err error, refusals ...refusal) error {
+	if err == nil {
+		s.setCookie(w, r, cookie, 0)
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return nil
+	}
+	if locked, ok := errors.AsType[*auth.LockedError](err); ok {
+		s.render(w, r, http.StatusTooManyRequests, form, p.with("signin.locked", p.L.Time(locked.Until)))
+		return nil
+	}
+	for _, rf := range refusals {
+		if errors.Is(err, rf.err) {
+			s.render(w, r, rf.status, form, p.with(rf.key, rf.args...))
+			return nil
+		}
+	}
+	if errors.Is(err, auth.ErrNoSession) {
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return nil
+	}
+	return err
 }
 
 func (s *Server) totpForm(w http.ResponseWriter, r *http.Request, p *page) error {
@@ -141,23 +163,7 @@ func (s *Server) totpForm(w http.ResponseWriter, r *http.Request, p *page) error
 
 func (s *Server) totp(w http.ResponseWriter, r *http.Request, p *page) error {
 	cookie, err := s.accounts.SecondFactor(r.Context(), p.cookie, r.PostFormValue("code"), clientAddr(r))
-	var locked *auth.LockedError
-	switch {
-	case errors.As(err, &locked):
-		s.render(w, r, http.StatusTooManyRequests, "totp", p.with("signin.locked", p.L.Time(locked.Until)))
-		return nil
-	case errors.Is(err, auth.ErrCode):
-		s.render(w, r, http.StatusUnauthorized, "totp", p.with("totp.failed"))
-		return nil
-	case errors.Is(err, auth.ErrNoSession):
-		http.Redirect(w, r, "/signin", http.StatusSeeOther)
-		return nil
-	case err != nil:
-		return err
-	}
-	s.setCookie(w, r, cookie, 0)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-	return nil
+	return s.finishStep(w, r, p, "totp", cookie, "/", err, refusal{err: auth.ErrCode, status: http.StatusUnauthorized, key: "totp.failed"})
 }
 
 // setLang switches the language and goes back where the person was. It changes only a

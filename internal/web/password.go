@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/omamori-project/omamori/internal/auth"
@@ -25,27 +24,8 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, p *page)
 		return nil
 	}
 	cookie, err := s.accounts.ChangePassword(r.Context(), p.cookie, r.PostFormValue("current"), next, clientAddr(r))
-	var locked *auth.LockedError
-	switch {
-	case errors.As(err, &locked):
-		s.render(w, r, http.StatusTooManyRequests, "password", p.with("signin.locked", p.L.Time(locked.Until)))
-		return nil
-	case errors.Is(err, auth.ErrSignIn):
-		s.render(w, r, http.StatusUnauthorized, "password", p.with("password.wrong"))
-		return nil
-	case errors.Is(err, auth.ErrWeakPassword):
-		s.render(w, r, http.StatusBadRequest, "password", p.with("password.weak", auth.MinPasswordLen))
-		return nil
-	case errors.Is(err, auth.ErrSamePassword):
-		s.render(w, r, http.StatusBadRequest, "password", p.with("password.same"))
-		return nil
-	case errors.Is(err, auth.ErrNoSession):
-		http.Redirect(w, r, "/signin", http.StatusSeeOther)
-		return nil
-	case err != nil:
-		return err
-	}
-	s.setCookie(w, r, cookie, 0)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-	return nil
+	return s.finishStep(w, r, p, "password", cookie, "/", err,
+		refusal{err: auth.ErrSignIn, status: http.StatusUnauthorized, key: "password.wrong"},
+		refusal{err: auth.ErrWeakPassword, status: http.StatusBadRequest, key: "password.weak", args: []any{auth.MinPasswordLen}},
+		refusal{err: auth.ErrSamePassword, status: http.StatusBadRequest, key: "password.same"})
 }

@@ -348,6 +348,10 @@ func TestCreateUser(t *testing.T) {
 			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "現在のパスワードが正しくありません") {
 				t.Errorf("wrong current password = %d", resp.StatusCode)
 			}
+			resp, body = do(t, cl, "POST", f.ts.URL+"/account/password", url.Values{"csrf": {csrf}, "current": {pw}, "new": {"short"}, "confirm": {"short"}})
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "12 文字以上") {
+				t.Errorf("a short new password = %d", resp.StatusCode)
+			}
 			resp, _ = do(t, cl, "POST", f.ts.URL+"/account/password", url.Values{"csrf": {csrf}, "current": {pw}, "new": {own}, "confirm": {own}})
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 				t.Fatalf("password change = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
