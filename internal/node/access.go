@@ -48,17 +48,13 @@ func (n *Node) startAccess(ctx context.Context, cfg *config.Config, tenants []st
 		if err != nil {
 			return nil, err
 		}
-		body, kept, err := n.Store.Tenant(t).AccessDirectory(ctx)
+		kept, err := n.Store.Tenant(t).Document(ctx, store.DocAccessDirectory)
 		switch {
 		case err == nil:
-			var e access.Entities
-			if err := json.Unmarshal(body, &e); err != nil {
+			if err := replaceDirectory(d, kept.Body); err != nil {
 				return nil, fmt.Errorf("the access directory kept for %s: %w", t, err)
 			}
-			if err := d.Directory().Replace(e); err != nil {
-				return nil, fmt.Errorf("the access directory kept for %s: %w", t, err)
-			}
-			n.log.Info("access directory restored", "tenant", t, "sent", kept, "staff", len(e.Staff))
+			n.log.Info("access directory restored", "tenant", t, "sent", kept.Updated)
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, err
 		case t == cfg.Ingest.DefaultTenant && cfg.Access.Directory != "":
@@ -126,7 +122,7 @@ func (n *Node) startAccess(ctx context.Context, cfg *config.Config, tenants []st
 			return
 		}
 		p, _ := auth.FromContext(r.Context())
-		if err := n.Store.Tenant(p.Tenant).SetAccessDirectory(r.Context(), p.Actor(), body,
+		if err := n.Store.Tenant(p.Tenant).PutDocument(r.Context(), p.Actor(), store.DocAccessDirectory, body,
 			fmt.Sprintf("%d staff, %d assignments, %d consultations", len(e.Staff), len(e.Assignments), len(e.Consultations))); err != nil {
 			n.log.Error("keep the access directory", "tenant", p.Tenant, "err", err)
 			api.WriteError(w, http.StatusServiceUnavailable, "the directory could not be kept, so it is not in force", "try again")
@@ -143,6 +139,15 @@ func (n *Node) startAccess(ctx context.Context, cfg *config.Config, tenants []st
 	n.API.Handle("GET /api/v1/access/reviews", auth.ScopeRead, reviewsH)
 	n.API.Handle("POST /api/v1/access/reviews/{id}", auth.ScopeAdmin, reviewsH)
 	return nil
+}
+
+// replaceDirectory puts the directory body (access.Entities as JSON) in force in d.
+func replaceDirectory(d *access.Decider, body []byte) error {
+	var e access.Entities
+	if err := json.Unmarshal(body, &e); err != nil {
+		return err
+	}
+	return d.Directory().Replace(e)
 }
 
 // journalRecorder keeps access decisions in the archive, through the journal, and tells the

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
@@ -19,9 +22,9 @@ import (
 )
 
 // inventories holds each tenant's device inventory: what the guardrails protect, the incidents
-// rank and the web UI lists. A tenant's inventory comes from its file under data_dir/assets
-// (written by PUT /api/v1/assets), or, for the default tenant without one, from
-// respond.assets.
+// rank and the web UI lists. A tenant's inventory is the one last sent with PUT
+// /api/v1/assets, kept in the store; without one, the file an earlier version kept under
+// data_dir/assets, or, for the default tenant, respond.assets.
 type inventories struct {
 	dir   string
 	mu    sync.RWMutex
@@ -41,9 +44,21 @@ func (iv *inventories) set(tenant string, inv *asset.Inventory) {
 }
 
 // load reads the inventories of tenants at start; fallback is the default tenant's from the
-// configuration, used when it has no file of its own.
-func (iv *inventories) load(tenants []string, defaultTenant, fallback string) error {
+// configuration.
+func (iv *inventories) load(ctx context.Context, st *store.Store, tenants []string, defaultTenant, fallback string) error {
 	for _, t := range tenants {
+		d, err := st.Tenant(t).Document(ctx, store.DocAssets)
+		switch {
+		case err == nil:
+			inv, err := parseInventory(d.Body)
+			if err != nil {
+				return fmt.Errorf("asset inventory of %s, kept %s: %w", t, d.Updated.Format(time.RFC3339), err)
+			}
+			iv.set(t, inv)
+			continue
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
 		path := filepath.Join(iv.dir, t+".csv")
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			if t != defaultTenant || fallback == "" {
@@ -60,9 +75,17 @@ func (iv *inventories) load(tenants []string, defaultTenant, fallback string) er
 	return nil
 }
 
+func parseInventory(csv []byte) (*asset.Inventory, error) {
+	list, err := asset.ParseCSV(bytes.NewReader(csv))
+	if err != nil {
+		return nil, err
+	}
+	return asset.New(list)
+}
+
 // assetsHandler serves PUT /api/v1/assets: the tenant's whole inventory as CSV (the columns
-// asset.LoadCSV reads), checked whole, kept in data_dir/assets, audited, and in force for the
-// guardrails at once.
+// asset.LoadCSV reads), checked whole, kept in the store (audited there), and in force for the
+// guardrails at once; other nodes take it up within documentsEvery.
 func (n *Node) assetsHandler(allow []respond.Allowlist) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := auth.FromContext(r.Context())
@@ -71,26 +94,20 @@ func (n *Node) assetsHandler(allow []respond.Allowlist) http.Handler {
 			api.WriteError(w, http.StatusBadRequest, "reading the body: "+err.Error(), "send the inventory as CSV")
 			return
 		}
-		list, err := asset.ParseCSV(bytes.NewReader(data))
-		if err == nil {
-			var inv *asset.Inventory
-			if inv, err = asset.New(list); err == nil {
-				err = writeFileAtomic(filepath.Join(n.inventories.dir, p.Tenant+".csv"), data)
-				if err == nil {
-					n.inventories.set(p.Tenant, inv)
-					n.Respond.SetGuardrails(p.Tenant, &respond.Guardrails{Assets: inv, Allow: allow})
-				}
-			}
-		}
+		inv, err := parseInventory(data)
 		if err != nil {
 			api.WriteError(w, http.StatusBadRequest, err.Error(), "the header is address,name,category,department,protected; fix the lines named and send the whole file again")
 			return
 		}
-		if err := n.Store.Tenant(p.Tenant).Audit(r.Context(), store.AuditEntry{Actor: p.Actor(), Action: "assets.replace",
-			Object: "inventory", Detail: fmt.Sprintf("%d assets", len(list))}); err != nil {
-			n.log.Error("inventory replaced but not audited", "tenant", p.Tenant, "err", err)
+		if err := n.Store.Tenant(p.Tenant).PutDocument(r.Context(), p.Actor(), store.DocAssets, data,
+			fmt.Sprintf("%d assets", len(inv.All()))); err != nil {
+			n.log.Error("keep the asset inventory", "tenant", p.Tenant, "err", err)
+			api.WriteError(w, http.StatusServiceUnavailable, "the inventory could not be kept, so it is not in force", "try again")
+			return
 		}
-		api.WriteJSON(w, http.StatusOK, map[string]int{"assets": len(list)})
+		n.inventories.set(p.Tenant, inv)
+		n.Respond.SetGuardrails(p.Tenant, &respond.Guardrails{Assets: inv, Allow: allow})
+		api.WriteJSON(w, http.StatusOK, map[string]int{"assets": len(inv.All())})
 	})
 }
 
@@ -99,13 +116,57 @@ func (n *Node) mountAssets(allow []respond.Allowlist) {
 	n.API.Handle("PUT /api/v1/assets", auth.ScopeAdmin, n.assetsHandler(allow), api.MaxBody(64<<20))
 }
 
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+// documentsEvery is how often a node looks in the store for inventories and directories that
+// another node was sent, in the scale-out mode.
+var documentsEvery = 30 * time.Second
+
+// followDocuments puts in force, every documentsEvery until ctx is done, the inventories and
+// EHR directories kept after since (what this node loaded at start): a ventilator registered
+// through one node is protected by the guardrails of every node.
+func (n *Node) followDocuments(ctx context.Context, since time.Time, allow []respond.Allowlist) error {
+	assets, dirs := since, since
+	tick := time.NewTicker(documentsEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		ds, err := n.Store.DocumentsSince(ctx, store.DocAssets, assets)
+		if err != nil {
+			n.log.Warn("look for new asset inventories", "err", err)
+			continue
+		}
+		for _, d := range ds {
+			assets = d.Updated
+			inv, err := parseInventory(d.Body)
+			if err != nil {
+				n.log.Error("an asset inventory in the store does not read; the one in force stays", "tenant", d.Tenant, "err", err)
+				continue
+			}
+			n.inventories.set(d.Tenant, inv)
+			n.Respond.SetGuardrails(d.Tenant, &respond.Guardrails{Assets: inv, Allow: allow})
+			n.log.Info("asset inventory taken up", "tenant", d.Tenant, "assets", len(inv.All()))
+		}
+		if ds, err = n.Store.DocumentsSince(ctx, store.DocAccessDirectory, dirs); err != nil {
+			n.log.Warn("look for new EHR directories", "err", err)
+			continue
+		}
+		for _, d := range ds {
+			dirs = d.Updated
+			dec, err := n.Access.For(d.Tenant)
+			if errors.Is(err, access.ErrNoDecider) {
+				continue // made, with the kept directory, on the tenant's first request
+			}
+			if err == nil {
+				err = replaceDirectory(dec, d.Body)
+			}
+			if err != nil {
+				n.log.Error("an EHR directory in the store does not read; the one in force stays", "tenant", d.Tenant, "err", err)
+				continue
+			}
+			n.log.Info("EHR directory taken up", "tenant", d.Tenant)
+		}
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

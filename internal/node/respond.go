@@ -26,13 +26,16 @@ import (
 	"github.com/omamori-project/omamori/internal/webhook"
 )
 
+// RespondConsumer names response's durable consumer of ALERTS.
+const RespondConsumer = "respond"
+
 // startResponse follows ALERTS twice, with a durable consumer each: response turns alerts
 // into decisions under the guardrails, and incidents gather them into the SOC's workflow.
 // Decisions reach the kernel through nftables when this machine is the gateway, and every
 // CrowdSec bouncer through /v1/decisions.
 func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []string) error {
 	n.inventories = &inventories{dir: filepath.Join(cfg.DataDir, "assets"), byTen: map[string]*asset.Inventory{}}
-	if err := n.inventories.load(tenants, cfg.Ingest.DefaultTenant, cfg.Respond.Assets); err != nil {
+	if err := n.inventories.load(ctx, n.Store, tenants, cfg.Ingest.DefaultTenant, cfg.Respond.Assets); err != nil {
 		return err
 	}
 	inv := n.inventories.get(cfg.Ingest.DefaultTenant)
@@ -72,10 +75,14 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		n.Respond.SetGuardrails(t, g)
 	}
 	n.goServe("respond", func() error {
-		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: "respond"}, n.onAlerts)
+		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: RespondConsumer}, n.onAlerts)
 	})
 	n.goServe("respond-expiry", func() error { return n.Respond.Run(ctx, time.Minute) })
 	n.mountAssets(allow)
+	// What other nodes are sent: from a minute before this one loaded (the clocks of nodes
+	// differ a little, and taking up a document twice does no harm).
+	since := time.Now().Add(-time.Minute)
+	n.goServe("documents", func() error { return n.followDocuments(ctx, since, allow) })
 
 	keys := map[string]crowdsec.Bouncer{}
 	for _, b := range cfg.Respond.Bouncers {

@@ -279,3 +279,53 @@ func TestAssetsByAPI(t *testing.T) {
 		t.Errorf("after a restart the inventory is %v, want the one uploaded", inv)
 	}
 }
+
+// In the scale-out mode another node may be sent the inventory or the EHR directory: this
+// node takes them up from the shared store, so that a ventilator registered there is protected
+// here too, and a doctor given a patient there sees the record here.
+func TestDocumentsFromAnotherNode(t *testing.T) {
+	ctx := t.Context()
+	defer func(d time.Duration) { documentsEvery = d }(documentsEvery)
+	documentsEvery = 20 * time.Millisecond
+	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := cfg.Ingest.DefaultTenant
+	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	dec, err := n.Access.For(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the other node kept when it was sent them.
+	sc := n.Store.Tenant(tenant)
+	if err := sc.PutDocument(ctx, "token:other-node", store.DocAssets,
+		[]byte("address,name,category,department,protected\n"+scenario.Ventilator+",ICU ventilator bed 1,life-support,ICU,true\n"), "1 assets"); err != nil {
+		t.Fatal(err)
+	}
+	roster := `{"staff": [{"id": "D9", "role": "doctor", "department": "surgery", "last_training": "` +
+		time.Now().AddDate(0, -1, 0).Format(time.RFC3339) + `"}], "assignments": [{"staff": "D9", "patient": "P9"}]}`
+	if err := sc.PutDocument(ctx, "token:other-node", store.DocAccessDirectory, []byte(roster), "1 staff"); err != nil {
+		t.Fatal(err)
+	}
+	vent := netip.MustParseAddr(scenario.Ventilator)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		_, protected := n.inventories.get(tenant).Lookup(vent)
+		if protected && len(dec.Directory().Entities().Staff) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the inventory and the directory kept by another node were not taken up in a minute")
+		}
+	}
+	// The guardrail in force here holds isolating the ventilator for a person.
+	ds, err := n.Respond.Add(ctx, tenant, respond.Person{Name: "aiko", Role: respond.RoleResponder},
+		respond.Request{Action: respond.ActionIsolate, Scope: respond.ScopeIP, Value: scenario.Ventilator, TTL: time.Hour, Reason: "beaconing"})
+	if err != nil || ds.Status != respond.StatusHeld {
+		t.Errorf("isolating the ventilator on this node = %+v, %v; want held by the guardrail", ds, err)
+	}
+}
