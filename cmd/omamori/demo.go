@@ -298,7 +298,12 @@ func showResponse(ctx context.Context, e env, n *node.Node, tenant string, alert
 		for _, in := range incs {
 			grouped += in.Alerts
 		}
-		if held && grouped >= alerts {
+		// Response has decided on every alert (the ventilator's may come before others).
+		left, err := n.Bus.AlertsPending(ctx, node.RespondConsumer)
+		if err != nil {
+			return err
+		}
+		if held && grouped >= alerts && left == 0 {
 			break
 		}
 		select {

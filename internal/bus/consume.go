@@ -149,7 +149,17 @@ func (b *Bus) durable(ctx context.Context, stream, name string) (jetstream.Consu
 // ConsumerPending returns how many messages of EVENTS the durable consumer name has not yet
 // acknowledged, for lag metrics and tests.
 func (b *Bus) ConsumerPending(ctx context.Context, name string) (uint64, error) {
-	s, err := b.js.Stream(ctx, b.events)
+	return b.pending(ctx, b.events, name)
+}
+
+// AlertsPending returns how many alerts the durable consumer name of ALERTS (response's,
+// incidents') has not yet acknowledged: zero once it has handled every alert raised so far.
+func (b *Bus) AlertsPending(ctx context.Context, name string) (uint64, error) {
+	return b.pending(ctx, b.alerts, name)
+}
+
+func (b *Bus) pending(ctx context.Context, stream, name string) (uint64, error) {
+	s, err := b.js.Stream(ctx, stream)
 	if err != nil {
 		return 0, err
 	}
