@@ -254,46 +254,18 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, p *page) erro
 	case sourceEHR:
 		aq.Where = append(aq.Where, archive.Cond{Field: "event.dataset", Op: "=", Value: ehrDataset})
 	}
-	skip := (d.Page - 1) * accessLogPerPage
-	n := 0
-	more := false
-	search := s.opt.Archive.Search
-	if !s.archived(p.Tenant) { // nothing archived yet: nothing to find, rather than Search's error
-		search = func(context.Context, archive.Query, func(int64), func(*archive.Record) error) error { return nil }
-	}
-	err = search(r.Context(), aq, nil, func(rec *archive.Record) error {
-		e := &rec.Event
-		// "all" is both sources and nothing else: a user's firewall log-ins are not
-		// accesses to records.
-		if e.Dataset != ehraccess.DecisionDataset && e.Dataset != ehrDataset {
-			return nil
-		}
-		n++
-		if n <= skip {
-			return nil
-		}
-		if len(d.Rows) == accessLogPerPage {
-			more = true
-			return errEnough
-		}
+	// "all" is both sources and nothing else: a user's firewall log-ins are not accesses to
+	// records.
+	access := func(e *event.Event) bool { return e.Dataset == ehraccess.DecisionDataset || e.Dataset == ehrDataset }
+	more, err := s.searchPage(r.Context(), aq, d.Page, accessLogPerPage, access, func(e *event.Event) {
 		d.Rows = append(d.Rows, s.accessLogRow(p.L, e))
-		return nil
 	})
-	if err != nil && !errors.Is(err, errEnough) {
+	if err != nil {
 		return err
 	}
-	d.First = skip + 1
-	link := func(page int) string {
-		v := url.Values{"patient": {d.Patient}, "user": {d.User}, "from": {d.From}, "to": {d.To}, "source": {d.Source},
-			"page": {strconv.Itoa(page)}}
-		return "?" + v.Encode()
-	}
-	if d.Page > 1 {
-		d.PrevQ = link(d.Page - 1)
-	}
-	if more && d.Page < accessLogMaxPage {
-		d.NextQ = link(d.Page + 1)
-	}
+	d.First = (d.Page-1)*accessLogPerPage + 1
+	d.PrevQ, d.NextQ = pageLinks(url.Values{"patient": {d.Patient}, "user": {d.User}, "from": {d.From}, "to": {d.To},
+		"source": {d.Source}}, d.Page, more, accessLogMaxPage)
 	s.render(w, r, http.StatusOK, "access_log", p)
 	return nil
 }

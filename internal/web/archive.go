@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -166,39 +167,14 @@ func (s *Server) archivePage(w http.ResponseWriter, r *http.Request, p *page) er
 		Object: cmp.Or(d.IP, d.User, d.Host), Detail: fmt.Sprintf("%s page=%d", d.archiveForm, d.Page)}); err != nil {
 		return err
 	}
-	skip := (d.Page - 1) * archivePerPage
-	n := 0
-	more := false
-	// Search refuses a tenant it has never heard of: for it, nothing is found.
-	if s.archived(p.Tenant) {
-		err := s.opt.Archive.Search(r.Context(), aq, nil, func(rec *archive.Record) error {
-			n++
-			if n <= skip {
-				return nil
-			}
-			if len(d.Rows) == archivePerPage {
-				more = true
-				return errEnough
-			}
-			d.Rows = append(d.Rows, archiveRowOf(&rec.Event))
-			return nil
-		})
-		if err != nil && !errors.Is(err, errEnough) {
-			return err
-		}
+	more, err := s.searchPage(r.Context(), aq, d.Page, archivePerPage, nil, func(e *event.Event) {
+		d.Rows = append(d.Rows, archiveRowOf(e))
+	})
+	if err != nil {
+		return err
 	}
-	d.First = skip + 1
-	link := func(page int) string {
-		v := d.values()
-		v.Set("page", strconv.Itoa(page))
-		return "?" + v.Encode()
-	}
-	if d.Page > 1 {
-		d.PrevQ = link(d.Page - 1)
-	}
-	if more && d.Page < archiveMaxPage {
-		d.NextQ = link(d.Page + 1)
-	}
+	d.First = (d.Page-1)*archivePerPage + 1
+	d.PrevQ, d.NextQ = pageLinks(d.values(), d.Page, more, archiveMaxPage)
 	s.render(w, r, http.StatusOK, "archive", p)
 	return nil
 }
@@ -225,6 +201,36 @@ func (s *Server) archiveData(p *page, v url.Values) *archiveData {
 // archived reports whether the archive holds anything of tenant's yet.
 func (s *Server) archived(tenant string) bool {
 	return slices.Contains(s.opt.Archive.Tenants(), tenant)
+}
+
+// searchPage searches the archive for page page of q's records that keep accepts (all, when
+// nil), per records a page, handing each to row, and reports whether a page follows. A tenant
+// with nothing archived yet has nothing to find (Search would refuse it).
+func (s *Server) searchPage(ctx context.Context, q archive.Query, page, per int, keep func(*event.Event) bool,
+	row func(*event.Event)) (more bool, err error) {
+	if !s.archived(q.Tenant) {
+		return false, nil
+	}
+	skip, n, shown := (page-1)*per, 0, 0
+	err = s.opt.Archive.Search(ctx, q, nil, func(rec *archive.Record) error {
+		if keep != nil && !keep(&rec.Event) {
+			return nil
+		}
+		if n++; n <= skip {
+			return nil
+		}
+		if shown == per {
+			more = true
+			return errEnough
+		}
+		shown++
+		row(&rec.Event)
+		return nil
+	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
+	return more, err
 }
 
 func archiveRowOf(e *event.Event) archiveRow {

@@ -161,3 +161,19 @@ func dateRange(from, to string, loc *time.Location) (time.Time, time.Time, error
 	}
 	return f, t, nil
 }
+
+// pageLinks returns the queries of the pages before and after page of a list whose filters
+// are v: none before the first, none after the last or past max.
+func pageLinks(v url.Values, page int, more bool, max int) (prev, next string) {
+	link := func(page int) string {
+		v.Set("page", strconv.Itoa(page))
+		return "?" + v.Encode()
+	}
+	if page > 1 {
+		prev = link(page - 1)
+	}
+	if more && page < max {
+		next = link(page + 1)
+	}
+	return prev, next
+}
