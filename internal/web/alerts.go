@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"slices"
 	"time"
 
@@ -43,6 +45,17 @@ func (s *Server) tenantAlerts(ctx context.Context, tenant string) ([]detect.Aler
 	}
 	slices.SortStableFunc(out, func(a, b detect.Alert) int { return b.Last.Compare(a.Last) })
 	return out, nil
+}
+
+// ArchiveQuery is the archive search for what a's source address did over the days of the
+// alert ("?ip=…&from=…&to=…"), or "" when the alert names no address: the analyst's next look.
+func (p *page) ArchiveQuery(a detect.Alert) string {
+	ip, err := netip.ParseAddr(a.Entities.Source)
+	if err != nil {
+		return ""
+	}
+	day := func(t time.Time) string { return t.In(p.L.loc).Format(time.DateOnly) }
+	return "?" + url.Values{"ip": {ip.String()}, "from": {day(a.First)}, "to": {day(a.Last)}}.Encode()
 }
 
 // levelCount is one bar of the dashboard.

@@ -373,3 +373,19 @@ func mustCatalogues(t *testing.T) catalogues {
 	}
 	return cat
 }
+
+// Each alert links to what a person looks at next: the decisions it led to, and for those
+// who may search the logs, what its source address did in the archive over the alert's days.
+func TestAlertLinks(t *testing.T) {
+	f := newFixture(t, false)
+	_, body := do(t, f.signIn(t, "tanaka"), "GET", f.ts.URL+"/t/tokyo/alerts?level=critical", nil)
+	day := time.Now().Add(-time.Hour).In(JST).Format(time.DateOnly)
+	first := time.Now().Add(-time.Hour - time.Minute).In(JST).Format(time.DateOnly)
+	contains(t, "analyst's alerts", body, []string{
+		`href="/t/tokyo/archive?from=` + first + `&amp;ip=203.0.113.7&amp;to=` + day + `"`,
+		`href="/t/tokyo/decisions?alert=tokyo-3600000000000"`,
+	})
+	// A viewer may see decisions, not search the logs.
+	_, body = do(t, f.signIn(t, "suzuki"), "GET", f.ts.URL+"/t/tokyo/alerts?level=critical", nil)
+	contains(t, "viewer's alerts", body, []string{`href="/t/tokyo/decisions?alert=tokyo-3600000000000"`}, "archive-link")
+}
