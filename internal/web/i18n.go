@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -32,8 +34,8 @@ func loadCatalogues() (catalogues, error) {
 		if err != nil {
 			return nil, fmt.Errorf("web: read catalogue %s: %w", lang, err)
 		}
-		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
+		m, err := readCatalogue(b)
+		if err != nil {
 			return nil, fmt.Errorf("web: read catalogue %s: %w", lang, err)
 		}
 		cat[lang] = m
@@ -45,6 +47,36 @@ func loadCatalogues() (catalogues, error) {
 		}
 	}
 	return cat, nil
+}
+
+// readCatalogue reads a catalogue: one JSON object of message keys and texts, each key once
+// (encoding/json would keep the last of two quietly, and one message would show in the
+// other's place).
+func readCatalogue(b []byte) (map[string]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("not a JSON object: %v", cmp.Or(err, fmt.Errorf("starts with %v", t)))
+	}
+	m := map[string]string{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := t.(string)
+		var text string
+		if err := dec.Decode(&text); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		if _, dup := m[key]; dup {
+			return nil, fmt.Errorf("%s is there twice", key)
+		}
+		m[key] = text
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // localizer renders text and times for one request.

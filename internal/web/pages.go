@@ -274,10 +274,27 @@ type dashboardData struct {
 
 const alertsPerPage = 50
 
+// sortAlerts orders the newest-first as by one of alertSorts; ties stay newest first.
+func sortAlerts(as []detect.Alert, by string) {
+	switch by {
+	case "level":
+		slices.SortStableFunc(as, func(a, b detect.Alert) int { return slices.Index(levels, a.Level) - slices.Index(levels, b.Level) })
+	case "count":
+		slices.SortStableFunc(as, func(a, b detect.Alert) int { return b.Count - a.Count })
+	}
+}
+
+// alertSorts are the orders of the alert list: the newest first (the default), the most
+// severe first, the most events first.
+var alertSorts = []string{"last", "level", "count"}
+
 type alertsData struct {
 	Alerts       []detect.Alert
 	Level        string
 	Levels       []string
+	Query        string // in the title, the rule, the entities
+	Sort         string
+	Sorts        []string
 	Page, Pages  int
 	Total        int
 	First, Last  int
@@ -290,11 +307,20 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p *page) error {
 		return err
 	}
 	q := r.URL.Query()
-	d := alertsData{Levels: levels}
+	d := alertsData{Levels: levels, Sorts: alertSorts, Sort: oneOf(q.Get("sort"), alertSorts...), Query: strings.TrimSpace(q.Get("q"))}
 	if l := q.Get("level"); slices.Contains(levels, l) {
 		d.Level = l
 		as = slices.DeleteFunc(as, func(a detect.Alert) bool { return a.Level != l })
 	}
+	if d.Query != "" {
+		needle := strings.ToLower(d.Query)
+		as = slices.DeleteFunc(as, func(a detect.Alert) bool {
+			en := a.Entities
+			return !strings.Contains(strings.ToLower(strings.Join([]string{a.Title, a.RuleID, a.Detector, en.Source, en.Destination,
+				en.User, en.Host}, "\x00")), needle)
+		})
+	}
+	sortAlerts(as, d.Sort)
 	d.Total = len(as)
 	d.Pages = max(1, (len(as)+alertsPerPage-1)/alertsPerPage)
 	d.Page, _ = strconv.Atoi(q.Get("page"))
@@ -304,8 +330,10 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p *page) error {
 	d.First, d.Last = lo+1, hi
 	link := func(page int) string {
 		v := url.Values{}
-		if d.Level != "" {
-			v.Set("level", d.Level)
+		for k, val := range map[string]string{"level": d.Level, "q": d.Query, "sort": d.Sort} {
+			if val != "" && val != alertSorts[0] {
+				v.Set(k, val)
+			}
 		}
 		v.Set("page", strconv.Itoa(page))
 		return "?" + v.Encode()

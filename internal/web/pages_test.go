@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
 )
@@ -388,4 +390,44 @@ func TestAlertLinks(t *testing.T) {
 	// A viewer may see decisions, not search the logs.
 	_, body = do(t, f.signIn(t, "suzuki"), "GET", f.ts.URL+"/t/tokyo/alerts?level=critical", nil)
 	contains(t, "viewer's alerts", body, []string{`href="/t/tokyo/decisions?alert=tokyo-3600000000000"`}, "archive-link")
+}
+
+func TestAlertsSearchAndSort(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.signIn(t, "suzuki")
+	for _, tc := range []struct {
+		query     string
+		want, not []string
+	}{
+		{"?q=port+scan+0", []string{"全 10 件", "Port scan 00", "Port scan 09"}, []string{"Port scan 10", "CVE-2018-13379"}},
+		{"?q=203.0.113.7&level=critical", []string{"全 1 件", "CVE-2018-13379"}, []string{"Port scan"}},
+		{"?q=nothing-like-it", []string{"該当するアラートはありません"}, nil},
+		{"?sort=bogus", []string{"全 62 件"}, nil},
+	} {
+		_, body := do(t, c, "GET", f.ts.URL+"/t/tokyo/alerts"+tc.query, nil)
+		contains(t, "alerts"+tc.query, body, tc.want, tc.not...)
+	}
+	// Paging keeps the search and the order.
+	_, body := do(t, c, "GET", f.ts.URL+"/t/tokyo/alerts?q=port&sort=count", nil)
+	contains(t, "paged search", body, []string{`href="?page=2&amp;q=port&amp;sort=count"`})
+}
+
+func TestSortAlerts(t *testing.T) {
+	newestFirst := []detect.Alert{{ID: "low-new", Level: "low", Count: 3}, {ID: "crit", Level: "critical", Count: 1},
+		{ID: "high", Level: "high", Count: 9}, {ID: "low-old", Level: "low", Count: 3}}
+	for by, want := range map[string]string{
+		"last":  "low-new crit high low-old",
+		"level": "crit high low-new low-old",
+		"count": "high low-new low-old crit",
+	} {
+		as := slices.Clone(newestFirst)
+		sortAlerts(as, by)
+		var got []string
+		for _, a := range as {
+			got = append(got, a.ID)
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("sortAlerts(%s) = %v, want %s", by, got, want)
+		}
+	}
 }

@@ -700,3 +700,21 @@ func TestCatalogues(t *testing.T) {
 		}
 	}
 }
+
+func TestReadCatalogue(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string // in the error; "" for none
+	}{
+		{`{"a.b": "x", "a.c": "y"}`, ""},
+		{`{"a.b": "x", "a.b": "y"}`, "a.b is there twice"},
+		{`["a"]`, "not a JSON object"},
+		{`{"a.b": 1}`, "a.b"},
+		{`{"a.b": "x"`, "EOF"},
+	} {
+		_, err := readCatalogue([]byte(c.in))
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("readCatalogue(%s) = %v, want an error with %q", c.in, err, c.want)
+		}
+	}
+}
