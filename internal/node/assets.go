@@ -19,6 +19,7 @@ import (
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
+	"github.com/omamori-project/omamori/internal/web"
 )
 
 // inventories holds each tenant's device inventory: what the guardrails protect, the incidents
@@ -86,7 +87,7 @@ func parseInventory(csv []byte) (*asset.Inventory, error) {
 // assetsHandler serves PUT /api/v1/assets: the tenant's whole inventory as CSV (the columns
 // asset.LoadCSV reads), checked whole, kept in the store (audited there), and in force for the
 // guardrails at once; other nodes take it up within documentsEvery.
-func (n *Node) assetsHandler(allow []respond.Allowlist) http.Handler {
+func (n *Node) assetsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := auth.FromContext(r.Context())
 		data, err := io.ReadAll(r.Body)
@@ -94,26 +95,40 @@ func (n *Node) assetsHandler(allow []respond.Allowlist) http.Handler {
 			api.WriteError(w, http.StatusBadRequest, "reading the body: "+err.Error(), "send the inventory as CSV")
 			return
 		}
-		inv, err := parseInventory(data)
-		if err != nil {
+		count, err := n.replaceInventory(r.Context(), p.Tenant, p.Actor(), data)
+		switch {
+		case errors.Is(err, web.ErrInvalidUpload):
 			api.WriteError(w, http.StatusBadRequest, err.Error(), "the header is address,name,category,department,protected; fix the lines named and send the whole file again")
-			return
-		}
-		if err := n.Store.Tenant(p.Tenant).PutDocument(r.Context(), p.Actor(), store.DocAssets, data,
-			fmt.Sprintf("%d assets", len(inv.All()))); err != nil {
+		case err != nil:
 			n.log.Error("keep the asset inventory", "tenant", p.Tenant, "err", err)
 			api.WriteError(w, http.StatusServiceUnavailable, "the inventory could not be kept, so it is not in force", "try again")
-			return
+		default:
+			api.WriteJSON(w, http.StatusOK, map[string]int{"assets": count})
 		}
-		n.inventories.set(p.Tenant, inv)
-		n.Respond.SetGuardrails(p.Tenant, &respond.Guardrails{Assets: inv, Allow: allow})
-		api.WriteJSON(w, http.StatusOK, map[string]int{"assets": len(inv.All())})
 	})
 }
 
+// replaceInventory checks csv whole as tenant's new inventory, keeps it in the store (which
+// audits actor replacing it), and puts it in force for the guardrails: the API's PUT and the
+// web UI's upload. A file that does not hold together is an error wrapping
+// web.ErrInvalidUpload, and changes nothing.
+func (n *Node) replaceInventory(ctx context.Context, tenant, actor string, csv []byte) (int, error) {
+	inv, err := parseInventory(csv)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", web.ErrInvalidUpload, err)
+	}
+	count := len(inv.All())
+	if err := n.Store.Tenant(tenant).PutDocument(ctx, actor, store.DocAssets, csv, fmt.Sprintf("%d assets", count)); err != nil {
+		return 0, err
+	}
+	n.inventories.set(tenant, inv)
+	n.Respond.SetGuardrails(tenant, &respond.Guardrails{Assets: inv, Allow: n.allow})
+	return count, nil
+}
+
 // mountAssets registers the inventory's route.
-func (n *Node) mountAssets(allow []respond.Allowlist) {
-	n.API.Handle("PUT /api/v1/assets", auth.ScopeAdmin, n.assetsHandler(allow), api.MaxBody(64<<20))
+func (n *Node) mountAssets() {
+	n.API.Handle("PUT /api/v1/assets", auth.ScopeAdmin, n.assetsHandler(), api.MaxBody(64<<20))
 }
 
 // documentsEvery is how often a node looks in the store for inventories and directories that
@@ -123,7 +138,7 @@ var documentsEvery = 30 * time.Second
 // followDocuments puts in force, every documentsEvery until ctx is done, the inventories and
 // EHR directories kept after since (what this node loaded at start): a ventilator registered
 // through one node is protected by the guardrails of every node.
-func (n *Node) followDocuments(ctx context.Context, since time.Time, allow []respond.Allowlist) error {
+func (n *Node) followDocuments(ctx context.Context, since time.Time) error {
 	assets, dirs := since, since
 	tick := time.NewTicker(documentsEvery)
 	defer tick.Stop()
@@ -146,7 +161,7 @@ func (n *Node) followDocuments(ctx context.Context, since time.Time, allow []res
 				continue
 			}
 			n.inventories.set(d.Tenant, inv)
-			n.Respond.SetGuardrails(d.Tenant, &respond.Guardrails{Assets: inv, Allow: allow})
+			n.Respond.SetGuardrails(d.Tenant, &respond.Guardrails{Assets: inv, Allow: n.allow})
 			n.log.Info("asset inventory taken up", "tenant", d.Tenant, "assets", len(inv.All()))
 		}
 		if ds, err = n.Store.DocumentsSince(ctx, store.DocAccessDirectory, dirs); err != nil {

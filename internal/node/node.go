@@ -92,6 +92,7 @@ type Node struct {
 	err   error // the first error of a part that stopped on its own
 
 	bound atomic.Pointer[[]web.Listener] // the entry points of logs, once bound (entryPoints)
+	allow []respond.Allowlist            // the networks never blocked automatically
 }
 
 // Start starts every part of a node as cfg says, and returns once all of them listen. It stops

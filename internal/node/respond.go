@@ -43,6 +43,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	if err != nil {
 		return err
 	}
+	n.allow = allow
 
 	var enforce func(context.Context, respond.Decision)
 	if cfg.Respond.Nftables {
@@ -78,11 +79,11 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: RespondConsumer}, n.onAlerts)
 	})
 	n.goServe("respond-expiry", func() error { return n.Respond.Run(ctx, time.Minute) })
-	n.mountAssets(allow)
+	n.mountAssets()
 	// What other nodes are sent: from a minute before this one loaded (the clocks of nodes
 	// differ a little, and taking up a document twice does no harm).
 	since := time.Now().Add(-time.Minute)
-	n.goServe("documents", func() error { return n.followDocuments(ctx, since, allow) })
+	n.goServe("documents", func() error { return n.followDocuments(ctx, since) })
 
 	keys := map[string]crowdsec.Bouncer{}
 	for _, b := range cfg.Respond.Bouncers {

@@ -28,7 +28,7 @@ func (n *Node) startWeb(ctx context.Context, cfg *config.Config) error {
 		Store: n.Store, Accounts: n.Accounts, Alerts: n.Bus, Location: cfg.Location(), Logger: n.log,
 		Secure:    cfg.HTTP.TLSCert != "" || !config.IsLoopback(cfg.HTTP.Listen), // as api.Server.Listen decides
 		Incidents: n.Incidents, Decisions: n.Respond, Reviews: n.reviews, Archive: n.Archive,
-		Assets: n.inventories.get, Listeners: n.entryPoints, DeadLetters: n.Bus,
+		Assets: n.inventories.get, ReplaceAssets: n.replaceInventory, Listeners: n.entryPoints, DeadLetters: n.Bus,
 	})
 	if err != nil {
 		return fmt.Errorf("web UI: %w", err)

@@ -90,6 +90,10 @@ type Options struct {
 	// Assets returns a tenant's asset inventory, the one its guardrails use (nil, or nil for
 	// a tenant: the assets page says none is loaded, and every automatic decision is held).
 	Assets func(tenant string) *asset.Inventory
+	// ReplaceAssets puts a tenant's new inventory (CSV, as PUT /api/v1/assets takes it) in
+	// force for actor and returns how many assets it holds; an error wrapping
+	// ErrInvalidUpload is the file's fault. Nil: the assets page offers no upload.
+	ReplaceAssets func(ctx context.Context, tenant, actor string, csv []byte) (int, error)
 	// Obligations are the statutory reports drafts are offered for; default the ones shipped
 	// (incident.DefaultObligations). Pass the Service's own if it was configured with others.
 	Obligations []incident.Obligation
@@ -227,6 +231,7 @@ func New(o Options) (*Server, error) {
 	s.handle("POST /t/{tenant}/decisions/{decision}/reject", tenant, auth.ActionApproveDecisions, s.rejectDecision)
 	s.handle("POST /t/{tenant}/decisions/{decision}/revoke", tenant, auth.ActionRevokeDecisions, s.revokeDecision)
 	s.handle("GET /t/{tenant}/assets", tenant, auth.ActionViewAssets, s.assets)
+	s.handle("POST /t/{tenant}/assets", tenant, auth.ActionManageSettings, s.uploadAssets)
 	s.handle("GET /t/{tenant}/sources", tenant, auth.ActionViewDashboard, s.sources)
 	s.handle("GET /t/{tenant}/access/reviews", tenant, auth.ActionViewAccess, s.accessReviews)
 	s.handle("POST /t/{tenant}/access/reviews/{review}", tenant, auth.ActionReviewAccess, s.reviewAccess)

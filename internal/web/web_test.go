@@ -205,7 +205,7 @@ func newFixture(t testing.TB, secure bool) *fixture {
 		*id = tok.ID
 	}
 	f.srv, err = New(Options{Store: st, Accounts: acc, Alerts: b, Secure: secure,
-		Incidents: f.inc, Decisions: f.dec, Assets: func(tenant string) *asset.Inventory { return f.inv[tenant] },
+		Incidents: f.inc, Decisions: f.dec, Assets: func(tenant string) *asset.Inventory { return f.inv[tenant] }, ReplaceAssets: f.replaceAssets,
 		Reviews: f.reviews, Archive: f.archive, Listeners: func() []Listener { return listeners }, DeadLetters: b})
 	if err != nil {
 		t.Fatal(err)
