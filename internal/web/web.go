@@ -15,7 +15,8 @@
 // incidents with their SLA clocks, counts of active and held blocks, logs received per hour
 // and the health of each source), alerts, incidents (clocks, playbook checklist, state,
 // assignee, notes, report drafts to the authorities), decisions (held ones first, approved or
-// rejected by an approver; active ones revoked), the asset inventory the guardrails use, the
+// rejected by an approver; active ones revoked), the asset inventory the guardrails use
+// (which an administrator may replace by uploading its CSV), the
 // log sources (silent ones first, the listeners, the latest dead letters and why), archive
 // search and the export of a verifiable extract for an authority, users and roles (creating
 // an account shows its initial password, which its holder must replace at first sign-in, and
