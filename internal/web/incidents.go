@@ -134,6 +134,7 @@ type incidentData struct {
 	Assignee   string
 	Clocks     []clockView
 	Steps      []stepView
+	StepsDone  int
 	Timeline   []timelineView
 	Next       []option // states the incident may move to
 	Assignees  []assignee
@@ -178,6 +179,9 @@ func (s *Server) showIncident(w http.ResponseWriter, r *http.Request, p *page, s
 	}
 	for _, st := range rec.Checklist {
 		d.Steps = append(d.Steps, stepView{Step: st, TitleEn: s.stepTitleEn[st.Playbook+"/"+st.ID], DoneBy: who.Name(st.DoneBy)})
+		if !st.Done.IsZero() {
+			d.StepsDone++
+		}
 	}
 	for i := len(rec.Timeline) - 1; i >= 0; i-- { // newest first
 		e := rec.Timeline[i]

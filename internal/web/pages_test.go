@@ -90,7 +90,12 @@ func TestIncidentPages(t *testing.T) {
 		`href="/t/tokyo/decisions?alert=tokyo-vent"`,
 		`<option value="triaged">受付済み</option>`,
 		"経過",
+		`value="0">`, "0 / ", // nothing ticked off yet
 	}, `<option value="recovered">`)
+	steps := regexp.MustCompile(`0 / (\d+) 項目 完了`).FindStringSubmatch(body)
+	if steps == nil {
+		t.Fatal("the incident page shows no checklist completion")
+	}
 	if strings.Contains(body, "報告書の下書き") {
 		t.Error("an analyst L2 is offered report drafts (reports.draft is the lead's and the liaison's)")
 	}
@@ -128,6 +133,7 @@ func TestIncidentPages(t *testing.T) {
 		"臨床工学技士に連絡済み", "ICU informed",
 		`aria-pressed="true" id="step-medical-device-patient-safety"`,
 		"受付済み", "完了",
+		"1 / " + steps[1] + " 項目 完了", `value="1">`, // one step ticked off
 	})
 	if tl := body[strings.Index(body, `class="timeline"`):]; strings.Contains(tl, "user:") {
 		t.Errorf("the timeline shows a user ID instead of a name:\n%s", tl)
