@@ -43,6 +43,7 @@ type ingestView struct {
 	Events, DeadLetters int64
 	Hours               []hourCount
 	Sources             []tally.Source
+	Silent              int // sources that fell silent
 }
 
 // ingest summarises what arrived in tenant over the hours up to now.
@@ -53,6 +54,11 @@ func (s *Server) ingest(ctx context.Context, tenant string, now time.Time, hours
 	}
 	sum := tally.Summarize(counts, now, hours)
 	v := ingestView{Events: sum.Events, DeadLetters: sum.DeadLetters, Sources: sum.Sources}
+	for _, src := range sum.Sources {
+		if src.Silent {
+			v.Silent++
+		}
+	}
 	if hours == 24 {
 		for _, h := range sum.Hours {
 			v.Hours = append(v.Hours, hourCount{Start: h.Start, Count: int(h.Events), Dead: int(h.DeadLetters)})

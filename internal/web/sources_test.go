@@ -61,6 +61,7 @@ func TestDashboardIngest(t *testing.T) {
 		"dc01-winlogbeat", "途絶", // silent for three hours, listed first
 		"fortigate.traffic", "解析失敗あり",
 		`href="/t/tokyo/sources"`,
+		`id="tile-silent"><span class="n">1</span> 件の途絶した受信元`,
 	}, "osaka-utm")
 	if strings.Index(body, "dc01-winlogbeat") > strings.Index(body, ">fortigate<") {
 		t.Error("the silent source is not listed first")
