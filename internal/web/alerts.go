@@ -73,13 +73,13 @@ type alertSummary struct {
 	Latest  []detect.Alert
 }
 
-// hourCount is one hour of the dashboard's chart: alerts whose last event fell in it.
+// hourCount is one hour of a chart: alerts whose last event fell in it, or what arrived.
 type hourCount struct {
 	Start     time.Time
 	Count     int
-	Dead      int // dead letters, on the chart of events
-	Height, Y int // of its bar, in a 100-high chart
-	X         int // its bar's left edge, in a 96-wide chart
+	Dead      int     // dead letters, on the chart of what arrived
+	Height, Y int     // of its bar, in a 100-high chart
+	X, Width  float64 // its bar's left edge and width, in a 96-wide chart
 }
 
 func summarise(as []detect.Alert, now time.Time) alertSummary {
@@ -120,14 +120,16 @@ func hourly(as []detect.Alert, now time.Time) []hourCount {
 	return hours
 }
 
-// scaleBars sizes the bars of a 24-hour chart to its highest count.
+// scaleBars sizes the bars of a chart to its highest count and spreads them over its width,
+// with a gap of a quarter bar between them.
 func scaleBars(hours []hourCount) {
 	top := 1
 	for _, h := range hours {
 		top = max(top, h.Count)
 	}
+	step := 96 / float64(max(len(hours), 1))
 	for i := range hours {
-		hours[i].X = i * 4
+		hours[i].X, hours[i].Width = float64(i)*step, step*3/4
 		hours[i].Height = hours[i].Count * 100 / top
 		hours[i].Y = 100 - hours[i].Height
 	}

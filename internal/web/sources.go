@@ -59,12 +59,10 @@ func (s *Server) ingest(ctx context.Context, tenant string, now time.Time, hours
 			v.Silent++
 		}
 	}
-	if hours == 24 {
-		for _, h := range sum.Hours {
-			v.Hours = append(v.Hours, hourCount{Start: h.Start, Count: int(h.Events), Dead: int(h.DeadLetters)})
-		}
-		scaleBars(v.Hours)
+	for _, h := range sum.Hours {
+		v.Hours = append(v.Hours, hourCount{Start: h.Start, Count: int(h.Events), Dead: int(h.DeadLetters)})
 	}
+	scaleBars(v.Hours)
 	return v, nil
 }
 

@@ -79,8 +79,11 @@ func TestSourcesPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("sources = %d", resp.StatusCode)
 	}
-	contains(t, "sources (viewer)", body, []string{"0.0.0.0:5514", "fortigate.traffic", "dc01-winlogbeat", "途絶"},
+	contains(t, "sources (viewer)", body, []string{"0.0.0.0:5514", "fortigate.traffic", "dc01-winlogbeat", "途絶", `id="week-chart"`},
 		"dead-letter-table", "control byte", "osaka")
+	if n := strings.Count(body, "<rect x="); n != sourcesHours {
+		t.Errorf("the week's chart has %d bars, want one an hour, %d", n, sourcesHours)
+	}
 	// An analyst, who may search the logs, also sees the latest dead letters: newest first,
 	// the control byte shown as \x00, markup escaped, a long record cut.
 	_, body = do(t, f.signIn(t, "tanaka"), "GET", f.ts.URL+"/t/tokyo/sources", nil)
