@@ -294,6 +294,20 @@ const continued = 1 << 63
 // can resume from, such as the bus sequence; 0 for none). It buffers: the records are archived
 // when Sync returns. events are not kept.
 func (a *Archive) Append(ctx context.Context, tenant string, mark uint64, events []event.Event) error {
+	return a.append(tenant, mark, func(t *tenantLog) error {
+		for i := range events {
+			if err := t.add(&events[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// append runs add on tenant's log under the lock and then records mark. An error of add
+// breaks the log: what was added before it may be half written, so nothing more is taken
+// until the archive is opened again.
+func (a *Archive) append(tenant string, mark uint64, add func(t *tenantLog) error) error {
 	if a.opts.ReadOnly {
 		return ErrReadOnly
 	}
@@ -309,11 +323,9 @@ func (a *Archive) Append(ctx context.Context, tenant string, mark uint64, events
 	if t.broken != nil {
 		return t.broken
 	}
-	for i := range events {
-		if err := t.add(&events[i]); err != nil {
-			t.broken = err
-			return err
-		}
+	if err := add(t); err != nil {
+		t.broken = err
+		return err
 	}
 	if mark != 0 {
 		t.mark = mark

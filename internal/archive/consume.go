@@ -39,47 +39,21 @@ func Consume(ctx context.Context, b *bus.Bus, a *Archive, log *slog.Logger) erro
 // does. A batch that does not decode is archived all the same, as one record whose raw bytes
 // are the batch, with dataset omamori.undecodable: the archive keeps what it was given.
 func (a *Archive) AppendBatch(ctx context.Context, tenant string, mark uint64, batch []byte) error {
-	if a.opts.ReadOnly {
-		return ErrReadOnly
-	}
-	if !ValidTenant(tenant) {
-		return fmt.Errorf("append: %w: %q", ErrTenant, tenant)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	t, err := a.tenant(tenant)
-	if err != nil {
-		return err
-	}
-	if t.broken != nil {
-		return t.broken
-	}
-	var addErr error
-	derr := event.DecodeBatch(batch, func(e *event.Event) error {
-		addErr = t.add(e)
-		return addErr
-	})
-	if addErr != nil {
-		t.broken = addErr
-		return addErr
-	}
-	if derr != nil {
+	return a.append(tenant, mark, func(t *tenantLog) error {
+		var addErr error
+		derr := event.DecodeBatch(batch, func(e *event.Event) error {
+			addErr = t.add(e)
+			return addErr
+		})
+		if addErr != nil || derr == nil {
+			return addErr
+		}
 		e := event.Event{
 			Received: a.opts.Now().UTC(), Tenant: tenant, Source: "bus", Format: "omamori",
 			Dataset: "omamori.undecodable", Message: "batch did not decode: " + derr.Error(), Raw: batch,
 		}
-		if err := t.add(&e); err != nil {
-			t.broken = err
-			return err
-		}
-	}
-	if mark != 0 {
-		t.mark = mark
-	}
-	if t.w != nil && t.w.count > 0 {
-		t.w.mark = mark
-	}
-	return nil
+		return t.add(&e)
+	})
 }
 
 // SyncEvery syncs the archive every interval until ctx is done, for writers that Append
