@@ -8,9 +8,10 @@ import (
 	"unicode/utf8"
 )
 
-// A Common is one of Event's typed fields under its ECS name. Commons is the one list that
-// rendering (AppendECS), searching (the archive's conditions) and matching (Sigma's mapped
-// fields) read, so that a field is named and written the same way in all three.
+// A Common is one of Event's typed fields under its ECS name. One list of them is what
+// rendering (AppendECS), searching (the archive's conditions, through Value) and matching
+// (Sigma's mapped fields, through LookupCommon) read, so that a field is named and written
+// the same way in all three.
 type Common struct {
 	Name   string // the ECS name: "source.ip"
 	Key    Key    // Name, interned
@@ -132,10 +133,6 @@ var KeyTunnelIP = K("vpn.tunnel.ip")
 
 // rawCommons is how many commons at the end of the list hold the raw record.
 const rawCommons = 2
-
-// Commons returns the typed fields of Event, in the order AppendECS writes them. The slice is
-// shared: do not modify it.
-func Commons() []Common { return commons }
 
 // LookupCommon returns the typed field of Event named name (an ECS name).
 func LookupCommon(name string) (Common, bool) {

@@ -25,7 +25,7 @@ func TestCommonsAgreeWithECS(t *testing.T) {
 	if err := dec.Decode(&ecs); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range Commons() {
+	for _, c := range commons {
 		v, ok := full.Value(c.Name)
 		want, written := ecs[c.Name]
 		if ok != written {
@@ -43,7 +43,7 @@ func TestCommonsAgreeWithECS(t *testing.T) {
 		t.Errorf("an extra field: %q, %v", v, ok)
 	}
 	var none Event
-	for _, c := range Commons() {
+	for _, c := range commons {
 		if v, ok := none.Value(c.Name); ok {
 			t.Errorf("%s of an empty event = %q; want none", c.Name, v)
 		}
