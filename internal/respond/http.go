@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -376,7 +377,7 @@ func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, e
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant, who, err := h.Principal(r)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, "not signed in", "send an API token with scope respond, or sign in to the web UI")
+			api.WriteError(w, http.StatusUnauthorized, "not signed in", "send an API token with scope respond, or sign in to the web UI")
 			return
 		}
 		v, err := f(r, tenant, who)
@@ -385,45 +386,29 @@ func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, e
 			if c, ok := v.(created); ok {
 				status, v = http.StatusCreated, c.v
 			}
-			writeJSON(w, status, v)
+			api.WriteJSON(w, status, v)
 			return
 		}
 		var he *httpError
 		switch {
 		case errors.As(err, &he):
-			writeError(w, he.status, he.msg, he.advice)
+			api.WriteError(w, he.status, he.msg, he.advice)
 		case errors.Is(err, ErrInvalid):
-			writeError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
+			api.WriteError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
 		case errors.Is(err, ErrNotAllowed):
-			writeError(w, http.StatusForbidden, err.Error(), "a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver")
+			api.WriteError(w, http.StatusForbidden, err.Error(), "a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver")
 		case errors.Is(err, ErrState):
-			writeError(w, http.StatusConflict, err.Error(), "GET /api/v1/decisions/{id} shows its status: only held decisions are approved or rejected, active ones extended, active or held ones revoked")
+			api.WriteError(w, http.StatusConflict, err.Error(), "GET /api/v1/decisions/{id} shows its status: only held decisions are approved or rejected, active ones extended, active or held ones revoked")
 		case errors.Is(err, store.ErrNotFound):
-			writeError(w, http.StatusNotFound, "no such decision", "GET /api/v1/decisions lists this hospital's decisions")
+			api.WriteError(w, http.StatusNotFound, "no such decision", "GET /api/v1/decisions lists this hospital's decisions")
 		case errors.Is(err, store.ErrConflict):
-			writeError(w, http.StatusConflict, "the decision changed meanwhile", "read it again and retry")
+			api.WriteError(w, http.StatusConflict, "the decision changed meanwhile", "read it again and retry")
 		default:
 			// The details stay in the log: the client learns only that it failed.
 			if h.Log != nil {
 				h.Log.Error("decision request", "component", "respond", "method", r.Method, "path", r.URL.Path, "tenant", tenant, "err", err)
 			}
-			writeError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
+			api.WriteError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
 		}
 	})
-}
-
-// apiError is the body of every error answer, as in package api.
-type apiError struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
-}
-
-func writeError(w http.ResponseWriter, status int, msg, hint string) {
-	writeJSON(w, status, apiError{Error: msg, Hint: hint})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }

@@ -69,7 +69,7 @@ func do(t *testing.T, srv *httptest.Server, who caller, method, path, body strin
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 400 {
-		var e apiError
+		var e struct{ Error, Hint string }
 		if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || e.Hint == "" {
 			t.Errorf("%s %s = %d %s, want a JSON error with a hint", method, path, resp.StatusCode, b)
 		}
