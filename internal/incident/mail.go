@@ -44,31 +44,16 @@ func (m *Mail) Notify(ctx context.Context, n Notification) error {
 	if err != nil {
 		return err
 	}
-	attempts, backoff := m.Attempts, m.Backoff
+	attempts := m.Attempts
 	if attempts <= 0 {
 		attempts = 3
 	}
-	if backoff <= 0 {
-		backoff = time.Second
-	}
-	var last error
-	for i := range attempts {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("send mail: %w (after %v)", ctx.Err(), last)
-			case <-time.After(backoff << (i - 1)):
-			}
-		}
-		if last = m.send(ctx, to, msg); last == nil {
-			return nil
-		}
+	return retry(ctx, "send mail", attempts, m.Backoff, func() (bool, error) {
+		err := m.send(ctx, to, msg)
 		var tp *smtpError
-		if errors.As(last, &tp) && tp.code >= 500 {
-			break // permanent: the server will say the same again
-		}
-	}
-	return last
+		// A 5xx reply is permanent: the server will say the same again.
+		return !errors.As(err, &tp) || tp.code < 500, err
+	})
 }
 
 // smtpError is a reply from the server that refused a command.

@@ -117,10 +117,20 @@ func (w *Webhook) Notify(ctx context.Context, n Notification) error {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	attempts, backoff := max(w.Attempts, 1), w.Backoff
+	attempts := max(w.Attempts, 1)
 	if w.Attempts == 0 {
 		attempts = 3
 	}
+	return retry(ctx, "post to webhook", attempts, w.Backoff, func() (bool, error) {
+		return w.post(ctx, client, body)
+	})
+}
+
+// retry calls try up to attempts times, waiting backoff (default 1s) and then twice as long
+// before each further try, until it succeeds, says its failure is final (again false), or
+// ctx ends. The notifiers share it so that they back off alike; op names the work in the
+// error of a cancelled wait.
+func retry(ctx context.Context, op string, attempts int, backoff time.Duration, try func() (again bool, err error)) error {
 	if backoff <= 0 {
 		backoff = time.Second
 	}
@@ -129,16 +139,16 @@ func (w *Webhook) Notify(ctx context.Context, n Notification) error {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("post to webhook: %w (after %v)", ctx.Err(), last)
+				return fmt.Errorf("%s: %w (after %v)", op, ctx.Err(), last)
 			case <-time.After(backoff << (i - 1)):
 			}
 		}
-		retry, err := w.post(ctx, client, body)
+		again, err := try()
 		if err == nil {
 			return nil
 		}
 		last = err
-		if !retry {
+		if !again {
 			break
 		}
 	}
