@@ -43,9 +43,6 @@ func New(p *ingest.Pipeline) *Journal {
 // bytes, and action, actor and the time are set so that a search of the archive finds it.
 // The record is batched; call Sync to know it is durable.
 func (j *Journal) Record(tenant, dataset, action, actor string, at time.Time, v any) error {
-	if !strings.HasPrefix(dataset, "omamori.") {
-		return fmt.Errorf("journal: dataset %q does not start with omamori.", dataset)
-	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("journal: encode %s record: %w", dataset, err)
