@@ -252,20 +252,8 @@ func (sc Scope) Decisions(ctx context.Context, f DecisionFilter) ([]Decision, er
 }
 
 func (sc Scope) queryDecisions(ctx context.Context, op, q string, args ...any) ([]Decision, error) {
-	rows, err := sc.s.db.QueryContext(ctx, q, args...)
+	out, err := queryRows(ctx, sc.s.db, q, args, func(r *sql.Rows) (Decision, error) { return scanDecision(r) })
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	defer rows.Close()
-	var out []Decision
-	for rows.Next() {
-		d, err := scanDecision(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return out, nil

@@ -62,23 +62,15 @@ func (sc Scope) Document(ctx context.Context, kind string) (Document, error) {
 // DocumentsSince returns every tenant's document of kind kept after since, oldest first: how
 // a node learns of what another node was sent.
 func (s *Store) DocumentsSince(ctx context.Context, kind string, since time.Time) ([]Document, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT tenant, body, updated FROM documents WHERE kind = $1 AND updated > $2
-		ORDER BY updated`, kind, dbTime(since))
-	if err != nil {
-		return nil, fmt.Errorf("read %s documents: %w", kind, err)
-	}
-	defer rows.Close()
-	var out []Document
-	for rows.Next() {
+	out, err := queryRows(ctx, s.db, `SELECT tenant, body, updated FROM documents WHERE kind = $1 AND updated > $2
+		ORDER BY updated`, []any{kind, dbTime(since)}, func(r *sql.Rows) (Document, error) {
 		d := Document{Kind: kind}
 		var body string
-		if err := rows.Scan(&d.Tenant, &body, &d.Updated); err != nil {
-			return nil, fmt.Errorf("read %s documents: %w", kind, err)
-		}
+		err := r.Scan(&d.Tenant, &body, &d.Updated)
 		d.Body, d.Updated = []byte(body), d.Updated.UTC()
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+		return d, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read %s documents: %w", kind, err)
 	}
 	return out, nil

@@ -281,7 +281,7 @@ func (sc Scope) Incident(ctx context.Context, id string) (Incident, error) {
 	if err != nil {
 		return Incident{}, fmt.Errorf("get incident %s: %w", id, err)
 	}
-	inc.Entities, err = incidentRows(ctx, sc, `SELECT kind, value, last_seen FROM incident_entities WHERE tenant = $1 AND incident = $2
+	inc.Entities, err = queryRows(ctx, sc.s.db, `SELECT kind, value, last_seen FROM incident_entities WHERE tenant = $1 AND incident = $2
 		ORDER BY kind, value`, []any{sc.tenant, id}, func(r *sql.Rows) (IncidentEntity, error) {
 		var e IncidentEntity
 		err := r.Scan(&e.Kind, &e.Value, &e.Last)
@@ -317,7 +317,7 @@ func (sc Scope) Incidents(ctx context.Context, f IncidentFilter) ([]Incident, er
 	}
 	args = append(args, f.Limit)
 	q += fmt.Sprintf(` ORDER BY last_seen DESC, id LIMIT $%d`, len(args))
-	out, err := incidentRows(ctx, sc, q, args, func(r *sql.Rows) (Incident, error) { return scanIncident(r) })
+	out, err := queryRows(ctx, sc.s.db, q, args, func(r *sql.Rows) (Incident, error) { return scanIncident(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
@@ -345,7 +345,7 @@ func (sc Scope) IncidentsTouching(ctx context.Context, entities []IncidentEntity
 		q += fmt.Sprintf(` AND i.state <> $%d`, len(args))
 	}
 	q += ` ORDER BY i.opened, i.id`
-	out, err := incidentRows(ctx, sc, q, args, func(r *sql.Rows) (Incident, error) { return scanIncident(r) })
+	out, err := queryRows(ctx, sc.s.db, q, args, func(r *sql.Rows) (Incident, error) { return scanIncident(r) })
 	if err != nil {
 		return nil, fmt.Errorf("find incidents by entity: %w", err)
 	}
@@ -364,7 +364,7 @@ func prefixed(p, columns string) string {
 // id or the fingerprint, or ErrNotFound: how a redelivered or repeated alert is recognised
 // before any work is done.
 func (sc Scope) IncidentAlertByKey(ctx context.Context, id, fingerprint string) (IncidentAlert, error) {
-	out, err := incidentRows(ctx, sc, `SELECT `+alertColumns+` FROM incident_alerts WHERE tenant = $1 AND (alert_id = $2 OR fingerprint = $3) LIMIT 1`,
+	out, err := queryRows(ctx, sc.s.db, `SELECT `+alertColumns+` FROM incident_alerts WHERE tenant = $1 AND (alert_id = $2 OR fingerprint = $3) LIMIT 1`,
 		[]any{sc.tenant, id, fingerprint}, scanIncidentAlert)
 	if err != nil {
 		return IncidentAlert{}, fmt.Errorf("find alert %s: %w", id, err)
@@ -387,7 +387,7 @@ func scanIncidentAlert(r *sql.Rows) (IncidentAlert, error) {
 
 // IncidentAlerts returns the alerts attached to the tenant's incident id, oldest first.
 func (sc Scope) IncidentAlerts(ctx context.Context, id string) ([]IncidentAlert, error) {
-	out, err := incidentRows(ctx, sc, `SELECT `+alertColumns+` FROM incident_alerts WHERE tenant = $1 AND incident = $2 ORDER BY first_seen, alert_id`,
+	out, err := queryRows(ctx, sc.s.db, `SELECT `+alertColumns+` FROM incident_alerts WHERE tenant = $1 AND incident = $2 ORDER BY first_seen, alert_id`,
 		[]any{sc.tenant, id}, scanIncidentAlert)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts of incident %s: %w", id, err)
@@ -397,7 +397,7 @@ func (sc Scope) IncidentAlerts(ctx context.Context, id string) ([]IncidentAlert,
 
 // IncidentTimeline returns the timeline of the tenant's incident id in the order written.
 func (sc Scope) IncidentTimeline(ctx context.Context, id string) ([]IncidentEvent, error) {
-	out, err := incidentRows(ctx, sc, `SELECT id, incident, time, actor, kind, detail FROM incident_timeline WHERE tenant = $1 AND incident = $2 ORDER BY id`,
+	out, err := queryRows(ctx, sc.s.db, `SELECT id, incident, time, actor, kind, detail FROM incident_timeline WHERE tenant = $1 AND incident = $2 ORDER BY id`,
 		[]any{sc.tenant, id}, func(r *sql.Rows) (IncidentEvent, error) {
 			var e IncidentEvent
 			err := r.Scan(&e.ID, &e.Incident, &e.Time, &e.Actor, &e.Kind, &e.Detail)
@@ -423,7 +423,7 @@ func scanClock(r *sql.Rows) (IncidentClock, error) {
 
 // IncidentClocks returns the clocks of the tenant's incident id by deadline.
 func (sc Scope) IncidentClocks(ctx context.Context, id string) ([]IncidentClock, error) {
-	out, err := incidentRows(ctx, sc, `SELECT `+clockColumns+` FROM incident_clocks WHERE tenant = $1 AND incident = $2 ORDER BY deadline, name`,
+	out, err := queryRows(ctx, sc.s.db, `SELECT `+clockColumns+` FROM incident_clocks WHERE tenant = $1 AND incident = $2 ORDER BY deadline, name`,
 		[]any{sc.tenant, id}, scanClock)
 	if err != nil {
 		return nil, fmt.Errorf("read clocks of incident %s: %w", id, err)
@@ -436,7 +436,7 @@ func (sc Scope) IncidentClocks(ctx context.Context, id string) ([]IncidentClock,
 // Earliest deadline first.
 func (sc Scope) DueIncidentClocks(ctx context.Context, now time.Time) ([]IncidentClock, error) {
 	now = dbTime(now)
-	out, err := incidentRows(ctx, sc, `SELECT `+clockColumns+` FROM incident_clocks WHERE tenant = $1 AND stopped IS NULL
+	out, err := queryRows(ctx, sc.s.db, `SELECT `+clockColumns+` FROM incident_clocks WHERE tenant = $1 AND stopped IS NULL
 		AND ((warn_at <= $2 AND warned IS NULL) OR (deadline <= $2 AND breached IS NULL)) ORDER BY deadline, incident, name`,
 		[]any{sc.tenant, now}, scanClock)
 	if err != nil {
@@ -447,7 +447,7 @@ func (sc Scope) DueIncidentClocks(ctx context.Context, now time.Time) ([]Inciden
 
 // IncidentChecklist returns the playbook steps of the tenant's incident id in order.
 func (sc Scope) IncidentChecklist(ctx context.Context, id string) ([]ChecklistStep, error) {
-	out, err := incidentRows(ctx, sc, `SELECT incident, playbook, step, position, title, done, done_by FROM incident_checklist
+	out, err := queryRows(ctx, sc.s.db, `SELECT incident, playbook, step, position, title, done, done_by FROM incident_checklist
 		WHERE tenant = $1 AND incident = $2 ORDER BY playbook, position`,
 		[]any{sc.tenant, id}, func(r *sql.Rows) (ChecklistStep, error) {
 			var s ChecklistStep
@@ -460,22 +460,4 @@ func (sc Scope) IncidentChecklist(ctx context.Context, id string) ([]ChecklistSt
 		return nil, fmt.Errorf("read checklist of incident %s: %w", id, err)
 	}
 	return out, nil
-}
-
-// incidentRows runs a read of the scope's rows and scans each with scan.
-func incidentRows[T any](ctx context.Context, sc Scope, q string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
-	rows, err := sc.s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }

@@ -64,23 +64,15 @@ func (s *Store) ConsumerMark(ctx context.Context, consumer string) (uint64, erro
 
 // IngestCounts returns the scope's counts of the hours from since on, oldest first.
 func (sc Scope) IngestCounts(ctx context.Context, since time.Time) ([]IngestCount, error) {
-	rows, err := sc.s.db.QueryContext(ctx, `SELECT tenant, hour, source, dataset, events, dead_letters, last_seen
+	out, err := queryRows(ctx, sc.s.db, `SELECT tenant, hour, source, dataset, events, dead_letters, last_seen
 		FROM ingest_counts WHERE tenant = $1 AND hour >= $2 ORDER BY hour, source, dataset`,
-		sc.tenant, dbTime(since.Truncate(time.Hour)))
+		[]any{sc.tenant, dbTime(since.Truncate(time.Hour))}, func(r *sql.Rows) (IngestCount, error) {
+			var c IngestCount
+			err := r.Scan(&c.Tenant, &c.Hour, &c.Source, &c.Dataset, &c.Events, &c.DeadLetters, &c.LastSeen)
+			c.Hour, c.LastSeen = c.Hour.UTC(), c.LastSeen.UTC()
+			return c, err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("read ingest counts of %s: %w", sc.tenant, err)
-	}
-	defer rows.Close()
-	var out []IngestCount
-	for rows.Next() {
-		var c IngestCount
-		if err := rows.Scan(&c.Tenant, &c.Hour, &c.Source, &c.Dataset, &c.Events, &c.DeadLetters, &c.LastSeen); err != nil {
-			return nil, fmt.Errorf("read ingest counts of %s: %w", sc.tenant, err)
-		}
-		c.Hour, c.LastSeen = c.Hour.UTC(), c.LastSeen.UTC()
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read ingest counts of %s: %w", sc.tenant, err)
 	}
 	return out, nil

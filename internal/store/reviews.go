@@ -133,20 +133,8 @@ func (sc Scope) Reviews(ctx context.Context, f ReviewFilter) ([]Review, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := sc.s.db.QueryContext(ctx, q, args...)
+	out, err := queryRows(ctx, sc.s.db, q, args, func(r *sql.Rows) (Review, error) { return scanReview(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list reviews: %w", err)
-	}
-	defer rows.Close()
-	var out []Review
-	for rows.Next() {
-		r, err := scanReview(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list reviews: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list reviews: %w", err)
 	}
 	return out, nil

@@ -258,21 +258,13 @@ func (sc Scope) AuditSince(ctx context.Context, after int64, limit int) ([]Audit
 }
 
 func (sc Scope) auditQuery(ctx context.Context, query string, args ...any) ([]AuditEntry, error) {
-	rows, err := sc.s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read audit log: %w", err)
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
+	out, err := queryRows(ctx, sc.s.db, query, args, func(r *sql.Rows) (AuditEntry, error) {
 		var e AuditEntry
-		if err := rows.Scan(&e.ID, &e.Time, &e.Actor, &e.Tenant, &e.Action, &e.Object, &e.Detail); err != nil {
-			return nil, fmt.Errorf("read audit log: %w", err)
-		}
+		err := r.Scan(&e.ID, &e.Time, &e.Actor, &e.Tenant, &e.Action, &e.Object, &e.Detail)
 		e.Time = e.Time.UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+		return e, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
 	return out, nil

@@ -190,3 +190,24 @@ func fromNull(t sql.NullTime) time.Time {
 func joinScopes(scopes []string) string { return strings.Join(scopes, " ") }
 
 func splitScopes(s string) []string { return strings.Fields(s) }
+
+// queryRows runs query on db (the store's, or a transaction) and returns what scan makes of
+// each row.
+func queryRows[T any](ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -117,20 +117,9 @@ func nullBytes(b []byte) any {
 
 // Users lists the users whose home is the scope's tenant, by name.
 func (sc Scope) Users(ctx context.Context) ([]User, error) {
-	rows, err := sc.s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE tenant = $1 ORDER BY name`, sc.tenant)
+	out, err := queryRows(ctx, sc.s.db, `SELECT `+userColumns+` FROM users WHERE tenant = $1 ORDER BY name`,
+		[]any{sc.tenant}, func(r *sql.Rows) (User, error) { return scanUser(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
@@ -273,22 +262,14 @@ func (s *Store) UserGrants(ctx context.Context, user string) ([]Grant, error) {
 }
 
 func (s *Store) grants(ctx context.Context, where string, arg string) ([]Grant, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT user_id, tenant, role, created, granted_by FROM role_grants `+where+
-		` ORDER BY user_id, tenant, role`, arg)
-	if err != nil {
-		return nil, fmt.Errorf("list role grants: %w", err)
-	}
-	defer rows.Close()
-	var out []Grant
-	for rows.Next() {
+	out, err := queryRows(ctx, s.db, `SELECT user_id, tenant, role, created, granted_by FROM role_grants `+where+
+		` ORDER BY user_id, tenant, role`, []any{arg}, func(r *sql.Rows) (Grant, error) {
 		var g Grant
-		if err := rows.Scan(&g.User, &g.Tenant, &g.Role, &g.Created, &g.GrantedBy); err != nil {
-			return nil, fmt.Errorf("list role grants: %w", err)
-		}
+		err := r.Scan(&g.User, &g.Tenant, &g.Role, &g.Created, &g.GrantedBy)
 		g.Created = g.Created.UTC()
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
+		return g, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list role grants: %w", err)
 	}
 	return out, nil
