@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -289,16 +288,13 @@ func sortAlerts(as []detect.Alert, by string) {
 var alertSorts = []string{"last", "level", "count"}
 
 type alertsData struct {
-	Alerts       []detect.Alert
-	Level        string
-	Levels       []string
-	Query        string // in the title, the rule, the entities
-	Sort         string
-	Sorts        []string
-	Page, Pages  int
-	Total        int
-	First, Last  int
-	PrevQ, NextQ string
+	Alerts []detect.Alert
+	Level  string
+	Levels []string
+	Query  string // in the title, the rule, the entities
+	Sort   string
+	Sorts  []string
+	Pager  pager
 }
 
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p *page) error {
@@ -321,29 +317,14 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p *page) error {
 		})
 	}
 	sortAlerts(as, d.Sort)
-	d.Total = len(as)
-	d.Pages = max(1, (len(as)+alertsPerPage-1)/alertsPerPage)
-	d.Page, _ = strconv.Atoi(q.Get("page"))
-	d.Page = min(max(d.Page, 1), d.Pages)
-	lo, hi := (d.Page-1)*alertsPerPage, min(d.Page*alertsPerPage, len(as))
+	// The links keep the filters as read, and the order only when it is not the default.
+	kept := url.Values{"level": {d.Level}, "q": {d.Query}, "page": {q.Get("page")}}
+	if d.Sort != alertSorts[0] {
+		kept.Set("sort", d.Sort)
+	}
+	var lo, hi int
+	d.Pager, lo, hi = paginate(len(as), alertsPerPage, kept)
 	d.Alerts = as[lo:hi]
-	d.First, d.Last = lo+1, hi
-	link := func(page int) string {
-		v := url.Values{}
-		for k, val := range map[string]string{"level": d.Level, "q": d.Query, "sort": d.Sort} {
-			if val != "" && val != alertSorts[0] {
-				v.Set(k, val)
-			}
-		}
-		v.Set("page", strconv.Itoa(page))
-		return "?" + v.Encode()
-	}
-	if d.Page > 1 {
-		d.PrevQ = link(d.Page - 1)
-	}
-	if d.Page < d.Pages {
-		d.NextQ = link(d.Page + 1)
-	}
 	p.Nav, p.Data = "alerts", d
 	s.render(w, r, http.StatusOK, "alerts", p)
 	return nil
