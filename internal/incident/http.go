@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -189,7 +190,7 @@ func (h *HTTP) handleRaw(f func(w http.ResponseWriter, r *http.Request, tenant, 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant, actor, err := h.Principal(r)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, "not signed in")
+			api.WriteError(w, http.StatusUnauthorized, "not signed in", "")
 			return
 		}
 		err = f(w, r, tenant, actor)
@@ -198,25 +199,19 @@ func (h *HTTP) handleRaw(f func(w http.ResponseWriter, r *http.Request, tenant, 
 		switch {
 		case err == nil:
 		case errors.As(err, &te):
-			writeError(w, http.StatusConflict, te.Error())
+			api.WriteError(w, http.StatusConflict, te.Error(), "")
 		case errors.As(err, &in):
-			writeError(w, http.StatusBadRequest, in.Error())
+			api.WriteError(w, http.StatusBadRequest, in.Error(), "")
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrStep):
-			writeError(w, http.StatusNotFound, "no such incident, step or clock")
+			api.WriteError(w, http.StatusNotFound, "no such incident, step or clock", "")
 		case errors.Is(err, store.ErrConflict):
-			writeError(w, http.StatusConflict, "the incident changed meanwhile; try again")
+			api.WriteError(w, http.StatusConflict, "the incident changed meanwhile; try again", "")
 		default:
 			// The details stay in the log: what the client sees is only that it failed.
 			if h.Log != nil {
 				h.Log.Error("incident request", "method", r.Method, "path", r.URL.Path, "tenant", tenant, "err", err)
 			}
-			writeError(w, http.StatusInternalServerError, "internal error")
+			api.WriteError(w, http.StatusInternalServerError, "internal error", "")
 		}
 	})
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
