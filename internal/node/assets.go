@@ -121,9 +121,15 @@ func (n *Node) replaceInventory(ctx context.Context, tenant, actor string, csv [
 	if err := n.Store.Tenant(tenant).PutDocument(ctx, actor, store.DocAssets, csv, fmt.Sprintf("%d assets", count)); err != nil {
 		return 0, err
 	}
+	n.putInventory(tenant, inv)
+	return count, nil
+}
+
+// putInventory puts inv in force as tenant's inventory: for the guardrails, beside the node's
+// allowlists, and for the web UI.
+func (n *Node) putInventory(tenant string, inv *asset.Inventory) {
 	n.inventories.set(tenant, inv)
 	n.Respond.SetGuardrails(tenant, &respond.Guardrails{Assets: inv, Allow: n.allow})
-	return count, nil
 }
 
 // mountAssets registers the inventory's route.
@@ -160,8 +166,7 @@ func (n *Node) followDocuments(ctx context.Context, since time.Time) error {
 				n.log.Error("an asset inventory in the store does not read; the one in force stays", "tenant", d.Tenant, "err", err)
 				continue
 			}
-			n.inventories.set(d.Tenant, inv)
-			n.Respond.SetGuardrails(d.Tenant, &respond.Guardrails{Assets: inv, Allow: n.allow})
+			n.putInventory(d.Tenant, inv)
 			n.log.Info("asset inventory taken up", "tenant", d.Tenant, "assets", len(inv.All()))
 		}
 		if ds, err = n.Store.DocumentsSince(ctx, store.DocAccessDirectory, dirs); err != nil {
