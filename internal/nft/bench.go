@@ -32,8 +32,9 @@ type BenchResult struct {
 // Bench measures how fast blocks reach the kernel. It makes a throw-away
 // network namespace, so the gateway's own firewall is never touched: it
 // loads n distinct IPv4 addresses with Block calls of batch entries each,
-// times single-address Block calls, then reconciles to the same entries. With verify it asks the kernel for
-// every one of them, which takes several times as long as the load.
+// times single-address Block calls, then reconciles to the same entries.
+// With verify it asks the kernel for every one of them, which takes several
+// times as long as the load.
 func Bench(ctx context.Context, n, batch int, verify bool) (BenchResult, error) {
 	if n < 1 || n > 1<<23 {
 		return BenchResult{}, fmt.Errorf("bench: %d entries asked, want 1 to %d", n, 1<<23)
@@ -89,9 +90,9 @@ func Bench(ctx context.Context, n, batch int, verify bool) (BenchResult, error) 
 	}
 	res.Reconcile = time.Since(start)
 	if verify {
-		all := make([]netip.Prefix, n+len(ones))
-		for i := range all {
-			all[i] = netip.PrefixFrom(benchAddr(i), 32)
+		all := make([]netip.Prefix, len(desired))
+		for i, d := range desired {
+			all[i] = d.Prefix
 		}
 		if res.Counted, err = e.countPresent(kindBlock, all); err != nil {
 			return res, fmt.Errorf("bench: %w", err)
