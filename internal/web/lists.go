@@ -29,22 +29,7 @@ func paginate(n, per int, q url.Values) (pager, int, int) {
 	pg.Page = min(max(pg.Page, 1), pg.Pages)
 	lo, hi := (pg.Page-1)*per, min(pg.Page*per, n)
 	pg.First, pg.Last = lo+1, hi
-	link := func(page int) string {
-		v := url.Values{}
-		for k, vs := range q {
-			if k != "page" && len(vs) > 0 && vs[0] != "" {
-				v.Set(k, vs[0])
-			}
-		}
-		v.Set("page", strconv.Itoa(page))
-		return "?" + v.Encode()
-	}
-	if pg.Page > 1 {
-		pg.PrevQ = link(pg.Page - 1)
-	}
-	if pg.Page < pg.Pages {
-		pg.NextQ = link(pg.Page + 1)
-	}
+	pg.PrevQ, pg.NextQ = pageLinks(q, pg.Page, pg.Page < pg.Pages, pg.Pages)
 	return pg, lo, hi
 }
 
@@ -163,16 +148,23 @@ func dateRange(from, to string, loc *time.Location) (time.Time, time.Time, error
 }
 
 // pageLinks returns the queries of the pages before and after page of a list whose filters
-// are v: none before the first, none after the last or past max.
-func pageLinks(v url.Values, page int, more bool, max int) (prev, next string) {
+// are v: none before the first, none after the last or past last. The links carry the
+// filters that are set, and their own "page".
+func pageLinks(v url.Values, page int, more bool, last int) (prev, next string) {
+	kept := url.Values{}
+	for k, vs := range v {
+		if k != "page" && len(vs) > 0 && vs[0] != "" {
+			kept.Set(k, vs[0])
+		}
+	}
 	link := func(page int) string {
-		v.Set("page", strconv.Itoa(page))
-		return "?" + v.Encode()
+		kept.Set("page", strconv.Itoa(page))
+		return "?" + kept.Encode()
 	}
 	if page > 1 {
 		prev = link(page - 1)
 	}
-	if more && page < max {
+	if more && page < last {
 		next = link(page + 1)
 	}
 	return prev, next
