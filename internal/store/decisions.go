@@ -211,38 +211,21 @@ func (sc Scope) Decision(ctx context.Context, id int64) (Decision, error) {
 
 // Decisions lists the tenant's decisions that pass f, by ID.
 func (sc Scope) Decisions(ctx context.Context, f DecisionFilter) ([]Decision, error) {
+	args := params{sc.tenant}
 	where := []string{"tenant = $1"}
-	args := []any{sc.tenant}
-	arg := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
-	}
 	if len(f.Status) > 0 {
-		var ph []string
-		for _, s := range f.Status {
-			args = append(args, s)
-			ph = append(ph, fmt.Sprintf("$%d", len(args)))
+		where = append(where, "status IN ("+args.add(anys(f.Status)...)+")")
+	}
+	for _, c := range [...]struct{ col, v string }{{"action", f.Action}, {"scope", f.Scope}, {"value", f.Value}, {"alert_id", f.AlertID}} {
+		if c.v != "" {
+			where = append(where, c.col+" = "+args.add(c.v))
 		}
-		where = append(where, "status IN ("+strings.Join(ph, ", ")+")")
-	}
-	if f.Action != "" {
-		arg("action = ?", f.Action)
-	}
-	if f.Scope != "" {
-		arg("scope = ?", f.Scope)
-	}
-	if f.Value != "" {
-		arg("value = ?", f.Value)
-	}
-	if f.AlertID != "" {
-		arg("alert_id = ?", f.AlertID)
 	}
 	if !f.Live.IsZero() {
-		where = append(where, "status = 'active'", "dry_run = FALSE")
-		arg("expires > ?", dbTime(f.Live))
+		where = append(where, "status = 'active'", "dry_run = FALSE", "expires > "+args.add(dbTime(f.Live)))
 	}
 	if f.After > 0 {
-		arg("id > ?", f.After)
+		where = append(where, "id > "+args.add(f.After))
 	}
 	q := `SELECT ` + decisionColumns + ` FROM decisions WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id`
 	if f.Limit > 0 {

@@ -303,20 +303,14 @@ type IncidentFilter struct {
 // Incidents lists the tenant's incidents, most recently active first, without entities.
 func (sc Scope) Incidents(ctx context.Context, f IncidentFilter) ([]Incident, error) {
 	q := `SELECT ` + incidentColumns + ` FROM incidents WHERE tenant = $1`
-	args := []any{sc.tenant}
+	args := params{sc.tenant}
 	if len(f.States) > 0 {
-		var ph []string
-		for _, s := range f.States {
-			args = append(args, s)
-			ph = append(ph, fmt.Sprintf("$%d", len(args)))
-		}
-		q += ` AND state IN (` + strings.Join(ph, ", ") + `)`
+		q += ` AND state IN (` + args.add(anys(f.States)...) + `)`
 	}
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
-	args = append(args, f.Limit)
-	q += fmt.Sprintf(` ORDER BY last_seen DESC, id LIMIT $%d`, len(args))
+	q += ` ORDER BY last_seen DESC, id LIMIT ` + args.add(f.Limit)
 	out, err := queryRows(ctx, sc.s.db, q, args, func(r *sql.Rows) (Incident, error) { return scanIncident(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
@@ -331,18 +325,16 @@ func (sc Scope) IncidentsTouching(ctx context.Context, entities []IncidentEntity
 	if len(entities) == 0 {
 		return nil, nil
 	}
-	args := []any{sc.tenant, dbTime(since)}
+	args := params{sc.tenant, dbTime(since)}
 	var or []string
 	for _, e := range entities {
-		args = append(args, e.Kind, e.Value)
-		or = append(or, fmt.Sprintf("(e.kind = $%d AND e.value = $%d)", len(args)-1, len(args)))
+		or = append(or, "(e.kind = "+args.add(e.Kind)+" AND e.value = "+args.add(e.Value)+")")
 	}
 	q := `SELECT ` + prefixed("i.", incidentColumns) + ` FROM incidents i WHERE i.tenant = $1 AND EXISTS (
 		SELECT 1 FROM incident_entities e WHERE e.tenant = i.tenant AND e.incident = i.id AND e.last_seen >= $2 AND (` +
 		strings.Join(or, " OR ") + `))`
 	for _, s := range excluded {
-		args = append(args, s)
-		q += fmt.Sprintf(` AND i.state <> $%d`, len(args))
+		q += ` AND i.state <> ` + args.add(s)
 	}
 	q += ` ORDER BY i.opened, i.id`
 	out, err := queryRows(ctx, sc.s.db, q, args, func(r *sql.Rows) (Incident, error) { return scanIncident(r) })

@@ -109,12 +109,8 @@ func (sc Scope) Reviews(ctx context.Context, f ReviewFilter) ([]Review, error) {
 	if f.Pending && f.Reviewed {
 		return nil, errors.New("list reviews: pending and reviewed exclude each other")
 	}
+	args := params{sc.tenant}
 	where := []string{"tenant = $1"}
-	args := []any{sc.tenant}
-	arg := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
-	}
 	order := "due, id"
 	switch {
 	case f.Pending:
@@ -124,10 +120,10 @@ func (sc Scope) Reviews(ctx context.Context, f ReviewFilter) ([]Review, error) {
 		order = "reviewed DESC, id"
 	}
 	if f.Subject != "" {
-		arg("subject = ?", f.Subject)
+		where = append(where, "subject = "+args.add(f.Subject))
 	}
 	if f.Patient != "" {
-		arg("patient = ?", f.Patient)
+		where = append(where, "patient = "+args.add(f.Patient))
 	}
 	q := `SELECT ` + reviewColumns + ` FROM access_reviews WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order
 	if f.Limit > 0 {

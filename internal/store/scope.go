@@ -219,32 +219,28 @@ type AuditFilter struct {
 
 // AuditSearch returns the tenant's audit entries that f selects, newest first.
 func (sc Scope) AuditSearch(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
-	args := []any{sc.tenant}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	args := params{sc.tenant}
 	q := `SELECT id, time, actor, tenant, action, object, detail FROM audit_log WHERE tenant = $1`
 	if f.Action != "" {
 		// A prefix by comparison rather than LIKE, so that no character of it is a wildcard.
 		n := utf8.RuneCountInString(f.Action) + 1
-		q += fmt.Sprintf(" AND (action = %s OR substr(action, 1, %d) = %s)", arg(f.Action), n, arg(f.Action+"."))
+		q += fmt.Sprintf(" AND (action = %s OR substr(action, 1, %d) = %s)", args.add(f.Action), n, args.add(f.Action+"."))
 	}
 	if f.Actor != "" {
-		q += " AND actor = " + arg(f.Actor)
+		q += " AND actor = " + args.add(f.Actor)
 	}
 	if !f.From.IsZero() {
-		q += " AND time >= " + arg(dbTime(f.From))
+		q += " AND time >= " + args.add(dbTime(f.From))
 	}
 	if !f.To.IsZero() {
-		q += " AND time < " + arg(dbTime(f.To))
+		q += " AND time < " + args.add(dbTime(f.To))
 	}
 	if f.Before > 0 {
-		q += " AND id < " + arg(f.Before)
+		q += " AND id < " + args.add(f.Before)
 	}
 	q += " ORDER BY id DESC"
 	if f.Limit > 0 {
-		q += " LIMIT " + arg(f.Limit)
+		q += " LIMIT " + args.add(f.Limit)
 	}
 	return sc.auditQuery(ctx, q, args...)
 }

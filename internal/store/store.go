@@ -211,3 +211,25 @@ func queryRows[T any](ctx context.Context, db interface {
 	}
 	return out, rows.Err()
 }
+
+// params are a query's arguments, numbered as they are added.
+type params []any
+
+// add appends vs and returns their placeholders ("$3", or "$3, $4, $5" for an IN list).
+func (p *params) add(vs ...any) string {
+	ph := make([]string, len(vs))
+	for i, v := range vs {
+		*p = append(*p, v)
+		ph[i] = fmt.Sprintf("$%d", len(*p))
+	}
+	return strings.Join(ph, ", ")
+}
+
+// anys converts a list of strings for params.add.
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
