@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/api"
 )
 
 // MaxBatch is the most requests one POST /api/v1/access/decide may carry.
@@ -48,12 +50,12 @@ func Handler(lookup Lookup, log *slog.Logger) http.Handler {
 		d, err := lookup(r)
 		if err != nil {
 			log.WarnContext(r.Context(), "access decision refused", "err", err)
-			httpError(w, http.StatusForbidden, "access decisions are not available to this caller")
+			api.WriteError(w, http.StatusForbidden, "access decisions are not available to this caller", "")
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 		if err != nil {
-			httpError(w, http.StatusBadRequest, "read body: "+err.Error())
+			api.WriteError(w, http.StatusBadRequest, "read body: "+err.Error(), "")
 			return
 		}
 		body = bytes.TrimSpace(body)
@@ -69,7 +71,7 @@ func Handler(lookup Lookup, log *slog.Logger) http.Handler {
 			err = decodeStrict(body, &reqs[0])
 		}
 		if err != nil {
-			httpError(w, http.StatusBadRequest, "decode access request: "+err.Error())
+			api.WriteError(w, http.StatusBadRequest, "decode access request: "+err.Error(), "")
 			return
 		}
 		out := make([]Decision, len(reqs))
@@ -101,12 +103,4 @@ func decodeStrict(b []byte, v any) error {
 		return errors.New("more than one JSON value; send a batch as an array")
 	}
 	return nil
-}
-
-func httpError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct {
-		Error string `json:"error"`
-	}{msg})
 }

@@ -1,12 +1,13 @@
 package access
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/api"
 )
 
 // Reviewer says which tenant a request acts for and who is reviewing: the integrator takes
@@ -39,13 +40,13 @@ func ReviewHandler(q ReviewQueue, who Reviewer, now func() time.Time, log *slog.
 	mux.HandleFunc("GET /api/v1/access/reviews", func(w http.ResponseWriter, r *http.Request) {
 		tenant, _, err := who(r)
 		if err != nil {
-			httpError(w, http.StatusForbidden, "the review queue is not available to this caller")
+			api.WriteError(w, http.StatusForbidden, "the review queue is not available to this caller", "")
 			return
 		}
 		items, err := q.Pending(r.Context(), tenant)
 		if err != nil {
 			log.ErrorContext(r.Context(), "list break-glass reviews", "err", err)
-			httpError(w, http.StatusInternalServerError, "the review queue cannot be read now")
+			api.WriteError(w, http.StatusInternalServerError, "the review queue cannot be read now", "")
 			return
 		}
 		t := now()
@@ -53,12 +54,12 @@ func ReviewHandler(q ReviewQueue, who Reviewer, now func() time.Time, log *slog.
 		for i, it := range items {
 			out[i] = pendingItem{it, it.Overdue(t)}
 		}
-		writeJSON(w, http.StatusOK, out)
+		api.WriteJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("POST /api/v1/access/reviews/{id}", func(w http.ResponseWriter, r *http.Request) {
 		tenant, reviewer, err := who(r)
 		if err != nil || reviewer == "" {
-			httpError(w, http.StatusForbidden, "reviews need a named reviewer")
+			api.WriteError(w, http.StatusForbidden, "reviews need a named reviewer", "")
 			return
 		}
 		var body struct {
@@ -70,30 +71,23 @@ func ReviewHandler(q ReviewQueue, who Reviewer, now func() time.Time, log *slog.
 			err = decodeStrict(b, &body)
 		}
 		if err != nil {
-			httpError(w, http.StatusBadRequest, "decode review: "+err.Error())
+			api.WriteError(w, http.StatusBadRequest, "decode review: "+err.Error(), "")
 			return
 		}
 		it, err := q.Review(r.Context(), tenant, r.PathValue("id"), body.Outcome, reviewer, body.Note, now())
 		switch {
 		case errors.Is(err, ErrReviewNotFound):
-			httpError(w, http.StatusNotFound, err.Error())
+			api.WriteError(w, http.StatusNotFound, err.Error(), "")
 		case errors.Is(err, ErrReviewed):
-			httpError(w, http.StatusConflict, err.Error())
+			api.WriteError(w, http.StatusConflict, err.Error(), "")
 		case err != nil && (body.Outcome != OutcomeJustified && body.Outcome != OutcomeNotJustified):
-			httpError(w, http.StatusBadRequest, err.Error())
+			api.WriteError(w, http.StatusBadRequest, err.Error(), "")
 		case err != nil:
 			log.ErrorContext(r.Context(), "record break-glass review", "err", err)
-			httpError(w, http.StatusInternalServerError, "the review could not be recorded")
+			api.WriteError(w, http.StatusInternalServerError, "the review could not be recorded", "")
 		default:
-			writeJSON(w, http.StatusOK, it)
+			api.WriteJSON(w, http.StatusOK, it)
 		}
 	})
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }
