@@ -51,24 +51,22 @@ func (p Person) Actor() string { return "person:" + p.Name }
 
 // may returns an ErrNotAllowed error unless p may change decisions; what says what was tried.
 func (p Person) may(what string) error {
-	if p.Name == "" {
-		return fmt.Errorf("%w: %s needs a named person", ErrNotAllowed, what)
-	}
-	if !p.Role.canDecide() {
-		return fmt.Errorf("%w: %s has role %q; to %s a person needs role responder, approver or admin",
-			ErrNotAllowed, p.Name, p.Role, what)
-	}
-	return nil
+	return p.allowed(what, p.Role.canDecide(), "role responder, approver or admin")
 }
 
 // mayApprove returns an ErrNotAllowed error unless p may approve or reject held decisions.
 func (p Person) mayApprove(what string) error {
+	return p.allowed(what, p.Role.canApprove(), "role approver, signed in to the web UI with a second factor")
+}
+
+// allowed returns an ErrNotAllowed error, saying what the role lacks (needs), unless p is
+// named and ok.
+func (p Person) allowed(what string, ok bool, needs string) error {
 	if p.Name == "" {
 		return fmt.Errorf("%w: %s needs a named person", ErrNotAllowed, what)
 	}
-	if !p.Role.canApprove() {
-		return fmt.Errorf("%w: %s has role %q; to %s a person needs role approver, signed in to the web UI with a second factor",
-			ErrNotAllowed, p.Name, p.Role, what)
+	if !ok {
+		return fmt.Errorf("%w: %s has role %q; to %s a person needs %s", ErrNotAllowed, p.Name, p.Role, what, needs)
 	}
 	return nil
 }
