@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/text/width"
+
+	"github.com/omamori-project/omamori/internal/config"
 )
 
 // This file holds what the API clients (omamori decisions, omamori incident) share: how they
@@ -58,7 +60,7 @@ func (cf *clientFlags) client() (*apiClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, hint(fmt.Errorf("-server %q is not a URL", cf.server), "write it as "+defaultServer+" or https://omamori.hospital.example")
 	}
-	if u.Scheme == "http" && !loopback(u.Hostname()) {
+	if u.Scheme == "http" && !config.IsLoopback(net.JoinHostPort(u.Hostname(), "0")) {
 		return nil, hint(fmt.Errorf("-server %s: the token would cross the network unencrypted", cf.server),
 			"use https:// (a TLS reverse proxy in front of omamori), or an SSH tunnel to "+defaultServer)
 	}
@@ -69,14 +71,6 @@ func (cf *clientFlags) client() (*apiClient, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	return &apiClient{base: u, token: tok, http: &http.Client{Timeout: 30 * time.Second}}, nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // call sends a request with body (JSON-encoded unless nil) and decodes a JSON answer into
