@@ -60,14 +60,11 @@ func (s *Server) dataTypeLabel(l *localizer, dt string) string {
 }
 
 func (s *Server) accessReviews(w http.ResponseWriter, r *http.Request, p *page) error {
-	return s.showReviews(w, r, p, http.StatusOK, "")
+	return s.showReviews(w, r, p, http.StatusOK)
 }
 
-func (s *Server) showReviews(w http.ResponseWriter, r *http.Request, p *page, status int, msg string) error {
+func (s *Server) showReviews(w http.ResponseWriter, r *http.Request, p *page, status int) error {
 	p.Nav = "access_reviews"
-	if msg != "" {
-		p.Message = msg
-	}
 	d := reviewsData{Configured: s.opt.Reviews != nil}
 	if !d.Configured {
 		p.Data = d
@@ -126,19 +123,19 @@ func (s *Server) reviewAccess(w http.ResponseWriter, r *http.Request, p *page) e
 	note := strings.TrimSpace(r.PostFormValue("note"))
 	switch {
 	case outcome != ehraccess.OutcomeJustified && outcome != ehraccess.OutcomeNotJustified:
-		return s.showReviews(w, r, p, http.StatusBadRequest, p.L.T("reviews.bad_outcome"))
+		return s.showReviews(w, r, p.with("reviews.bad_outcome"), http.StatusBadRequest)
 	case outcome == ehraccess.OutcomeNotJustified && note == "":
-		return s.showReviews(w, r, p, http.StatusBadRequest, p.L.T("reviews.note_required"))
+		return s.showReviews(w, r, p.with("reviews.note_required"), http.StatusBadRequest)
 	case len(note) > 2000:
-		return s.showReviews(w, r, p, http.StatusBadRequest, p.L.T("reviews.note_long"))
+		return s.showReviews(w, r, p.with("reviews.note_long"), http.StatusBadRequest)
 	}
 	item := r.PathValue("review")
 	_, err := s.opt.Reviews.Review(ctx, p.Tenant, item, outcome, id.Actor(), note, time.Now())
 	switch {
 	case errors.Is(err, ehraccess.ErrReviewNotFound):
-		return s.showReviews(w, r, p, http.StatusNotFound, p.L.T("reviews.unknown"))
+		return s.showReviews(w, r, p.with("reviews.unknown"), http.StatusNotFound)
 	case errors.Is(err, ehraccess.ErrReviewed):
-		return s.showReviews(w, r, p, http.StatusConflict, p.L.T("reviews.already"))
+		return s.showReviews(w, r, p.with("reviews.already"), http.StatusConflict)
 	case err != nil:
 		return err
 	}

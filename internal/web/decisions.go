@@ -51,14 +51,11 @@ var decisionStatuses = []string{string(respond.StatusActive), string(respond.Sta
 	string(respond.StatusRevoked), string(respond.StatusRejected)}
 
 func (s *Server) decisions(w http.ResponseWriter, r *http.Request, p *page) error {
-	return s.showDecisions(w, r, p, http.StatusOK, "")
+	return s.showDecisions(w, r, p, http.StatusOK)
 }
 
-func (s *Server) showDecisions(w http.ResponseWriter, r *http.Request, p *page, status int, msg string) error {
+func (s *Server) showDecisions(w http.ResponseWriter, r *http.Request, p *page, status int) error {
 	p.Nav = "decisions"
-	if msg != "" {
-		p.Message = msg
-	}
 	q := r.URL.Query()
 	d := decisionsData{Configured: s.opt.Decisions != nil, Statuses: decisionStatuses,
 		Actions: []string{string(respond.ActionBlock), string(respond.ActionIsolate)}, Sorts: []string{"newest", "oldest", "expires"}}
@@ -154,7 +151,7 @@ func (s *Server) changeDecision(w http.ResponseWriter, r *http.Request, p *page,
 	id, _ := auth.IdentityFrom(ctx)
 	n, err := strconv.ParseInt(r.PathValue("decision"), 10, 64)
 	if err != nil {
-		return s.showDecisions(w, r, p, http.StatusNotFound, p.L.T("decisions.unknown"))
+		return s.showDecisions(w, r, p.with("decisions.unknown"), http.StatusNotFound)
 	}
 	// The guard checked the action in this tenant; respond wants a role of its own.
 	who := respond.Person{Name: id.Name, Role: respond.RoleResponder}
@@ -172,11 +169,11 @@ func (s *Server) changeDecision(w http.ResponseWriter, r *http.Request, p *page,
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return s.showDecisions(w, r, p, http.StatusNotFound, p.L.T("decisions.unknown"))
+		return s.showDecisions(w, r, p.with("decisions.unknown"), http.StatusNotFound)
 	case errors.Is(err, respond.ErrState):
-		return s.showDecisions(w, r, p, http.StatusConflict, p.L.T("decisions.state"))
+		return s.showDecisions(w, r, p.with("decisions.state"), http.StatusConflict)
 	case errors.Is(err, respond.ErrInvalid), errors.Is(err, respond.ErrNotAllowed):
-		return s.showDecisions(w, r, p, http.StatusBadRequest, p.L.T("decisions.refused", err.Error()))
+		return s.showDecisions(w, r, p.with("decisions.refused", err.Error()), http.StatusBadRequest)
 	case err != nil:
 		return err
 	}
