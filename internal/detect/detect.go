@@ -243,10 +243,11 @@ func (s *Stage) indicate(set *intel.Set, e *event.Event, ev Evidence) {
 			name = in.Source
 		}
 		a := s.newAlert(e.Tenant, "intel", sigma.RuleInfo{ID: "intel." + in.ID, Title: fmt.Sprintf("Known-bad %s %s (%s)", h.Field, h.Value, name), Level: level}, e.Time, e.Time, 1)
-		a.Entities = entities(e.User, e.Host, e.SrcIP, e.DstIP, "")
-		if !e.DstIP.IsValid() && h.Field != "source.ip" {
-			a.Entities.Destination = h.Value
+		dstName := "" // a domain or URL indicator names the destination when no address does
+		if h.Field != "source.ip" {
+			dstName = h.Value
 		}
+		a.Entities = entities(e.User, e.Host, e.SrcIP, e.DstIP, dstName)
 		a.Evidence = []Evidence{ev}
 		s.raise(a)
 	}
