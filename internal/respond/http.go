@@ -221,14 +221,11 @@ func (h *HTTP) list(r *http.Request, tenant string, _ Person) (any, error) {
 	}
 }
 
-// canonicalTarget writes an address or network as the decisions keep them (normalize), and
-// a domain in lower case without the final dot.
+// canonicalTarget writes a target as the decisions keep it (canonical), reading its scope
+// from its form; what is no valid target is only lower-cased, and matches nothing.
 func canonicalTarget(t string) string {
-	if a, err := netip.ParseAddr(t); err == nil && a.Zone() == "" {
-		return a.Unmap().String()
-	}
-	if p, err := netip.ParsePrefix(t); err == nil {
-		return p.Masked().String()
+	if v, err := canonical(scopeOf(t), t); err == nil {
+		return v
 	}
 	return strings.TrimSuffix(strings.ToLower(t), ".")
 }

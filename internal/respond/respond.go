@@ -193,23 +193,35 @@ func normalize(d *Decision) error {
 	default:
 		return fmt.Errorf("%w: action %q (want block or isolate)", ErrInvalid, d.Action)
 	}
-	if d.Scope == ScopeDomain {
-		d.Value = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d.Value)), ".")
-	}
-	p, err := parseTarget(d.Scope, strings.TrimSpace(d.Value))
+	v, err := canonical(d.Scope, d.Value)
 	if err != nil {
 		return err
 	}
-	switch d.Scope {
-	case ScopeIP:
-		d.Value = p.Addr().String()
-	case ScopeRange:
-		d.Value = p.String()
-	}
+	d.Value = v
 	if d.TTL <= 0 {
 		return fmt.Errorf("%w: duration %v must be positive", ErrInvalid, d.TTL)
 	}
 	return nil
+}
+
+// canonical checks a target against its scope and returns it as decisions keep it: an
+// unmapped address, a masked network, a lower-case domain without the final dot.
+func canonical(scope Scope, value string) (string, error) {
+	value = strings.TrimSpace(value)
+	if scope == ScopeDomain {
+		value = strings.TrimSuffix(strings.ToLower(value), ".")
+	}
+	p, err := parseTarget(scope, value)
+	if err != nil {
+		return "", err
+	}
+	switch scope {
+	case ScopeIP:
+		return p.Addr().String(), nil
+	case ScopeRange:
+		return p.String(), nil
+	}
+	return value, nil
 }
 
 func toStore(d Decision) store.Decision {
