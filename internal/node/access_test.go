@@ -24,7 +24,6 @@ import (
 // review queue, and is kept in the archive; a token without the access scope is refused.
 func TestAccessDecisionsServed(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
 	// The privacy officer's channel (a chat webhook).
 	told := make(chan string, 10)
 	officer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,38 +32,16 @@ func TestAccessDecisionsServed(t *testing.T) {
 		told <- n.Kind + ": " + n.Text
 	}))
 	defer officer.Close()
-	cfg, err := config.Load(config.Sources{Set: []string{
-		"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms", "ingest.syslog=",
-		"access.directory=../access/testdata/hospital", "incidents.webhook=" + officer.URL,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, "ingest.batch_wait=10ms", "access.directory=../access/testdata/hospital", "incidents.webhook="+officer.URL)
+	n := startNode(t, cfg)
 	defer n.Shutdown(ctx)
-	scope := n.Store.Tenant(cfg.Ingest.DefaultTenant)
-	_, ehr, err := auth.Issue(ctx, scope, "test", auth.Request{Name: "ehr", Scopes: []auth.Scope{auth.ScopeAccess}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, reader, err := auth.Issue(ctx, scope, "test", auth.Request{Name: "reader", Scopes: []auth.Scope{auth.ScopeRead}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ehr := issue(t, n, cfg.Ingest.DefaultTenant, "ehr", auth.ScopeAccess)
+	reader := issue(t, n, cfg.Ingest.DefaultTenant, "reader", auth.ScopeRead)
 	body := `{"subject": {"id": "N002"}, "action": "view", "resource": {"patient": "P005", "data_type": "chart", "department": "internal_medicine"},
 		"device": {"id": "5E-PC-01", "managed": true, "compliant": true, "location": "ward-5E", "network": "ward"},
 		"emergency": true, "purpose_of_use": "ETREAT", "reason": "意識障害で救急搬送、既往歴の確認のため"}`
 	post := func(token auth.Secret) *http.Response {
-		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+n.HTTPAddr.String()+"/api/v1/access/decide", bytes.NewBufferString(body))
-		req.Header.Set("Authorization", "Bearer "+string(token))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return request(t, n, "POST", "/api/v1/access/decide", token, body)
 	}
 	if resp := post(reader); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a read token asking for a decision: %s, want 403", resp.Status)
@@ -88,12 +65,7 @@ func TestAccessDecisionsServed(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Error("the privacy officer was not told of the break-glass access")
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+n.HTTPAddr.String()+"/api/v1/access/reviews", nil)
-	req.Header.Set("Authorization", "Bearer "+string(reader))
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = request(t, n, "GET", "/api/v1/access/reviews", reader, "")
 	queue, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !bytes.Contains(queue, []byte(d.ID)) {
@@ -101,17 +73,9 @@ func TestAccessDecisionsServed(t *testing.T) {
 	}
 
 	// HR replaces the roster without the nurse: her next request is refused.
-	_, admin, err := auth.Issue(ctx, scope, "test", auth.Request{Name: "hr", Scopes: []auth.Scope{auth.ScopeAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := issue(t, n, cfg.Ingest.DefaultTenant, "hr", auth.ScopeAdmin)
 	put := func(body string) int {
-		req, _ := http.NewRequestWithContext(ctx, "PUT", "http://"+n.HTTPAddr.String()+"/api/v1/access/directory", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+string(admin))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := request(t, n, "PUT", "/api/v1/access/directory", admin, body)
 		resp.Body.Close()
 		return resp.StatusCode
 	}
@@ -159,11 +123,7 @@ func TestAuditCopiedToArchive(t *testing.T) {
 	defer func(d time.Duration) { auditEvery = d }(auditEvery)
 	auditEvery = 50 * time.Millisecond
 	ctx := t.Context()
-	dir := t.TempDir()
-	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.batch_wait=10ms", "ingest.syslog="}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, "ingest.batch_wait=10ms")
 	tenant := cfg.Ingest.DefaultTenant
 	count := func(n *Node) int {
 		c := 0
@@ -179,10 +139,7 @@ func TestAuditCopiedToArchive(t *testing.T) {
 		}
 		return c
 	}
-	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(t, cfg)
 	if _, _, err := auth.Issue(ctx, n.Store.Tenant(tenant), "token:test", auth.Request{Name: "fw", Scopes: []auth.Scope{auth.ScopeIngest}}); err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +151,7 @@ func TestAuditCopiedToArchive(t *testing.T) {
 	if err := n.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n, err = Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = startNode(t, cfg)
 	defer n.Shutdown(ctx)
 	time.Sleep(300 * time.Millisecond) // several copy rounds
 	if c := count(n); c != 1 {
@@ -210,19 +164,10 @@ func TestAuditCopiedToArchive(t *testing.T) {
 // token, and one with a token lacking the route's scope, are refused before any handler runs.
 func TestEveryServedRouteRefuses(t *testing.T) {
 	ctx := t.Context()
-	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
 	defer n.Shutdown(ctx)
-	_, ingestOnly, err := auth.Issue(ctx, n.Store.Tenant(cfg.Ingest.DefaultTenant), "test", auth.Request{Name: "fw", Scopes: []auth.Scope{auth.ScopeIngest}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ingestOnly := issue(t, n, cfg.Ingest.DefaultTenant, "fw", auth.ScopeIngest)
 	walked := 0
 	for _, rt := range n.API.Routes() {
 		if rt.Authn != "" || rt.Scope == "" {
@@ -238,14 +183,7 @@ func TestEveryServedRouteRefuses(t *testing.T) {
 			if c.token == ingestOnly && rt.Scope == auth.ScopeIngest {
 				continue
 			}
-			req, _ := http.NewRequestWithContext(ctx, method, "http://"+n.HTTPAddr.String()+path, strings.NewReader("{}"))
-			if c.token != "" {
-				req.Header.Set("Authorization", "Bearer "+string(c.token))
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := request(t, n, method, path, c.token, "{}")
 			resp.Body.Close()
 			if resp.StatusCode != c.want {
 				t.Errorf("%s %s as %s: %s, want %d", method, path, c.name, resp.Status, c.want)
@@ -262,34 +200,16 @@ func TestEveryServedRouteRefuses(t *testing.T) {
 // arrives, and then decided on like any other, apart from the first hospital.
 func TestAccessForANewHospital(t *testing.T) {
 	ctx := t.Context()
-	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
 	defer n.Shutdown(ctx)
 	if _, err := n.Store.CreateTenant(ctx, "test", store.Tenant{ID: "tsurugi", Name: "Tsurugi Hospital"}); err != nil {
 		t.Fatal(err)
 	}
-	sc := n.Store.Tenant("tsurugi")
-	_, ehr, err := auth.Issue(ctx, sc, "test", auth.Request{Name: "ehr", Scopes: []auth.Scope{auth.ScopeAccess}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, hr, err := auth.Issue(ctx, sc, "test", auth.Request{Name: "hr", Scopes: []auth.Scope{auth.ScopeAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ehr := issue(t, n, "tsurugi", "ehr", auth.ScopeAccess)
+	hr := issue(t, n, "tsurugi", "hr", auth.ScopeAdmin)
 	call := func(method, path string, token auth.Secret, body string) (int, string) {
-		req, _ := http.NewRequestWithContext(ctx, method, "http://"+n.HTTPAddr.String()+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+string(token))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := request(t, n, method, path, token, body)
 		defer resp.Body.Close()
 		var d struct{ Decision string }
 		json.NewDecoder(resp.Body).Decode(&d)
@@ -321,11 +241,57 @@ func TestAccessForANewHospital(t *testing.T) {
 	if err := n.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n, err = Start(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	n = startNode(t, cfg)
 	defer n.Shutdown(ctx)
 	if code, d := call("POST", "/api/v1/access/decide", ehr, ask); code != 200 || d != "allow" {
 		t.Errorf("after a restart: %d %q, want 200 allow", code, d)
 	}
+}
+
+// testConfig is the configuration of a node for a test: a data directory of its own, the
+// API on a free loopback port, no syslog listener, and then set.
+func testConfig(t *testing.T, set ...string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(config.Sources{Set: append([]string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}, set...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// startNode starts a node of cfg; the test shuts it down (some restart it on the same data).
+func startNode(t *testing.T, cfg *config.Config) *Node {
+	t.Helper()
+	n, err := Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// issue returns a new token of tenant with scopes.
+func issue(t *testing.T, n *Node, tenant, name string, scopes ...auth.Scope) auth.Secret {
+	t.Helper()
+	_, secret, err := auth.Issue(t.Context(), n.Store.Tenant(tenant), "test", auth.Request{Name: name, Scopes: scopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// request sends body to n's API as method path, with token unless it is empty.
+func request(t *testing.T, n *Node, method, path string, token auth.Secret, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+n.HTTPAddr.String()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+string(token))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
