@@ -142,7 +142,7 @@ func (c *Config) validate() []Problem {
 				"give the directory of a rules checkout, such as /opt/sigma/rules")
 		}
 	}
-	if !slices.Contains([]string{"informational", "low", "medium", "high", "critical"}, d.MinLevel) {
+	if !slices.Contains(sigmaLevels, d.MinLevel) {
 		bad("detect.min_level", fmt.Sprintf("unknown level %q", d.MinLevel), "use informational, low, medium, high or critical (Sigma's levels)")
 	}
 	if d.DedupWindow < 0 {
@@ -188,7 +188,6 @@ func (c *Config) validate() []Problem {
 		bad("access.review_sla", "must be more than 0", "72h gives the privacy officer three days to review a break-glass access")
 	}
 
-	levels := []string{"informational", "low", "medium", "high", "critical"}
 	for i, p := range c.Respond.Policies {
 		key := "respond.policies." + strconv.Itoa(i)
 		if p.Name == "" {
@@ -200,7 +199,7 @@ func (c *Config) validate() []Problem {
 		if !slices.Contains([]string{"", "source", "destination", "host"}, p.Target) {
 			bad(key+".target", fmt.Sprintf("unknown target %q", p.Target), "use source, destination or host")
 		}
-		if p.MinLevel != "" && !slices.Contains(levels, p.MinLevel) {
+		if p.MinLevel != "" && !slices.Contains(sigmaLevels, p.MinLevel) {
 			bad(key+".min_level", fmt.Sprintf("unknown level %q", p.MinLevel), "use informational, low, medium, high or critical")
 		}
 		if p.TTL <= 0 {
@@ -399,6 +398,10 @@ func parseLevel(s string) (slog.Level, error) {
 	}
 	return slog.LevelInfo, fmt.Errorf("unknown log level %q", s)
 }
+
+// sigmaLevels are Sigma's rule levels, the least severe first: what detect.min_level and a
+// response policy's min_level name.
+var sigmaLevels = []string{"informational", "low", "medium", "high", "critical"}
 
 // secureURL reports whether s is an https URL, or an http one to this machine.
 func secureURL(s string) bool {
