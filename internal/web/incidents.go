@@ -246,11 +246,11 @@ func (s *Server) changeIncident(w http.ResponseWriter, r *http.Request, p *page,
 	switch {
 	case errors.As(err, &bad):
 		return s.showIncident(w, r, p, http.StatusBadRequest, p.L.T(string(bad)))
-	case errors.Is(err, store.ErrNotFound) && !errors.Is(err, incident.ErrStep):
-		s.render(w, r, http.StatusNotFound, "error", p.with("incidents.unknown"))
-		return nil
 	case errors.Is(err, incident.ErrTransition), errors.Is(err, incident.ErrStep), errors.As(err, &input):
 		return s.showIncident(w, r, p, http.StatusBadRequest, p.L.T("incidents.refused", err.Error()))
+	case errors.Is(err, store.ErrNotFound):
+		s.render(w, r, http.StatusNotFound, "error", p.with("incidents.unknown"))
+		return nil
 	case errors.Is(err, store.ErrConflict):
 		return s.showIncident(w, r, p, http.StatusConflict, p.L.T("incidents.conflict"))
 	case err != nil:
