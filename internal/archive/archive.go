@@ -668,8 +668,8 @@ func (a *Archive) decodeBlock(r io.ReaderAt, k *segKeys, fr *frame, buf []byte) 
 
 // leafHash is the RFC 6962 leaf hash of a record with its salt.
 func leafHash(salt, rec []byte) []byte {
-	buf := make([]byte, 0, len(salt)+len(rec))
-	return hasher.HashLeaf(append(append(buf, salt...), rec...))
+	var h rfc6962Hasher
+	return h.appendSum(nil, leafPrefix, salt, rec)
 }
 
 // leafHashes implements leafSource from the segments.

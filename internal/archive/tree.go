@@ -343,9 +343,10 @@ func (t *tree) rehash(n proof.Nodes) ([][]byte, error) {
 	return n.Rehash(hs, hasher.HashChildren)
 }
 
-// rfc6962Hasher computes RFC 6962 leaf and interior hashes like hasher, for the hot path of
-// appending, without allocating per hash: one SHA-256 state, reused, and the hashes cut from
-// chunks of 256. Not safe for concurrent use; each tree and block writer has its own.
+// rfc6962Hasher computes RFC 6962 leaf and interior hashes like hasher, for the hot paths of
+// appending and verifying, without allocating per hash: one SHA-256 state, reused, and the
+// hashes appended where the caller keeps them, or cut from chunks of 256. Not safe for
+// concurrent use; each tree, block writer and verify worker has its own.
 type rfc6962Hasher struct {
 	h     hash.Hash
 	chunk []byte
@@ -356,8 +357,9 @@ var (
 	nodePrefix = []byte{rfc6962NodePrefix}
 )
 
-// sum returns the SHA-256 of prefix and parts.
-func (r *rfc6962Hasher) sum(prefix []byte, a, b []byte) []byte {
+// appendSum appends the SHA-256 of prefix, a and b to dst. dst may overlap a and b: they
+// are read before it is written.
+func (r *rfc6962Hasher) appendSum(dst, prefix, a, b []byte) []byte {
 	if r.h == nil {
 		r.h = sha256.New()
 	}
@@ -365,11 +367,16 @@ func (r *rfc6962Hasher) sum(prefix []byte, a, b []byte) []byte {
 	r.h.Write(prefix)
 	r.h.Write(a)
 	r.h.Write(b)
+	return r.h.Sum(dst)
+}
+
+// sum returns the SHA-256 of prefix, a and b, in a chunk of its own.
+func (r *rfc6962Hasher) sum(prefix, a, b []byte) []byte {
 	if cap(r.chunk)-len(r.chunk) < sha256.Size {
 		r.chunk = make([]byte, 0, 256*sha256.Size)
 	}
 	n := len(r.chunk)
-	r.chunk = r.h.Sum(r.chunk)
+	r.chunk = r.appendSum(r.chunk, prefix, a, b)
 	return r.chunk[n : n+sha256.Size : n+sha256.Size]
 }
 

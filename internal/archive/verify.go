@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -371,7 +370,7 @@ func verifyWorker(work <-chan *vitem, want map[uint64]bool) {
 		panic(err) // only for invalid options
 	}
 	defer dec.Close()
-	h := sha256.New()
+	var h rfc6962Hasher
 	var comp, plain []byte
 	var salt [saltSize]byte
 	for it := range work {
@@ -400,11 +399,7 @@ func verifyWorker(work <-chan *vitem, want map[uint64]bool) {
 					it.recs[first+uint64(i)] = bytes.Clone(rec)
 				}
 				it.keys.saltOf(&salt, first+uint64(i))
-				h.Reset()
-				h.Write([]byte{rfc6962LeafPrefix})
-				h.Write(salt[:])
-				h.Write(rec)
-				it.hashes = h.Sum(it.hashes)
+				it.hashes = h.appendSum(it.hashes, leafPrefix, salt[:], rec)
 				return nil
 			})
 			if err != nil {
@@ -418,10 +413,7 @@ func verifyWorker(work <-chan *vitem, want map[uint64]bool) {
 				copy(scratch[:], it.hashes[(t-first)*32:(t-first+tileSize)*32])
 				for n := tileSize; n > 1; n /= 2 {
 					for i := range n / 2 {
-						h.Reset()
-						h.Write([]byte{rfc6962NodePrefix})
-						h.Write(scratch[2*i*32 : (2*i+2)*32])
-						h.Sum(scratch[i*32 : i*32])
+						h.appendSum(scratch[i*32:i*32], nodePrefix, scratch[2*i*32:(2*i+1)*32], scratch[(2*i+1)*32:(2*i+2)*32])
 					}
 				}
 				it.tiles = append(it.tiles, scratch[:32]...)
