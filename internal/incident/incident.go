@@ -525,13 +525,8 @@ func (s *Service) Transition(ctx context.Context, tenant, id, actor string, to S
 			inc.Closed = now
 			ch.Clocks = stopClocks(clocks, now, ClockAcknowledge, ClockContain, ClockReport)
 		case from == Closed:
-			// Reopened by a person, so acknowledged: contain and report start again.
 			inc.Closed = time.Time{}
-			for _, c := range s.slaClocks(*inc, now, clocks, true) {
-				if c.Name != ClockAcknowledge {
-					ch.Clocks = append(ch.Clocks, c)
-				}
-			}
+			ch.Clocks = s.slaClocks(*inc, now, clocks, true)
 		case to == Triaged:
 			ch.Clocks = stopClocks(clocks, now, ClockAcknowledge)
 		case to == Contained:

@@ -93,14 +93,15 @@ func newClock(name string, start, deadline time.Time, warnBefore time.Duration) 
 }
 
 // slaClocks returns the SLA clocks to save for inc at now, given the clocks it has: new ones
-// for those missing (or all of them afresh when restart, on reopening), and running ones
-// brought forward when the severity now asks for less time. Deadlines never move later.
-func (s *Service) slaClocks(inc Incident, now time.Time, have []store.IncidentClock, restart bool) []store.IncidentClock {
+// for those missing, and running ones brought forward when the severity now asks for less
+// time. Deadlines never move later. When reopened (by a person, so acknowledged), contain
+// and report start afresh and acknowledge does not.
+func (s *Service) slaClocks(inc Incident, now time.Time, have []store.IncidentClock, reopened bool) []store.IncidentClock {
 	sla := s.cfg.SLA[inc.Severity]
 	var out []store.IncidentClock
 	want := func(name string, deadline func(start time.Time) time.Time) {
 		i := slices.IndexFunc(have, func(c store.IncidentClock) bool { return c.Name == name })
-		if i < 0 || restart {
+		if i < 0 || reopened {
 			out = append(out, newClock(name, now, deadline(now), 0))
 			return
 		}
@@ -115,6 +116,7 @@ func (s *Service) slaClocks(inc Incident, now time.Time, have []store.IncidentCl
 		}
 	}
 	switch {
+	case reopened: // no acknowledge clock
 	case sla.AcknowledgeNextBusinessDay:
 		want(ClockAcknowledge, s.cfg.Calendar.NextBusinessDayEnd)
 	case sla.Acknowledge > 0:
