@@ -41,13 +41,9 @@ docs/archive-verification.md (in omamori's source) gives the same steps with oth
 // running server's API, and for each address it names a verifiable bundle of the archive on
 // this machine (read-only beside the server, up to its last checkpoint).
 func incidentExport(ctx context.Context, e env, c *apiClient, af *configFlags, id, out string) error {
-	var raw json.RawMessage
-	if err := c.call(ctx, "GET", "/api/v1/incidents/"+url.PathEscape(id), nil, nil, &raw); err != nil {
-		return err
-	}
 	var rec incident.Record
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return fmt.Errorf("incident export: the server's answer: %w", err)
+	if err := c.call(ctx, "GET", "/api/v1/incidents/"+url.PathEscape(id), nil, nil, &rec); err != nil {
+		return err
 	}
 	a, err := openArchive(ctx, af, e)
 	if err != nil {
