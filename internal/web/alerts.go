@@ -13,8 +13,12 @@ import (
 	"github.com/omamori-project/omamori/internal/detect"
 )
 
-// Levels are Sigma's alert levels, most severe first.
-var levels = []string{"critical", "high", "medium", "low", "informational"}
+// levels are Sigma's alert levels as detect names them, most severe first.
+var levels = func() []string {
+	l := slices.Clone(detect.Levels)
+	slices.Reverse(l)
+	return l
+}()
 
 // tenantAlerts returns the tenant's alerts, newest first. It reads the whole ALERTS stream:
 // simple and right while a hospital's alerts number in the thousands; the alert store that
