@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -111,24 +112,19 @@ func (s *Server) sources(w http.ResponseWriter, r *http.Request, p *page) error 
 // latestDeadLetters returns the tenant's last n dead letters, newest first. Like the alerts,
 // it reads the whole stream, which the bus's limits keep bounded.
 func (s *Server) latestDeadLetters(ctx context.Context, tenant string, n int) ([]deadLetterRow, error) {
-	ring := make([]deadLetterRow, 0, n)
-	next := 0
+	var recs []deadletter.Record // the latest n, and at most n before them
 	err := s.opt.DeadLetters.ReadDeadLetters(ctx, func(m bus.Msg) error {
 		if m.Tenant != tenant {
 			return nil
 		}
+		// The records share m.Data, which is ours to keep.
 		err := deadletter.DecodeBatch(m.Data, func(rec *deadletter.Record) error {
-			if rec.Tenant != tenant {
-				return nil
+			if rec.Tenant == tenant {
+				if len(recs) == 2*n {
+					recs = append(recs[:0], recs[n:]...)
+				}
+				recs = append(recs, *rec)
 			}
-			row := deadLetterRow{Time: rec.Time, Source: rec.Source, Format: rec.Format, Reason: string(rec.Reason),
-				Detail: rec.Detail, Raw: printable(rec.Raw, deadLetterRawShow)}
-			if len(ring) < n {
-				ring = append(ring, row)
-			} else {
-				ring[next] = row
-			}
-			next = (next + 1) % n
 			return nil
 		})
 		if err != nil {
@@ -139,9 +135,11 @@ func (s *Server) latestDeadLetters(ctx context.Context, tenant string, n int) ([
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
-	out := make([]deadLetterRow, 0, len(ring))
-	for i := range ring {
-		out = append(out, ring[(next-1-i+2*len(ring))%len(ring)])
+	recs = recs[max(0, len(recs)-n):]
+	out := make([]deadLetterRow, 0, len(recs))
+	for _, rec := range slices.Backward(recs) {
+		out = append(out, deadLetterRow{Time: rec.Time, Source: rec.Source, Format: rec.Format, Reason: string(rec.Reason),
+			Detail: rec.Detail, Raw: printable(rec.Raw, deadLetterRawShow)})
 	}
 	return out, nil
 }
