@@ -1,16 +1,16 @@
 package incident
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/webhook"
 )
 
 // Notification tells a tier about an incident: that it opened, or that one of its clocks is
@@ -121,15 +121,24 @@ func (w *Webhook) Notify(ctx context.Context, n Notification) error {
 	if w.Attempts == 0 {
 		attempts = 3
 	}
-	return retry(ctx, "post to webhook", attempts, w.Backoff, func() (bool, error) {
-		return w.post(ctx, client, body)
-	})
+	backoff := w.Backoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	status, _, err := webhook.Post(ctx, client, webhook.Target{URL: w.URL, Header: w.Header}, body, attempts, backoff)
+	if err != nil && status != 0 { // the receiver answered, and not with yes
+		return fmt.Errorf("%w: %w", ErrWebhook, err)
+	}
+	if err != nil {
+		return fmt.Errorf("post to webhook: %w", err)
+	}
+	return nil
 }
 
 // retry calls try up to attempts times, waiting backoff (default 1s) and then twice as long
 // before each further try, until it succeeds, says its failure is final (again false), or
-// ctx ends. The notifiers share it so that they back off alike; op names the work in the
-// error of a cancelled wait.
+// ctx ends: the mail notifier's schedule, the same as webhook.Post's. op names the work in
+// the error of a cancelled wait.
 func retry(ctx context.Context, op string, attempts int, backoff time.Duration, try func() (again bool, err error)) error {
 	if backoff <= 0 {
 		backoff = time.Second
@@ -153,28 +162,6 @@ func retry(ctx context.Context, op string, attempts int, backoff time.Duration, 
 		}
 	}
 	return last
-}
-
-func (w *Webhook) post(ctx context.Context, client *http.Client, body []byte) (retry bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("post to webhook: %w", err)
-	}
-	for k, v := range w.Header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return true, fmt.Errorf("post to webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode/100 == 2 {
-		return false, nil
-	}
-	err = fmt.Errorf("%w: %s: %s", ErrWebhook, resp.Status, bytes.TrimSpace(msg))
-	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500, err
 }
 
 // Tiers sends each notification to the Notifier of its tier, or to Default when the tier has

@@ -126,29 +126,14 @@ func (s *Sender) delivered(d Delivery) {
 	}
 }
 
-// errFinal marks a status that another try will not change (a 4xx other than 429).
-var errFinal = errors.New("refused")
+// ErrRefused is wrapped by Post's error when the receiver answered with a status another try
+// will not change (a 4xx other than 429).
+var ErrRefused = errors.New("refused")
 
 func (s *Sender) deliver(ctx context.Context, t Target, m message) Delivery {
 	d := Delivery{Target: t.Name, Tenant: m.tenant, Subject: m.subject}
-	wait := s.cfg.Backoff
 	var err error
-	for d.Attempts < s.cfg.Attempts {
-		if d.Attempts > 0 {
-			select {
-			case <-ctx.Done():
-				d.Error, d.Time = "stopped before delivery: "+err.Error(), time.Now()
-				return d
-			case <-time.After(wait):
-			}
-			wait *= 2
-		}
-		d.Attempts++
-		d.Status, err = s.post(ctx, t, m.body)
-		if err == nil || errors.Is(err, errFinal) {
-			break
-		}
-	}
+	d.Status, d.Attempts, err = Post(ctx, s.cfg.Client, t, m.body, s.cfg.Attempts, s.cfg.Backoff)
 	d.Time = time.Now()
 	if err != nil {
 		d.Error = err.Error()
@@ -156,10 +141,34 @@ func (s *Sender) deliver(ctx context.Context, t Target, m message) Delivery {
 	return d
 }
 
-func (s *Sender) post(ctx context.Context, t Target, body []byte) (int, error) {
+// Post sends body to t as one JSON POST, trying up to attempts times and waiting backoff,
+// then twice as long, before each further try, on network errors, 429 and 5xx; any other
+// status is final (ErrRefused). It returns the last status (0 if none came), how many tries
+// it made and the error of the last. The Sender delivers with it, and so do other notifiers
+// (incidents' escalations) that post synchronously.
+func Post(ctx context.Context, client *http.Client, t Target, body []byte, attempts int, backoff time.Duration) (status, tries int, err error) {
+	for tries < max(attempts, 1) {
+		if tries > 0 {
+			select {
+			case <-ctx.Done():
+				return status, tries, fmt.Errorf("stopped before delivery: %w", err)
+			case <-time.After(backoff):
+			}
+			backoff *= 2
+		}
+		tries++
+		status, err = post(ctx, client, t, body)
+		if err == nil || errors.Is(err, ErrRefused) {
+			break
+		}
+	}
+	return status, tries, err
+}
+
+func post(ctx context.Context, client *http.Client, t Target, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", errFinal, err)
+		return 0, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "omamori-webhook")
@@ -168,7 +177,7 @@ func (s *Sender) post(ctx context.Context, t Target, body []byte) (int, error) {
 			req.Header.Add(k, v)
 		}
 	}
-	resp, err := s.cfg.Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -179,6 +188,6 @@ func (s *Sender) post(ctx context.Context, t Target, body []byte) (int, error) {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return resp.StatusCode, fmt.Errorf("answered %s", resp.Status)
 	default:
-		return resp.StatusCode, fmt.Errorf("%w: answered %s", errFinal, resp.Status)
+		return resp.StatusCode, fmt.Errorf("%w: answered %s", ErrRefused, resp.Status)
 	}
 }
