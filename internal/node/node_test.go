@@ -155,14 +155,7 @@ func TestNodeReceivesOverEveryListener(t *testing.T) {
 // TestOpenAPIDescribesEveryRoute checks the API description against the routes a node really
 // serves, ingest included, so the description cannot fall behind the code.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
-	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog=[]"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(t, testConfig(t))
 	defer n.Shutdown(t.Context())
 	var doc struct {
 		Paths map[string]map[string]any `yaml:"paths"`

@@ -197,14 +197,7 @@ func TestResponseEndToEnd(t *testing.T) {
 // TestWebUIServed: the node serves the sign-in page in Japanese beside the API, and sends an
 // anonymous visitor of a hospital's pages to it.
 func TestWebUIServed(t *testing.T) {
-	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(t, testConfig(t))
 	defer n.Shutdown(t.Context())
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get("http://" + n.HTTPAddr.String() + "/t/default/incidents")
@@ -230,19 +223,10 @@ func TestWebUIServed(t *testing.T) {
 // a good one is in force at once and still after a restart.
 func TestAssetsByAPI(t *testing.T) {
 	ctx := t.Context()
-	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t)
 	tenant := cfg.Ingest.DefaultTenant
-	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, admin, err := auth.Issue(ctx, n.Store.Tenant(tenant), "test", auth.Request{Name: "it", Scopes: []auth.Scope{auth.ScopeAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(t, cfg)
+	admin := issue(t, n, tenant, "it", auth.ScopeAdmin)
 	put := func(body string) int {
 		req, _ := http.NewRequestWithContext(ctx, "PUT", "http://"+n.HTTPAddr.String()+"/api/v1/assets", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+string(admin))
@@ -270,10 +254,7 @@ func TestAssetsByAPI(t *testing.T) {
 	if err := n.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n, err = Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = startNode(t, cfg)
 	defer n.Shutdown(ctx)
 	if inv := n.inventories.get(tenant); inv == nil || inv.Len() != 1 {
 		t.Errorf("after a restart the inventory is %v, want the one uploaded", inv)
@@ -287,15 +268,9 @@ func TestDocumentsFromAnotherNode(t *testing.T) {
 	ctx := t.Context()
 	defer func(d time.Duration) { documentsEvery = d }(documentsEvery)
 	documentsEvery = 20 * time.Millisecond
-	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + t.TempDir(), "http.listen=127.0.0.1:0", "ingest.syslog="}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t)
 	tenant := cfg.Ingest.DefaultTenant
-	n, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startNode(t, cfg)
 	defer n.Shutdown(ctx)
 	dec, err := n.Access.For(tenant)
 	if err != nil {
