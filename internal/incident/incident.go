@@ -177,18 +177,74 @@ type Incident struct {
 	Version    int       `json:"version"` // for optimistic updates by the API
 }
 
+// Answer is what people have established about a yes-or-no fact. The zero value is
+// Unconfirmed, so a fact nobody checked is never drafted as "no" to an authority. In JSON it
+// is true, false or absent (null); "yes", "no" and "unconfirmed" are read too.
+type Answer uint8
+
+const (
+	Unconfirmed Answer = iota // nobody has established it yet
+	Yes
+	No
+)
+
+// IsZero reports whether a is Unconfirmed, so that JSON omits it.
+func (a Answer) IsZero() bool { return a == Unconfirmed }
+
+// Holds reports whether the fact is established as true: only Yes starts a clock or changes a
+// deadline.
+func (a Answer) Holds() bool { return a == Yes }
+
+// String is the answer in English, as the CLI shows it.
+func (a Answer) String() string {
+	switch a {
+	case Yes:
+		return "yes"
+	case No:
+		return "no"
+	}
+	return "unconfirmed"
+}
+
+// MarshalJSON writes Yes as true, No as false and Unconfirmed as null.
+func (a Answer) MarshalJSON() ([]byte, error) {
+	switch a {
+	case Yes:
+		return []byte("true"), nil
+	case No:
+		return []byte("false"), nil
+	}
+	return []byte("null"), nil
+}
+
+// UnmarshalJSON reads true, false, null, "yes", "no" or "unconfirmed".
+func (a *Answer) UnmarshalJSON(b []byte) error {
+	switch strings.ToLower(strings.TrimSpace(string(b))) {
+	case "true", `"yes"`:
+		*a = Yes
+	case "false", `"no"`:
+		*a = No
+	case "null", `"unconfirmed"`, `""`:
+		*a = Unconfirmed
+	default:
+		return fmt.Errorf("incident: want true, false or null (unconfirmed) for a yes-or-no fact, got %s", b)
+	}
+	return nil
+}
+
 // Facts are what people establish about an incident and the reports are drafted from. They
-// start empty; the personal-data flags start the statutory clocks.
+// start empty, every yes-or-no fact Unconfirmed; personal data (Yes) starts the statutory
+// clocks.
 type Facts struct {
 	// AwareAt is when the hospital became aware of the incident (「知った」時点), from which the
 	// statutory deadlines run. Zero: when the incident was opened.
 	AwareAt time.Time `json:"aware_at,omitzero"`
 	// PersonalData: patients' personal data (要配慮個人情報: medical information) leaked or may
-	// have leaked. Starts the 個人情報保護委員会 clocks.
-	PersonalData bool `json:"personal_data,omitempty"`
+	// have leaked. Yes starts the 個人情報保護委員会 clocks.
+	PersonalData Answer `json:"personal_data,omitzero"`
 	// Unauthorized: the leak may have been done with an unlawful purpose, such as unauthorised
-	// access (規則第7条第3号): the final report is due in 60 days rather than 30.
-	Unauthorized bool `json:"unauthorized,omitempty"`
+	// access (規則第7条第3号): Yes makes the final report due in 60 days rather than 30.
+	Unauthorized Answer `json:"unauthorized,omitzero"`
 	// PatientsAffected is the number of people whose data is concerned (本人の数), 0 if unknown.
 	PatientsAffected int      `json:"patients_affected,omitempty"`
 	DataItems        []string `json:"data_items,omitempty"`       // 漏えい等が発生したおそれがある個人データの項目
@@ -270,17 +326,9 @@ type Config struct {
 	Obligations []Obligation
 	// Playbooks (default: the embedded ones).
 	Playbooks []Playbook
-	// Hospital names the reporter in the drafts, per tenant; tenants without an entry get the
-	// tenant ID as name.
+	// Hospital is each tenant's profile as the drafts name it, until the tenant's administrator
+	// saves one on the settings page (SaveProfile), which then takes its place.
 	Hospital map[string]Hospital
-}
-
-// Hospital is who reports, as the drafts name them.
-type Hospital struct {
-	Name    string `yaml:"name" json:"name"`
-	Address string `yaml:"address" json:"address"`
-	Manager string `yaml:"manager" json:"manager"` // 管理者 (院長)
-	Contact string `yaml:"contact" json:"contact"` // 担当者と連絡先
 }
 
 // Service is the incident workflow over the store. It is safe for concurrent use; changes to
@@ -620,11 +668,11 @@ func (s *Service) SetFacts(ctx context.Context, tenant, id, actor string, f Fact
 
 func factsSummary(f Facts) string {
 	var parts []string
-	if f.PersonalData {
-		parts = append(parts, "personal data concerned")
+	if f.PersonalData != Unconfirmed {
+		parts = append(parts, "personal data concerned: "+f.PersonalData.String())
 	}
-	if f.Unauthorized {
-		parts = append(parts, "unauthorised access")
+	if f.Unauthorized != Unconfirmed {
+		parts = append(parts, "unauthorised access: "+f.Unauthorized.String())
 	}
 	if f.PatientsAffected > 0 {
 		parts = append(parts, fmt.Sprintf("%d patients", f.PatientsAffected))

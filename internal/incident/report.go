@@ -49,7 +49,7 @@ type Due struct {
 // Applies reports whether an incident owes the report.
 func (o Obligation) Applies(inc Incident) bool {
 	w := o.When
-	return (w.PersonalData && inc.Facts.PersonalData) ||
+	return (w.PersonalData && inc.Facts.PersonalData.Holds()) ||
 		slices.ContainsFunc(w.Kinds, func(k string) bool { return slices.Contains(inc.Kinds, k) }) ||
 		(w.Severity != "" && inc.Severity.rank() >= w.Severity.rank())
 }
@@ -87,6 +87,47 @@ func DefaultObligations() ([]Obligation, error) {
 	}
 	return ParseObligations(data)
 }
+
+// Deadlines are the reporting periods a hospital sets for the obligations shipped in the
+// binary; a zero field keeps the shipped period.
+type Deadlines struct {
+	PPCPreliminaryDays       int // 個人情報保護委員会 速報: days after the day of awareness (shipped: 3)
+	PPCFinalDays             int // 確報, the day of awareness counting as day 1 (shipped: 30)
+	PPCFinalUnauthorizedDays int // 確報 when the leak may have an unlawful purpose (shipped: 60)
+	MHLWHours                int // 厚生労働省・都道府県への連絡 (shipped: 24)
+	PoliceHours              int // 警察への相談 (shipped: 24)
+}
+
+// ObligationsWith returns the shipped obligations with d's periods.
+func ObligationsWith(d Deadlines) ([]Obligation, error) {
+	obs, err := DefaultObligations()
+	if err != nil {
+		return nil, err
+	}
+	set := func(to *int, v int) {
+		if v > 0 {
+			*to = v
+		}
+	}
+	for i := range obs {
+		due := &obs[i].Due
+		switch obs[i].ID {
+		case "ppc-preliminary":
+			set(&due.Days, d.PPCPreliminaryDays)
+		case "ppc-final":
+			set(&due.Days, d.PPCFinalDays)
+			set(&due.DaysIfUnauthorized, d.PPCFinalUnauthorizedDays)
+		case "mhlw":
+			set(&due.Hours, d.MHLWHours)
+		case "police":
+			set(&due.Hours, d.PoliceHours)
+		}
+	}
+	return obs, nil
+}
+
+// Obligations returns the statutory reports the Service drafts and runs clocks for.
+func (s *Service) Obligations() []Obligation { return slices.Clone(s.cfg.Obligations) }
 
 // ParseObligations reads a list of obligations (YAML) and checks each.
 func ParseObligations(data []byte) ([]Obligation, error) {
@@ -146,7 +187,7 @@ func (s *Service) statutoryClocks(inc Incident, have []store.IncidentClock) ([]s
 		if i < 0 && !o.Applies(inc) {
 			continue
 		}
-		c := newClock(o.ID, aware, o.Deadline(aware, inc.Facts.Unauthorized, s.cfg.Calendar), o.Due.WarnBefore)
+		c := newClock(o.ID, aware, o.Deadline(aware, inc.Facts.Unauthorized.Holds(), s.cfg.Calendar), o.Due.WarnBefore)
 		if i >= 0 {
 			old := have[i]
 			if !old.Stopped.IsZero() || (old.Started.Equal(c.Started) && old.Deadline.Equal(c.Deadline)) {
@@ -168,68 +209,102 @@ func (s *Service) statutoryClocks(inc Incident, have []store.IncidentClock) ([]s
 // ReportData is what a report template is given.
 type ReportData struct {
 	Obligation Obligation
-	Hospital   Hospital
-	Incident   Incident
-	Facts      Facts
-	AwareAt    time.Time
-	Deadline   time.Time
-	Drafted    time.Time
-	Alerts     []AlertRef
-	Timeline   []TimelineEntry
-	Done       []Step // checklist steps done: the measures taken
+	// Hospital is the tenant's profile; ProfileIncomplete says some field of it is empty, and
+	// ProfilePage where its administrator fills it in.
+	Hospital          Hospital
+	ProfileIncomplete bool
+	ProfilePage       string
+	Incident          Incident
+	Kinds             []string // the incident's kinds by their playbooks' Japanese titles
+	Facts             Facts
+	AwareAt           time.Time
+	Deadline          time.Time
+	Drafted           time.Time
+	Alerts            []AlertRef
+	Timeline          []TimelineEntry
+	// Measures are what was done about the incident, oldest first: the response decisions
+	// on its alerts (blocks and isolations, with their status) and the checklist steps done.
+	Measures []Measure
+}
+
+// Measure is one measure taken, as a draft lists it.
+type Measure struct {
+	At   time.Time
+	What string // in Japanese
+	By   string // the person, or the rule of an automatic decision
+}
+
+// ProfilePath is where a tenant's administrator edits the hospital profile in the web UI.
+func ProfilePath(tenant string) string { return "/t/" + tenant + "/settings/hospital" }
+
+// unconfirmed is what a draft says of a fact nobody has established: never "no".
+const unconfirmed = "（未確認）"
+
+// datetime writes a time as Japanese documents do, in JST.
+func datetime(t time.Time) string {
+	if t.IsZero() {
+		return unconfirmed
+	}
+	return t.In(jst).Format("2006年1月2日 15時04分")
 }
 
 var reportFuncs = template.FuncMap{
-	// datetime and date write a time as Japanese documents do, in JST.
-	"datetime": func(t time.Time) string {
-		if t.IsZero() {
-			return "（未確認）"
-		}
-		return t.In(jst).Format("2006年1月2日 15時04分")
-	},
+	"datetime": datetime,
 	"date": func(t time.Time) string {
 		if t.IsZero() {
-			return "（未確認）"
+			return unconfirmed
 		}
 		return t.In(jst).Format("2006年1月2日")
 	},
 	// or gives the text for a fact not yet established.
 	"or": func(s string) string {
 		if strings.TrimSpace(s) == "" {
-			return "（調査中）"
+			return unconfirmed
+		}
+		return s
+	},
+	// set gives the text for a field of the hospital profile, which may not be filled in.
+	"set": func(s string) string {
+		if strings.TrimSpace(s) == "" {
+			return "（未設定）"
 		}
 		return s
 	},
 	"join": func(xs []string) string {
 		if len(xs) == 0 {
-			return "（調査中）"
+			return unconfirmed
 		}
 		return strings.Join(xs, "、")
 	},
 	"count": func(n int) string {
 		if n <= 0 {
-			return "（調査中）"
+			return unconfirmed
 		}
 		return thousands(n) + "名"
 	},
 	"severity": func(s Severity) string {
-		return map[Severity]string{Critical: "緊急", High: "高", Medium: "中", Low: "低"}[s]
+		return cmp.Or(map[Severity]string{Critical: "緊急", High: "高", Medium: "中", Low: "低"}[s], string(s))
+	},
+	// level is an alert's (Sigma) level in Japanese.
+	"level": func(l string) string {
+		return cmp.Or(map[string]string{"critical": "緊急", "high": "高", "medium": "中", "low": "低", "informational": "情報"}[strings.ToLower(l)], l)
 	},
 	"state": func(s State) string {
-		return map[State]string{New: "未対応", Triaged: "対応中（初動）", Contained: "封じ込め済み", Eradicated: "原因除去済み",
-			Recovered: "復旧済み", Closed: "終了"}[s]
+		return cmp.Or(map[State]string{New: "未対応", Triaged: "対応中（初動）", Contained: "封じ込め済み", Eradicated: "原因除去済み",
+			Recovered: "復旧済み", Closed: "終了"}[s], string(s))
 	},
 	"entity": func(kind string) string {
-		if ja, ok := map[string]string{indexAddr: "IPアドレス", EntityHost: "ホスト", EntityUser: "アカウント"}[kind]; ok {
-			return ja
-		}
-		return kind
+		return cmp.Or(map[string]string{indexAddr: "IPアドレス", EntityHost: "ホスト", EntityUser: "アカウント"}[kind], kind)
 	},
-	"yesno": func(b bool) string {
-		if b {
+	// answer is a yes-or-no fact: あり, なし, or （未確認） when nobody has established it.
+	"answer": func(a Answer) string {
+		switch a {
+		case Yes:
 			return "あり"
+		case No:
+			return "なし"
 		}
-		return "なし"
+		return unconfirmed
 	},
 }
 
@@ -242,12 +317,17 @@ func thousands(n int) string {
 	return s
 }
 
+// reportTemplate parses report template name with the parts every draft shares
+// (reports/common.tmpl: the reporter's block, the measures taken).
 func reportTemplate(name string) (*template.Template, error) {
 	text, err := fs.ReadFile(reportFS, "reports/"+name)
 	if err != nil {
 		return nil, fmt.Errorf("report template %s: %w", name, err)
 	}
-	t, err := template.New(name).Funcs(reportFuncs).Option("missingkey=error").Parse(string(text))
+	t, err := template.New(name).Funcs(reportFuncs).Option("missingkey=error").ParseFS(reportFS, "reports/common.tmpl")
+	if err == nil {
+		t, err = t.Parse(string(text))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("report template %s: %w", name, err)
 	}
@@ -255,8 +335,9 @@ func reportTemplate(name string) (*template.Template, error) {
 }
 
 // Report drafts the report obligation owes for tenant's incident id, in Japanese Markdown,
-// from the incident's facts, alerts, timeline and the checklist steps done. It is a draft
-// for people to check and send; drafting records nothing.
+// from the hospital's profile and the incident's facts, alerts, timeline, response decisions
+// and the checklist steps done. It is a draft for people to check and send; drafting records
+// nothing.
 func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]byte, error) {
 	o, ok := s.obligation(obligation)
 	if !ok {
@@ -270,26 +351,93 @@ func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("draft %s report for %s: %w", o.ID, id, err)
 	}
-	h, ok := s.cfg.Hospital[tenant]
-	if !ok {
-		h = Hospital{Name: tenant}
+	h, err := s.Profile(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("draft %s report for %s: %w", o.ID, id, err)
 	}
 	aware := awareAt(r.Incident)
-	data := ReportData{Obligation: o, Hospital: h, Incident: r.Incident, Facts: r.Incident.Facts, AwareAt: aware,
-		Deadline: o.Deadline(aware, r.Incident.Facts.Unauthorized, s.cfg.Calendar), Drafted: s.now(),
+	data := ReportData{Obligation: o, Hospital: h, ProfileIncomplete: !h.complete(), ProfilePage: ProfilePath(tenant),
+		Incident: r.Incident, Facts: r.Incident.Facts, AwareAt: aware,
+		Deadline: o.Deadline(aware, r.Incident.Facts.Unauthorized.Holds(), s.cfg.Calendar), Drafted: s.now(),
 		Alerts: r.Alerts, Timeline: r.Timeline}
-	for _, st := range r.Checklist {
-		if !st.Done.IsZero() {
-			data.Done = append(data.Done, st)
+	for _, k := range r.Incident.Kinds {
+		title := k
+		if pb, ok := s.playbook(k); ok {
+			title = pb.Title
 		}
+		data.Kinds = append(data.Kinds, title)
 	}
-	slices.SortStableFunc(data.Done, func(a, b Step) int { return a.Done.Compare(b.Done) })
+	if data.Measures, err = s.measures(ctx, tenant, r); err != nil {
+		return nil, fmt.Errorf("draft %s report for %s: %w", o.ID, id, err)
+	}
 	// Alerts of the same minute in a fixed order, so a draft reads the same each time.
 	data.Alerts = slices.Clone(data.Alerts)
 	slices.SortStableFunc(data.Alerts, func(a, b AlertRef) int {
 		return cmp.Or(a.First.Truncate(time.Minute).Compare(b.First.Truncate(time.Minute)), strings.Compare(a.Title, b.Title))
 	})
 	return RenderReport(o, data)
+}
+
+// measures lists what was done about r's incident: the decisions taken on its alerts (dry
+// runs left out: they did nothing) and the checklist steps done, oldest first.
+func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Measure, error) {
+	var out []Measure
+	seen := map[int64]bool{}
+	for _, a := range r.Alerts {
+		ds, err := s.st.Tenant(tenant).Decisions(ctx, store.DecisionFilter{AlertID: a.ID})
+		if err != nil {
+			return nil, fmt.Errorf("decisions on alert %s: %w", a.ID, err)
+		}
+		for _, d := range ds {
+			if d.DryRun || seen[d.ID] {
+				continue
+			}
+			seen[d.ID] = true
+			out = append(out, decisionMeasure(d))
+		}
+	}
+	for _, st := range r.Checklist {
+		if !st.Done.IsZero() {
+			out = append(out, Measure{At: st.Done, What: st.Title, By: "実施者: " + st.DoneBy})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Measure) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// decisionMeasure describes a response decision in Japanese: what, on what, its status now,
+// and who asked for it.
+func decisionMeasure(d store.Decision) Measure {
+	action := cmp.Or(map[string]string{"block": "通信の遮断", "isolate": "端末のネットワーク隔離"}[d.Action], d.Action)
+	scope := cmp.Or(map[string]string{"ip": "IPアドレス", "range": "アドレス範囲", "domain": "ドメイン"}[d.Scope], d.Scope)
+	var status string
+	switch d.Status {
+	case "active":
+		status = "実施中、" + datetime(d.Expires) + "まで"
+	case "held":
+		status = "保留: ガードレールにより承認待ち、未実施"
+	case "rejected":
+		status = "却下: 実施せず"
+	case "expired":
+		status = "期限切れにより " + datetime(d.Expires) + " に終了"
+	case "revoked":
+		status = datetime(d.Updated) + " に " + d.UpdatedBy + " が解除"
+	default:
+		status = d.Status
+	}
+	var by string
+	switch d.Origin {
+	case "rule":
+		by = "自動（検知ルール " + d.OriginName + "）"
+	case "authority":
+		by = d.OriginName + "の要請（整理番号 " + d.OriginRef + "）"
+	default:
+		by = "指示者: " + cmp.Or(d.OriginName, d.CreatedBy)
+	}
+	if d.Origin != "rule" && d.Reason != "" {
+		by += "、理由: " + d.Reason // a person's words; a rule's reason is its alert, listed already
+	}
+	return Measure{At: d.Created, What: fmt.Sprintf("%s: %s %s（%s）", action, scope, d.Value, status), By: by}
 }
 
 // RenderReport renders obligation o's template with data.

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -11,22 +12,55 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// TestReports drafts every report for the replayed attack, after the analyst has recorded
-// the facts and ticked off the first steps, and holds each draft to its golden file.
+// TestReports drafts every report for the replayed attack, after the policies have blocked
+// and isolated, the analyst has recorded the facts and ticked off the first steps, and holds
+// each draft to its golden file.
 func TestReports(t *testing.T) {
 	start := scenarioStart.Add(20 * time.Minute)
 	cfg := Config{Hosts: inventory, Hospital: map[string]Hospital{tenant: {
-		Name: "つるぎ町立半田病院", Address: "徳島県美馬郡つるぎ町", Manager: "病院長 山田 太郎", Contact: "医療情報管理室 0883-00-0000"}}}
+		Name: "つるぎ町立半田病院", Address: "徳島県美馬郡つるぎ町", Phone: "0883-00-0000", Administrator: "病院長 山田 太郎",
+		SecurityManager: "医療情報管理室長 佐藤 花子", SecurityContact: "内線 201", Reporter: "医療情報管理室 佐藤 花子",
+		ReporterPhone: "0883-00-0201", ReporterEmail: "johokanri@handa.example.jp"}}}
 	e := newEnv(t, start, cfg)
 	e.ingestAll(t, scenarioAlerts(t))
 	list, _ := e.svc.List(t.Context(), tenant)
 	i := slices.IndexFunc(list, func(inc Incident) bool { return slices.Contains(inc.Kinds, "ransomware") })
 	id := list[i].ID
 	ctx := t.Context()
+	rec, err := e.svc.Show(ctx, tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the response policies did on the incident's alerts, as package respond records it;
+	// a dry run did nothing and is not a measure.
+	alertOf := func(rule string) string {
+		i := slices.IndexFunc(rec.Alerts, func(a AlertRef) bool { return strings.Contains(a.RuleID, rule) })
+		if i < 0 {
+			t.Fatalf("no %s alert on the incident", rule)
+		}
+		return rec.Alerts[i].ID
+	}
+	at := func(min int) time.Time { return scenarioStart.Add(time.Duration(min) * time.Minute) }
+	for _, d := range []store.Decision{
+		{Action: "block", Scope: "ip", Value: "198.51.100.77", Reason: "brute force (policy block-attackers)", Origin: "rule",
+			OriginName: "behavior.brute_force", AlertID: alertOf("brute_force"), Status: "active", Created: at(1), Expires: at(1).Add(24 * time.Hour)},
+		{Action: "isolate", Scope: "ip", Value: "192.168.20.15", Reason: "lateral movement (policy isolate-lateral-movement)",
+			Origin: "rule", OriginName: "behavior.lateral_movement", AlertID: alertOf("lateral"), Status: "active", Created: at(12), Expires: at(12).Add(4 * time.Hour)},
+		{Action: "isolate", Scope: "ip", Value: "192.168.10.21", Reason: "ransomware (policy isolate-encrypting-hosts)",
+			Origin: "rule", OriginName: "behavior.ransomware_burst", AlertID: alertOf("ransomware_burst"), Status: "active", Created: at(14), Expires: at(14).Add(4 * time.Hour)},
+		{Action: "block", Scope: "range", Value: "198.51.100.0/24", Reason: "dry run", Origin: "rule", OriginName: "behavior.brute_force",
+			AlertID: alertOf("brute_force"), Status: "active", DryRun: true, Created: at(1), Expires: at(1).Add(time.Hour)},
+	} {
+		if _, err := e.st.Tenant(tenant).CreateDecision(ctx, "rule:"+d.OriginName, d); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.clock.Add(25 * time.Minute)
 	for _, step := range []string{"isolate", "paper-charts", "headquarters"} {
 		e.clock.Add(5 * time.Minute)
@@ -36,8 +70,8 @@ func TestReports(t *testing.T) {
 	}
 	facts := Facts{
 		AwareAt:          time.Date(2021, 10, 31, 1, 10, 0, 0, jst),
-		PersonalData:     true,
-		Unauthorized:     true,
+		PersonalData:     Yes,
+		Unauthorized:     Yes,
 		PatientsAffected: 85000,
 		DataItems:        []string{"氏名", "生年月日", "診療録（電子カルテ）"},
 		Systems:          []string{"電子カルテシステム", "ファイルサーバ FS01", "EHR-DB01"},
@@ -57,7 +91,11 @@ func TestReports(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = bytes.ReplaceAll(got, []byte(id), []byte("INC-20211031-XXXXXX"))
-			for _, want := range []string{"つるぎ町立半田病院", "電子カルテシステム", "2021年10月31日 01時10分"} {
+			for _, want := range []string{"つるぎ町立半田病院", "病院長 山田 太郎", "医療情報管理室長 佐藤 花子", "0883-00-0201",
+				"電子カルテシステム", "2021年10月31日 01時10分", "事案の種別（omamori の判定）: VPN機器の侵害対応、ランサムウェア初動対応",
+				"2021年10月31日 00時31分 通信の遮断: IPアドレス 198.51.100.77（実施中、2021年11月1日 00時31分まで） — 自動（検知ルール behavior.brute_force）",
+				"端末のネットワーク隔離: IPアドレス 192.168.10.21", "自動（検知ルール behavior.ransomware_burst）",
+				"2021年10月31日 01時25分 影響を受ける病棟・部門を紙運用（紙カルテ・紙伝票）に切り替える — 実施者: user:sato"} {
 				if !bytes.Contains(got, []byte(want)) {
 					t.Errorf("the %s draft does not say %q", o.ID, want)
 				}
@@ -87,6 +125,14 @@ func TestReports(t *testing.T) {
 			t.Errorf("ppc-final draft lacks %q", want)
 		}
 	}
+	for _, o := range e.svc.cfg.Obligations {
+		got, _ := e.svc.Report(ctx, tenant, id, o.ID)
+		for _, not := range []string{"198.51.100.0/24", "（未設定）", "[high]", "[critical]"} {
+			if strings.Contains(string(got), not) {
+				t.Errorf("%s draft says %q: a slug, a dry run, or a profile field that is set", o.ID, not)
+			}
+		}
+	}
 	if _, err := e.svc.Report(ctx, tenant, id, "tax-office"); err == nil {
 		t.Error("Report(unknown obligation) = nil error, want refusal")
 	}
@@ -105,5 +151,84 @@ func TestParseObligations(t *testing.T) {
 		if _, err := ParseObligations([]byte(tc.yaml)); err == nil {
 			t.Errorf("%s: ParseObligations = nil error, want refusal", tc.name)
 		}
+	}
+}
+
+// TestReportUnconfirmed drafts every report for an incident nobody has recorded a fact about,
+// for a hospital that has not filled in its profile: every yes-or-no fact says （未確認）,
+// never なし; the profile's fields say （未設定） and where to set them; and once the
+// administrator saves the profile, the drafts name the hospital from it.
+func TestReportUnconfirmed(t *testing.T) {
+	e := newEnv(t, scenarioStart.Add(20*time.Minute), Config{Hosts: inventory})
+	e.ingestAll(t, scenarioAlerts(t))
+	list, _ := e.svc.List(t.Context(), tenant)
+	id := list[0].ID
+	ctx := t.Context()
+	for _, o := range e.svc.cfg.Obligations {
+		got, err := e.svc.Report(ctx, tenant, id, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := string(got)
+		for _, bad := range []string{": なし", ": あり", "医療機関名: " + tenant, "（調査中）"} {
+			if strings.Contains(md, bad) {
+				t.Errorf("%s draft with no facts says %q:\n%s", o.ID, bad, md)
+			}
+		}
+		for _, want := range []string{"医療機関名: （未設定）", "管理者: （未設定）", "/t/" + tenant + "/settings/hospital", "incidents.hospitals",
+			"（未確認。期限はインシデントを登録した"} {
+			if !strings.Contains(md, want) {
+				t.Errorf("%s draft with no profile lacks %q:\n%s", o.ID, want, md)
+			}
+		}
+		if o.ID != "police" && !strings.Contains(md, "のおそれ: （未確認）") {
+			t.Errorf("%s draft does not say the leak is unconfirmed:\n%s", o.ID, md)
+		}
+	}
+	got, _ := e.svc.Report(ctx, tenant, id, "ppc-final")
+	if !strings.Contains(string(got), "30日以内。不正の目的のおそれが確認された場合は60日以内") {
+		t.Errorf("ppc-final with unauthorised access unconfirmed does not give both periods:\n%s", got)
+	}
+
+	if _, err := e.svc.SaveProfile(ctx, tenant, "user:admin", Hospital{Name: "半田\n病院"}); err == nil {
+		t.Error("SaveProfile(a name of two lines) = nil error, want refusal")
+	}
+	saved, err := e.svc.SaveProfile(ctx, tenant, "user:admin", Hospital{Name: "  つるぎ町立半田病院 ", Administrator: "病院長 山田 太郎"})
+	if err != nil || saved.Name != "つるぎ町立半田病院" {
+		t.Fatalf("SaveProfile = %+v, %v; want the name trimmed", saved, err)
+	}
+	got, _ = e.svc.Report(ctx, tenant, id, "mhlw")
+	for _, want := range []string{"医療機関名: つるぎ町立半田病院", "管理者: 病院長 山田 太郎", "所在地: （未設定）", "設定 › 病院情報"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("mhlw draft after the profile was saved lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestAnswerJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Answer
+		out  string
+	}{
+		{`{"personal_data":true}`, Yes, `{"personal_data":true}`},
+		{`{"personal_data":false}`, No, `{"personal_data":false}`},
+		{`{"personal_data":null}`, Unconfirmed, `{}`},
+		{`{}`, Unconfirmed, `{}`},
+		{`{"personal_data":"unconfirmed"}`, Unconfirmed, `{}`},
+		{`{"personal_data":"yes"}`, Yes, `{"personal_data":true}`},
+	} {
+		var f Facts
+		if err := json.Unmarshal([]byte(tc.in), &f); err != nil || f.PersonalData != tc.want {
+			t.Errorf("Unmarshal(%s) = %v, %v; want %v", tc.in, f.PersonalData, err, tc.want)
+			continue
+		}
+		if b, _ := json.Marshal(Facts{PersonalData: f.PersonalData}); string(b) != tc.out {
+			t.Errorf("Marshal(%v) = %s, want %s", f.PersonalData, b, tc.out)
+		}
+	}
+	var f Facts
+	if err := json.Unmarshal([]byte(`{"personal_data":"maybe"}`), &f); err == nil {
+		t.Error(`Unmarshal("maybe") = nil error, want refusal`)
 	}
 }

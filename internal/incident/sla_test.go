@@ -3,6 +3,7 @@ package incident
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,14 +64,23 @@ func TestCalendar(t *testing.T) {
 }
 
 // TestStatutoryDeadlines computes the PPC deadlines across weekends, public holidays and the
-// year-end closure, in hours for the preliminary report and in days, the day of awareness
-// being day 1, for the final one.
+// year-end closure: for the preliminary report three days after the day of awareness
+// (weekends counting), for the final one in days, the day of awareness being day 1; and the
+// periods a hospital configures instead.
 func TestStatutoryDeadlines(t *testing.T) {
 	obs, err := DefaultObligations()
 	if err != nil {
 		t.Fatal(err)
 	}
+	configured, err := ObligationsWith(Deadlines{PPCPreliminaryDays: 5, PPCFinalUnauthorizedDays: 50, MHLWHours: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
 	get := func(id string) Obligation {
+		if strings.HasPrefix(id, "configured ") {
+			id = strings.TrimPrefix(id, "configured ")
+			return configured[slices.IndexFunc(configured, func(o Obligation) bool { return o.ID == id })]
+		}
 		i := slices.IndexFunc(obs, func(o Obligation) bool { return o.ID == id })
 		if i < 0 {
 			t.Fatalf("no obligation %s", id)
@@ -95,8 +105,12 @@ func TestStatutoryDeadlines(t *testing.T) {
 		{"final into the year-end closure", "ppc-final", at(2026, 11, 30, 10, 0), false, end(2027, 1, 4)},
 		// Day 30 is Sunday 3 May 2026, then 憲法記念日 to the 振替休日 on the 6th.
 		{"final over Golden Week", "ppc-final", at(2026, 4, 4, 8, 0), false, end(2026, 5, 7)},
-		{"preliminary: 5 days, weekends included", "ppc-preliminary", at(2026, 9, 18, 16, 0), false, at(2026, 9, 23, 16, 0)},
+		{"preliminary: 3 days, weekends included", "ppc-preliminary", at(2026, 9, 18, 16, 0), false, end(2026, 9, 21)},
 		{"MHLW: 24 hours", "mhlw", at(2026, 9, 19, 1, 30), false, at(2026, 9, 20, 1, 30)},
+		{"configured preliminary: 5 days", "configured ppc-preliminary", at(2026, 9, 18, 16, 0), false, end(2026, 9, 23)},
+		{"configured final keeps 30 days", "configured ppc-final", at(2026, 4, 1, 9, 0), false, end(2026, 4, 30)},
+		{"configured final, unauthorised: 50 days", "configured ppc-final", at(2026, 4, 1, 9, 0), true, end(2026, 5, 20)},
+		{"configured MHLW: 6 hours", "configured mhlw", at(2026, 9, 19, 1, 30), false, at(2026, 9, 19, 7, 30)},
 	} {
 		if got := get(tc.obligation).Deadline(tc.aware, tc.unauthorized, cal); !got.Equal(tc.want) {
 			t.Errorf("%s: Deadline(%v) = %v, want %v", tc.name, tc.aware, got.In(jst), tc.want)
@@ -223,7 +237,7 @@ func TestLeakClocks(t *testing.T) {
 	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware.Add(48 * time.Hour)}); err == nil {
 		t.Error("SetFacts(aware in the future) = nil error, want refusal")
 	}
-	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware, PersonalData: true, PatientsAffected: 1200}); err != nil {
+	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware, PersonalData: Yes, PatientsAffected: 1200}); err != nil {
 		t.Fatal(err)
 	}
 	deadlines := func() map[string]string {
@@ -235,12 +249,12 @@ func TestLeakClocks(t *testing.T) {
 		return m
 	}
 	want := map[string]string{"acknowledge": "2026-08-22 16:15", "contain": "2026-08-23 16:00", "report": "2026-08-22 20:00",
-		"ppc-preliminary": "2026-08-26 14:00", "ppc-final": "2026-09-24 23:59",
+		"ppc-preliminary": "2026-08-24 23:59", "ppc-final": "2026-09-24 23:59",
 		"mhlw": "2026-08-22 14:00"} // exfiltration made it a patient-data-leak incident
 	if diff := cmp.Diff(want, deadlines()); diff != "" {
 		t.Errorf("clocks after marking the leak (-want +got):\n%s", diff)
 	}
-	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware, PersonalData: true, Unauthorized: true, PatientsAffected: 1200}); err != nil {
+	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware, PersonalData: Yes, Unauthorized: Yes, PatientsAffected: 1200}); err != nil {
 		t.Fatal(err)
 	}
 	want["ppc-final"] = "2026-10-19 23:59"

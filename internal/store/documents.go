@@ -12,6 +12,7 @@ import (
 const (
 	DocAccessDirectory = "access.directory" // package access's Entities, as JSON
 	DocAssets          = "assets"           // the asset inventory, as package asset's CSV
+	DocHospitalProfile = "hospital.profile" // package incident's Hospital, as JSON
 )
 
 // Document is what a tenant sent whole, as kept.

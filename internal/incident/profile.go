@@ -1,0 +1,95 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// Hospital is the hospital's profile: who reports, as every draft names them. The
+// configuration gives each tenant's first one (Config.Hospital); the tenant's administrator
+// keeps it up to date on the settings page, and what they save is kept in the store.
+type Hospital struct {
+	Name    string `json:"name"`    // 医療機関名, as registered (開設許可の名称)
+	Address string `json:"address"` // 所在地
+	Phone   string `json:"phone"`   // 代表電話番号
+	// Administrator is the 管理者 under 医療法 (usually the 院長), who answers for the report.
+	Administrator string `json:"administrator"`
+	// SecurityManager is the 医療情報システム安全管理責任者 of the MHLW's guideline, and
+	// SecurityContact how to reach them.
+	SecurityManager string `json:"security_manager"`
+	SecurityContact string `json:"security_contact"`
+	// Reporter is the person (or office) who files the reports and answers the authority's
+	// questions, with their telephone and e-mail.
+	Reporter      string `json:"reporter"`
+	ReporterPhone string `json:"reporter_phone"`
+	ReporterEmail string `json:"reporter_email"`
+}
+
+// maxProfileField bounds each field of a profile: a name or an address, not a document.
+const maxProfileField = 200
+
+// fields lists the profile's fields with their JSON names, for checking them one by one.
+func (h *Hospital) fields() []struct {
+	name string
+	v    *string
+} {
+	return []struct {
+		name string
+		v    *string
+	}{{"name", &h.Name}, {"address", &h.Address}, {"phone", &h.Phone}, {"administrator", &h.Administrator},
+		{"security_manager", &h.SecurityManager}, {"security_contact", &h.SecurityContact}, {"reporter", &h.Reporter},
+		{"reporter_phone", &h.ReporterPhone}, {"reporter_email", &h.ReporterEmail}}
+}
+
+// complete reports whether every field of the profile is filled in.
+func (h Hospital) complete() bool {
+	for _, f := range h.fields() {
+		if *f.v == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Profile returns tenant's hospital profile: the one its administrator saved, or else the
+// configured one, or else an empty one (which the drafts show as （未設定）).
+func (s *Service) Profile(ctx context.Context, tenant string) (Hospital, error) {
+	d, err := s.st.Tenant(tenant).Document(ctx, store.DocHospitalProfile)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.cfg.Hospital[tenant], nil
+	}
+	if err != nil {
+		return Hospital{}, fmt.Errorf("hospital profile: %w", err)
+	}
+	var h Hospital
+	if err := json.Unmarshal(d.Body, &h); err != nil {
+		return Hospital{}, fmt.Errorf("hospital profile of %s: %w", tenant, err)
+	}
+	return h, nil
+}
+
+// SaveProfile keeps h as tenant's hospital profile, recording actor in the audit log. Fields
+// are trimmed; one longer than 200 characters, or with a line break, is refused
+// (an *InputError).
+func (s *Service) SaveProfile(ctx context.Context, tenant, actor string, h Hospital) (Hospital, error) {
+	for _, f := range h.fields() {
+		*f.v = strings.TrimSpace(*f.v)
+		switch {
+		case utf8.RuneCountInString(*f.v) > maxProfileField:
+			return Hospital{}, refuse("hospital profile: %s is longer than %d characters", f.name, maxProfileField)
+		case strings.ContainsAny(*f.v, "\r\n") || !utf8.ValidString(*f.v):
+			return Hospital{}, refuse("hospital profile: %s must be one line of text", f.name)
+		}
+	}
+	body, _ := json.Marshal(h) // plain struct: cannot fail
+	if err := s.st.Tenant(tenant).PutDocument(ctx, actor, store.DocHospitalProfile, body, h.Name); err != nil {
+		return Hospital{}, fmt.Errorf("save hospital profile: %w", err)
+	}
+	return h, nil
+}
