@@ -335,6 +335,17 @@ func TestValidate(t *testing.T) {
 		{"allow not a network", func(c *Config) { c.Respond.Allow = []string{"dns"} }, []string{"respond.allow.0"}, "192.0.2.53/32"},
 		{"webhook over http", func(c *Config) { c.Incidents.Webhook = "http://chat.example/hook" }, []string{"incidents.webhook"}, "https"},
 		{"webhook to this machine", func(c *Config) { c.Incidents.Webhook = "http://127.0.0.1/hook" }, nil, ""},
+		{"hospital profiles", func(c *Config) {
+			c.Incidents.Hospitals = []Hospital{{Tenant: "tokyo", Name: "東京総合病院"}, {Tenant: "osaka", Name: "大阪病院"}}
+		}, nil, ""},
+		{"hospital profile twice", func(c *Config) {
+			c.Incidents.Hospitals = []Hospital{{Tenant: "tokyo", Name: "東京総合病院"}, {Tenant: "tokyo", Name: "東京病院"}}
+		}, []string{"incidents.hospitals.1.tenant"}, "one entry"},
+		{"hospital profile without a tenant", func(c *Config) { c.Incidents.Hospitals = []Hospital{{Name: "東京総合病院"}} },
+			[]string{"incidents.hospitals.0.tenant"}, "tenant ID"},
+		{"no deadline", func(c *Config) { c.Incidents.Deadlines.PPCPreliminaryDays = 0 }, []string{"incidents.deadlines.ppc_preliminary_days"}, "defaults"},
+		{"final with unlawful purpose shorter", func(c *Config) { c.Incidents.Deadlines.PPCFinalUnauthorizedDays = 20 },
+			[]string{"incidents.deadlines.ppc_final_unauthorized_days"}, "60 days"},
 		{"decision webhook over http", func(c *Config) {
 			c.Respond.Webhooks = []Webhook{{Name: "fgt", URL: "http://fortigate.hospital.example/stitch"}}
 		}, []string{"respond.webhooks.0.url"}, "https"},

@@ -122,6 +122,57 @@ type Incidents struct {
 	// URL to which openings and escalations are posted as JSON (a chat or paging gateway).
 	// Empty: nobody is told outside omamori.
 	Webhook string `yaml:"webhook"`
+	// Each hospital's profile, as the report drafts to the authorities name the reporter: the
+	// first values of its settings page (設定 › 病院情報, /t/TENANT/settings/hospital), where
+	// the hospital's administrator keeps it up to date; once saved there, that copy is used
+	// instead of this one. A field set in neither is drafted as （未設定）.
+	Hospitals []Hospital `yaml:"hospitals"`
+	// How long the hospital has for each report to the authorities, from when it became aware
+	// of the incident (「知った」時点). The drafts and the reporting clocks use them.
+	Deadlines Deadlines `yaml:"deadlines"`
+}
+
+// Hospital is one hospital's profile for the report drafts.
+type Hospital struct {
+	// The tenant (hospital) it describes.
+	Tenant string `yaml:"tenant"`
+	// 医療機関名, as registered.
+	Name string `yaml:"name"`
+	// 所在地.
+	Address string `yaml:"address"`
+	// 代表電話番号.
+	Phone string `yaml:"phone"`
+	// 管理者 under 医療法 (usually the 院長), who answers for the reports.
+	Administrator string `yaml:"administrator"`
+	// 医療情報システム安全管理責任者 (the MHLW guideline's security manager).
+	SecurityManager string `yaml:"security_manager"`
+	// How to reach the security manager: extension, mobile, e-mail.
+	SecurityContact string `yaml:"security_contact"`
+	// Who files the reports and answers the authority's questions (a person or an office).
+	Reporter string `yaml:"reporter"`
+	// The reporter's telephone number.
+	ReporterPhone string `yaml:"reporter_phone"`
+	// The reporter's e-mail address.
+	ReporterEmail string `yaml:"reporter_email"`
+}
+
+// Deadlines are the periods of the reports to the authorities.
+type Deadlines struct {
+	// 個人情報保護委員会への速報 (個人情報保護法第26条, 施行規則第8条第1項: 「速やかに」): days after
+	// the day of awareness, weekends and holidays counting. The PPC's guidelines read
+	// 「速やかに」 as about 3 to 5 days; 3 is what the material hospitals work from says.
+	PPCPreliminaryDays int `yaml:"ppc_preliminary_days"`
+	// 個人情報保護委員会への確報 (施行規則第8条第2項): days, the day of awareness being day 1; a
+	// deadline on a day the PPC is closed moves to the next day it is open.
+	PPCFinalDays int `yaml:"ppc_final_days"`
+	// The 確報 when the leak may have been done with an unlawful purpose, such as
+	// unauthorised access or ransomware (施行規則第7条第3号).
+	PPCFinalUnauthorizedDays int `yaml:"ppc_final_unauthorized_days"`
+	// 厚生労働省・都道府県への連絡, in hours: the MHLW asks for it 「速やかに」 and sets no period;
+	// this is omamori's target, not law.
+	MHLWHours int `yaml:"mhlw_hours"`
+	// 警察への相談, in hours: no statutory period either.
+	PoliceHours int `yaml:"police_hours"`
 }
 
 // Access configures the EHR access decisions.
@@ -341,6 +392,7 @@ func Default() Config {
 			},
 			Allow: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"},
 		},
-		Incidents: Incidents{Window: 24 * time.Hour},
+		Incidents: Incidents{Window: 24 * time.Hour, Deadlines: Deadlines{PPCPreliminaryDays: 3, PPCFinalDays: 30,
+			PPCFinalUnauthorizedDays: 60, MHLWHours: 24, PoliceHours: 24}},
 	}
 }

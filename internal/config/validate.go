@@ -257,6 +257,32 @@ func (c *Config) validate() []Problem {
 		bad("incidents.webhook", fmt.Sprintf("%q is not an https URL", w), "incident details leave the hospital only over https (http only to this machine)")
 	}
 
+	seen := map[string]bool{}
+	for i, h := range c.Incidents.Hospitals {
+		key := "incidents.hospitals." + strconv.Itoa(i)
+		switch {
+		case !tenantID.MatchString(h.Tenant):
+			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", h.Tenant), tenantHint)
+		case seen[h.Tenant]:
+			bad(key+".tenant", fmt.Sprintf("tenant %s has a profile already", h.Tenant), "give each hospital one entry")
+		}
+		seen[h.Tenant] = true
+	}
+	dl := c.Incidents.Deadlines
+	for _, p := range []struct {
+		key string
+		v   int
+	}{{"ppc_preliminary_days", dl.PPCPreliminaryDays}, {"ppc_final_days", dl.PPCFinalDays},
+		{"ppc_final_unauthorized_days", dl.PPCFinalUnauthorizedDays}, {"mhlw_hours", dl.MHLWHours}, {"police_hours", dl.PoliceHours}} {
+		if p.v <= 0 {
+			bad("incidents.deadlines."+p.key, "must be more than 0", "every report has a deadline; docs/omamori.example.yaml gives the defaults")
+		}
+	}
+	if dl.PPCFinalUnauthorizedDays < dl.PPCFinalDays {
+		bad("incidents.deadlines.ppc_final_unauthorized_days", "is shorter than ppc_final_days",
+			"the law gives a leak with an unlawful purpose longer (60 days) than another (30), not less")
+	}
+
 	ps = append(ps, c.checkConflicts()...)
 	return ps
 }
