@@ -42,7 +42,10 @@ The commands:
 	close    the same as state ID closed
 	note     add a comment to its timeline
 	report   the draft of a statutory report (Markdown, in Japanese), such as
-	         ppc-preliminary, ppc-final, mhlw, police
+	         ppc-preliminary, ppc-final, mhlw, police: from the hospital's profile
+	         (the web UI's settings, or incidents.hospitals in the config), the facts
+	         recorded (one not yet established reads （未確認）), and the measures
+	         taken (the decisions on the incident's alerts and the steps done)
 	export   on the omamori machine: one tar file with the incident's record and, for
 	         each address it names, a bundle of the archive's records about it (from an
 	         hour before its first alert to an hour after its last) that verifies offline
@@ -254,6 +257,13 @@ func printRecord(w io.Writer, rec incident.Record, now time.Time) error {
 		}
 		fmt.Fprintf(w, "about: %s\n", strings.Join(ents, ", "))
 	}
+	// The facts the report drafts assert: an unchecked one says so.
+	patients := "unconfirmed"
+	if inc.Facts.PatientsAffected > 0 {
+		patients = strconv.Itoa(inc.Facts.PatientsAffected)
+	}
+	fmt.Fprintf(w, "facts: personal data concerned %s, unauthorised access %s, patients affected %s\n",
+		inc.Facts.PersonalData, inc.Facts.Unauthorized, patients)
 	// Each part is a table of its own, after an empty line.
 	part := func(tb *table) error {
 		if len(tb.rows) < 2 {
