@@ -5,7 +5,9 @@
 // reporting clocks of a Japanese hospital with stored deadlines, escalates along a chain of
 // tiers through a Notifier (webhook, e-mail, per-tier routing, an on-call roster by shift)
 // when a clock is about to lapse, attaches playbooks (YAML, shipped in the binary) as
-// checklists, and drafts the reports to the authorities in Japanese (text/template).
+// checklists, and drafts the reports to the authorities in Japanese (text/template) from the
+// hospital's profile (Profile, kept per tenant in the store), the facts people established
+// (a yes-or-no fact is Unconfirmed until someone says otherwise) and the measures taken.
 //
 // It sits after detection on the data path: detect publishes alerts on ALERTS, Follow
 // reads them into incidents, RunClocks escalates, and the API (HTTP.Routes), the web UI and

@@ -34,23 +34,23 @@ type Hospital struct {
 // maxProfileField bounds each field of a profile: a name or an address, not a document.
 const maxProfileField = 200
 
-// fields lists the profile's fields with their JSON names, for checking them one by one.
-func (h *Hospital) fields() []struct {
-	name string
-	v    *string
-} {
-	return []struct {
-		name string
-		v    *string
-	}{{"name", &h.Name}, {"address", &h.Address}, {"phone", &h.Phone}, {"administrator", &h.Administrator},
+// ProfileField is one field of a Hospital, named as in JSON, for the forms that edit it.
+type ProfileField struct {
+	Name  string
+	Value *string
+}
+
+// Fields returns h's fields in the order the drafts and the settings page list them.
+func (h *Hospital) Fields() []ProfileField {
+	return []ProfileField{{"name", &h.Name}, {"address", &h.Address}, {"phone", &h.Phone}, {"administrator", &h.Administrator},
 		{"security_manager", &h.SecurityManager}, {"security_contact", &h.SecurityContact}, {"reporter", &h.Reporter},
 		{"reporter_phone", &h.ReporterPhone}, {"reporter_email", &h.ReporterEmail}}
 }
 
 // complete reports whether every field of the profile is filled in.
-func (h Hospital) complete() bool {
-	for _, f := range h.fields() {
-		if *f.v == "" {
+func (h *Hospital) complete() bool {
+	for _, f := range h.Fields() {
+		if *f.Value == "" {
 			return false
 		}
 	}
@@ -74,17 +74,17 @@ func (s *Service) Profile(ctx context.Context, tenant string) (Hospital, error) 
 	return h, nil
 }
 
-// SaveProfile keeps h as tenant's hospital profile, recording actor in the audit log. Fields
-// are trimmed; one longer than 200 characters, or with a line break, is refused
-// (an *InputError).
+// SaveProfile keeps h as tenant's hospital profile, recording actor in the audit log, and
+// returns it as kept. Fields are trimmed; one longer than 200 characters, or with a line
+// break, is refused (an *InputError naming the field as Fields does).
 func (s *Service) SaveProfile(ctx context.Context, tenant, actor string, h Hospital) (Hospital, error) {
-	for _, f := range h.fields() {
-		*f.v = strings.TrimSpace(*f.v)
+	for _, f := range h.Fields() {
+		*f.Value = strings.TrimSpace(*f.Value)
 		switch {
-		case utf8.RuneCountInString(*f.v) > maxProfileField:
-			return Hospital{}, refuse("hospital profile: %s is longer than %d characters", f.name, maxProfileField)
-		case strings.ContainsAny(*f.v, "\r\n") || !utf8.ValidString(*f.v):
-			return Hospital{}, refuse("hospital profile: %s must be one line of text", f.name)
+		case utf8.RuneCountInString(*f.Value) > maxProfileField:
+			return Hospital{}, refuse("%s is longer than %d characters", f.Name, maxProfileField)
+		case strings.ContainsAny(*f.Value, "\r\n") || !utf8.ValidString(*f.Value):
+			return Hospital{}, refuse("%s must be one line of text", f.Name)
 		}
 	}
 	body, _ := json.Marshal(h) // plain struct: cannot fail

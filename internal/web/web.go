@@ -16,7 +16,8 @@
 // and the health of each source), alerts, incidents (clocks, playbook checklist, state,
 // assignee, notes, report drafts to the authorities), decisions (held ones first, approved or
 // rejected by an approver; active ones revoked), the asset inventory the guardrails use
-// (which an administrator may replace by uploading its CSV), the
+// (which an administrator may replace by uploading its CSV), the hospital profile the report
+// drafts name the reporter from (kept by the administrator), the
 // log sources (silent ones first, the listeners, the latest dead letters and why), archive
 // search and the export of a verifiable extract for an authority, users and roles (creating
 // an account shows its initial password, which its holder must replace at first sign-in, and
@@ -95,8 +96,8 @@ type Options struct {
 	// force for actor and returns how many assets it holds; an error wrapping
 	// ErrInvalidUpload is the file's fault. Nil: the assets page offers no upload.
 	ReplaceAssets func(ctx context.Context, tenant, actor string, csv []byte) (int, error)
-	// Obligations are the statutory reports drafts are offered for; default the ones shipped
-	// (incident.DefaultObligations). Pass the Service's own if it was configured with others.
+	// Obligations are the statutory reports drafts are offered for; default the Incidents
+	// service's, or without one the ones shipped (incident.DefaultObligations).
 	Obligations []incident.Obligation
 	// Playbooks name the checklist steps in English too; default the ones shipped.
 	Playbooks []incident.Playbook
@@ -172,6 +173,9 @@ func New(o Options) (*Server, error) {
 		s.cookie = "__Host-omamori_session" // the prefix makes browsers insist on Secure, Path=/, no Domain
 	}
 	var err error
+	if o.Obligations == nil && o.Incidents != nil {
+		o.Obligations = o.Incidents.Obligations()
+	}
 	if s.obligations = o.Obligations; s.obligations == nil {
 		if s.obligations, err = incident.DefaultObligations(); err != nil {
 			return nil, fmt.Errorf("web: %w", err)
@@ -233,6 +237,8 @@ func New(o Options) (*Server, error) {
 	s.handle("POST /t/{tenant}/decisions/{decision}/revoke", tenant, auth.ActionRevokeDecisions, s.revokeDecision)
 	s.handle("GET /t/{tenant}/assets", tenant, auth.ActionViewAssets, s.assets)
 	s.handle("POST /t/{tenant}/assets", tenant, auth.ActionManageSettings, s.uploadAssets)
+	s.handle("GET /t/{tenant}/settings/hospital", tenant, auth.ActionManageSettings, s.hospitalProfile)
+	s.handle("POST /t/{tenant}/settings/hospital", tenant, auth.ActionManageSettings, s.saveHospitalProfile)
 	s.handle("GET /t/{tenant}/sources", tenant, auth.ActionViewDashboard, s.sources)
 	s.handle("GET /t/{tenant}/access/reviews", tenant, auth.ActionViewAccess, s.accessReviews)
 	s.handle("POST /t/{tenant}/access/reviews/{review}", tenant, auth.ActionReviewAccess, s.reviewAccess)

@@ -676,6 +676,9 @@ func TestCatalogues(t *testing.T) {
 	for _, e := range []string{"addr", "user", "host"} {
 		used["entity."+e] = true
 	}
+	for _, f := range (&incident.Hospital{}).Fields() {
+		used["hospital."+f.Name] = true
+	}
 	for _, o := range []ehraccess.Outcome{ehraccess.OutcomeJustified, ehraccess.OutcomeNotJustified} {
 		used["outcome."+string(o)] = true
 	}
