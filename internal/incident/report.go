@@ -393,7 +393,7 @@ func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Meas
 				continue
 			}
 			seen[d.ID] = true
-			out = append(out, decisionMeasure(d))
+			out = append(out, decisionMeasure(d, a.Title))
 		}
 	}
 	for _, st := range r.Checklist {
@@ -405,9 +405,9 @@ func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Meas
 	return out, nil
 }
 
-// decisionMeasure describes a response decision in Japanese: what, on what, its status now,
-// and who asked for it.
-func decisionMeasure(d store.Decision) Measure {
+// decisionMeasure describes a response decision taken on the alert titled alert in Japanese:
+// what, on what, its status now, and who or which policy asked for it.
+func decisionMeasure(d store.Decision, alert string) Measure {
 	action := cmp.Or(map[string]string{"block": "通信の遮断", "isolate": "端末のネットワーク隔離"}[d.Action], d.Action)
 	scope := cmp.Or(map[string]string{"ip": "IPアドレス", "range": "アドレス範囲", "domain": "ドメイン"}[d.Scope], d.Scope)
 	var status string
@@ -428,7 +428,14 @@ func decisionMeasure(d store.Decision) Measure {
 	var by string
 	switch d.Origin {
 	case "rule":
-		by = "自動（検知ルール " + d.OriginName + "）"
+		// A policy's decision gives its name at the end of the reason (package respond).
+		by = "自動対応（アラート「" + alert + "」"
+		if rest, ok := strings.CutSuffix(d.Reason, ")"); ok {
+			if i := strings.LastIndex(rest, " (policy "); i >= 0 {
+				by += "、ポリシー " + rest[i+len(" (policy "):]
+			}
+		}
+		by += "）"
 	case "authority":
 		by = d.OriginName + "の要請（整理番号 " + d.OriginRef + "）"
 	default:

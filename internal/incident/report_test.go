@@ -93,8 +93,8 @@ func TestReports(t *testing.T) {
 			got = bytes.ReplaceAll(got, []byte(id), []byte("INC-20211031-XXXXXX"))
 			for _, want := range []string{"つるぎ町立半田病院", "病院長 山田 太郎", "医療情報管理室長 佐藤 花子", "0883-00-0201",
 				"電子カルテシステム", "2021年10月31日 01時10分", "事案の種別（omamori の判定）: VPN機器の侵害対応、ランサムウェア初動対応",
-				"2021年10月31日 00時31分 通信の遮断: IPアドレス 198.51.100.77（実施中、2021年11月1日 00時31分まで） — 自動（検知ルール behavior.brute_force）",
-				"端末のネットワーク隔離: IPアドレス 192.168.10.21", "自動（検知ルール behavior.ransomware_burst）",
+				"2021年10月31日 00時31分 通信の遮断: IPアドレス 198.51.100.77（実施中、2021年11月1日 00時31分まで） — 自動対応（アラート「brute force from 198.51.100.77: 10 failed logins in 10m0s (fortigate.vpn)」、ポリシー block-attackers）",
+				"端末のネットワーク隔離: IPアドレス 192.168.10.21", "自動対応（アラート「ransomware on FS01: 25 files written as *.lockbit in 1m0s」、ポリシー isolate-encrypting-hosts）",
 				"2021年10月31日 01時25分 影響を受ける病棟・部門を紙運用（紙カルテ・紙伝票）に切り替える — 実施者: user:sato"} {
 				if !bytes.Contains(got, []byte(want)) {
 					t.Errorf("the %s draft does not say %q", o.ID, want)
