@@ -39,7 +39,7 @@ type HTTP struct {
 //	POST /api/v1/incidents/{id}/assign                 {"assignee": "user:sato"}
 //	POST /api/v1/incidents/{id}/notes                  {"text": "..."}
 //	POST /api/v1/incidents/{id}/severity               {"severity": "critical", "reason": "..."}
-//	PUT  /api/v1/incidents/{id}/facts                  Facts
+//	PUT  /api/v1/incidents/{id}/facts                  Facts (personal_data, unauthorized: true, false, or null/absent for unconfirmed)
 //	POST /api/v1/incidents/{id}/kinds                  {"kind": "patient-data-leak"}
 //	POST /api/v1/incidents/{id}/steps/{playbook}/{step} {"done": true}
 //	POST /api/v1/incidents/{id}/clocks/{clock}/stop    {"note": "受付番号 ..."}
