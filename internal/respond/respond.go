@@ -9,8 +9,10 @@
 // part of the decision, not of the enforcer: a life-support device is never blocked or
 // isolated automatically, a decision that would cut a protected clinical service is held for
 // a person's approval, and allowlisted addresses are never blocked automatically. A held
-// decision waits, visibly, for a person whose role may approve it. Decisions live in the
-// metadata store (package store), where every change is recorded with who made it; the
+// decision waits, visibly, for a person whose role may approve it. Approving what a guardrail
+// held, or overriding a guardrail when deciding, is a person's act: only an approver signed
+// in to the web UI with a second factor may (see Person), never an API token, a bouncer or a
+// policy. Decisions live in the metadata store (package store), where every change is recorded with who made it; the
 // enforcers follow them from there.
 package respond
 

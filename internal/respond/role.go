@@ -45,9 +45,9 @@ func (r Role) canApprove() bool { return r == RoleApprover || r == RoleAdmin }
 // Person is who acts on a decision: a person signed in to the web UI, or a machine acting by
 // an API token (a script, the CLI, a SOAR) in the token's name. Make one with SignedIn or
 // ByToken, which take what the authentication proved; only SignedIn can make a person who
-// may approve a held decision or override a guardrail. A Person written as a literal is
-// signed in with no second factor and bound to no tenant: it may decide as its role allows,
-// and never approve or override, whatever its role says.
+// may approve a held decision or override a guardrail. A Person written as a literal has
+// proven no second factor and is bound to no tenant: it may decide as its role allows, and
+// never approve or override, whatever its role says.
 type Person struct {
 	Name string // as shown in the audit log
 	Role Role
