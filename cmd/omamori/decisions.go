@@ -18,7 +18,7 @@ var decisionsCommand = command{
 	name:    "decisions",
 	summary: "list, add, extend and delete response decisions",
 	usage: `usage: omamori decisions list [-status S[,S]] [-target T] [-origin O] [-limit N] [-after ID]
-       omamori decisions add -reason TEXT [-type block|isolate] [-ttl D] [-authority NAME -reference REF] [-override] TARGET
+       omamori decisions add -reason TEXT [-type block|isolate] [-ttl D] [-authority NAME -reference REF] TARGET
        omamori decisions extend -ttl D [-note TEXT] ID
        omamori decisions delete -note TEXT ID
 
@@ -27,9 +27,12 @@ for a time. Policies make them from alerts; people make and change them here, th
 a running server's API, each change recorded with who made it.
 
 A guardrail holds a decision that would touch a life-support device or cut a protected
-clinical service; it waits, visibly, until an approver approves or rejects it in the web
-UI (the decisions page), signed in with a second factor: an API token, and so this
-command, may never do that. Deleting (revoking) needs a note saying why, for the record.
+clinical service — the device's address, a network containing it, a domain naming it;
+it waits, visibly, until an approver approves or rejects it in the web UI (the decisions
+page), signed in with a second factor. Approving, rejecting and overriding a guardrail are
+a person's acts: an API token, whatever its scopes, and so this command, can do none of
+them; the server refuses a token's override with 403. Deleting (revoking) needs a note
+saying why, for the record.
 
 The commands:
 
@@ -59,8 +62,6 @@ Flags:
 	-authority NAME, -reference REF
 		add: the decision answers an authority's request (the police, the national CERT)
 		with its reference number.
-	-override
-		add: decide despite a guardrail, which the decision records.
 	-note TEXT
 		extend, delete: the comment kept with the change.
 ` + serverUsage,
@@ -84,9 +85,13 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 	reason := fs.String("reason", "", "")
 	authority := fs.String("authority", "", "")
 	reference := fs.String("reference", "", "")
-	override := fs.Bool("override", false, "")
 	note := fs.String("note", "", "")
 	pos, err := parseArgs(fs, args)
+	if err != nil && err.Error() == "flag provided but not defined: -override" {
+		// Scripts written for older versions: say why the flag is gone.
+		return hint(fmt.Errorf("decisions %s: -override: an API token may not override a guardrail", sub),
+			"overriding a guardrail is a person's act: without -override the decision is held, and an approver decides on the web UI's decisions page, signed in with a second factor")
+	}
 	if err != nil {
 		return err
 	}
@@ -114,7 +119,7 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 			return err
 		}
 		req := respond.AddRequest{Action: respond.Action(*typ), Target: pos[0], TTL: ttl.String(), Reason: *reason,
-			Authority: *authority, Reference: *reference, Override: *override}
+			Authority: *authority, Reference: *reference}
 		var d respond.DecisionView
 		if err := c.call(ctx, "POST", "/api/v1/decisions", nil, req, &d); err != nil {
 			return err

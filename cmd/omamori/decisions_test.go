@@ -204,6 +204,8 @@ func TestDecisionsCLI(t *testing.T) {
 		{"extend needs a ttl", "tok-aiko", []string{"decisions", "extend", "1"}, "", "-ttl is required", "-ttl 24h", true},
 		{"not a decision ID", "tok-aiko", []string{"decisions", "extend", "-ttl", "1h", "three"}, "", "not a decision ID", "decisions list", true},
 		{"no reason", "tok-aiko", []string{"decisions", "add", "203.0.113.9"}, "", "needs a reason", "a reason is required", true},
+		{"override is not for a token", "tok-aiko", []string{"decisions", "add", "-type", "isolate", "-override", "-reason", "beaconing", "10.20.1.11"},
+			"", "an API token may not override a guardrail", "held, and an approver decides", true},
 		{"unknown token", "tok-nobody", []string{"decisions", "list"}, "", "not signed in", "API token", true},
 		{"no token", "", []string{"decisions", "list"}, "", "$OMAMORI_TOKEN is empty", "omamori token create", true},
 		{"unknown command", "tok-aiko", []string{"decisions", "nuke"}, "", `unknown command "nuke"`, "list|add", true},

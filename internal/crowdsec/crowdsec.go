@@ -9,6 +9,9 @@
 //	GET /v1/decisions?ip=&range=&scope=&value=&type=&contains=   the live decisions matching
 //
 // with the X-Api-Key header naming the bouncer, and the JSON of CrowdSec's models.Decision.
+// Bouncers only read: no route here makes or changes a decision (the watchers' endpoints,
+// POST /v1/alerts among them, are not served), so everything a bouncer enforces went through
+// package respond's guardrails, and only what is live reaches it — never a held decision.
 // Each bouncer key belongs to one tenant, and a bouncer sees only that tenant's decisions.
 // A bouncer's position in the decision change log is kept in the store, so a restart of
 // omamori loses no deletion. Blocks and isolations of addresses and ranges are served, as
@@ -249,9 +252,12 @@ func parsePrefix(v string) (netip.Prefix, error) {
 }
 
 // served reports whether a decision is of a kind bouncers enforce, and converts it. Dry-run
-// decisions never reach a bouncer, not even as deleted.
+// decisions never reach a bouncer, not even as deleted; nor do held and rejected ones, which
+// have never been enforced (a decision is held only when made, and rejected only from held or
+// when made): a bouncer learns of what a guardrail keeps back, such as an isolation of a
+// ventilator, only once a person approves it.
 func served(d store.Decision, now time.Time) (Decision, netip.Prefix, bool) {
-	if d.DryRun || d.Action != "block" && d.Action != "isolate" {
+	if d.DryRun || d.Action != "block" && d.Action != "isolate" || d.Status == "held" || d.Status == "rejected" {
 		return Decision{}, netip.Prefix{}, false
 	}
 	var scope string

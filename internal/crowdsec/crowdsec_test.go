@@ -492,3 +492,80 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestHeldNeverServed: what a guardrail holds — the ventilator's isolation, a block of its
+// /24 or /16 — reaches a bouncer by no route, neither as new nor as deleted, at startup or
+// after, nor once rejected; and no CrowdSec route that makes decisions (a watcher's alerts,
+// a machine's login, deleting decisions) is served, so a bouncer key changes nothing.
+func TestHeldNeverServed(t *testing.T) {
+	st := openStore(t)
+	ids := seed(t, st, time.Now())
+	h := NewHandler(st, Config{Keys: keys(t)})
+	if code, _ := get(t, h, tokyoKey, "/v1/decisions/stream?startup=true"); code != 200 {
+		t.Fatalf("startup pull = %d", code)
+	}
+	ctx := t.Context()
+	sc := st.Tenant("tokyo")
+	var held []store.Decision
+	for _, v := range []string{"10.20.1.0/24", "10.20.0.0/16"} {
+		d := block(v, "range", time.Hour, time.Now())
+		d.Status, d.Guardrail = "held", "life-support: ICU ventilator bed 1"
+		got, err := sc.CreateDecision(ctx, "person:token:soar", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, got)
+	}
+	if _, err := sc.UpdateDecision(ctx, "person:mori", held[1].ID, "decision.reject", func(d *store.Decision) error {
+		d.Status = "rejected"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	never := []string{"10.20.1.11", "10.20.1.0/24", "10.20.0.0/16"}
+	for _, url := range []string{"/v1/decisions/stream", "/v1/decisions/stream?startup=true", "/v1/decisions",
+		"/v1/decisions?ip=10.20.1.11", "/v1/decisions?range=10.20.0.0/16&contains=false", "/v1/decisions?range=10.20.1.0/24"} {
+		code, body := get(t, h, tokyoKey, url)
+		if code != 200 {
+			t.Errorf("GET %s = %d %s", url, code, body)
+		}
+		for _, v := range never {
+			if strings.Contains(body, `"value":"`+v+`"`) {
+				t.Errorf("GET %s = %s; it carries %s, which a guardrail holds or rejected", url, body, v)
+			}
+		}
+	}
+	if code, body := get(t, h, tokyoKey, "/v1/decisions?ip=10.20.1.11"); code != 200 || body != "null\n" {
+		t.Errorf("GET /v1/decisions?ip=10.20.1.11 = %d %s, want null: nothing is live on the ventilator", code, body)
+	}
+
+	before, err := sc.DecisionSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ban := `[{"scenario":"x","source":{"scope":"Ip","value":"10.20.1.11"},"decisions":[{"type":"ban","scope":"Ip","value":"10.20.1.11","duration":"4h","origin":"cscli"}]}]`
+	for _, tt := range []struct{ method, url string }{
+		{"POST", "/v1/alerts"},
+		{"POST", "/v1/decisions"},
+		{"PUT", "/v1/decisions"},
+		{"DELETE", "/v1/decisions"},
+		{"DELETE", fmt.Sprintf("/v1/decisions/%d", ids["held"])},
+		{"POST", "/v1/watchers"},
+		{"POST", "/v1/watchers/login"},
+	} {
+		r := httptest.NewRequest(tt.method, tt.url, strings.NewReader(ban))
+		r.Header.Set("X-Api-Key", tokyoKey)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code/100 == 2 {
+			t.Errorf("%s %s with a bouncer key = %d, want refused: bouncers only read", tt.method, tt.url, w.Code)
+		}
+	}
+	after, err := sc.DecisionSeq(ctx)
+	if err != nil || after != before {
+		t.Errorf("decision changes after the writes: %d, %v; want still %d", after, err, before)
+	}
+	if d, err := sc.Decision(ctx, ids["held"]); err != nil || d.Status != "held" {
+		t.Errorf("the ventilator's isolation after the writes: %+v, %v; want still held", d, err)
+	}
+}

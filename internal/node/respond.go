@@ -96,18 +96,14 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	n.API.Mount("/v1/", "bouncer key", crowdsec.NewHandler(n.Store, crowdsec.Config{Keys: sk, Log: n.log}))
 
 	// Scripts change decisions through the API: a token with scope respond acts as a
-	// responder, never as an approver (approving what a guardrail held is for a person signed
-	// in to the web UI with a second factor).
+	// responder, never as an approver: approving what a guardrail held, or overriding it, is
+	// for a person signed in to the web UI with a second factor.
 	rh := &respond.HTTP{Service: n.Respond, Log: n.log, Principal: func(r *http.Request) (string, respond.Person, error) {
 		p, err := tokenPrincipal(r)
 		if err != nil {
 			return "", respond.Person{}, err
 		}
-		who := respond.Person{Name: p.Actor(), Role: respond.RoleViewer}
-		if p.Has(auth.ScopeRespond) {
-			who.Role = respond.RoleResponder
-		}
-		return p.Tenant, who, nil
+		return p.Tenant, respond.ByToken(p), nil
 	}}
 	for _, rt := range rh.Routes() {
 		n.handleRW(rt.Pattern, rt.Write, rt.Handler)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -302,5 +303,100 @@ func TestDocumentsFromAnotherNode(t *testing.T) {
 		respond.Request{Action: respond.ActionIsolate, Scope: respond.ScopeIP, Value: scenario.Ventilator, TTL: time.Hour, Reason: "beaconing"})
 	if err != nil || ds.Status != respond.StatusHeld {
 		t.Errorf("isolating the ventilator on this node = %+v, %v; want held by the guardrail", ds, err)
+	}
+}
+
+// TestTokenCannotOverrideGuardrail is issue 13's attack on a running node: a script's token
+// with scope respond — and one with every scope — asks to isolate the ICU ventilator, to block
+// a /24 and a /16 around it, and to isolate an infusion pump, each with override. Each is
+// refused with 403 saying why; the same without override is held; a CrowdSec bouncer pulling
+// before and after receives none of it, and nothing on the devices is live.
+func TestTokenCannotOverrideGuardrail(t *testing.T) {
+	ctx := t.Context()
+	demo, err := fs.ReadFile(scenario.Hospital(), "assets.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pump = "192.168.50.30"
+	assets := filepath.Join(t.TempDir(), "assets.csv")
+	if err := os.WriteFile(assets, append(demo, pump+",Infusion pump ICU-3,life-support,ICU,false\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// No allowlist (by default the hospital's own networks are on it, which holds a block of
+	// them too): the life-support guardrail alone must hold.
+	cfg := testConfig(t, "respond.assets="+assets, "respond.allow=", "respond.bouncers=[{name: gw, key: "+bouncerKey+"}]")
+	tenant := cfg.Ingest.DefaultTenant
+	n := startNode(t, cfg)
+	defer n.Shutdown(ctx)
+	pull := func(path string) string {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+n.HTTPAddr.String()+path, nil)
+		req.Header.Set("X-Api-Key", bouncerKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("bouncer GET %s = %s %s", path, resp.Status, b)
+		}
+		return string(b)
+	}
+	pull("/v1/decisions/stream?startup=true") // the bouncer is known from here: later pulls are deltas
+
+	shapes := []struct{ action, target string }{
+		{"isolate", scenario.Ventilator},
+		{"block", "192.168.50.0/24"},
+		{"block", "192.168.0.0/16"},
+		{"isolate", pump},
+	}
+	tokens := map[string]auth.Secret{
+		"respond":     issue(t, n, tenant, "soar", auth.ScopeRead, auth.ScopeRespond),
+		"every scope": issue(t, n, tenant, "root", auth.Scopes()...),
+	}
+	for name, tok := range tokens {
+		for _, sh := range shapes {
+			body := fmt.Sprintf(`{"action": %q, "target": %q, "ttl": "4h", "reason": "beaconing", "override": true}`, sh.action, sh.target)
+			resp := request(t, n, "POST", "/api/v1/decisions", tok, body)
+			var e struct{ Error, Hint string }
+			json.NewDecoder(resp.Body).Decode(&e)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(e.Error, "overriding a guardrail is a person's act") ||
+				!strings.Contains(e.Error, "API token") || !strings.Contains(e.Hint, "without override") {
+				t.Errorf("token (%s): %s %s with override = %s %+v; want 403 saying a token may not override", name, sh.action, sh.target, resp.Status, e)
+			}
+		}
+	}
+	for _, sh := range shapes {
+		body := fmt.Sprintf(`{"action": %q, "target": %q, "ttl": "4h", "reason": "beaconing"}`, sh.action, sh.target)
+		resp := request(t, n, "POST", "/api/v1/decisions", tokens["respond"], body)
+		var d respond.DecisionView
+		json.NewDecoder(resp.Body).Decode(&d)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || d.Status != respond.StatusHeld || !strings.HasPrefix(d.Guardrail, respond.GuardLifeSupport) {
+			t.Errorf("token: %s %s without override = %s %+v; want 201, held by the life-support guardrail", sh.action, sh.target, resp.Status, d)
+		}
+	}
+
+	ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != len(shapes) {
+		t.Errorf("%d decisions stored, want %d: the held ones, none from a refused override", len(ds), len(shapes))
+	}
+	for _, d := range ds {
+		if d.Status != respond.StatusHeld || d.Live(time.Now()) {
+			t.Errorf("decision %d on %s is %s, want held", d.ID, d.Value, d.Status)
+		}
+	}
+	for _, path := range []string{"/v1/decisions/stream", "/v1/decisions/stream?startup=true", "/v1/decisions",
+		"/v1/decisions?ip=" + scenario.Ventilator, "/v1/decisions?ip=" + pump} {
+		got := pull(path)
+		for _, sh := range shapes {
+			if strings.Contains(got, `"value":"`+sh.target+`"`) {
+				t.Errorf("bouncer GET %s = %s; it carries %s, which a guardrail holds", path, got, sh.target)
+			}
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/asset"
+	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
@@ -48,13 +49,16 @@ func Example() {
 	held := ds[0]
 	fmt.Println(held.Action, held.Value, held.Status, "-", held.Guardrail)
 
-	_, err = s.Approve(ctx, "tokyo", respond.Person{Name: "kenji", Role: respond.RoleViewer}, held.ID, "")
+	// A script's token may not approve it; the approver, signed in to the web UI with TOTP, may.
+	script := respond.ByToken(auth.Principal{Tenant: "tokyo", TokenID: "soar", Scopes: []auth.Scope{auth.ScopeRespond}})
+	_, err = s.Approve(ctx, "tokyo", script, held.ID, "")
 	fmt.Println(err)
-	d, _ := s.Approve(ctx, "tokyo", respond.Person{Name: "mori", Role: respond.RoleApprover}, held.ID, "ICU on manual ventilation")
+	mori := auth.Identity{UserID: "u1", Name: "mori", Roles: map[string][]auth.Role{"tokyo": {auth.RoleApprover}}, SecondFactor: true}
+	d, _ := s.Approve(ctx, "tokyo", respond.SignedIn(mori, "tokyo"), held.ID, "ICU on manual ventilation")
 	fmt.Println(d.Status, "by", d.UpdatedBy)
 	// Output:
 	// block 203.0.113.7 active
 	// isolate 10.20.1.11 held - life-support: isolating 10.20.1.11 would cut off ICU ventilator bed 1 (life-support, ICU); a person must approve
-	// approve decision 2: respond: not allowed: kenji has role "viewer"; to approve a decision a person needs role approver, signed in to the web UI with a second factor
+	// approve decision 2: respond: not allowed: token:soar is an API token, whatever its scopes; to approve a decision takes a person with role approver, signed in to the web UI with a second factor
 	// active by person:mori
 }

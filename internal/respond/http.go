@@ -26,13 +26,14 @@ type Route struct {
 }
 
 // HTTP serves decisions as JSON under /api/v1/decisions, for the web UI and the CLI.
-// Whether a person may change a decision is the Service's rule (their Role), not the
-// route's: a viewer's approval reaches the Service and is refused there with 403.
+// Whether a person may change a decision is the Service's rule (their Person), not the
+// route's: a viewer's approval, or a token's override of a guardrail, reaches the Service and
+// is refused there with 403.
 type HTTP struct {
 	Service *Service
-	// Principal returns the tenant a request acts for and the person making it (their name for
-	// the audit log, their role for what they may do), from the authentication the server did.
-	// An error answers 401.
+	// Principal returns the tenant a request acts for and the person making it (ByToken for an
+	// API token, SignedIn for a web UI session), from the authentication the server did. An
+	// error answers 401.
 	Principal func(r *http.Request) (tenant string, who Person, err error)
 	Log       *slog.Logger
 }
@@ -243,7 +244,9 @@ type AddRequest struct {
 	Authority string `json:"authority,omitempty"`
 	Reference string `json:"reference,omitempty"`
 	AlertID   string `json:"alert_id,omitempty"`
-	// Override decides despite a guardrail, which the decision records.
+	// Override decides despite a guardrail, which the decision records. Only an approver
+	// signed in to the web UI with a second factor may; anyone else, every API token among
+	// them, is refused with 403 (ErrOverride).
 	Override bool `json:"override,omitempty"`
 }
 
@@ -392,6 +395,8 @@ func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, e
 			api.WriteError(w, he.status, he.msg, he.advice)
 		case errors.Is(err, ErrInvalid):
 			api.WriteError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
+		case errors.Is(err, ErrOverride):
+			api.WriteError(w, http.StatusForbidden, err.Error(), "send the decision without override: a guardrail holds it, and an approver decides on the web UI's decisions page, signed in with a second factor")
 		case errors.Is(err, ErrNotAllowed):
 			api.WriteError(w, http.StatusForbidden, err.Error(), "a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver")
 		case errors.Is(err, ErrState):

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -26,14 +27,15 @@ func ExampleHTTP() {
 	st.CreateTenant(ctx, "cli", store.Tenant{ID: "tokyo"})
 	s, _ := respond.New(st, respond.Config{})
 
+	// A script's API token with scope respond, and the approver's web UI session with TOTP.
+	soar := auth.Principal{Tenant: "tokyo", TokenID: "soar", Scopes: []auth.Scope{auth.ScopeRead, auth.ScopeRespond}}
+	mori := auth.Identity{UserID: "u1", Name: "mori", Roles: map[string][]auth.Role{"tokyo": {auth.RoleApprover}}, SecondFactor: true}
 	h := &respond.HTTP{Service: s, Principal: func(r *http.Request) (string, respond.Person, error) {
 		switch r.Header.Get("X-Example-User") {
-		case "aiko":
-			return "tokyo", respond.Person{Name: "aiko", Role: respond.RoleResponder}, nil
+		case "soar":
+			return soar.Tenant, respond.ByToken(soar), nil
 		case "mori":
-			return "tokyo", respond.Person{Name: "mori", Role: respond.RoleApprover}, nil
-		case "kenji":
-			return "tokyo", respond.Person{Name: "kenji", Role: respond.RoleViewer}, nil
+			return "tokyo", respond.SignedIn(mori, "tokyo"), nil
 		}
 		return "", respond.Person{}, errors.New("not signed in")
 	}}
@@ -58,12 +60,16 @@ func ExampleHTTP() {
 		fmt.Printf("%d decision %d %s: %s\n", w.Code, out.ID, out.Status, out.Guardrail)
 	}
 	// Without an asset inventory every decision is held for a person's approval.
-	send("aiko", "POST", "/api/v1/decisions", `{"target": "203.0.113.7", "ttl": "4h", "reason": "SSH brute force"}`)
-	send("kenji", "POST", "/api/v1/decisions/1/approve", `{}`)
+	// A token may neither override the guardrail nor approve; the approver may.
+	send("soar", "POST", "/api/v1/decisions", `{"target": "203.0.113.7", "ttl": "4h", "reason": "SSH brute force", "override": true}`)
+	send("soar", "POST", "/api/v1/decisions", `{"target": "203.0.113.7", "ttl": "4h", "reason": "SSH brute force"}`)
+	send("soar", "POST", "/api/v1/decisions/1/approve", `{}`)
 	send("mori", "POST", "/api/v1/decisions/1/approve", `{"note": "seen in the VPN log"}`)
 	// Output:
+	// 403 respond: not allowed: overriding a guardrail is a person's act: token:soar is an API token, whatever its scopes; to override a guardrail takes a person with role approver, signed in to the web UI with a second factor; without override, a decision a guardrail objects to is held for an approver
+	//     hint: send the decision without override: a guardrail holds it, and an approver decides on the web UI's decisions page, signed in with a second factor
 	// 201 decision 1 held: no-inventory: no asset inventory for this hospital, so omamori cannot tell whether the target is a medical device
-	// 403 approve decision 1: respond: not allowed: kenji has role "viewer"; to approve a decision a person needs role approver, signed in to the web UI with a second factor
+	// 403 approve decision 1: respond: not allowed: token:soar is an API token, whatever its scopes; to approve a decision takes a person with role approver, signed in to the web UI with a second factor
 	//     hint: a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver
 	// 200 decision 1 active: no-inventory: no asset inventory for this hospital, so omamori cannot tell whether the target is a medical device
 }

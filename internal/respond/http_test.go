@@ -19,7 +19,8 @@ import (
 
 // testHTTP serves the decisions API over a real SQLite store (tenants tokyo, with the
 // hospital's guardrails, and osaka) as the API server would mount it. The caller is named by
-// the headers X-Test-Tenant and X-Test-Person ("name:role"); without them it is not signed in.
+// the headers X-Test-Tenant and X-Test-Person ("name:role", an approver signed in with TOTP,
+// any other role as a literal Person); without them it is not signed in.
 func testHTTP(t *testing.T) (*httptest.Server, *clock) {
 	t.Helper()
 	s, _, c, _ := newService(t, false)
@@ -28,6 +29,9 @@ func testHTTP(t *testing.T) (*httptest.Server, *clock) {
 		name, role, _ := strings.Cut(r.Header.Get("X-Test-Person"), ":")
 		if tenant == "" {
 			return "", Person{}, errors.New("no token")
+		}
+		if role == "approver" {
+			return tenant, approver(name, tenant), nil
 		}
 		return tenant, Person{Name: name, Role: Role(role)}, nil
 	}}
@@ -48,7 +52,7 @@ var (
 	tokyoApprover  = caller{"tokyo", "mori:approver"}
 	tokyoViewer    = caller{"tokyo", "kenji:viewer"}
 	osakaResponder = caller{"osaka", "hana:responder"}
-	osakaAdmin     = caller{"osaka", "root:admin"}
+	osakaApprover  = caller{"osaka", "sato:approver"}
 	anonymous      = caller{}
 )
 
@@ -118,10 +122,10 @@ func TestHTTPGuardrailApproval(t *testing.T) {
 		{"responder cannot reject", tokyoResponder, "POST", path + "/reject", `{"note":"no"}`, 403, "role approver"},
 		{"viewer cannot revoke", tokyoViewer, "DELETE", path + "?note=x", "", 403, "not allowed"},
 		{"other hospital cannot see it", osakaResponder, "GET", path, "", 404, "no such decision"},
-		{"other hospital cannot approve it", osakaAdmin, "POST", path + "/approve", `{}`, 404, "no such decision"},
-		{"other hospital cannot reject it", osakaAdmin, "POST", path + "/reject", `{"note":"no"}`, 404, "no such decision"},
-		{"other hospital cannot revoke it", osakaAdmin, "DELETE", path, `{"note":"no"}`, 404, "no such decision"},
-		{"other hospital lists nothing", osakaAdmin, "GET", "/api/v1/decisions", "", 200, `{"decisions":[]}`},
+		{"other hospital cannot approve it", osakaApprover, "POST", path + "/approve", `{}`, 404, "no such decision"},
+		{"other hospital cannot reject it", osakaApprover, "POST", path + "/reject", `{"note":"no"}`, 404, "no such decision"},
+		{"other hospital cannot revoke it", osakaApprover, "DELETE", path, `{"note":"no"}`, 404, "no such decision"},
+		{"other hospital lists nothing", osakaApprover, "GET", "/api/v1/decisions", "", 200, `{"decisions":[]}`},
 		{"not signed in", anonymous, "GET", path, "", 401, "not signed in"},
 		{"cannot extend what is held", tokyoResponder, "POST", path + "/extend", `{"ttl":"2h"}`, 409, "only an active decision"},
 		{"still held", tokyoViewer, "GET", path, "", 200, `"status":"held"`},
@@ -371,9 +375,10 @@ func BenchmarkHTTPList(b *testing.B) {
 	}
 }
 
-// FuzzHTTPAdd sends arbitrary bodies to POST /api/v1/decisions: a body is refused with 400 or
-// makes a decision (201) whose target, as stored, is what a ?target= filter written the same
-// way finds; nothing answers 500.
+// FuzzHTTPAdd sends arbitrary bodies to POST /api/v1/decisions as a responder: a body is
+// refused with 400, or with 403 when it asks to override a guardrail, or makes a decision
+// (201) whose target, as stored, is what a ?target= filter written the same way finds;
+// nothing answers 500.
 func FuzzHTTPAdd(f *testing.F) {
 	for _, seed := range []string{
 		`{"target":"203.0.113.7","ttl":"4h","reason":"SSH brute force"}`,
@@ -398,6 +403,11 @@ func FuzzHTTPAdd(f *testing.F) {
 		mux.ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/decisions", strings.NewReader(body)))
 		switch w.Code {
 		case 400:
+			return
+		case 403:
+			if !strings.Contains(w.Body.String(), "overriding a guardrail is a person's act") {
+				t.Fatalf("POST %q = 403 %s, want refused only for an override", body, w.Body)
+			}
 			return
 		case 201:
 		default:

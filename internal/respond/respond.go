@@ -9,8 +9,10 @@
 // part of the decision, not of the enforcer: a life-support device is never blocked or
 // isolated automatically, a decision that would cut a protected clinical service is held for
 // a person's approval, and allowlisted addresses are never blocked automatically. A held
-// decision waits, visibly, for a person whose role may approve it. Decisions live in the
-// metadata store (package store), where every change is recorded with who made it; the
+// decision waits, visibly, for a person whose role may approve it. Approving what a guardrail
+// held, or overriding a guardrail when deciding, is a person's act: only an approver signed
+// in to the web UI with a second factor may (see Person), never an API token, a bouncer or a
+// policy. Decisions live in the metadata store (package store), where every change is recorded with who made it; the
 // enforcers follow them from there.
 package respond
 
@@ -133,6 +135,11 @@ var (
 	ErrInvalid = errors.New("respond: invalid")
 	// ErrNotAllowed means the person's role may not do what was asked.
 	ErrNotAllowed = errors.New("respond: not allowed")
+	// ErrOverride means a request asked to decide despite a guardrail and its maker may not:
+	// only an approver signed in to the web UI with a second factor may, never an API token.
+	// It is an ErrNotAllowed. The request is refused rather than held, because it asked for
+	// what its maker may not do; the same request without override is held for an approver.
+	ErrOverride = fmt.Errorf("%w: overriding a guardrail is a person's act", ErrNotAllowed)
 	// ErrState means the decision is not in a state where the change applies, such as
 	// approving a decision that is not held.
 	ErrState = errors.New("respond: wrong state")

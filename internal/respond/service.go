@@ -206,16 +206,23 @@ type Request struct {
 	Reference string
 	AlertID   string // the alert it answers, if any
 	// Override decides despite a guardrail, which is recorded; without it a decision a
-	// guardrail objects to is held for approval.
+	// guardrail objects to is held for approval. Only a person who may approve may override.
 	Override bool
 }
 
-// Add makes a person's decision. The guardrails apply to it too: what they object to is
-// held (for this or another responder to approve), unless the request overrides them, which
-// the decision records.
+// Add makes a person's decision. The guardrails apply to it too: what they object to is held
+// for an approver, unless the request overrides them, which the decision records. Overriding
+// is approving at once, so a request with Override from anyone but an approver signed in with
+// a second factor (SignedIn) is refused with ErrOverride, whether or not a guardrail objects:
+// an API token, whatever its scopes, never switches a guardrail off.
 func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request) (Decision, error) {
-	if err := who.may("add a decision"); err != nil {
+	if err := who.may(tenant, "add a decision"); err != nil {
 		return Decision{}, err
+	}
+	if r.Override {
+		if err := who.mayOverride(tenant); err != nil {
+			return Decision{}, err
+		}
 	}
 	now := s.now()
 	d := Decision{Tenant: tenant, Action: r.Action, Scope: r.Scope, Value: r.Value, TTL: r.TTL, Expires: now.Add(r.TTL),
@@ -249,10 +256,11 @@ func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request)
 	return d, nil
 }
 
-// Approve enforces a held decision from now for its full duration. Only an approver or an
-// admin may approve; anyone else gets ErrNotAllowed, and a decision that is not held ErrState.
+// Approve enforces a held decision from now for its full duration. Only an approver signed in
+// with a second factor may approve; anyone else gets ErrNotAllowed, and a decision that is
+// not held ErrState.
 func (s *Service) Approve(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
-	if err := who.mayApprove("approve a decision"); err != nil {
+	if err := who.mayApprove(tenant, "approve a decision"); err != nil {
 		return Decision{}, fmt.Errorf("approve decision %d: %w", id, err)
 	}
 	return s.change(ctx, tenant, who, id, "approve", func(d *store.Decision, now time.Time) error {
@@ -265,9 +273,9 @@ func (s *Service) Approve(ctx context.Context, tenant string, who Person, id int
 	})
 }
 
-// Reject refuses a held decision for good; only an approver or an admin may.
+// Reject refuses a held decision for good; only an approver signed in with a second factor may.
 func (s *Service) Reject(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
-	if err := who.mayApprove("reject a decision"); err != nil {
+	if err := who.mayApprove(tenant, "reject a decision"); err != nil {
 		return Decision{}, fmt.Errorf("reject decision %d: %w", id, err)
 	}
 	return s.change(ctx, tenant, who, id, "reject", func(d *store.Decision, _ time.Time) error {
@@ -305,7 +313,7 @@ func (s *Service) Extend(ctx context.Context, tenant string, who Person, id int6
 }
 
 func (s *Service) change(ctx context.Context, tenant string, who Person, id int64, verb string, f func(*store.Decision, time.Time) error) (Decision, error) {
-	if err := who.may(verb + " a decision"); err != nil {
+	if err := who.may(tenant, verb+" a decision"); err != nil {
 		return Decision{}, fmt.Errorf("%s decision %d: %w", verb, id, err)
 	}
 	now := s.now()

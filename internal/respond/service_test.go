@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -69,9 +70,14 @@ func bruteForce(id, src string) detect.Alert {
 
 var (
 	aiko   = Person{Name: "aiko", Role: RoleResponder}
-	mori   = Person{Name: "mori", Role: RoleApprover} // the clinical engineer on call
+	mori   = approver("mori", "tokyo") // the clinical engineer on call
 	viewer = Person{Name: "kenji", Role: RoleViewer}
 )
+
+// approver is a person signed in to the web UI with TOTP who holds the approver role in tenant.
+func approver(name, tenant string) Person {
+	return SignedIn(auth.Identity{UserID: name, Name: name, Roles: map[string][]auth.Role{tenant: {auth.RoleApprover}}, SecondFactor: true}, tenant)
+}
 
 func TestOnAlertBlocksAttacker(t *testing.T) {
 	s, st, c, changed := newService(t, false)
@@ -186,8 +192,11 @@ func TestHeldDecisionApproval(t *testing.T) {
 	if _, err := s.Approve(ctx, "tokyo", aiko, held.ID, ""); !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "approver") {
 		t.Errorf("Approve(by responder) = %v, want ErrNotAllowed asking for an approver", err)
 	}
-	if _, err := s.Approve(ctx, "osaka", mori, held.ID, ""); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Approve(ctx, "osaka", approver("sato", "osaka"), held.ID, ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Approve(from another tenant) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Approve(ctx, "osaka", mori, held.ID, ""); !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "acts for tenant tokyo") {
+		t.Errorf("Approve(by tokyo's approver in osaka) = %v, want ErrNotAllowed: his role is tokyo's", err)
 	}
 
 	got, err := s.Approve(ctx, "tokyo", mori, held.ID, "ventilator confirmed compromised; ICU on manual ventilation")
@@ -268,8 +277,10 @@ func TestAdd(t *testing.T) {
 			StatusActive, Origin{Kind: OriginAuthority, Name: "NISC", Reference: "NISC-2026-0117"}, nil},
 		{"person blocking a ventilator is held too", aiko, Request{Action: ActionBlock, Scope: ScopeIP, Value: "10.20.1.11", TTL: time.Hour, Reason: "r"},
 			StatusHeld, Origin{Kind: OriginPerson, Name: "aiko"}, nil},
-		{"override is recorded", aiko, Request{Action: ActionIsolate, Scope: ScopeIP, Value: "10.20.1.12", TTL: time.Hour, Reason: "vendor confirmed", Override: true},
-			StatusActive, Origin{Kind: OriginPerson, Name: "aiko"}, nil},
+		{"approver's override is recorded", mori, Request{Action: ActionIsolate, Scope: ScopeIP, Value: "10.20.1.12", TTL: time.Hour, Reason: "vendor confirmed", Override: true},
+			StatusActive, Origin{Kind: OriginPerson, Name: "mori"}, nil},
+		{"responder may not override", aiko, Request{Action: ActionIsolate, Scope: ScopeIP, Value: "10.20.1.12", TTL: time.Hour, Reason: "vendor confirmed", Override: true},
+			"", Origin{}, ErrOverride},
 		{"viewer may not", viewer, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.1", TTL: time.Hour, Reason: "r"}, "", Origin{}, ErrNotAllowed},
 		{"reason required", aiko, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.1", TTL: time.Hour}, "", Origin{}, ErrInvalid},
 		{"reference required", aiko, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.1", TTL: time.Hour, Reason: "r", Authority: "police"}, "", Origin{}, ErrInvalid},
@@ -289,7 +300,7 @@ func TestAdd(t *testing.T) {
 			if err != nil || d.Status != tt.status || d.Origin != tt.origin || d.CreatedBy != tt.who.Actor() {
 				t.Errorf("Add() = %+v, %v; want %s from %v by %s", d, err, tt.status, tt.origin, tt.who.Actor())
 			}
-			if tt.r.Override && !strings.Contains(d.Guardrail, "overridden by aiko") {
+			if tt.r.Override && !strings.Contains(d.Guardrail, "overridden by "+tt.who.Name) {
 				t.Errorf("Add(override) guardrail = %q, want the override recorded", d.Guardrail)
 			}
 		})
@@ -300,8 +311,8 @@ func TestAdd(t *testing.T) {
 	}
 	log, _ := st.Tenant("tokyo").AuditLog(ctx, 10)
 	for _, e := range log {
-		if e.Action == "decision.create" && e.Actor != "person:aiko" {
-			t.Errorf("audit entry %+v not by aiko", e)
+		if e.Action == "decision.create" && e.Actor != "person:aiko" && e.Actor != "person:mori" {
+			t.Errorf("audit entry %+v not by aiko or mori", e)
 		}
 	}
 }

@@ -17,8 +17,7 @@ import (
 // The decisions page: what omamori blocks or isolates, and the held decisions a guardrail
 // kept back for a person, first and prominent, with the forms to approve or reject them. The
 // permission to approve is the one table's (auth.ActionApproveDecisions); package respond
-// checks its own role again, so we pass the person as a responder only after the guard has
-// let the request through.
+// checks it again from the session (respond.SignedIn), second factor included.
 
 const decisionsPerPage = 50
 
@@ -153,11 +152,8 @@ func (s *Server) changeDecision(w http.ResponseWriter, r *http.Request, p *page,
 	if err != nil {
 		return s.showDecisions(w, r, p.with("decisions.unknown"), http.StatusNotFound)
 	}
-	// The guard checked the action in this tenant; respond wants a role of its own.
-	who := respond.Person{Name: id.Name, Role: respond.RoleResponder}
-	if id.Can(p.Tenant, auth.ActionApproveDecisions) {
-		who.Role = respond.RoleApprover
-	}
+	// The guard checked the action in this tenant; respond checks again, from the session.
+	who := respond.SignedIn(id, p.Tenant)
 	note := strings.TrimSpace(r.PostFormValue("note"))
 	switch op {
 	case "approve":

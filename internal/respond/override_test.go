@@ -1,0 +1,249 @@
+package respond
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// principal is one way of calling the service, as the API server, the web UI or a caller
+// with a mistaken idea of a role would make it.
+type principal struct {
+	name string
+	who  Person
+	// decides: may add decisions in tokyo (a respond token, a person who may revoke, a Person
+	// literal with such a role), so that a guardrail's objection is held.
+	decides bool
+	// approver: a person with the approver role in tokyo, signed in with TOTP — the only one
+	// who may override a guardrail or approve what it held.
+	approver bool
+}
+
+// principals returns every kind of caller: no one, a token of each scope and of all of them,
+// people of each role with and without TOTP, people of another hospital, Person literals that
+// claim a role, and tokyo's approver signed in with TOTP.
+func principals() []principal {
+	token := func(name string, scopes ...auth.Scope) Person {
+		return ByToken(auth.Principal{Tenant: "tokyo", TokenID: name, Name: name, Scopes: scopes})
+	}
+	person := func(name string, totp bool, tenant string, roles ...auth.Role) auth.Identity {
+		return auth.Identity{UserID: "u-" + name, Name: name, Home: tenant, Roles: map[string][]auth.Role{tenant: roles}, SecondFactor: totp}
+	}
+	ps := []principal{
+		{name: "anonymous", who: Person{}},
+		{name: "token of every scope", who: token("all", auth.Scopes()...), decides: true},
+		{name: "osaka's respond token", who: ByToken(auth.Principal{Tenant: "osaka", TokenID: "osaka-soar", Scopes: []auth.Scope{auth.ScopeRespond}})},
+		{name: "literal approver (no TOTP proven)", who: Person{Name: "forged", Role: RoleApprover}, decides: true},
+		{name: "literal admin (no TOTP proven)", who: Person{Name: "root", Role: RoleAdmin}, decides: true},
+		{name: "approver without TOTP", who: SignedIn(person("nakamura", false, "tokyo", auth.RoleApprover), "tokyo")},
+		{name: "approver and analyst without TOTP", who: SignedIn(person("ito", false, "tokyo", auth.RoleApprover, auth.RoleAnalystL2), "tokyo"), decides: true},
+		{name: "osaka's approver with TOTP, in tokyo", who: SignedIn(person("sato", true, "osaka", auth.RoleApprover), "tokyo")},
+		{name: "osaka's approver with TOTP, as osaka", who: SignedIn(person("sato", true, "osaka", auth.RoleApprover), "osaka")},
+		{name: "tokyo's approver with TOTP", who: SignedIn(person("mori", true, "tokyo", auth.RoleApprover), "tokyo"), decides: true, approver: true},
+	}
+	for _, s := range auth.Scopes() {
+		ps = append(ps, principal{name: "token of scope " + string(s), who: token("t-"+string(s), s), decides: s == auth.ScopeRespond})
+	}
+	for _, r := range auth.Roles() {
+		if r == auth.RoleApprover {
+			continue // above, with and without TOTP
+		}
+		// Those who work incidents may lift and make decisions; the rest only look.
+		decides := r == auth.RoleAnalystL2 || r == auth.RoleIncidentLead
+		ps = append(ps, principal{name: "person with TOTP and role " + string(r), who: SignedIn(person("p-"+string(r), true, "tokyo", r), "tokyo"), decides: decides})
+	}
+	return ps
+}
+
+// shape is one decision against the inventory of testdata/assets.csv: protected says a
+// guardrail must hold it.
+type shape struct {
+	action    Action
+	scope     Scope
+	value     string
+	protected bool
+}
+
+func (s shape) String() string { return fmt.Sprintf("%s %s %s", s.action, s.scope, s.value) }
+
+// shapes returns every shape of decision that touches a life-support device or a protected
+// service — the address, its IPv4-mapped form, a network around it, a network it is in, a
+// domain naming it — each blocked and, for an address, isolated; and two that touch nothing.
+func shapes() []shape {
+	var out []shape
+	addrs := []string{
+		"10.20.1.11",        // ICU ventilator bed 1
+		"10.20.1.12",        // bed 2
+		"2001:db8:20::11",   // the ventilator's IPv6 address
+		"::ffff:10.20.1.11", // its IPv4-mapped form
+		"10.20.2.7",         // a device in the dialysis unit's VLAN
+		"10.20.3.7",         // an infusion pump, life-support but not marked protected
+		"10.40.0.10",        // the EHR, a protected service
+		"192.0.2.80",        // the cloud EHR
+	}
+	for _, a := range addrs {
+		out = append(out, shape{ActionIsolate, ScopeIP, a, true}, shape{ActionBlock, ScopeIP, a, true})
+	}
+	for _, r := range []string{"10.20.1.11/32", "10.20.1.0/24", "10.20.0.0/16", "10.0.0.0/8", "0.0.0.0/0",
+		"10.20.2.128/25", "10.20.3.4/30", "2001:db8:20::/64", "2001:db8::/32", "::/0", "::ffff:10.20.1.0/120", "10.40.0.0/24"} {
+		out = append(out, shape{ActionBlock, ScopeRange, r, true})
+	}
+	for _, d := range []string{"ehr.tokyo-general.example", "tokyo-general.example", "pump-07.icu.tokyo-medical.example",
+		"icu.tokyo-medical.example", "Tokyo-Medical.Example.", "cloud-ehr.vendor.example"} {
+		out = append(out, shape{ActionBlock, ScopeDomain, d, true})
+	}
+	return append(out, shape{ActionBlock, ScopeIP, "203.0.113.7", false}, shape{ActionBlock, ScopeRange, "198.18.0.0/16", false})
+}
+
+// TestGuardrailOverrideIsAPersonsAct tries every principal × every decision shape × override
+// or not against a hospital with life-support devices: only tokyo's approver signed in with
+// TOTP ever makes an active decision on a protected device, and only by overriding; everyone
+// else's override is refused with ErrOverride, and without override the decision is held.
+// Then every held decision is offered to every principal for approval: only the approver's
+// succeeds. No enforcer (the Changed hook: nftables, bouncers, webhooks) is ever told of an
+// active decision on a protected device that the approver did not make.
+func TestGuardrailOverrideIsAPersonsAct(t *testing.T) {
+	s, _, _, changed := newService(t, false)
+	ctx := t.Context()
+	ps, ss := principals(), shapes()
+	var held []Decision
+	for _, p := range ps {
+		for _, sh := range ss {
+			for _, override := range []bool{false, true} {
+				r := Request{Action: sh.action, Scope: sh.scope, Value: sh.value, TTL: time.Hour, Reason: "test", Override: override}
+				d, err := s.Add(ctx, "tokyo", p.who, r)
+				what := fmt.Sprintf("%s: Add(%s, override %v)", p.name, sh, override)
+				switch {
+				case !p.decides:
+					if !errors.Is(err, ErrNotAllowed) {
+						t.Errorf("%s = %v, %v; want ErrNotAllowed: this caller may not decide", what, d.Status, err)
+					}
+				case override && !p.approver:
+					if !errors.Is(err, ErrOverride) || !strings.Contains(err.Error(), "approver") {
+						t.Errorf("%s = %v, %v; want ErrOverride saying an approver is needed", what, d.Status, err)
+					}
+				case err != nil:
+					t.Errorf("%s: %v", what, err)
+				case sh.protected && override:
+					if d.Status != StatusActive || !strings.Contains(d.Guardrail, "(overridden by "+p.who.Name+")") {
+						t.Errorf("%s = %s %q; want active, the override recorded", what, d.Status, d.Guardrail)
+					}
+				case sh.protected:
+					if d.Status != StatusHeld || d.Guardrail == "" {
+						t.Errorf("%s = %s %q; want held by a guardrail", what, d.Status, d.Guardrail)
+					}
+					held = append(held, d)
+				default:
+					if d.Status != StatusActive {
+						t.Errorf("%s = %s %q; want active: nothing is protected there", what, d.Status, d.Guardrail)
+					}
+				}
+				if err == nil && d.Status == StatusActive && sh.protected && !p.approver {
+					t.Errorf("%s made an active decision on a protected target: %+v", what, d)
+				}
+			}
+		}
+	}
+	if len(held) == 0 {
+		t.Fatal("no decision was held: the test tried nothing")
+	}
+
+	for _, d := range held {
+		for _, p := range ps {
+			if p.approver {
+				continue
+			}
+			if got, err := s.Approve(ctx, "tokyo", p.who, d.ID, "ok"); !errors.Is(err, ErrNotAllowed) {
+				t.Errorf("%s: Approve(%d: %s %s) = %s, %v; want ErrNotAllowed", p.name, d.ID, d.Action, d.Value, got.Status, err)
+			}
+			if got, err := s.Reject(ctx, "tokyo", p.who, d.ID, "no"); !errors.Is(err, ErrNotAllowed) {
+				t.Errorf("%s: Reject(%d: %s %s) = %s, %v; want ErrNotAllowed", p.name, d.ID, d.Action, d.Value, got.Status, err)
+			}
+		}
+	}
+	// What the enforcers were told: an active decision on a protected target only from the approver.
+	protected := map[string]bool{}
+	for _, sh := range ss {
+		if sh.protected {
+			v, err := canonical(sh.scope, sh.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			protected[v] = true
+		}
+	}
+	for _, d := range *changed {
+		if d.Status == StatusActive && protected[d.Value] && d.CreatedBy != "person:mori" {
+			t.Errorf("an enforcer was told of active decision %d (%s %s) by %s", d.ID, d.Action, d.Value, d.CreatedBy)
+		}
+	}
+	// The approver may approve what was held: the held decisions were waiting for a person.
+	mori := ps[len(ps)-1]
+	for _, p := range ps {
+		if p.approver {
+			mori = p
+		}
+	}
+	if got, err := s.Approve(ctx, "tokyo", mori.who, held[0].ID, "ward confirmed"); err != nil || got.Status != StatusActive {
+		t.Errorf("Approve(%d) by the approver = %+v, %v; want active", held[0].ID, got, err)
+	}
+	still, err := s.List(ctx, "tokyo", store.DecisionFilter{Status: []string{string(StatusHeld)}})
+	if err != nil || len(still) != len(held)-1 {
+		t.Errorf("held after the attempts: %d, %v; want %d", len(still), err, len(held)-1)
+	}
+}
+
+// TestGuardrailPoliciesHold: the automatic path — a policy acting on an alert, with every
+// widening a policy may make — never makes an active decision on a protected device.
+func TestGuardrailPoliciesHold(t *testing.T) {
+	st := openStore(t, "tokyo")
+	c := &clock{t: t0}
+	var policies []Policy
+	for _, p := range []Policy{
+		{Name: "block-source", Action: ActionBlock},
+		{Name: "block-source-24", Action: ActionBlock, Prefix: 24, PrefixV6: 64},
+		{Name: "block-source-16", Action: ActionBlock, Prefix: 16, PrefixV6: 48},
+		{Name: "block-source-8", Action: ActionBlock, Prefix: 8, PrefixV6: 8},
+		{Name: "block-destination", Action: ActionBlock, Target: EntityDestination},
+		{Name: "isolate-host", Action: ActionIsolate, Target: EntityHost},
+		{Name: "isolate-source", Action: ActionIsolate},
+	} {
+		p.TTL, p.Continue = time.Hour, true
+		policies = append(policies, p)
+	}
+	s, err := New(st, Config{Policies: policies, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetGuardrails("tokyo", hospitalGuardrails(t, false))
+	n := 0
+	for _, sh := range shapes() {
+		if sh.scope != ScopeIP || !sh.protected {
+			continue
+		}
+		n++
+		a := detect.Alert{ID: "a-" + sh.value, Tenant: "tokyo", RuleID: "behavior.ransomware", Level: "critical",
+			Entities: detect.Entities{Source: sh.value, Destination: sh.value, Host: sh.value}}
+		ds, err := s.OnAlert(t.Context(), a)
+		if err != nil {
+			t.Errorf("OnAlert(%s): %v", sh.value, err)
+		}
+		if len(ds) != len(policies) {
+			t.Errorf("OnAlert(%s) made %d decisions, want one per policy (%d)", sh.value, len(ds), len(policies))
+		}
+		for _, d := range ds {
+			if d.Status == StatusActive {
+				t.Errorf("OnAlert(%s): policy made active %s %s %s", sh.value, d.Action, d.Scope, d.Value)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no protected address tried")
+	}
+}
