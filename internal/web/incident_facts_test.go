@@ -218,7 +218,7 @@ func TestFactsTableCoversFacts(t *testing.T) {
 		fields = append(fields, name)
 	}
 	var table []string
-	for _, fc := range facts {
+	for _, fc := range factTable {
 		table = append(table, fc.name)
 	}
 	slices.Sort(fields)

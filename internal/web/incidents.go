@@ -356,10 +356,10 @@ type factField struct {
 	Shown string // as the page shows it to someone who may not change it
 }
 
-// facts is every field of incident.Facts, in the order the drafts ask for them, with where
+// factTable is every field of incident.Facts, in the order the drafts ask for them, with where
 // each is kept: the form, its reading and the read-only view all come from this one table,
 // and a test holds it to the struct.
-var facts = []struct {
+var factTable = []struct {
 	name string
 	of   func(*incident.Facts) any
 }{
@@ -393,8 +393,8 @@ const (
 // factFields is f as the form shows it: times in the page's zone, lists one item a line, an
 // unknown number of patients (0) empty.
 func factFields(f incident.Facts, l *localizer) []factField {
-	out := make([]factField, 0, len(facts))
-	for _, fc := range facts {
+	out := make([]factField, 0, len(factTable))
+	for _, fc := range factTable {
 		ff := factField{Name: fc.name}
 		switch v := fc.of(&f).(type) {
 		case *incident.Answer:
@@ -435,7 +435,7 @@ func postedFacts(form url.Values, l *localizer) []factField {
 // API. An empty field is a fact not yet known, an absent yes-or-no unconfirmed, as in the API.
 func readFacts(form url.Values, loc *time.Location) (incident.Facts, error) {
 	var f incident.Facts
-	for _, fc := range facts {
+	for _, fc := range factTable {
 		v := strings.TrimSpace(strings.ReplaceAll(form.Get(fc.name), "\r\n", "\n"))
 		switch p := fc.of(&f).(type) {
 		case *incident.Answer:

@@ -679,7 +679,7 @@ func TestCatalogues(t *testing.T) {
 	for _, f := range (&incident.Hospital{}).Fields() {
 		used["hospital."+f.Name] = true
 	}
-	for _, fc := range facts {
+	for _, fc := range factTable {
 		used["facts."+fc.name] = true
 	}
 	for _, a := range answers {
