@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
@@ -69,11 +71,7 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	if err := os.CopyFS(own, scenario.Hospital()); err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.Sources{Set: []string{
-		"data_dir=" + dir, "http.listen=" + *listen, "log.level=warn",
-		"ingest.syslog.0.listen=127.0.0.1:0", "ingest.syslog.1.listen=127.0.0.1:0", "ingest.syslog.2.listen=127.0.0.1:0",
-		"detect.sigma_rules=[" + filepath.Join(own, "rules") + "]", "respond.assets=" + filepath.Join(own, "assets.csv"),
-	}})
+	cfg, err := demoConfig(dir, *listen, own)
 	if err != nil {
 		return hint(err, "-listen takes host:port, such as 127.0.0.1:8443")
 	}
@@ -87,7 +85,7 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	if err != nil {
 		return err
 	}
-	if _, err := st.EnsureTenant(ctx, "demo", store.Tenant{ID: cfg.Ingest.DefaultTenant, Name: "デモ病院"}); err != nil {
+	if _, err := st.EnsureTenant(ctx, "demo", store.Tenant{ID: cfg.Ingest.DefaultTenant, Name: demoHospital.Name}); err != nil {
 		return err
 	}
 	_, token, err := auth.Issue(ctx, st.Tenant(cfg.Ingest.DefaultTenant), "demo", auth.Request{
@@ -110,8 +108,9 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	if err != nil {
 		return fmt.Errorf("create the demo account: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "omamori is running in %s\n  API:    %s (token below)\n  syslog: %s (TCP), %s (UDP)\n\n",
-		dir, api, n.Syslog["syslog-tcp"], n.Syslog["syslog-udp"])
+	fmt.Fprintf(e.stdout, "omamori is running in %s\n  API:    %s (token below)\n  syslog: %s (TCP), %s (UDP)\n"+
+		"  for:    %s, a made-up hospital (its profile for the report drafts: incidents.hospitals)\n\n",
+		dir, api, n.Syslog["syslog-tcp"], n.Syslog["syslog-udp"], demoHospital.Name)
 
 	// Half an hour of the gateway's routine logs, then the attack in its last minutes.
 	start := time.Now().Add(-30 * time.Minute)
@@ -153,6 +152,39 @@ func runDemo(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 	case <-n.Done():
 	}
 	return nil
+}
+
+// demoHospital is the hospital the demo plays: it does not exist, nor do its city, its people
+// or its numbers (the e-mail domain is one reserved for examples). The report drafts name it,
+// as they name a real hospital from its profile.
+var demoHospital = config.Hospital{
+	Name:            "御守市立総合病院",
+	Address:         "〒000-0000 御守県御守市本町一丁目2番3号",
+	Phone:           "000-000-0000",
+	Administrator:   "病院長 山田 太郎",
+	SecurityManager: "医療情報管理室長 鈴木 花子",
+	SecurityContact: "内線 2101",
+	Reporter:        "医療情報管理室 鈴木 花子",
+	ReporterPhone:   "000-000-2101",
+	ReporterEmail:   "johokanri@omamori-hospital.example",
+}
+
+// demoConfig is the demo's configuration: everything in dir, the API on listen, the demo
+// hospital's rules and inventory from own, and its profile under incidents.hospitals, set as
+// a hospital's administrator would set it, so it is validated like theirs.
+func demoConfig(dir, listen, own string) (*config.Config, error) {
+	h := demoHospital
+	h.Tenant = config.Default().Ingest.DefaultTenant
+	profile, err := yaml.Marshal([]config.Hospital{h})
+	if err != nil {
+		return nil, fmt.Errorf("the demo hospital's profile: %w", err)
+	}
+	return config.Load(config.Sources{Set: []string{
+		"data_dir=" + dir, "http.listen=" + listen, "log.level=warn",
+		"ingest.syslog.0.listen=127.0.0.1:0", "ingest.syslog.1.listen=127.0.0.1:0", "ingest.syslog.2.listen=127.0.0.1:0",
+		"detect.sigma_rules=[" + filepath.Join(own, "rules") + "]", "respond.assets=" + filepath.Join(own, "assets.csv"),
+		"incidents.hospitals=" + string(profile),
+	}})
 }
 
 // showArrivals prints what is on the bus: events by dataset, and the steps of the attack as a

@@ -1,10 +1,15 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,6 +146,9 @@ type incidentData struct {
 	Reports    []incident.Obligation
 	Decisions  map[string]int // alert ID → decisions taken on it
 	Kinds      []option       // the playbooks that apply: ID and title in the page's language
+	Facts      []factField    // what people established, as the facts form shows it
+	FactsMark  string         // factsMark of the stored facts the form was filled from
+	Answers    []string       // the choices for a yes-or-no fact
 	Error      string
 	Note, Form string // what the person typed, kept when a change is refused
 }
@@ -167,6 +175,13 @@ func (s *Server) showIncident(w http.ResponseWriter, r *http.Request, p *page, s
 	who := s.actors(ctx)
 	d := incidentData{Rec: rec, Assignee: who.Name(rec.Incident.Assignee), Clocks: clockViews(rec.Clocks, time.Now()),
 		Reports: s.obligations, Error: msg, Note: r.PostFormValue("note")}
+	d.Facts, d.FactsMark = factFields(rec.Incident.Facts, p.L), factsMark(rec.Incident.Facts)
+	if _, typed := r.PostForm["facts_were"]; typed {
+		d.Facts = postedFacts(r.PostForm, p.L) // a refused save shows what the person typed
+	}
+	for _, a := range answers {
+		d.Answers = append(d.Answers, a.String())
+	}
 	for _, k := range rec.Incident.Kinds {
 		title := k
 		if t, ok := s.playbooks[k]; ok {
@@ -306,6 +321,169 @@ func (s *Server) incidentStep(w http.ResponseWriter, r *http.Request, p *page) e
 		_, err := s.opt.Incidents.CheckStep(r.Context(), p.Tenant, id, actor, r.PostFormValue("playbook"), r.PostFormValue("step"), done)
 		return err
 	})
+}
+
+// incidentFacts replaces the incident's facts with the form's, through the service call the
+// API's PUT /api/v1/incidents/{id}/facts makes: the same rules, the same timeline entry and
+// audit record. The form carries a mark of the facts it was filled from; when someone changed
+// them since, the save is refused rather than silently undoing their change.
+func (s *Server) incidentFacts(w http.ResponseWriter, r *http.Request, p *page) error {
+	return s.changeIncident(w, r, p, func(actor, id string) error {
+		f, err := readFacts(r.PostForm, s.opt.Location)
+		if err != nil {
+			return err
+		}
+		inc, err := s.opt.Incidents.Get(r.Context(), p.Tenant, id)
+		if err != nil {
+			return err
+		}
+		// A change between this read and the save still wins unnoticed: the window is the
+		// length of one request, where the form's was the minutes someone spent typing.
+		if r.PostFormValue("facts_were") != factsMark(inc.Facts) {
+			return fmt.Errorf("facts of %s changed since the form was filled: %w", id, store.ErrConflict)
+		}
+		_, err = s.opt.Incidents.SetFacts(r.Context(), p.Tenant, id, actor, f)
+		return err
+	})
+}
+
+// factField is one fact on the incident page, as its form shows and sends it. The form's
+// names are the API's JSON names, so a fact is called the same everywhere.
+type factField struct {
+	Name  string
+	Kind  string // answer, time, count, lines (one item a line), text
+	Value string // as the form holds it
+	Shown string // as the page shows it to someone who may not change it
+}
+
+// factTable is every field of incident.Facts, in the order the drafts ask for them, with where
+// each is kept: the form, its reading and the read-only view all come from this one table,
+// and a test holds it to the struct.
+var factTable = []struct {
+	name string
+	of   func(*incident.Facts) any
+}{
+	{"aware_at", func(f *incident.Facts) any { return &f.AwareAt }},
+	{"personal_data", func(f *incident.Facts) any { return &f.PersonalData }},
+	{"unauthorized", func(f *incident.Facts) any { return &f.Unauthorized }},
+	{"patients_affected", func(f *incident.Facts) any { return &f.PatientsAffected }},
+	{"data_items", func(f *incident.Facts) any { return &f.DataItems }},
+	{"systems", func(f *incident.Facts) any { return &f.Systems }},
+	{"summary", func(f *incident.Facts) any { return &f.Summary }},
+	{"cause", func(f *incident.Facts) any { return &f.Cause }},
+	{"secondary_damage", func(f *incident.Facts) any { return &f.SecondaryDamage }},
+	{"care_impact", func(f *incident.Facts) any { return &f.CareImpact }},
+	{"individual_notice", func(f *incident.Facts) any { return &f.IndividualNotice }},
+	{"publication", func(f *incident.Facts) any { return &f.Publication }},
+	{"measures", func(f *incident.Facts) any { return &f.Measures }},
+	{"police_case", func(f *incident.Facts) any { return &f.PoliceCase }},
+}
+
+// answers are the choices for a yes-or-no fact, unconfirmed first: it is what a fact is until
+// someone establishes it.
+var answers = []incident.Answer{incident.Unconfirmed, incident.Yes, incident.No}
+
+// factTimeLayout is how a datetime-local field holds a time; a browser may leave out the
+// seconds (factTimeMinutes).
+const (
+	factTimeLayout  = "2006-01-02T15:04:05"
+	factTimeMinutes = "2006-01-02T15:04"
+)
+
+// factFields is f as the form shows it: times in the page's zone, lists one item a line, an
+// unknown number of patients (0) empty.
+func factFields(f incident.Facts, l *localizer) []factField {
+	out := make([]factField, 0, len(factTable))
+	for _, fc := range factTable {
+		ff := factField{Name: fc.name}
+		switch v := fc.of(&f).(type) {
+		case *incident.Answer:
+			shown := "facts.answer." + v.String()
+			ff.Kind, ff.Value, ff.Shown = "answer", v.String(), l.T(shown)
+		case *time.Time:
+			ff.Kind = "time"
+			if !v.IsZero() {
+				ff.Value, ff.Shown = v.In(l.loc).Format(factTimeLayout), l.Time(*v)
+			}
+		case *int:
+			ff.Kind = "count"
+			if *v > 0 {
+				ff.Value = strconv.Itoa(*v)
+				ff.Shown = ff.Value
+			}
+		case *[]string:
+			ff.Kind, ff.Value, ff.Shown = "lines", strings.Join(*v, "\n"), strings.Join(*v, "、")
+		case *string:
+			ff.Kind, ff.Value, ff.Shown = "text", *v, *v
+		}
+		out = append(out, ff)
+	}
+	return out
+}
+
+// postedFacts is the facts form as it was sent, to show it again when the save is refused.
+func postedFacts(form url.Values, l *localizer) []factField {
+	out := factFields(incident.Facts{}, l)
+	for i := range out {
+		out[i].Value = form.Get(out[i].Name)
+	}
+	return out
+}
+
+// readFacts reads the facts form. It only turns text into values (a number that is not one
+// is refused here); what a value may be is the incident service's to say, as it does for the
+// API. An empty field is a fact not yet known, an absent yes-or-no unconfirmed, as in the API.
+func readFacts(form url.Values, loc *time.Location) (incident.Facts, error) {
+	var f incident.Facts
+	for _, fc := range factTable {
+		v := strings.TrimSpace(strings.ReplaceAll(form.Get(fc.name), "\r\n", "\n"))
+		switch p := fc.of(&f).(type) {
+		case *incident.Answer:
+			i := slices.IndexFunc(answers, func(a incident.Answer) bool { return a.String() == v })
+			if i < 0 && v != "" {
+				return incident.Facts{}, badInput("incidents.facts_bad_answer")
+			}
+			*p = answers[max(i, 0)]
+		case *time.Time:
+			if v == "" {
+				continue
+			}
+			t, err := time.ParseInLocation(factTimeLayout, v, loc)
+			if err != nil {
+				t, err = time.ParseInLocation(factTimeMinutes, v, loc)
+			}
+			if err != nil {
+				return incident.Facts{}, badInput("incidents.facts_bad_time")
+			}
+			*p = t
+		case *int:
+			if v == "" {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return incident.Facts{}, badInput("incidents.facts_bad_count")
+			}
+			*p = n
+		case *[]string:
+			for line := range strings.Lines(v) {
+				if line = strings.TrimSpace(line); line != "" {
+					*p = append(*p, line)
+				}
+			}
+		case *string:
+			*p = v
+		}
+	}
+	return f, nil
+}
+
+// factsMark names one state of an incident's facts, for the form to say which it was
+// filled from.
+func factsMark(f incident.Facts) string {
+	b, _ := json.Marshal(f) // plain struct: cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }
 
 // badInput is a form the page refuses before the service sees it; its value is the message's

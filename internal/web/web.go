@@ -230,6 +230,7 @@ func New(o Options) (*Server, error) {
 	s.handle("POST /t/{tenant}/incidents/{incident}/assign", tenant, auth.ActionWorkIncidents, s.incidentAssign)
 	s.handle("POST /t/{tenant}/incidents/{incident}/notes", tenant, auth.ActionWorkIncidents, s.incidentNote)
 	s.handle("POST /t/{tenant}/incidents/{incident}/steps", tenant, auth.ActionWorkIncidents, s.incidentStep)
+	s.handle("POST /t/{tenant}/incidents/{incident}/facts", tenant, auth.ActionWorkIncidents, s.incidentFacts)
 	s.handle("GET /t/{tenant}/incidents/{incident}/reports/{obligation}", tenant, auth.ActionDraftReports, s.incidentReport)
 	s.handle("GET /t/{tenant}/decisions", tenant, auth.ActionViewDecisions, s.decisions)
 	s.handle("POST /t/{tenant}/decisions/{decision}/approve", tenant, auth.ActionApproveDecisions, s.approveDecision)

@@ -679,6 +679,12 @@ func TestCatalogues(t *testing.T) {
 	for _, f := range (&incident.Hospital{}).Fields() {
 		used["hospital."+f.Name] = true
 	}
+	for _, fc := range factTable {
+		used["facts."+fc.name] = true
+	}
+	for _, a := range answers {
+		used["facts.answer."+a.String()] = true
+	}
 	for _, o := range []ehraccess.Outcome{ehraccess.OutcomeJustified, ehraccess.OutcomeNotJustified} {
 		used["outcome."+string(o)] = true
 	}
@@ -689,7 +695,8 @@ func TestCatalogues(t *testing.T) {
 		used["accesslog.source_"+src] = true
 	}
 	for _, k := range []string{"incidents.sort_urgent", "incidents.sort_opened", "incidents.sort_updated", "decisions.sort_newest",
-		"decisions.sort_oldest", "decisions.sort_expires", "assets.address", "assets.name", "assets.category", "assets.department"} {
+		"decisions.sort_oldest", "decisions.sort_expires", "assets.address", "assets.name", "assets.category", "assets.department",
+		"facts.aware_at_hint", "facts.patients_affected_hint"} {
 		used[k] = true
 	}
 	if len(used) < 40 {
