@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -145,12 +147,15 @@ func newBar(e env, total int64, desc string) *progressbar.ProgressBar {
 }
 
 func archivePubkey(ctx context.Context, e env, fs *flag.FlagSet, cf *configFlags, args []string) error {
-	subUsage(fs, e, `usage: omamori archive pubkey [-config FILE] [-data-dir DIR]
+	subUsage(fs, e, `usage: omamori archive pubkey [-fingerprint] [-config FILE] [-data-dir DIR]
 
 Pubkey prints the archive's public key in the form of a signed-note verifier key
 (<name>+<key id>+<base64 Ed25519 key>). Give it to authorities apart from any bundle,
 on paper or by phone: with it they can check checkpoints and bundles offline.
+-fingerprint prints its SHA-256 instead (64 hex digits), for
+'omamori archive verify-bundle -fingerprint'.
 `)
+	fingerprint := fs.Bool("fingerprint", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -162,6 +167,10 @@ on paper or by phone: with it they can check checkpoints and bundles offline.
 	b, err := os.ReadFile(filepath.Join(dir, "signing.pub"))
 	if err != nil {
 		return hint(fmt.Errorf("archive pubkey: %w", err), "the key is made when 'omamori serve' first opens the archive")
+	}
+	if *fingerprint {
+		_, err = fmt.Fprintln(e.stdout, archive.KeyFingerprint(string(b)))
+		return err
 	}
 	_, err = fmt.Fprint(e.stdout, string(b))
 	return err
@@ -452,26 +461,51 @@ Flags:
 	return nil
 }
 
+// statusUntrustedKey is verify-bundle's exit status for a bundle that verifies only under its
+// own key: whole, but of unproven origin.
+const statusUntrustedKey = 3
+
 func archiveVerifyBundle(e env, fs *flag.FlagSet, args []string) error {
-	subUsage(fs, e, `usage: omamori archive verify-bundle [-key PUBKEY] FILE
+	subUsage(fs, e, `usage: omamori archive verify-bundle [-key PUBKEY | -fingerprint SHA256] FILE
 
 Verify-bundle checks an export bundle offline, needing neither a data directory nor any
-secret: the signatures of its checkpoint and manifest, the digests of its files, every
-record's inclusion proof, and that each ECS line is what its record holds.
+secret: the signatures of its checkpoint and manifest, that the bundle holds exactly the
+files the signed manifest lists (README.md included) with their digests, every record's
+inclusion proof, and that each ECS line is what its record holds.
 
 Flags:
 
 	-key PUBKEY
 		the archive's public key as 'omamori archive pubkey' prints it, obtained apart
-		from the bundle. Without it the bundle's own key is used and printed, to be
-		compared by hand.
+		from the bundle (on paper, by phone).
+	-fingerprint SHA256
+		instead of the key, its fingerprint as 'omamori archive pubkey -fingerprint'
+		prints it (64 hex digits).
+
+Exit status:
+
+	0   the bundle verifies under the key given: it is the archive's, whole and unaltered.
+	1   the bundle does not verify (or cannot be read): do not rely on it.
+	3   no key was given: the bundle verifies under its own pubkey.txt, which proves it
+	    whole and self-consistent but not whose it is (anyone can sign a bundle). The key
+	    and its fingerprint are printed to compare with the hospital's.
 `)
 	key := fs.String("key", "", "")
+	fp := fs.String("fingerprint", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return hint(errors.New("archive verify-bundle: give one bundle file"), "omamori archive verify-bundle -key 'omamori.archive/…+…+…' bundle.tar")
+	}
+	if *key != "" && *fp != "" {
+		return hint(errors.New("archive verify-bundle: -key and -fingerprint both given"), "give one of them")
+	}
+	pin := strings.ToLower(strings.TrimSpace(*fp))
+	if pin != "" {
+		if b, err := hex.DecodeString(pin); err != nil || len(b) != sha256.Size {
+			return hint(fmt.Errorf("archive verify-bundle: -fingerprint %q is not 64 hex digits", *fp), "'omamori archive pubkey -fingerprint' prints it")
+		}
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
@@ -482,12 +516,26 @@ Flags:
 	if err != nil {
 		return hint(fmt.Errorf("archive verify-bundle: %w", err), "the bundle is not what the archive signed: ask the hospital for a new export")
 	}
-	fmt.Fprintf(e.stdout, "ok: %d records proven in %s, tree size %d, root %s\n", rep.Records, rep.Checkpoint.Origin,
+	keyFP := archive.KeyFingerprint(rep.PublicKey)
+	if pin != "" && keyFP != pin {
+		return hint(fmt.Errorf("archive verify-bundle: %w: the bundle's key %s has fingerprint %s, not the expected %s", archive.ErrBundle, rep.PublicKey, keyFP, pin),
+			"the bundle was not signed by the archive whose fingerprint you hold: ask the hospital for a new export")
+	}
+	trusted := rep.KeyTrusted || pin != ""
+	fmt.Fprintf(e.stdout, "proven: the bundle holds exactly the files its signed manifest lists, unaltered (README.md included)\n")
+	fmt.Fprintf(e.stdout, "proven: %d records are in the log %s of tree size %d, root %s, each at its index\n", rep.Records, rep.Checkpoint.Origin,
 		rep.Checkpoint.Size, base64.StdEncoding.EncodeToString(rep.Checkpoint.Root))
-	if *key == "" {
-		fmt.Fprintf(e.stdout, "signed by the bundle's own key %s: compare it with the hospital's published key\n", rep.PublicKey)
+	fmt.Fprintf(e.stdout, "not proven: that no other record matched the query (the signed count and query.json are the archive's statement)\n")
+	if rep.NewerOmitted > 0 {
+		fmt.Fprintf(e.stdout, "partial: the export left out %d matching records newer than the checkpoint\n", rep.NewerOmitted)
 	}
 	fmt.Fprintf(e.stdout, "query: %s", rep.Query)
+	if !trusted {
+		fmt.Fprintf(e.stdout, "NOT PROVEN: whose bundle this is. It was checked only against its own key\n  %s\n  fingerprint %s\n", rep.PublicKey, keyFP)
+		return exitStatus{hint(errors.New("archive verify-bundle: no -key or -fingerprint given: the bundle is whole, but its signer is not proven"),
+			"compare the key above with the one the hospital gave you apart from the bundle, then run again with -key or -fingerprint"), statusUntrustedKey}
+	}
+	fmt.Fprintf(e.stdout, "ok: signed by %s (fingerprint %s), the key given\n", rep.PublicKey, keyFP)
 	return nil
 }
 

@@ -93,8 +93,24 @@ func TestArchiveCommands(t *testing.T) {
 		t.Fatalf("archive export = %v\n%s%s", err, out, errOut)
 	}
 	out, _, err = runArchiveCLI(t, "verify-bundle", "-key", strings.TrimSpace(pub), bundle)
-	if err != nil || !strings.HasPrefix(out, "ok: ") {
+	if err != nil || !strings.Contains(out, "\nok: ") {
 		t.Errorf("archive verify-bundle = %q, %v; want ok", out, err)
+	}
+	fp, _, err := runArchiveCLI(t, "pubkey", "-data-dir", dd, "-fingerprint")
+	if err != nil || len(strings.TrimSpace(fp)) != 64 {
+		t.Fatalf("archive pubkey -fingerprint = %q, %v; want 64 hex digits", fp, err)
+	}
+	if out, _, err = runArchiveCLI(t, "verify-bundle", "-fingerprint", strings.TrimSpace(fp), bundle); err != nil || !strings.Contains(out, "\nok: ") {
+		t.Errorf("archive verify-bundle -fingerprint = %q, %v; want ok", out, err)
+	}
+	// Without a key the bundle is whole but its signer unproven: a status of its own.
+	out, _, err = runArchiveCLI(t, "verify-bundle", bundle)
+	var st exitStatus
+	if !errors.As(err, &st) || st.status != statusUntrustedKey || !strings.Contains(out, "NOT PROVEN: whose bundle this is") || strings.Contains(out, "\nok: ") {
+		t.Errorf("archive verify-bundle without -key = %q, %v; want exit status %d and NOT PROVEN", out, err, statusUntrustedKey)
+	}
+	if _, _, err := runArchiveCLI(t, "verify-bundle", "-fingerprint", strings.Repeat("0", 64), bundle); !errors.Is(err, archive.ErrBundle) {
+		t.Errorf("archive verify-bundle with another fingerprint = %v, want %v", err, archive.ErrBundle)
 	}
 	if _, _, err := runArchiveCLI(t, "verify-bundle", "-key", "other+12345678+AeBRhU3P9Ql/6xn7EknPOsj2TV2yRdbqnJ7I/vHmI8Ac", bundle); err == nil {
 		t.Error("archive verify-bundle with another key succeeded")

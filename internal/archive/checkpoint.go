@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -87,6 +88,13 @@ func checkpointText(origin string, size uint64, root []byte) string {
 
 // PublicKey returns the archive's note verifier key, "<name>+<key id>+<base64 Ed25519 key>".
 func (a *Archive) PublicKey() string { return a.vkey }
+
+// KeyFingerprint returns the SHA-256, in hex, of a verifier key as PublicKey gives it: a
+// shorter form to pin, or to read out over the phone, than the key itself.
+func KeyFingerprint(vkey string) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(vkey)))
+	return hex.EncodeToString(sum[:])
+}
 
 // Origin returns the checkpoint origin of tenant.
 func (a *Archive) Origin(tenant string) string { return a.signerName() + "/" + tenant }
