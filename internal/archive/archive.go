@@ -98,6 +98,13 @@ type Archive struct {
 	dec     *zstd.Decoder
 	mu      sync.Mutex
 	tenants map[string]*tenantLog
+	// witnesses are given every new checkpoint (AddWitness); unwitnessed are those signed
+	// (under mu) not yet given. wmu serializes giving them and guards witnesses and
+	// witnessSizes, what each witness was last known to hold, by origin.
+	witnesses    []Witness
+	unwitnessed  []witnessed
+	wmu          sync.Mutex
+	witnessSizes []map[string]uint64
 	// Discarded lists what Open cut off torn tails.
 	Discarded []Discard
 }
@@ -336,11 +343,18 @@ func (a *Archive) append(tenant string, mark uint64, add func(t *tenantLog) erro
 	return nil
 }
 
-// Sync writes every buffered record, fsyncs it, and signs the checkpoints that are due.
+// Sync writes every buffered record, fsyncs it, and signs the checkpoints that are due, then
+// gives the new checkpoints to the witnesses.
 func (a *Archive) Sync(ctx context.Context) error {
 	if a.opts.ReadOnly {
 		return nil
 	}
+	err := a.sync()
+	a.witnessAll(ctx)
+	return err
+}
+
+func (a *Archive) sync() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var errs []error
@@ -864,6 +878,11 @@ func (t *tenantLog) roll(first uint64) error {
 		// goes on in the new segment is synced, its first part stays and the bus delivers the
 		// whole batch again: a rare duplicate, never a loss.
 		if err := t.sync(); err != nil {
+			return err
+		}
+		// Every segment but the last is covered by a checkpoint: records that no checkpoint
+		// covers can only be at the end of the log, and 'archive verify' holds it to that.
+		if _, err := t.checkpoint(); err != nil {
 			return err
 		}
 		t.w.f.Close()

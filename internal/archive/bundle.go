@@ -313,7 +313,7 @@ func VerifyBundle(r io.Reader, vkey string) (*BundleReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: public key: %v", ErrBundle, err)
 	}
-	m, err := note.Open(files["manifest"], note.VerifierList(v))
+	m, err := openNote(files["manifest"], v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrBundle, err)
 	}
