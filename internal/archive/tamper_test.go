@@ -51,7 +51,7 @@ func storeKnown(t *testing.T, st *store.Store) []KnownCheckpoint {
 	}
 	var out []KnownCheckpoint
 	for _, c := range cps {
-		out = append(out, KnownCheckpoint{Source: "the store", Note: c.Note})
+		out = append(out, KnownCheckpoint{Source: "the store's checkpoint", Note: c.Note})
 	}
 	return out
 }
@@ -453,7 +453,7 @@ func TestWitnessRefusesRollback(t *testing.T) {
 	}
 	rep, err := VerifyKnown(ctx, d, keys, storeKnown(t, st), nil)
 	if err != nil || !slices.ContainsFunc(rep.Problems, func(p Problem) bool {
-		return strings.Contains(p.Message, "does not match the checkpoint the store keeps")
+		return strings.Contains(p.Message, "does not match the store's checkpoint")
 	}) {
 		t.Errorf("VerifyKnown(rolled back, then grown) = %v, %v; want the tree of 2000 records not to match the store's checkpoint", rep.Problems, err)
 	}

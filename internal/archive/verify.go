@@ -87,7 +87,8 @@ func Verify(ctx context.Context, dir string, keys keyring.Wrapper, progress func
 // A KnownCheckpoint is a checkpoint of the archive kept apart from its directory: by the
 // store or another witness, or by an authority that was given it.
 type KnownCheckpoint struct {
-	Source string // who kept it, for the report: "the store", a file name
+	// Source names it in the report: "the store's checkpoint", "the checkpoint in FILE".
+	Source string
 	Note   []byte // the signed note
 }
 
@@ -132,7 +133,7 @@ func VerifyKnown(ctx context.Context, dir string, keys keyring.Wrapper, known []
 // knownCP is a known checkpoint that verified, and where it came from.
 type knownCP struct {
 	checkpoint
-	name string // "the checkpoint <source> keeps"
+	name string // its Source
 }
 
 // sortKnown checks the known checkpoints' origins and signatures, reports those that fail,
@@ -141,7 +142,7 @@ func (rep *Report) sortKnown(vkey string, known []KnownCheckpoint) map[string][]
 	archiveName, _, _ := strings.Cut(vkey, "+")
 	out := map[string][]knownCP{}
 	for _, k := range known {
-		name := "the checkpoint " + k.Source + " keeps"
+		name := k.Source
 		text, _, _ := strings.Cut(string(k.Note), "\n\n")
 		c, err := parseCheckpointText(text + "\n")
 		if err != nil {
@@ -154,7 +155,7 @@ func (rep *Report) sortKnown(vkey string, known []KnownCheckpoint) map[string][]
 		}
 		if arch != archiveName {
 			rep.Problems = append(rep.Problems, Problem{Tenant: tenant, Block: -1, Record: -1, Offset: -1,
-				Message: fmt.Sprintf("%s is of the archive %q, not of this one (%q): this archive replaced it, or %s is another archive's", name, arch, archiveName, k.Source)})
+				Message: fmt.Sprintf("%s is of the archive %q, not of this one (%q): this archive replaced that one, or it is another archive's", name, arch, archiveName)})
 			continue
 		}
 		if c, err = ParseCheckpoint(k.Note, vkey); err != nil {
@@ -182,9 +183,10 @@ type verifier struct {
 	count  uint64
 	levels [maxLevels][]byte // the stored hash files
 	// cps are the checkpoints to compare the tree with, by size: those of the checkpoints
-	// file and the known ones, which cpNames tell apart.
+	// file and the known ones (cpKnown), named by cpNames in problems.
 	cps     []checkpoint
 	cpNames []string
+	cpKnown []bool
 	nextCP  int
 	known   []knownCP
 	fileCP  uint64 // the size of the newest checkpoint in the file
@@ -237,6 +239,7 @@ func (v *verifier) run(ctx context.Context) error {
 		v.rep.Checkpoints += len(cps)
 		for i := range cps {
 			v.cpNames = append(v.cpNames, fmt.Sprintf("checkpoint %d", i))
+			v.cpKnown = append(v.cpKnown, false)
 			v.fileCP = max(v.fileCP, cps[i].Size)
 			if want := strings.SplitN(string(cps[i].Note), "\n", 2)[0]; !strings.HasSuffix(want, "/"+v.tenant) {
 				v.problem("checkpoints", -1, -1, -1, "checkpoint %d has origin %q, not of tenant %s", i, want, v.tenant)
@@ -294,7 +297,7 @@ func (v *verifier) run(ctx context.Context) error {
 	}
 	// Checkpoints beyond the records: records were removed from the end.
 	for ; !v.broken && v.nextCP < len(v.cps); v.nextCP++ {
-		if !strings.HasPrefix(v.cpNames[v.nextCP], "the ") {
+		if !v.cpKnown[v.nextCP] {
 			v.problem("checkpoints", -1, -1, -1, "%s covers %d records, but the segments hold only %d: records at the end were removed",
 				v.cpNames[v.nextCP], v.cps[v.nextCP].Size, n)
 		} else {
@@ -679,6 +682,7 @@ func (v *verifier) addKnown() {
 		i := sort.Search(len(v.cps), func(i int) bool { return v.cps[i].Size > k.Size })
 		v.cps = slices.Insert(v.cps, i, k.checkpoint)
 		v.cpNames = slices.Insert(v.cpNames, i, k.name)
+		v.cpKnown = slices.Insert(v.cpKnown, i, true)
 	}
 }
 
