@@ -177,7 +177,7 @@ func TestNewHTTPWitnessKey(t *testing.T) {
 		ok   bool
 	}{
 		{good, true},
-		{"w.example/1+00000000+" + base64.StdEncoding.EncodeToString(append([]byte{cosignatureType}, pub...)), false}, // wrong id
+		{"w.example/1+00000000+" + base64.StdEncoding.EncodeToString(append([]byte{cosignatureType}, pub...)), false},                           // wrong id
 		{name + "+" + hex.EncodeToString(cosignerID(name, pub)) + "+" + base64.StdEncoding.EncodeToString(append([]byte{0x01}, pub...)), false}, // a log's key type
 		{"nonsense", false},
 	}
