@@ -166,13 +166,19 @@ func openArchiveBeside(ctx context.Context, cf *configFlags, e env, beside func(
 		}
 		return nil, err
 	}
+	return &cliArchive{Archive: a, store: witnessInStore(ctx, cfg, e, a)}, nil
+}
+
+// witnessInStore gives the checkpoints a signs to the store of cfg, as serve does, and returns
+// the store, to close after the archive; nil, after a note, if it cannot be opened.
+func witnessInStore(ctx context.Context, cfg *config.Config, e env, a *archive.Archive) *store.Store {
 	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "note: the checkpoints signed now are not kept in the store (until the server next starts): %v\n", err)
-		return &cliArchive{Archive: a}, nil
+		return nil
 	}
 	a.AddWitness(ctx, archive.NewStoreWitness(st, a.PublicKey()))
-	return &cliArchive{Archive: a, store: st}, nil
+	return st
 }
 
 func newBar(e env, total int64, desc string) *progressbar.ProgressBar {
@@ -847,9 +853,13 @@ this command is for an archive whose server is stopped.
 	if err != nil {
 		return err
 	}
-	a, err := archive.Open(ctx, archive.Options{Dir: cfg.Archive.Dir, Keys: keys, ReadOnly: *dry, CheckpointEvery: -1})
+	ar, err := archive.Open(ctx, archive.Options{Dir: cfg.Archive.Dir, Keys: keys, ReadOnly: *dry, CheckpointEvery: -1})
 	if err != nil {
 		return hint(fmt.Errorf("archive retain: %w", err), "stop 'omamori serve' first (it retains daily on its own), or use -dry-run beside it")
+	}
+	a := &cliArchive{Archive: ar}
+	if !*dry {
+		a.store = witnessInStore(ctx, cfg, e, ar)
 	}
 	defer a.Close()
 	rep, err := a.Retain(ctx, time.Now(), archive.RetainPolicy{Default: cfg.Archive.Retention, DryRun: *dry})

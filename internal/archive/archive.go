@@ -39,6 +39,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -99,12 +100,15 @@ type Archive struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantLog
 	// witnesses are given every new checkpoint (AddWitness); unwitnessed are those signed
-	// (under mu) not yet given. wmu serializes giving them and guards witnesses and
-	// witnessSizes, what each witness was last known to hold, by origin.
+	// (under mu) not yet given, kept only once there is a witness (witnessed). wmu serializes
+	// giving them and guards witnesses and witnessSizes, what each witness was last known to
+	// hold, by origin; witnessing counts the goroutines that give them (witnessLater).
 	witnesses    []Witness
+	witnessed    atomic.Bool
 	unwitnessed  []witnessed
 	wmu          sync.Mutex
 	witnessSizes []map[string]uint64
+	witnessing   sync.WaitGroup
 	// Discarded lists what Open cut off torn tails.
 	Discarded []Discard
 }
@@ -221,7 +225,10 @@ func lockFile(path string) (*os.File, error) {
 func (a *Archive) Close() error {
 	var err error
 	if !a.opts.ReadOnly && a.tenants != nil {
-		err = a.Sync(context.Background())
+		err = a.sync()
+		// The last checkpoints reach the witnesses before the logs close.
+		a.witnessing.Wait()
+		a.witnessAll(context.Background())
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -343,14 +350,14 @@ func (a *Archive) append(tenant string, mark uint64, add func(t *tenantLog) erro
 	return nil
 }
 
-// Sync writes every buffered record, fsyncs it, and signs the checkpoints that are due, then
-// gives the new checkpoints to the witnesses.
+// Sync writes every buffered record, fsyncs it, and signs the checkpoints that are due, which
+// it then gives to the witnesses in the background.
 func (a *Archive) Sync(ctx context.Context) error {
 	if a.opts.ReadOnly {
 		return nil
 	}
 	err := a.sync()
-	a.witnessAll(ctx)
+	a.witnessLater()
 	return err
 }
 

@@ -338,19 +338,21 @@ func (t *tenantLog) checkpoint() (*Checkpoint, error) {
 	}
 	c := Checkpoint{Origin: origin, Size: t.synced, Root: root, Note: msg}
 	t.cps = append(t.cps, checkpoint{Checkpoint: c, time: t.a.opts.Now()})
-	t.a.unwitnessed = append(t.a.unwitnessed, witnessed{tenant: t.name, cp: c})
+	if t.a.witnessed.Load() {
+		t.a.unwitnessed = append(t.a.unwitnessed, witnessed{tenant: t.name, cp: c})
+	}
 	return &c, nil
 }
 
 // Checkpoint syncs tenant's log and returns a checkpoint of everything in it, signing a new one
-// (and giving it to the witnesses) if the last does not cover it. A read-only archive returns
+// (and giving it to the witnesses in the background) if the last does not cover it. A read-only archive returns
 // its latest stored checkpoint.
 func (a *Archive) Checkpoint(ctx context.Context, tenant string) (*Checkpoint, error) {
 	if !a.opts.ReadOnly {
 		if err := a.Sync(ctx); err != nil {
 			return nil, err
 		}
-		defer a.witnessAll(ctx)
+		defer a.witnessLater()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -441,15 +441,15 @@ func TestWitnessRefusesRollback(t *testing.T) {
 	if err != nil || c.Size <= 2000 {
 		t.Fatalf("Checkpoint = %v, %v; want one past 2000 records", c, err)
 	}
+	if err := a.Close(); err != nil { // and the witnesses have answered
+		t.Fatal(err)
+	}
 	if !strings.Contains(logs.String(), "does not extend the checkpoint of size 2000") {
 		t.Errorf("a checkpoint past the witness's size logged %q, want the witness's refusal of an inconsistent tree", logs.String())
 	}
 	kept, err := st.ArchiveCheckpoint(ctx, a.Origin("clinic-a"))
 	if err != nil || !bytes.Contains(kept, []byte("\n2000\n")) {
 		t.Errorf("the store keeps %q, %v; want the checkpoint of 2000 records still", kept, err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
 	}
 	rep, err := VerifyKnown(ctx, d, keys, storeKnown(t, st), nil)
 	if err != nil || !slices.ContainsFunc(rep.Problems, func(p Problem) bool {

@@ -128,11 +128,13 @@ type witnessed struct {
 }
 
 // AddWitness gives w every checkpoint signed from now on, and the newest of each tenant's log
-// at once. Call it before the archive is written to, so that w misses none.
+// at once (returning when w has answered). Call it before the archive is written to, so that
+// w misses none.
 func (a *Archive) AddWitness(ctx context.Context, w Witness) {
 	a.wmu.Lock()
 	a.witnesses = append(a.witnesses, w)
 	a.witnessSizes = append(a.witnessSizes, map[string]uint64{})
+	a.witnessed.Store(true)
 	a.wmu.Unlock()
 	a.mu.Lock()
 	for _, t := range a.tenants {
@@ -142,6 +144,17 @@ func (a *Archive) AddWitness(ctx context.Context, w Witness) {
 	}
 	a.mu.Unlock()
 	a.witnessAll(ctx)
+}
+
+// witnessLater gives the checkpoints signed since to the witnesses in a goroutine of its own:
+// a witness that is slow or away never holds up archiving. Close waits for it.
+func (a *Archive) witnessLater() {
+	a.mu.Lock()
+	pending := len(a.unwitnessed) > 0
+	a.mu.Unlock()
+	if pending {
+		a.witnessing.Go(func() { a.witnessAll(context.Background()) })
+	}
 }
 
 // witnessAll gives the checkpoints signed since the last call to every witness, each from the
