@@ -14,7 +14,10 @@
 // record, so the sibling hashes in an exported proof reveal nothing of other patients' records.
 // Checkpoints are C2SP signed notes (Ed25519) over the tree's size and root; anyone with the
 // archive's public key can check a checkpoint, an inclusion proof under it, and a consistency
-// proof between two of them, offline (see docs/archive-verification.md).
+// proof between two of them, offline (see docs/archive-verification.md). Each new checkpoint
+// is also given to witnesses outside the directory (AddWitness: the metadata store, C2SP
+// tlog-witnesses), against which VerifyKnown finds a rollback that leaves the directory
+// consistent in itself.
 //
 // # Durability
 //
