@@ -507,3 +507,30 @@ func TestStoreWitness(t *testing.T) {
 		t.Errorf("the store keeps %q, want the checkpoint of %d records", kept, c2.Size)
 	}
 }
+
+// TestVerifyCoveredSince: a sealed segment that the checkpoints read first do not cover is no
+// fault if the file, read again, only grew by a checkpoint that covers it (a segment begun
+// beside a running server while verify read); it is if the file was rewritten.
+func TestVerifyCoveredSince(t *testing.T) {
+	dir, _, _ := tamperBase(t)
+	p := filepath.Join(dir, "clinic-a", "checkpoints")
+	b, _ := os.ReadFile(p)
+	offs := checkpointEntries(t, p)
+	pub, _ := os.ReadFile(filepath.Join(dir, publicKeyFile))
+	v := verifier{dir: filepath.Join(dir, "clinic-a"), vkey: strings.TrimSpace(string(pub)), uncoveredEnd: 2000}
+	if !v.coveredSince(b[:offs[len(offs)-1]]) {
+		t.Errorf("coveredSince(the file before its last checkpoint) = false, want true")
+	}
+	if !v.coveredSince(b[:offs[len(offs)-2]]) {
+		t.Errorf("coveredSince(the file before its last two checkpoints) = false, want true")
+	}
+	other := bytes.Clone(b[:offs[len(offs)-1]])
+	other[10] ^= 1
+	if v.coveredSince(other) {
+		t.Errorf("coveredSince(another file) = true, want false")
+	}
+	v.uncoveredEnd = 2001
+	if v.coveredSince(b[:offs[len(offs)-1]]) {
+		t.Errorf("coveredSince(records beyond every checkpoint) = true, want false")
+	}
+}
