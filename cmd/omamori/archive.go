@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,8 +19,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/omamori-project/omamori/internal/archive"
+	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 var archiveCommand = command{
@@ -103,9 +107,33 @@ func loadKeys(keyFile string) (*keyring.Ring, error) {
 	return r, nil
 }
 
+// cliArchive is the archive as a command opens it, with the store whose witness keeps the
+// checkpoints it signs.
+type cliArchive struct {
+	*archive.Archive
+	store *store.Store
+}
+
+// Close closes the archive, giving its last checkpoints to the store, then the store.
+func (a *cliArchive) Close() error {
+	err := a.Archive.Close()
+	if a.store != nil {
+		err = errors.Join(err, a.store.Close())
+	}
+	return err
+}
+
 // openArchive opens the archive for reading: writable when no server holds it (so that a fresh
-// checkpoint can be signed), read-only beside a running server.
-func openArchive(ctx context.Context, cf *configFlags, e env) (*archive.Archive, error) {
+// checkpoint can be signed, and kept by the store's witness as serve would), read-only beside
+// a running server.
+func openArchive(ctx context.Context, cf *configFlags, e env) (*cliArchive, error) {
+	return openArchiveBeside(ctx, cf, e, nil)
+}
+
+// openArchiveBeside is openArchive that, when a server holds the archive, first calls
+// beside: to ask the server for a checkpoint of everything, which the read-only archive then
+// reads.
+func openArchiveBeside(ctx context.Context, cf *configFlags, e env, beside func()) (*cliArchive, error) {
 	cfg, err := cf.load()
 	if err != nil {
 		return nil, err
@@ -122,10 +150,14 @@ func openArchive(ctx context.Context, cf *configFlags, e env) (*archive.Archive,
 		CheckpointEvery: cfg.Archive.CheckpointInterval, Logger: newLogger(cfg, e)}
 	a, err := archive.Open(ctx, opts)
 	if errors.Is(err, archive.ErrLocked) {
+		if beside != nil {
+			beside()
+		}
 		opts.ReadOnly = true
 		a, err = archive.Open(ctx, opts)
 		if err == nil {
 			fmt.Fprintln(e.stderr, "note: omamori serve holds the archive; reading up to its last checkpoint")
+			return &cliArchive{Archive: a}, nil
 		}
 	}
 	if err != nil {
@@ -134,7 +166,19 @@ func openArchive(ctx context.Context, cf *configFlags, e env) (*archive.Archive,
 		}
 		return nil, err
 	}
-	return a, nil
+	return &cliArchive{Archive: a, store: witnessInStore(ctx, cfg, e, a)}, nil
+}
+
+// witnessInStore gives the checkpoints a signs to the store of cfg, as serve does, and returns
+// the store, to close after the archive; nil, after a note, if it cannot be opened.
+func witnessInStore(ctx context.Context, cfg *config.Config, e env, a *archive.Archive) *store.Store {
+	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "note: the checkpoints signed now are not kept in the store (until the server next starts): %v\n", err)
+		return nil
+	}
+	a.AddWitness(ctx, archive.NewStoreWitness(st, a.PublicKey()))
+	return st
 }
 
 func newBar(e env, total int64, desc string) *progressbar.ProgressBar {
@@ -145,12 +189,15 @@ func newBar(e env, total int64, desc string) *progressbar.ProgressBar {
 }
 
 func archivePubkey(ctx context.Context, e env, fs *flag.FlagSet, cf *configFlags, args []string) error {
-	subUsage(fs, e, `usage: omamori archive pubkey [-config FILE] [-data-dir DIR]
+	subUsage(fs, e, `usage: omamori archive pubkey [-fingerprint] [-config FILE] [-data-dir DIR]
 
 Pubkey prints the archive's public key in the form of a signed-note verifier key
 (<name>+<key id>+<base64 Ed25519 key>). Give it to authorities apart from any bundle,
 on paper or by phone: with it they can check checkpoints and bundles offline.
+-fingerprint prints its SHA-256 instead (64 hex digits), for
+'omamori archive verify-bundle -fingerprint'.
 `)
+	fingerprint := fs.Bool("fingerprint", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -163,19 +210,59 @@ on paper or by phone: with it they can check checkpoints and bundles offline.
 	if err != nil {
 		return hint(fmt.Errorf("archive pubkey: %w", err), "the key is made when 'omamori serve' first opens the archive")
 	}
+	if *fingerprint {
+		_, err = fmt.Fprintln(e.stdout, archive.KeyFingerprint(string(b)))
+		return err
+	}
 	_, err = fmt.Fprint(e.stdout, string(b))
 	return err
 }
 
+// checkpointFiles collects repeated -checkpoint files.
+type checkpointFiles []string
+
+func (c *checkpointFiles) String() string     { return strings.Join(*c, ",") }
+func (c *checkpointFiles) Set(v string) error { *c = append(*c, v); return nil }
+
 func archiveVerify(ctx context.Context, e env, fs *flag.FlagSet, cf *configFlags, args []string) error {
-	subUsage(fs, e, `usage: omamori archive verify [-config FILE] [-data-dir DIR]
+	subUsage(fs, e, `usage: omamori archive verify [-checkpoint FILE]... [-no-store] [-config FILE] [-data-dir DIR]
 
 Verify re-reads every segment of every hospital and checks every checksum, sequence
 number, authentication tag and record, recomputes each Merkle tree from its records and
 compares it with the stored subtree hashes and every signed checkpoint. It prints each
 problem with its hospital, segment, block and record, and fails if there is any.
 It needs the master keys, and runs beside a server.
-`)
+
+A rollback — the last segments removed together with the checkpoints and tree hashes
+that cover them — leaves an archive that is consistent in itself, so verify also holds
+it to checkpoints kept apart from it:
+
+  - the newest checkpoint of each hospital that the metadata store keeps ('omamori
+    serve' gives it every checkpoint it signs). The archive must hold at least as many
+    records, with the same root there. With SQLite in the data directory the store is
+    on the same disk: a store on another machine (PostgreSQL) is worth more.
+  - each -checkpoint FILE: a signed checkpoint as 'omamori archive checkpoint' prints
+    it, or the checkpoint file of an export bundle, kept by an authority or a backup.
+
+And it fails when a hospital's checkpoints file is missing while its log holds records,
+or when a segment other than the last holds records no checkpoint covers (a checkpoint
+is signed whenever a new segment begins). Records after the newest checkpoint, in the
+last segment, are normal: they are counted, and the server signs a checkpoint of them
+within archive.checkpoint_interval.
+
+Flags:
+
+	-checkpoint FILE
+		also check against this checkpoint (repeatable).
+	-no-store
+		do not read the metadata store (an archive copied elsewhere): verify says that
+		it was not checked against the store's checkpoints. Without it, a store that
+		cannot be read fails the verification.
+
+`+configFlagsUsage)
+	var cpFiles checkpointFiles
+	fs.Var(&cpFiles, "checkpoint", "")
+	noStore := fs.Bool("no-store", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -188,6 +275,22 @@ It needs the master keys, and runs beside a server.
 	if err != nil {
 		return err
 	}
+	var known []archive.KnownCheckpoint
+	for _, name := range cpFiles {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("archive verify: -checkpoint: %w", err)
+		}
+		known = append(known, archive.KnownCheckpoint{Source: "the checkpoint in " + name, Note: b})
+	}
+	if !*noStore {
+		kept, err := storeCheckpoints(ctx, cfg)
+		if err != nil {
+			return hint(fmt.Errorf("archive verify: the store's checkpoints: %w", err),
+				"check store.driver and store.dsn; for an archive copied without its store, run with -no-store")
+		}
+		known = append(known, kept...)
+	}
 	var total int64
 	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
 		if err == nil && strings.HasSuffix(fi.Name(), ".oms") {
@@ -197,7 +300,7 @@ It needs the master keys, and runs beside a server.
 	})
 	bar := newBar(e, total, "verify")
 	start := time.Now()
-	rep, err := archive.Verify(ctx, dir, keys, func(n int64) { bar.Add64(n) })
+	rep, err := archive.VerifyKnown(ctx, dir, keys, known, func(n int64) { bar.Add64(n) })
 	bar.Finish()
 	if err != nil {
 		return err
@@ -205,6 +308,15 @@ It needs the master keys, and runs beside a server.
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(e.stdout, "%d tenants, %d segments, %d blocks, %d records, %d checkpoints; %.1f MB read in %.2fs (%.0f MB/s)\n",
 		rep.Tenants, rep.Segments, rep.Blocks, rep.Records, rep.Checkpoints, float64(rep.Bytes)/1e6, secs, float64(rep.Bytes)/1e6/secs)
+	switch {
+	case *noStore:
+		fmt.Fprintf(e.stdout, "not checked against the store's checkpoints (-no-store); against %d of %d given by -checkpoint\n", rep.Known, len(cpFiles))
+	default:
+		fmt.Fprintf(e.stdout, "checked against %d checkpoints kept apart from the archive (the store's, and %d given by -checkpoint)\n", rep.Known, len(cpFiles))
+	}
+	if rep.Unsigned > 0 {
+		fmt.Fprintf(e.stdout, "%d records at the end are not yet under a checkpoint (the server signs one every %v)\n", rep.Unsigned, cfg.Archive.CheckpointInterval)
+	}
 	for _, d := range rep.Retention {
 		fmt.Fprintln(e.stdout, "deleted by retention (accounted for in the log):", d)
 	}
@@ -216,6 +328,32 @@ It needs the master keys, and runs beside a server.
 	}
 	fmt.Fprintln(e.stdout, "ok")
 	return nil
+}
+
+// storeCheckpoints returns the archive checkpoints the metadata store of cfg keeps. A SQLite
+// store that does not exist is an error, not an empty one: opening it would create it, and
+// a deleted store would pass for one that never knew a checkpoint.
+func storeCheckpoints(ctx context.Context, cfg *config.Config) ([]archive.KnownCheckpoint, error) {
+	if cfg.Store.Driver == "sqlite" && !strings.HasPrefix(cfg.Store.DSN, "file:") {
+		path, _, _ := strings.Cut(cfg.Store.DSN, "?")
+		if _, err := os.Stat(path); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	cps, err := st.ArchiveCheckpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]archive.KnownCheckpoint, len(cps))
+	for i, c := range cps {
+		out[i] = archive.KnownCheckpoint{Source: "the store's checkpoint", Note: c.Note}
+	}
+	return out, nil
 }
 
 // queryFlags are the flags that select records.
@@ -395,22 +533,35 @@ func endpoint(a netip.Addr, port uint16) string {
 
 func archiveExport(ctx context.Context, e env, fs *flag.FlagSet, cf *configFlags, args []string) error {
 	subUsage(fs, e, `usage: omamori archive export -tenant T [-from TIME] [-to TIME] [-ip ADDR] [-host NAME]
-	[-user NAME] [-where FIELD=VALUE]... -out FILE
+	[-user NAME] [-where FIELD=VALUE]... [-server URL] [-partial] -out FILE
 
 Export writes, for an authority, one bundle (a tar file) of the records that match: the
 records as ECS NDJSON, each with its inclusion proof, the signed checkpoint the proofs lead
-to, a signed manifest binding them, the public key, the query, and a README in Japanese and
-English saying how to verify it. 'omamori archive verify-bundle FILE' checks it offline;
-docs/archive-verification.md gives the steps with other tools.
+to, a signed manifest binding every file, the public key, the query, and a README in
+Japanese and English saying how to verify it. 'omamori archive verify-bundle FILE' checks
+it offline; docs/archive-verification.md gives the steps with other tools.
+
+A record can be proven only under a checkpoint that covers it. Without a server, export
+signs one of everything. Beside a running server, which holds the archive, export asks it
+for one (POST /api/v1/archive/checkpoint, with the token of $OMAMORI_TOKEN, scope read);
+if it cannot, and matching records are newer than the last checkpoint, export says how
+many and writes nothing, unless -partial.
 
 Flags:
 
 `+queryUsage+`	-out FILE
 		the bundle to write (required; it must not exist).
+	-server URL
+		the running server's API (default `+defaultServer+`).
+	-partial
+		beside a server that cannot be asked, export what the last checkpoint covers;
+		the bundle's signed query.json says how many newer matches it left out.
 `+configFlagsUsage)
 	var qf queryFlags
 	qf.register(fs)
 	outName := fs.String("out", "", "")
+	server := fs.String("server", defaultServer, "")
+	partial := fs.Bool("partial", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -425,7 +576,10 @@ Flags:
 	if err != nil {
 		return err
 	}
-	a, err := openArchive(ctx, cf, e)
+	a, err := openArchiveBeside(ctx, cf, e, func() {
+		c, err := (&clientFlags{server: *server}).client()
+		askCheckpoint(ctx, e, c, err, q.Tenant)
+	})
 	if err != nil {
 		return err
 	}
@@ -435,7 +589,11 @@ Flags:
 		return hint(fmt.Errorf("archive export: %w", err), "choose a new file name")
 	}
 	bar := newBar(e, a.TenantBytes(q.Tenant), "export")
-	st, err := a.Export(ctx, q, f, func(b int64) { bar.Add64(b) })
+	export := a.Export
+	if *partial {
+		export = a.ExportPartial
+	}
+	st, err := export(ctx, q, f, func(b int64) { bar.Add64(b) })
 	bar.Finish()
 	if err == nil {
 		err = f.Sync()
@@ -445,33 +603,88 @@ Flags:
 	}
 	if err != nil {
 		os.Remove(*outName)
+		var inc *archive.IncompleteError
+		if errors.As(err, &inc) {
+			return hint(fmt.Errorf("archive %w", err), "let the server sign a checkpoint: set $OMAMORI_TOKEN (scope read) and -server, or wait archive.checkpoint_interval; or export what the last checkpoint covers with -partial")
+		}
 		return fmt.Errorf("archive export: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "%s: %d records, proven under checkpoint %s at size %d\npublic key: %s\n",
 		*outName, st.Records, st.Checkpoint.Origin, st.Checkpoint.Size, a.PublicKey())
+	if st.Newer > 0 {
+		fmt.Fprintf(e.stdout, "partial: %d matching records newer than the checkpoint were left out (the bundle says so)\n", st.Newer)
+	}
 	return nil
 }
 
+// askCheckpoint asks the running server, through c (or, if c could not be made, cerr says
+// why), to sign a checkpoint of everything tenant's archive holds, for an export that reads
+// the archive read-only beside it. A failure is a note: the export then counts what the last
+// checkpoint leaves out.
+func askCheckpoint(ctx context.Context, e env, c *apiClient, cerr error, tenant string) {
+	var got struct {
+		Tenant string
+		Size   uint64
+	}
+	err := cerr
+	if err == nil {
+		err = c.call(ctx, "POST", "/api/v1/archive/checkpoint", nil, nil, &got)
+	}
+	if err == nil && got.Tenant != tenant {
+		err = fmt.Errorf("the token is of tenant %s, not %s", got.Tenant, tenant)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "note: could not ask the server for a checkpoint of everything: %v\n", err)
+		return
+	}
+	fmt.Fprintf(e.stderr, "note: the server signed a checkpoint of %d records of %s\n", got.Size, tenant)
+}
+
+// statusUntrustedKey is verify-bundle's exit status for a bundle that verifies only under its
+// own key: whole, but of unproven origin.
+const statusUntrustedKey = 3
+
 func archiveVerifyBundle(e env, fs *flag.FlagSet, args []string) error {
-	subUsage(fs, e, `usage: omamori archive verify-bundle [-key PUBKEY] FILE
+	subUsage(fs, e, `usage: omamori archive verify-bundle [-key PUBKEY | -fingerprint SHA256] FILE
 
 Verify-bundle checks an export bundle offline, needing neither a data directory nor any
-secret: the signatures of its checkpoint and manifest, the digests of its files, every
-record's inclusion proof, and that each ECS line is what its record holds.
+secret: the signatures of its checkpoint and manifest, that the bundle holds exactly the
+files the signed manifest lists (README.md included) with their digests, every record's
+inclusion proof, and that each ECS line is what its record holds.
 
 Flags:
 
 	-key PUBKEY
 		the archive's public key as 'omamori archive pubkey' prints it, obtained apart
-		from the bundle. Without it the bundle's own key is used and printed, to be
-		compared by hand.
+		from the bundle (on paper, by phone).
+	-fingerprint SHA256
+		instead of the key, its fingerprint as 'omamori archive pubkey -fingerprint'
+		prints it (64 hex digits).
+
+Exit status:
+
+	0   the bundle verifies under the key given: it is the archive's, whole and unaltered.
+	1   the bundle does not verify (or cannot be read): do not rely on it.
+	3   no key was given: the bundle verifies under its own pubkey.txt, which proves it
+	    whole and self-consistent but not whose it is (anyone can sign a bundle). The key
+	    and its fingerprint are printed to compare with the hospital's.
 `)
 	key := fs.String("key", "", "")
+	fp := fs.String("fingerprint", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return hint(errors.New("archive verify-bundle: give one bundle file"), "omamori archive verify-bundle -key 'omamori.archive/…+…+…' bundle.tar")
+	}
+	if *key != "" && *fp != "" {
+		return hint(errors.New("archive verify-bundle: -key and -fingerprint both given"), "give one of them")
+	}
+	pin := strings.ToLower(strings.TrimSpace(*fp))
+	if pin != "" {
+		if b, err := hex.DecodeString(pin); err != nil || len(b) != sha256.Size {
+			return hint(fmt.Errorf("archive verify-bundle: -fingerprint %q is not 64 hex digits", *fp), "'omamori archive pubkey -fingerprint' prints it")
+		}
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
@@ -482,12 +695,26 @@ Flags:
 	if err != nil {
 		return hint(fmt.Errorf("archive verify-bundle: %w", err), "the bundle is not what the archive signed: ask the hospital for a new export")
 	}
-	fmt.Fprintf(e.stdout, "ok: %d records proven in %s, tree size %d, root %s\n", rep.Records, rep.Checkpoint.Origin,
+	keyFP := archive.KeyFingerprint(rep.PublicKey)
+	if pin != "" && keyFP != pin {
+		return hint(fmt.Errorf("archive verify-bundle: %w: the bundle's key %s has fingerprint %s, not the expected %s", archive.ErrBundle, rep.PublicKey, keyFP, pin),
+			"the bundle was not signed by the archive whose fingerprint you hold: ask the hospital for a new export")
+	}
+	trusted := rep.KeyTrusted || pin != ""
+	fmt.Fprintf(e.stdout, "proven: the bundle holds exactly the files its signed manifest lists, unaltered (README.md included)\n")
+	fmt.Fprintf(e.stdout, "proven: %d records are in the log %s of tree size %d, root %s, each at its index\n", rep.Records, rep.Checkpoint.Origin,
 		rep.Checkpoint.Size, base64.StdEncoding.EncodeToString(rep.Checkpoint.Root))
-	if *key == "" {
-		fmt.Fprintf(e.stdout, "signed by the bundle's own key %s: compare it with the hospital's published key\n", rep.PublicKey)
+	fmt.Fprintf(e.stdout, "not proven: that no other record matched the query (the signed count and query.json are the archive's statement)\n")
+	if rep.NewerOmitted > 0 {
+		fmt.Fprintf(e.stdout, "partial: the export left out %d matching records newer than the checkpoint\n", rep.NewerOmitted)
 	}
 	fmt.Fprintf(e.stdout, "query: %s", rep.Query)
+	if !trusted {
+		fmt.Fprintf(e.stdout, "NOT PROVEN: whose bundle this is. It was checked only against its own key\n  %s\n  fingerprint %s\n", rep.PublicKey, keyFP)
+		return exitStatus{hint(errors.New("archive verify-bundle: no -key or -fingerprint given: the bundle is whole, but its signer is not proven"),
+			"compare the key above with the one the hospital gave you apart from the bundle, then run again with -key or -fingerprint"), statusUntrustedKey}
+	}
+	fmt.Fprintf(e.stdout, "ok: signed by %s (fingerprint %s), the key given\n", rep.PublicKey, keyFP)
 	return nil
 }
 
@@ -626,9 +853,13 @@ this command is for an archive whose server is stopped.
 	if err != nil {
 		return err
 	}
-	a, err := archive.Open(ctx, archive.Options{Dir: cfg.Archive.Dir, Keys: keys, ReadOnly: *dry, CheckpointEvery: -1})
+	ar, err := archive.Open(ctx, archive.Options{Dir: cfg.Archive.Dir, Keys: keys, ReadOnly: *dry, CheckpointEvery: -1})
 	if err != nil {
 		return hint(fmt.Errorf("archive retain: %w", err), "stop 'omamori serve' first (it retains daily on its own), or use -dry-run beside it")
+	}
+	a := &cliArchive{Archive: ar}
+	if !*dry {
+		a.store = witnessInStore(ctx, cfg, e, ar)
 	}
 	defer a.Close()
 	rep, err := a.Retain(ctx, time.Now(), archive.RetainPolicy{Default: cfg.Archive.Retention, DryRun: *dry})

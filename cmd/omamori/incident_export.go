@@ -39,13 +39,13 @@ docs/archive-verification.md (in omamori's source) gives the same steps with oth
 
 // incidentExport writes an incident's evidence package to out: its record, read through the
 // running server's API, and for each address it names a verifiable bundle of the archive on
-// this machine (read-only beside the server, up to its last checkpoint).
+// this machine (read-only beside the server, under a checkpoint the server is asked to sign).
 func incidentExport(ctx context.Context, e env, c *apiClient, af *configFlags, id, out string) error {
 	var rec incident.Record
 	if err := c.call(ctx, "GET", "/api/v1/incidents/"+url.PathEscape(id), nil, nil, &rec); err != nil {
 		return err
 	}
-	a, err := openArchive(ctx, af, e)
+	a, err := openArchiveBeside(ctx, af, e, func() { askCheckpoint(ctx, e, c, nil, rec.Incident.Tenant) })
 	if err != nil {
 		return err
 	}

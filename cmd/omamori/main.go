@@ -28,6 +28,10 @@ func main() {
 		if errors.As(err, &h) {
 			fmt.Fprintf(os.Stderr, "hint: %s\n", h.hint)
 		}
+		var st exitStatus
+		if errors.As(err, &st) {
+			os.Exit(st.status)
+		}
 		os.Exit(1)
 	}
 }
@@ -122,6 +126,16 @@ func (h hinted) Error() string { return h.err.Error() }
 func (h hinted) Unwrap() error { return h.err }
 
 func hint(err error, advice string) error { return hinted{err, advice} }
+
+// exitStatus is an error that ends the process with a status of its own instead of 1: for an
+// outcome a script must tell apart from a plain failure, as each command's help documents.
+type exitStatus struct {
+	err    error
+	status int
+}
+
+func (s exitStatus) Error() string { return s.err.Error() }
+func (s exitStatus) Unwrap() error { return s.err }
 
 // subcommand splits args into a command's subcommand and the rest. With no subcommand, or a
 // request for help in its place, it prints fs's usage and returns the error to end with: no

@@ -14,7 +14,10 @@
 // record, so the sibling hashes in an exported proof reveal nothing of other patients' records.
 // Checkpoints are C2SP signed notes (Ed25519) over the tree's size and root; anyone with the
 // archive's public key can check a checkpoint, an inclusion proof under it, and a consistency
-// proof between two of them, offline (see docs/archive-verification.md).
+// proof between two of them, offline (see docs/archive-verification.md). Each new checkpoint
+// is also given to witnesses outside the directory (AddWitness: the metadata store, C2SP
+// tlog-witnesses), against which VerifyKnown finds a rollback that leaves the directory
+// consistent in itself.
 //
 // # Durability
 //
@@ -39,6 +42,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,6 +102,16 @@ type Archive struct {
 	dec     *zstd.Decoder
 	mu      sync.Mutex
 	tenants map[string]*tenantLog
+	// witnesses are given every new checkpoint (AddWitness); unwitnessed are those signed
+	// (under mu) not yet given, kept only once there is a witness (witnessed). wmu serializes
+	// giving them and guards witnesses and witnessSizes, what each witness was last known to
+	// hold, by origin; witnessing counts the goroutines that give them (witnessLater).
+	witnesses    []Witness
+	witnessed    atomic.Bool
+	unwitnessed  []witnessed
+	wmu          sync.Mutex
+	witnessSizes []map[string]uint64
+	witnessing   sync.WaitGroup
 	// Discarded lists what Open cut off torn tails.
 	Discarded []Discard
 }
@@ -214,7 +228,10 @@ func lockFile(path string) (*os.File, error) {
 func (a *Archive) Close() error {
 	var err error
 	if !a.opts.ReadOnly && a.tenants != nil {
-		err = a.Sync(context.Background())
+		err = a.sync()
+		// The last checkpoints reach the witnesses before the logs close.
+		a.witnessing.Wait()
+		a.witnessAll(context.Background())
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -336,11 +353,18 @@ func (a *Archive) append(tenant string, mark uint64, add func(t *tenantLog) erro
 	return nil
 }
 
-// Sync writes every buffered record, fsyncs it, and signs the checkpoints that are due.
+// Sync writes every buffered record, fsyncs it, and signs the checkpoints that are due, which
+// it then gives to the witnesses in the background.
 func (a *Archive) Sync(ctx context.Context) error {
 	if a.opts.ReadOnly {
 		return nil
 	}
+	err := a.sync()
+	a.witnessLater()
+	return err
+}
+
+func (a *Archive) sync() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var errs []error
@@ -864,6 +888,11 @@ func (t *tenantLog) roll(first uint64) error {
 		// goes on in the new segment is synced, its first part stays and the bus delivers the
 		// whole batch again: a rare duplicate, never a loss.
 		if err := t.sync(); err != nil {
+			return err
+		}
+		// Every segment but the last is covered by a checkpoint: records that no checkpoint
+		// covers can only be at the end of the log, and 'archive verify' holds it to that.
+		if _, err := t.checkpoint(); err != nil {
 			return err
 		}
 		t.w.f.Close()

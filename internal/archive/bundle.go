@@ -32,9 +32,10 @@ import (
 //	                 "leaf_hash", "proof"} (base64), an RFC 6962 inclusion proof of the record
 //	                 in the tenant's tree of the checkpoint's size
 //	checkpoint       the signed checkpoint (C2SP signed note) the proofs lead to
-//	manifest         a signed note by the same key binding the three files above, by SHA-256,
-//	                 to the checkpoint, so that no line can be removed or added unseen
 //	pubkey.txt       the archive's note verifier key
+//	manifest         a signed note by the same key binding every other file, README.md
+//	                 included, by SHA-256, to the checkpoint: no line can be removed or added,
+//	                 no instruction changed and no file added unseen
 //
 // See docs/archive-verification.md for the steps with other tools.
 
@@ -42,6 +43,24 @@ import (
 type ExportStats struct {
 	Records    int
 	Checkpoint Checkpoint
+	// Newer counts the matching records that were left out because they are newer than the
+	// checkpoint (only ExportPartial leaves any out).
+	Newer int
+}
+
+// IncompleteError says an export was refused because matching records are newer than the
+// archive's last checkpoint: beside a running server, which alone may sign a new one, the
+// bundle would silently miss them.
+type IncompleteError struct {
+	Tenant     string
+	Checkpoint uint64 // the size of the last checkpoint
+	Synced     uint64 // the records on disk
+	Newer      int    // how many of those past the checkpoint match
+}
+
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("export: %d matching records of tenant %s are newer than its last checkpoint (%d of %d records): the bundle would miss them",
+		e.Newer, e.Tenant, e.Checkpoint, e.Synced)
 }
 
 // proofLine is one line of proofs.ndjson.
@@ -66,14 +85,33 @@ type queryJSON struct {
 	ExportedAt string   `json:"exported_at"`
 	TreeSize   uint64   `json:"tree_size"`
 	Records    int      `json:"records"`
+	// NewerOmitted counts the matching records newer than the checkpoint that a partial export
+	// left out; a complete export has none.
+	NewerOmitted int `json:"newer_omitted,omitempty"`
 }
 
-const manifestHeader = "omamori export bundle v1"
+// Version 2 lists every file of the bundle; version 1 left README.md and checkpoint out and
+// let files be added, so it is no longer accepted.
+const manifestHeader = "omamori export bundle v2"
+
+// bundleFiles are the files of a bundle besides the manifest, in the order written and listed.
+var bundleFiles = []string{"README.md", "query.json", "records.ndjson", "proofs.ndjson", "checkpoint", "pubkey.txt"}
 
 // Export writes a bundle of the records that match q to w. It proves them under a checkpoint
-// of everything synced (signing a new one unless the archive is read-only, in which case the
-// latest stored checkpoint bounds what is exported).
+// of everything synced, signing a new one. An archive opened read-only (beside a running
+// server) can prove records only up to its latest stored checkpoint: if matching records are
+// newer, Export refuses with an *IncompleteError rather than write a bundle that misses them.
 func (a *Archive) Export(ctx context.Context, q Query, w io.Writer, progress func(int64)) (*ExportStats, error) {
+	return a.export(ctx, q, w, progress, false)
+}
+
+// ExportPartial is Export that, instead of refusing, leaves out the matching records newer
+// than the checkpoint and says how many in the bundle's signed query.json and in the stats.
+func (a *Archive) ExportPartial(ctx context.Context, q Query, w io.Writer, progress func(int64)) (*ExportStats, error) {
+	return a.export(ctx, q, w, progress, true)
+}
+
+func (a *Archive) export(ctx context.Context, q Query, w io.Writer, progress func(int64), partial bool) (*ExportStats, error) {
 	if a.signer == nil {
 		return nil, errors.New("export: the archive's signing key is not available")
 	}
@@ -126,8 +164,23 @@ func (a *Archive) Export(ctx context.Context, q Query, w io.Writer, progress fun
 	if err := pw.Flush(); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	newer := 0
+	if _, synced := a.Size(q.Tenant); synced > cp.Size && (q.Limit == 0 || n < q.Limit) {
+		nq := q
+		nq.Limit = 0
+		err := a.search(ctx, nq, cp.Size, synced, nil, func(*Record) error { newer++; return nil })
+		if err != nil {
+			return nil, fmt.Errorf("export: count the records newer than the checkpoint: %w", err)
+		}
+		if q.Limit > 0 {
+			newer = min(newer, q.Limit-n)
+		}
+		if newer > 0 && !partial {
+			return nil, &IncompleteError{Tenant: q.Tenant, Checkpoint: cp.Size, Synced: synced, Newer: newer}
+		}
+	}
 	qj := queryJSON{Tenant: q.Tenant, Host: q.Host, User: q.User, Limit: q.Limit,
-		ExportedAt: a.opts.Now().UTC().Format(time.RFC3339), TreeSize: cp.Size, Records: n}
+		ExportedAt: a.opts.Now().UTC().Format(time.RFC3339), TreeSize: cp.Size, Records: n, NewerOmitted: newer}
 	if !q.From.IsZero() {
 		qj.From = q.From.UTC().Format(time.RFC3339Nano)
 	}
@@ -142,9 +195,16 @@ func (a *Archive) Export(ctx context.Context, q Query, w io.Writer, progress fun
 	}
 	query, _ := json.MarshalIndent(qj, "", "  ")
 	query = append(query, '\n')
-	qh := sha256.Sum256(query)
-	manifest := fmt.Sprintf("%s\n%s\n%d\n%d\nrecords.ndjson %s\nproofs.ndjson %s\nquery.json %s\n",
-		manifestHeader, cp.Origin, cp.Size, n, hex.EncodeToString(rh.Sum(nil)), hex.EncodeToString(ph.Sum(nil)), hex.EncodeToString(qh[:]))
+	readme, pubkey := []byte(bundleReadme), []byte(a.vkey+"\n")
+	sums := map[string][]byte{"records.ndjson": rh.Sum(nil), "proofs.ndjson": ph.Sum(nil)}
+	for name, b := range map[string][]byte{"README.md": readme, "query.json": query, "checkpoint": cp.Note, "pubkey.txt": pubkey} {
+		sum := sha256.Sum256(b)
+		sums[name] = sum[:]
+	}
+	manifest := fmt.Sprintf("%s\n%s\n%d\n%d\n", manifestHeader, cp.Origin, cp.Size, n)
+	for _, name := range bundleFiles {
+		manifest += name + " " + hex.EncodeToString(sums[name]) + "\n"
+	}
 	signed, err := note.Sign(&note.Note{Text: manifest}, a.signer)
 	if err != nil {
 		return nil, fmt.Errorf("export: sign manifest: %w", err)
@@ -171,20 +231,20 @@ func (a *Archive) Export(ctx context.Context, q Query, w io.Writer, progress fun
 		return add(name, f, fi.Size())
 	}
 	for _, err := range []error{
-		addBytes("README.md", []byte(bundleReadme)),
+		addBytes("README.md", readme),
 		addBytes("query.json", query),
 		addFile("records.ndjson", recs),
 		addFile("proofs.ndjson", proofs),
 		addBytes("checkpoint", cp.Note),
+		addBytes("pubkey.txt", pubkey),
 		addBytes("manifest", signed),
-		addBytes("pubkey.txt", []byte(a.vkey+"\n")),
 		tw.Close(),
 	} {
 		if err != nil {
 			return nil, fmt.Errorf("export: write bundle: %w", err)
 		}
 	}
-	return &ExportStats{Records: n, Checkpoint: *cp}, nil
+	return &ExportStats{Records: n, Checkpoint: *cp, Newer: newer}, nil
 }
 
 // BundleReport is what VerifyBundle established.
@@ -193,15 +253,23 @@ type BundleReport struct {
 	Checkpoint Checkpoint
 	Records    int
 	Query      json.RawMessage
+	// KeyTrusted says the signatures were checked against a key given by the caller. When it
+	// is false they were checked against the bundle's own pubkey.txt, which proves the bundle
+	// is whole and self-consistent but not whose it is: anyone can sign a bundle of their own.
+	KeyTrusted bool
+	// NewerOmitted is what the signed query.json says a partial export left out.
+	NewerOmitted int
 }
 
 // ErrBundle is wrapped by every error of VerifyBundle that says the bundle does not verify.
 var ErrBundle = errors.New("bundle does not verify")
 
 // VerifyBundle checks an export bundle offline: the checkpoint's and the manifest's signatures
-// by the bundle's key (or by vkey, if given, which should be the archive's public key obtained
-// apart from the bundle), the files' digests against the manifest, and every record's leaf hash
-// and inclusion proof against the checkpoint, and that each ECS line is what its record says.
+// by vkey (the archive's public key, obtained apart from the bundle) or, when vkey is empty,
+// by the bundle's own key (and then the report says the key is not trusted); that the bundle
+// holds exactly the files the signed manifest lists, README.md included, each with its
+// digest; every record's leaf hash and inclusion proof against the checkpoint; and that each
+// ECS line is what its record says.
 func VerifyBundle(r io.Reader, vkey string) (*BundleReport, error) {
 	files := map[string][]byte{}
 	tr := tar.NewReader(r)
@@ -213,17 +281,24 @@ func VerifyBundle(r io.Reader, vkey string) (*BundleReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: not a readable tar file: %v", ErrBundle, err)
 		}
+		if h.Typeflag != tar.TypeReg {
+			return nil, fmt.Errorf("%w: %s is not a regular file (tar type %q)", ErrBundle, h.Name, h.Typeflag)
+		}
+		if _, dup := files[h.Name]; dup {
+			return nil, fmt.Errorf("%w: %s appears twice", ErrBundle, h.Name)
+		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
 			return nil, fmt.Errorf("%w: read %s: %v", ErrBundle, h.Name, err)
 		}
 		files[h.Name] = b
 	}
-	for _, name := range []string{"query.json", "records.ndjson", "proofs.ndjson", "checkpoint", "manifest", "pubkey.txt"} {
+	for _, name := range append([]string{"manifest"}, bundleFiles...) {
 		if _, ok := files[name]; !ok {
 			return nil, fmt.Errorf("%w: %s is missing", ErrBundle, name)
 		}
 	}
+	trusted := vkey != ""
 	bundleKey := strings.TrimSpace(string(files["pubkey.txt"]))
 	if vkey == "" {
 		vkey = bundleKey
@@ -238,12 +313,15 @@ func VerifyBundle(r io.Reader, vkey string) (*BundleReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: public key: %v", ErrBundle, err)
 	}
-	m, err := note.Open(files["manifest"], note.VerifierList(v))
+	m, err := openNote(files["manifest"], v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrBundle, err)
 	}
 	ml := strings.Split(strings.TrimSuffix(m.Text, "\n"), "\n")
-	if len(ml) != 7 || ml[0] != manifestHeader {
+	if len(ml) > 0 && strings.HasPrefix(ml[0], "omamori export bundle v") && ml[0] != manifestHeader {
+		return nil, fmt.Errorf("%w: manifest: %q, an older format whose signature does not cover every file: ask for a new export", ErrBundle, ml[0])
+	}
+	if len(ml) < 4 || ml[0] != manifestHeader {
 		return nil, fmt.Errorf("%w: manifest: unknown format", ErrBundle)
 	}
 	if ml[1] != cp.Origin || ml[2] != strconv.FormatUint(cp.Size, 10) {
@@ -253,11 +331,30 @@ func VerifyBundle(r io.Reader, vkey string) (*BundleReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: manifest: record count %q", ErrBundle, ml[3])
 	}
+	listed := map[string]bool{"manifest": true}
 	for _, l := range ml[4:] {
 		name, sum, _ := strings.Cut(l, " ")
-		got := sha256.Sum256(files[name])
+		if listed[name] {
+			return nil, fmt.Errorf("%w: manifest lists %s twice", ErrBundle, name)
+		}
+		listed[name] = true
+		b, ok := files[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s, which the signed manifest lists, is missing", ErrBundle, name)
+		}
+		got := sha256.Sum256(b)
 		if hex.EncodeToString(got[:]) != sum {
 			return nil, fmt.Errorf("%w: %s was changed: its SHA-256 is not the one the signed manifest gives (a line was altered, added or removed)", ErrBundle, name)
+		}
+	}
+	for _, name := range bundleFiles {
+		if !listed[name] {
+			return nil, fmt.Errorf("%w: the signed manifest does not list %s", ErrBundle, name)
+		}
+	}
+	for name := range files {
+		if !listed[name] {
+			return nil, fmt.Errorf("%w: %s is not in the signed manifest: a file was added", ErrBundle, name)
 		}
 	}
 	recs := splitLines(files["records.ndjson"])
@@ -287,7 +384,12 @@ func VerifyBundle(r io.Reader, vkey string) (*BundleReport, error) {
 			return nil, fmt.Errorf("%w: records.ndjson line %d is not what record %d holds", ErrBundle, i+1, pl.Index)
 		}
 	}
-	return &BundleReport{PublicKey: vkey, Checkpoint: *cp, Records: count, Query: files["query.json"]}, nil
+	var qj queryJSON
+	if err := json.Unmarshal(files["query.json"], &qj); err != nil {
+		return nil, fmt.Errorf("%w: query.json: %v", ErrBundle, err)
+	}
+	return &BundleReport{PublicKey: vkey, Checkpoint: *cp, Records: count, Query: files["query.json"],
+		KeyTrusted: trusted, NewerOmitted: qj.NewerOmitted}, nil
 }
 
 func splitLines(b []byte) [][]byte {
@@ -312,8 +414,9 @@ const bundleReadme = `# omamori ログ提出バンドル / omamori log export bu
 3. 他のツールで確かめる場合（すべて公開標準です）:
    - checkpoint と manifest は C2SP signed-note 形式（Ed25519 署名）、checkpoint の本文は
      C2SP tlog-checkpoint 形式（origin、木のサイズ、ルートハッシュ）です。
-   - manifest に書かれた SHA-256 と records.ndjson / proofs.ndjson / query.json のハッシュが
-     一致することを確認します（sha256sum）。
+   - manifest には、manifest 以外のすべてのファイル（この README.md を含む）の SHA-256 が
+     書かれています。一致することを確認し（sha256sum）、manifest にないファイルがあれば
+     そのバンドルは受け付けないでください。
    - proofs.ndjson の各行について、leaf_hash = SHA-256(0x00 || salt || record) を計算し、
      RFC 6962（RFC 9162 2.1.3）の包含証明 proof で checkpoint のルートに至ることを確認します。
    - record は omamori のイベント符号化（1 件のバッチ）で、元のログ行（raw）を含みます。
@@ -323,7 +426,8 @@ const bundleReadme = `# omamori ログ提出バンドル / omamori log export bu
 salt はレコードごとの乱数で、証明に含まれる他の患者のレコードのハッシュから内容を推測することは
 できません。このバンドルは、含まれる各レコードが署名済みのログに存在することを証明します。
 条件に合うレコードがほかにないこと（完全性）は、署名された manifest の件数と query.json が
-omamori の回答であることを示すにとどまります。
+omamori の回答であることを示すにとどまります。query.json に newer_omitted があれば、
+checkpoint より新しい該当レコードがその件数だけ含まれていません（部分的な抽出）。
 
 ## English
 
@@ -338,8 +442,8 @@ archive.
 3. With other tools (all formats are public standards):
    - checkpoint and manifest are C2SP signed notes (Ed25519); the checkpoint's text is a C2SP
      tlog-checkpoint (origin, tree size, root hash).
-   - The SHA-256 digests in manifest must match records.ndjson, proofs.ndjson and query.json
-     (sha256sum).
+   - manifest lists every other file of the bundle, this README.md included, with its SHA-256:
+     each must match (sha256sum), and a file the manifest does not list must be refused.
    - For each line of proofs.ndjson compute leaf_hash = SHA-256(0x00 || salt || record) and check
      that the RFC 6962 (RFC 9162 section 2.1.3) inclusion proof leads to the checkpoint's root.
    - record is omamori's event encoding (a batch of one) and holds the original log line (raw);
@@ -349,4 +453,6 @@ archive.
 Salts are random per record, so the hashes of other patients' records in the proofs reveal
 nothing of them. The bundle proves each record it holds is in the signed log; that no other
 record matched rests on the signed manifest's count and query, which are omamori's answer.
+If query.json has newer_omitted, that many matching records newer than the checkpoint were
+left out (a partial export).
 `

@@ -5,11 +5,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -50,8 +54,159 @@ func TestExportVerifyBundle(t *testing.T) {
 	if rep.Records == 0 || rep.Checkpoint.Size != 2000 {
 		t.Errorf("VerifyBundle = %d records at size %d, want > 0 at 2000", rep.Records, rep.Checkpoint.Size)
 	}
-	if _, err := VerifyBundle(bytes.NewReader(bundle), ""); err != nil {
+	if !rep.KeyTrusted {
+		t.Errorf("VerifyBundle(key given) says the key is not trusted")
+	}
+	rep, err = VerifyBundle(bytes.NewReader(bundle), "")
+	if err != nil {
 		t.Errorf("VerifyBundle without a pinned key = %v", err)
+	} else if rep.KeyTrusted || rep.PublicKey != a.PublicKey() {
+		t.Errorf("VerifyBundle without a pinned key = trusted %v, key %s; want untrusted, the bundle's key %s", rep.KeyTrusted, rep.PublicKey, a.PublicKey())
+	}
+}
+
+// addFile returns bundle with one more file.
+func addFile(t *testing.T, bundle []byte, name string, body []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	tr := tar.NewReader(bytes.NewReader(bundle))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		tw.WriteHeader(h)
+		tw.Write(b)
+	}
+	tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))})
+	tw.Write(body)
+	tw.Close()
+	return out.Bytes()
+}
+
+// TestVerifyBundleCoversEveryFile edits the README, the checkpoint and the public key, and adds
+// files, with the key pinned and without: the manifest's signature covers every file.
+func TestVerifyBundleCoversEveryFile(t *testing.T) {
+	a, bundle, _, _ := exportBase(t)
+	tests := []struct {
+		name   string
+		bundle []byte
+		want   string
+	}{
+		{"README edited", rewrite(t, bundle, "README.md", func(b []byte) []byte {
+			return bytes.Replace(b, []byte("Do not trust the key inside the bundle alone."), []byte("The key inside the bundle is enough."), 1)
+		}), "README.md was changed"},
+		{"README removed", rewrite(t, bundle, "README.md", func([]byte) []byte { return nil }), "README.md was changed"},
+		{"file added", addFile(t, bundle, "instructions.txt", []byte("call +81-3-0000-0000 to verify\n")), "instructions.txt is not in the signed manifest"},
+		{"file added in a directory", addFile(t, bundle, "extra/records.ndjson", []byte("{}\n")), "extra/records.ndjson is not in the signed manifest"},
+		{"file given twice", addFile(t, bundle, "README.md", []byte("another README\n")), "README.md appears twice"},
+	}
+	for _, tt := range tests {
+		for _, key := range []string{a.PublicKey(), ""} {
+			t.Run(tt.name+"/pinned="+strconv.FormatBool(key != ""), func(t *testing.T) {
+				_, err := VerifyBundle(bytes.NewReader(tt.bundle), key)
+				if !errors.Is(err, ErrBundle) || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("VerifyBundle(%s) = %v, want %v mentioning %q", tt.name, err, ErrBundle, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// TestVerifyBundleResigned re-signs a bundle under an attacker's key, whole and consistent:
+// it verifies under its own key, reported as untrusted, and fails against the archive's.
+func TestVerifyBundleResigned(t *testing.T) {
+	a, bundle, _, _ := exportBase(t)
+	skey, vkey, _ := note.GenerateKey(rand.Reader, a.signerName())
+	s, _ := note.NewSigner(skey)
+	resign := func(b []byte) []byte {
+		text, _, _ := strings.Cut(string(b), "\n\n")
+		msg, _ := note.Sign(&note.Note{Text: text + "\n"}, s)
+		return msg
+	}
+	forged := rewrite(t, bundle, "checkpoint", resign)
+	forged = rewrite(t, forged, "pubkey.txt", func([]byte) []byte { return []byte(vkey + "\n") })
+	// The manifest's digests of checkpoint and pubkey.txt change with them.
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(forged))
+	for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+		files[h.Name], _ = io.ReadAll(tr)
+	}
+	forged = rewrite(t, forged, "manifest", func(b []byte) []byte {
+		text, _, _ := strings.Cut(string(b), "\n\n")
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			if name, _, ok := strings.Cut(l, " "); ok && files[name] != nil {
+				sum := sha256.Sum256(files[name])
+				lines[i] = name + " " + hex.EncodeToString(sum[:])
+			}
+		}
+		msg, _ := note.Sign(&note.Note{Text: strings.Join(lines, "\n") + "\n"}, s)
+		return msg
+	})
+	rep, err := VerifyBundle(bytes.NewReader(forged), "")
+	if err != nil || rep.KeyTrusted || rep.PublicKey != vkey {
+		t.Fatalf("VerifyBundle(re-signed, no key) = %+v, %v; want it to verify under its own key %s, untrusted", rep, err, vkey)
+	}
+	if _, err := VerifyBundle(bytes.NewReader(forged), a.PublicKey()); !errors.Is(err, ErrBundle) {
+		t.Errorf("VerifyBundle(re-signed, archive's key) = %v, want %v", err, ErrBundle)
+	}
+	if KeyFingerprint(rep.PublicKey) == KeyFingerprint(a.PublicKey()) {
+		t.Errorf("the attacker's key has the archive's fingerprint")
+	}
+}
+
+// TestExportNewerThanCheckpoint exports from a read-only archive, as beside a running server,
+// whose matching records are partly newer than its last checkpoint: Export refuses and says
+// how many, ExportPartial writes the bundle and says so in it.
+func TestExportNewerThanCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	dir, keys := t.TempDir(), testKeys(t)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	a := openTest(t, dir, keys, func(o *Options) { o.CheckpointEvery = time.Hour; o.Now = func() time.Time { return now } })
+	appendAll(t, a, "clinic-a", events[:1000], 100)
+	if _, err := a.Checkpoint(ctx, "clinic-a"); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, a, "clinic-a", events[1000:], 100) // synced, not yet due for a checkpoint
+	defer a.Close()
+	q := Query{Tenant: "clinic-a", IP: netip.MustParseAddr("183.62.140.253")}
+	newer := 0
+	for i := range events[1000:] {
+		if q.Match(&events[1000+i]) {
+			newer++
+		}
+	}
+	if newer == 0 {
+		t.Fatal("no matching record after the checkpoint: choose another address")
+	}
+	ro := openTest(t, dir, keys, func(o *Options) { o.ReadOnly = true })
+	defer ro.Close()
+	var buf bytes.Buffer
+	_, err := ro.Export(ctx, q, &buf, nil)
+	var inc *IncompleteError
+	if !errors.As(err, &inc) || inc.Newer != newer || inc.Checkpoint != 1000 || buf.Len() != 0 {
+		t.Fatalf("Export(read-only, %d newer matches) = %v, %d bytes written; want an IncompleteError of %d newer than 1000, nothing written", newer, err, buf.Len(), newer)
+	}
+	st, err := ro.ExportPartial(ctx, q, &buf, nil)
+	if err != nil || st.Newer != newer {
+		t.Fatalf("ExportPartial = %+v, %v; want %d newer left out", st, err, newer)
+	}
+	rep, err := VerifyBundle(bytes.NewReader(buf.Bytes()), ro.PublicKey())
+	if err != nil || rep.NewerOmitted != newer || rep.Checkpoint.Size != 1000 {
+		t.Errorf("VerifyBundle(partial) = %+v, %v; want newer_omitted %d at size 1000", rep, err, newer)
+	}
+	// The writer signs a fresh checkpoint: nothing is left out.
+	buf.Reset()
+	st, err = a.Export(ctx, q, &buf, nil)
+	if err != nil || st.Newer != 0 || st.Checkpoint.Size != 2000 {
+		t.Errorf("Export(writable) = %+v, %v; want a checkpoint of 2000 and nothing left out", st, err)
 	}
 }
 

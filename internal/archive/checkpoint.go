@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -49,7 +50,7 @@ func ParseCheckpoint(msg []byte, vkey string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: public key: %w", err)
 	}
-	n, err := note.Open(msg, note.VerifierList(v))
+	n, err := openNote(msg, v)
 	if err != nil {
 		var unk *note.UnverifiedNoteError
 		if errors.As(err, &unk) {
@@ -63,6 +64,22 @@ func ParseCheckpoint(msg []byte, vkey string) (*Checkpoint, error) {
 	}
 	c.Note = msg
 	return c, nil
+}
+
+// openNote opens a signed note with v, and refuses one whose signatures are not written as
+// they were made: base64 leaves the low bits of a padded last digit free, and a digit changed
+// there decodes to the same signature, yet it is a change to what was signed and kept.
+func openNote(msg []byte, v note.Verifier) (*note.Note, error) {
+	n, err := note.Open(msg, note.VerifierList(v))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range n.Sigs {
+		if sig, err := base64.StdEncoding.DecodeString(s.Base64); err != nil || base64.StdEncoding.EncodeToString(sig) != s.Base64 {
+			return nil, fmt.Errorf("the signature of %s is not in canonical base64: it was altered", s.Name)
+		}
+	}
+	return n, nil
 }
 
 func parseCheckpointText(text string) (*Checkpoint, error) {
@@ -87,6 +104,13 @@ func checkpointText(origin string, size uint64, root []byte) string {
 
 // PublicKey returns the archive's note verifier key, "<name>+<key id>+<base64 Ed25519 key>".
 func (a *Archive) PublicKey() string { return a.vkey }
+
+// KeyFingerprint returns the SHA-256, in hex, of a verifier key as PublicKey gives it: a
+// shorter form to pin, or to read out over the phone, than the key itself.
+func KeyFingerprint(vkey string) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(vkey)))
+	return hex.EncodeToString(sum[:])
+}
 
 // Origin returns the checkpoint origin of tenant.
 func (a *Archive) Origin(tenant string) string { return a.signerName() + "/" + tenant }
@@ -195,6 +219,11 @@ func (t *tenantLog) openCheckpoints() error {
 	flag := os.O_RDWR | os.O_CREATE
 	if t.a.opts.ReadOnly {
 		flag = os.O_RDONLY
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && t.synced > 0 {
+		// Only someone's hand removes it; the history is lost, and verify says so.
+		t.a.log.Error("the checkpoints file is missing though the log holds records: its history of signed checkpoints is lost",
+			"tenant", t.name, "records", t.synced)
 	}
 	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
@@ -309,16 +338,21 @@ func (t *tenantLog) checkpoint() (*Checkpoint, error) {
 	}
 	c := Checkpoint{Origin: origin, Size: t.synced, Root: root, Note: msg}
 	t.cps = append(t.cps, checkpoint{Checkpoint: c, time: t.a.opts.Now()})
+	if t.a.witnessed.Load() {
+		t.a.unwitnessed = append(t.a.unwitnessed, witnessed{tenant: t.name, cp: c})
+	}
 	return &c, nil
 }
 
 // Checkpoint syncs tenant's log and returns a checkpoint of everything in it, signing a new one
-// if the last does not cover it. A read-only archive returns its latest stored checkpoint.
+// (and giving it to the witnesses in the background) if the last does not cover it. A read-only archive returns
+// its latest stored checkpoint.
 func (a *Archive) Checkpoint(ctx context.Context, tenant string) (*Checkpoint, error) {
 	if !a.opts.ReadOnly {
 		if err := a.Sync(ctx); err != nil {
 			return nil, err
 		}
+		defer a.witnessLater()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

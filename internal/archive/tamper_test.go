@@ -3,7 +3,10 @@ package archive
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,14 +16,22 @@ import (
 	"testing"
 
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 // tamperBase builds a small archive of several segments, signs a checkpoint, and returns its
-// directory and keys.
-func tamperBase(t *testing.T) (string, *keyring.Ring) {
+// directory and keys. Every checkpoint is also given to a witness in a store of its own (as
+// serve does), whose checkpoints a rollback of the directory cannot change.
+func tamperBase(t *testing.T) (string, *keyring.Ring, *store.Store) {
 	t.Helper()
 	dir, keys := t.TempDir(), testKeys(t)
+	st, err := store.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "omamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
 	a := openTest(t, dir, keys, func(o *Options) { o.BlockBytes = 4 << 10; o.SegmentBytes = 6 << 10 })
+	a.AddWitness(context.Background(), NewStoreWitness(st, a.PublicKey()))
 	appendAll(t, a, "clinic-a", sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a"), 200)
 	if _, err := a.Checkpoint(context.Background(), "clinic-a"); err != nil {
 		t.Fatal(err)
@@ -28,7 +39,21 @@ func tamperBase(t *testing.T) (string, *keyring.Ring) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return dir, keys
+	return dir, keys, st
+}
+
+// storeKnown returns the checkpoints st keeps.
+func storeKnown(t *testing.T, st *store.Store) []KnownCheckpoint {
+	t.Helper()
+	cps, err := st.ArchiveCheckpoints(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []KnownCheckpoint
+	for _, c := range cps {
+		out = append(out, KnownCheckpoint{Source: "the store's checkpoint", Note: c.Note})
+	}
+	return out
 }
 
 func copyDir(t *testing.T, src string) string {
@@ -85,7 +110,7 @@ func mentions(rep *Report, seg string, block int) bool {
 }
 
 func TestVerifyUntouched(t *testing.T) {
-	dir, keys := tamperBase(t)
+	dir, keys, _ := tamperBase(t)
 	rep := verifyDir(t, dir, keys)
 	if !rep.OK() || rep.Records != 2000 || rep.Checkpoints == 0 {
 		t.Fatalf("Verify(untouched) = %d records, %d checkpoints, problems %v; want 2000 records, no problem", rep.Records, rep.Checkpoints, rep.Problems)
@@ -93,7 +118,7 @@ func TestVerifyUntouched(t *testing.T) {
 }
 
 func TestVerifyByteFlips(t *testing.T) {
-	dir, keys := tamperBase(t)
+	dir, keys, _ := tamperBase(t)
 	var files []string
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if !d.IsDir() && d.Name() != "LOCK" && d.Name() != "signing.key" {
@@ -159,7 +184,7 @@ func framesOf(t *testing.T, path string) (int64, []frame) {
 }
 
 func TestVerifyStructuralTampering(t *testing.T) {
-	dir, keys := tamperBase(t)
+	dir, keys, _ := tamperBase(t)
 	segs := segments(t, dir)
 	mid := segs[1]
 	tests := []struct {
@@ -255,5 +280,257 @@ func deleteRecord(t *testing.T, path string, keys keyring.Wrapper, bi, r int) {
 	out := slices.Concat(b[:fr.Off], frame, b[fr.Off+fr.Len:])
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVerifyRollback removes the newest part of the archive's history in the three ways an
+// intruder with the disk would, and checks that Verify finds each against the checkpoint the
+// store keeps, naming the rollback; a consistent rollback passes without it, so only a
+// checkpoint kept apart from the archive can find it.
+func TestVerifyRollback(t *testing.T) {
+	dir, keys, st := tamperBase(t)
+	if k := storeKnown(t, st); len(k) != 1 || !strings.Contains(string(k[0].Note), "\n2000\n") {
+		t.Fatalf("the store keeps %q, want the checkpoint of 2000 records", k)
+	}
+	if rep, err := VerifyKnown(context.Background(), dir, keys, storeKnown(t, st), nil); err != nil || !rep.OK() || rep.Known != 1 {
+		t.Fatalf("VerifyKnown(untouched) = %+v, %v; want ok against 1 known checkpoint", rep, err)
+	}
+	tests := []struct {
+		name string
+		do   func(t *testing.T, d string)
+		// alone says Verify finds it without the store's checkpoint.
+		alone bool
+		want  string
+	}{
+		{"delete the checkpoints file", func(t *testing.T, d string) {
+			os.Remove(filepath.Join(d, "clinic-a", "checkpoints"))
+		}, true, "the checkpoints file is missing"},
+		{"empty the checkpoints file", func(t *testing.T, d string) {
+			os.Truncate(filepath.Join(d, "clinic-a", "checkpoints"), 0)
+		}, true, "no checkpoint covers any of the records"},
+		{"drop the newest checkpoint", func(t *testing.T, d string) {
+			p := filepath.Join(d, "clinic-a", "checkpoints")
+			cps := checkpointEntries(t, p)
+			os.Truncate(p, cps[len(cps)-1])
+		}, false, "is newer than the newest in the checkpoints file"},
+		{"drop the checkpoints of the last two segments", func(t *testing.T, d string) {
+			p := filepath.Join(d, "clinic-a", "checkpoints")
+			cps := checkpointEntries(t, p)
+			os.Truncate(p, cps[len(cps)-2])
+		}, true, "no checkpoint covers records"},
+		{"consistent rollback of the last segment", func(t *testing.T, d string) {
+			rollback(t, d, keys, 1)
+		}, false, "the archive was rolled back"},
+		{"consistent rollback of the last three segments", func(t *testing.T, d string) {
+			rollback(t, d, keys, 3)
+		}, false, "the archive was rolled back"},
+		{"delete the tenant's log", func(t *testing.T, d string) {
+			os.RemoveAll(filepath.Join(d, "clinic-a"))
+		}, false, "the archive has no log of this tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := copyDir(t, dir)
+			tt.do(t, d)
+			rep := verifyDir(t, d, keys)
+			if alone := !rep.OK(); alone != tt.alone {
+				t.Errorf("Verify(%s) without the store's checkpoint: found %v, want %v (%v)", tt.name, alone, tt.alone, rep.Problems)
+			}
+			rep, err := VerifyKnown(context.Background(), d, keys, storeKnown(t, st), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(rep.Problems, func(p Problem) bool { return strings.Contains(p.Message, tt.want) }) {
+				t.Errorf("VerifyKnown(%s) = %v, want a problem saying %q", tt.name, rep.Problems, tt.want)
+			}
+			t.Logf("%s: %v", tt.name, rep.Problems)
+		})
+	}
+}
+
+// checkpointEntries returns the offset of each entry of a checkpoints file.
+func checkpointEntries(t *testing.T, path string) []int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs []int64
+	for off := 0; off+4 <= len(b); off += 4 + int(binary.BigEndian.Uint32(b[off:])) {
+		offs = append(offs, int64(off))
+	}
+	if len(offs) < 3 {
+		t.Fatalf("%s holds %d checkpoints, want several", path, len(offs))
+	}
+	return offs
+}
+
+// rollback removes the last n segments of clinic-a with everything that would betray them:
+// the checkpoints of more records than remain, and the stored subtree hashes they made. What
+// is left is the archive as it was when those segments were not yet written; Verify alone
+// must find it whole.
+func rollback(t *testing.T, dir string, keys keyring.Wrapper, n int) {
+	t.Helper()
+	tdir := filepath.Join(dir, "clinic-a")
+	segs := segments(t, dir)
+	removed := segs[len(segs)-n:]
+	h, _, err := readSegHeader(mustOpen(t, filepath.Join(tdir, filepath.Base(removed[0]))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := h.First
+	for _, s := range removed {
+		os.Remove(filepath.Join(tdir, filepath.Base(s)))
+	}
+	p := filepath.Join(tdir, "checkpoints")
+	b, _ := os.ReadFile(p)
+	cps, _, err := parseCheckpointLog(b, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []byte
+	for _, c := range cps {
+		if c.Size <= end {
+			kept = binary.BigEndian.AppendUint32(kept, uint32(len(c.Note)))
+			kept = append(kept, c.Note...)
+		}
+	}
+	os.WriteFile(p, kept, 0o600)
+	for j := range maxLevels {
+		lf := levelFile(filepath.Join(tdir, "tree"), j)
+		if _, err := os.Stat(lf); err == nil {
+			os.Truncate(lf, int64(32*(end>>((j+1)*tileStride))))
+		}
+	}
+	if rep := verifyDir(t, dir, keys); !rep.OK() {
+		t.Fatalf("the rollback to %d records is not consistent: Verify alone finds %v", end, rep.Problems)
+	}
+}
+
+func mustOpen(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestWitnessRefusesRollback reopens a rolled-back archive with the store's witness, as a
+// restarted server would: the witness refuses its checkpoints, before and after the log grows
+// past the size it keeps, and keeps the checkpoint that shows the rollback.
+func TestWitnessRefusesRollback(t *testing.T) {
+	ctx := context.Background()
+	dir, keys, st := tamperBase(t)
+	d := copyDir(t, dir)
+	rollback(t, d, keys, 2)
+	var logs bytes.Buffer
+	a := openTest(t, d, keys, func(o *Options) {
+		o.BlockBytes = 4 << 10
+		o.SegmentBytes = 6 << 10
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	a.AddWitness(ctx, NewStoreWitness(st, a.PublicKey()))
+	if !strings.Contains(logs.String(), "a witness did not take") || !strings.Contains(logs.String(), "rolled back") {
+		t.Errorf("AddWitness(rolled-back archive) logged %q, want the witness's refusal naming a rollback", logs.String())
+	}
+	logs.Reset()
+	appendAll(t, a, "clinic-a", sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a"), 200)
+	c, err := a.Checkpoint(ctx, "clinic-a")
+	if err != nil || c.Size <= 2000 {
+		t.Fatalf("Checkpoint = %v, %v; want one past 2000 records", c, err)
+	}
+	if err := a.Close(); err != nil { // and the witnesses have answered
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "does not extend the checkpoint of size 2000") {
+		t.Errorf("a checkpoint past the witness's size logged %q, want the witness's refusal of an inconsistent tree", logs.String())
+	}
+	kept, err := st.ArchiveCheckpoint(ctx, a.Origin("clinic-a"))
+	if err != nil || !bytes.Contains(kept, []byte("\n2000\n")) {
+		t.Errorf("the store keeps %q, %v; want the checkpoint of 2000 records still", kept, err)
+	}
+	rep, err := VerifyKnown(ctx, d, keys, storeKnown(t, st), nil)
+	if err != nil || !slices.ContainsFunc(rep.Problems, func(p Problem) bool {
+		return strings.Contains(p.Message, "does not match the store's checkpoint")
+	}) {
+		t.Errorf("VerifyKnown(rolled back, then grown) = %v, %v; want the tree of 2000 records not to match the store's checkpoint", rep.Problems, err)
+	}
+}
+
+// TestStoreWitness follows the witness's answers to a writer that believes it holds another
+// size, as a second node or a restart would.
+func TestStoreWitness(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "omamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := openTest(t, t.TempDir(), testKeys(t))
+	defer a.Close()
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	appendAll(t, a, "clinic-a", events[:500], 100)
+	c1, _ := a.Checkpoint(ctx, "clinic-a")
+	appendAll(t, a, "clinic-a", events[500:], 100)
+	c2, _ := a.Checkpoint(ctx, "clinic-a")
+	w := NewStoreWitness(st, a.PublicKey())
+	prf := func(old, size uint64) [][]byte {
+		p, err := a.ConsistencyProof("clinic-a", old, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var conflict *WitnessConflict
+	steps := []struct {
+		name  string
+		old   uint64
+		proof [][]byte
+		note  []byte
+		check func(err error) bool
+	}{
+		{"first", 0, nil, c1.Note, func(err error) bool { return err == nil }},
+		{"from the wrong size", 0, nil, c2.Note, func(err error) bool { return errors.As(err, &conflict) && conflict.Size == c1.Size }},
+		{"with a proof from elsewhere", c1.Size, prf(c1.Size-1, c2.Size), c2.Note, func(err error) bool { return err != nil && !errors.As(err, &conflict) }},
+		{"signed by another key", c1.Size, prf(c1.Size, c2.Size), []byte(strings.Replace(string(c2.Note), "\n2000\n", "\n2001\n", 1)), func(err error) bool { return err != nil && !errors.As(err, &conflict) }},
+		{"consistent", c1.Size, prf(c1.Size, c2.Size), c2.Note, func(err error) bool { return err == nil }},
+		{"older", c2.Size, prf(c1.Size, c1.Size), c1.Note, func(err error) bool { return errors.Is(err, ErrRollback) }},
+	}
+	for _, s := range steps {
+		if err := w.AddCheckpoint(ctx, s.old, s.proof, s.note); !s.check(err) {
+			t.Errorf("AddCheckpoint(%s) = %v", s.name, err)
+		}
+	}
+	if kept, _ := st.ArchiveCheckpoint(ctx, c2.Origin); !bytes.Equal(kept, c2.Note) {
+		t.Errorf("the store keeps %q, want the checkpoint of %d records", kept, c2.Size)
+	}
+}
+
+// TestVerifyCoveredSince: a sealed segment that the checkpoints read first do not cover is no
+// fault if the file, read again, only grew by a checkpoint that covers it (a segment begun
+// beside a running server while verify read); it is if the file was rewritten.
+func TestVerifyCoveredSince(t *testing.T) {
+	dir, _, _ := tamperBase(t)
+	p := filepath.Join(dir, "clinic-a", "checkpoints")
+	b, _ := os.ReadFile(p)
+	offs := checkpointEntries(t, p)
+	pub, _ := os.ReadFile(filepath.Join(dir, publicKeyFile))
+	v := verifier{dir: filepath.Join(dir, "clinic-a"), vkey: strings.TrimSpace(string(pub)), uncoveredEnd: 2000}
+	if !v.coveredSince(b[:offs[len(offs)-1]]) {
+		t.Errorf("coveredSince(the file before its last checkpoint) = false, want true")
+	}
+	if !v.coveredSince(b[:offs[len(offs)-2]]) {
+		t.Errorf("coveredSince(the file before its last two checkpoints) = false, want true")
+	}
+	other := bytes.Clone(b[:offs[len(offs)-1]])
+	other[10] ^= 1
+	if v.coveredSince(other) {
+		t.Errorf("coveredSince(another file) = true, want false")
+	}
+	v.uncoveredEnd = 2001
+	if v.coveredSince(b[:offs[len(offs)-1]]) {
+		t.Errorf("coveredSince(records beyond every checkpoint) = true, want false")
 	}
 }

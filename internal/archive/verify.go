@@ -2,13 +2,16 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -56,7 +59,12 @@ type Report struct {
 	// Retention lists the segments deleted by retention, whose records the log accounts for
 	// (each noted by a retention record; a fault in that is a Problem).
 	Retention []Deletion
-	Problems  []Problem
+	// Known counts the checkpoints kept apart from the archive (VerifyKnown) that it was
+	// checked against, and Unsigned the records, at the end of the logs, that no checkpoint
+	// covers yet: the server signs one at least every archive.checkpoint_interval.
+	Known    int
+	Unsigned uint64
+	Problems []Problem
 }
 
 // OK reports whether nothing was wrong.
@@ -68,7 +76,29 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // and every checkpoint's signature and root. progress, if set, is called with the bytes of
 // each block read. Verify returns an error only when it cannot run; what it finds wrong is in
 // the report.
+//
+// Besides what the archive holds, Verify holds it to this: every tenant that has records has
+// its checkpoints file, and every segment but the last is covered by a signed checkpoint (the
+// archive signs one whenever it begins a new segment), so that records no checkpoint covers
+// are only ever at the end of a log, and only until the next checkpoint is due.
 func Verify(ctx context.Context, dir string, keys keyring.Wrapper, progress func(int64)) (*Report, error) {
+	return VerifyKnown(ctx, dir, keys, nil, progress)
+}
+
+// A KnownCheckpoint is a checkpoint of the archive kept apart from its directory: by the
+// store or another witness, or by an authority that was given it.
+type KnownCheckpoint struct {
+	// Source names it in the report: "the store's checkpoint", "the checkpoint in FILE".
+	Source string
+	Note   []byte // the signed note
+}
+
+// VerifyKnown is Verify that also checks the archive against checkpoints kept apart from it,
+// which a rollback of the directory (its last segments removed with the checkpoints and tree
+// hashes that cover them) cannot change. Each must be signed by the archive's key, its tenant
+// must have a log, and the log must hold at least its size with the same root there; a known
+// checkpoint newer than the newest in the checkpoints file says that file lost entries.
+func VerifyKnown(ctx context.Context, dir string, keys keyring.Wrapper, known []KnownCheckpoint, progress func(int64)) (*Report, error) {
 	pub, err := os.ReadFile(filepath.Join(dir, publicKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("verify: public key: %w", err)
@@ -79,17 +109,64 @@ func Verify(ctx context.Context, dir string, keys keyring.Wrapper, progress func
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	rep := &Report{}
+	byTenant := rep.sortKnown(vkey, known)
 	for _, e := range ents {
 		if !e.IsDir() || !ValidTenant(e.Name()) {
 			continue
 		}
 		rep.Tenants++
-		v := verifier{rep: rep, tenant: e.Name(), dir: filepath.Join(dir, e.Name()), keys: keys, vkey: vkey, progress: progress}
+		v := verifier{rep: rep, tenant: e.Name(), dir: filepath.Join(dir, e.Name()), keys: keys, vkey: vkey, progress: progress,
+			known: byTenant[e.Name()]}
+		delete(byTenant, e.Name())
 		if err := v.run(ctx); err != nil {
 			return rep, err
 		}
 	}
+	for _, tenant := range slices.Sorted(maps.Keys(byTenant)) {
+		for _, k := range byTenant[tenant] {
+			rep.Problems = append(rep.Problems, Problem{Tenant: tenant, Block: -1, Record: -1, Offset: -1,
+				Message: fmt.Sprintf("%s is of %d records, but the archive has no log of this tenant: the log was deleted", k.name, k.Size)})
+		}
+	}
 	return rep, nil
+}
+
+// knownCP is a known checkpoint that verified, and where it came from.
+type knownCP struct {
+	checkpoint
+	name string // its Source
+}
+
+// sortKnown checks the known checkpoints' origins and signatures, reports those that fail,
+// and returns the others by tenant.
+func (rep *Report) sortKnown(vkey string, known []KnownCheckpoint) map[string][]knownCP {
+	archiveName, _, _ := strings.Cut(vkey, "+")
+	out := map[string][]knownCP{}
+	for _, k := range known {
+		name := k.Source
+		text, _, _ := strings.Cut(string(k.Note), "\n\n")
+		c, err := parseCheckpointText(text + "\n")
+		if err != nil {
+			rep.Problems = append(rep.Problems, Problem{Block: -1, Record: -1, Offset: -1, Message: fmt.Sprintf("%s: %v", name, err)})
+			continue
+		}
+		arch, tenant := "", c.Origin
+		if i := strings.LastIndexByte(c.Origin, '/'); i >= 0 {
+			arch, tenant = c.Origin[:i], c.Origin[i+1:]
+		}
+		if arch != archiveName {
+			rep.Problems = append(rep.Problems, Problem{Tenant: tenant, Block: -1, Record: -1, Offset: -1,
+				Message: fmt.Sprintf("%s is of the archive %q, not of this one (%q): this archive replaced that one, or it is another archive's", name, arch, archiveName)})
+			continue
+		}
+		if c, err = ParseCheckpoint(k.Note, vkey); err != nil {
+			rep.Problems = append(rep.Problems, Problem{Tenant: tenant, Block: -1, Record: -1, Offset: -1, Message: fmt.Sprintf("%s: %v", name, err)})
+			continue
+		}
+		rep.Known++
+		out[tenant] = append(out[tenant], knownCP{checkpoint: checkpoint{Checkpoint: *c}, name: name})
+	}
+	return out
 }
 
 type verifier struct {
@@ -106,8 +183,20 @@ type verifier struct {
 	broken bool   // the tree could not be followed past a problem
 	count  uint64
 	levels [maxLevels][]byte // the stored hash files
-	cps    []checkpoint
-	nextCP int
+	// cps are the checkpoints to compare the tree with, by size: those of the checkpoints
+	// file and the known ones (cpKnown), named by cpNames in problems.
+	cps     []checkpoint
+	cpNames []string
+	cpKnown []bool
+	nextCP  int
+	known   []knownCP
+	fileCP  uint64 // the size of the newest checkpoint in the file
+	lastSeg string // the segment before the current one
+	segEnd  uint64 // the record after the last of lastSeg
+	// the first sealed segment that holds records no checkpoint covers, and the end of the
+	// last such segment
+	uncovered    string
+	uncoveredEnd uint64
 	// retention
 	deleted   []Deletion                // the lines of the retention file
 	nodes     map[compact.NodeID][]byte // the hashes they keep
@@ -130,7 +219,12 @@ func (v *verifier) problem(seg string, block int, record int64, off int64, forma
 
 func (v *verifier) run(ctx context.Context) error {
 	// Checkpoints first: their sizes say where roots are to be compared.
-	if b, err := os.ReadFile(filepath.Join(v.dir, "checkpoints")); err == nil {
+	b, err := os.ReadFile(filepath.Join(v.dir, "checkpoints"))
+	hasFile := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if hasFile {
 		cps, good, err := parseCheckpointLog(b, v.vkey)
 		if err != nil {
 			v.problem("checkpoints", -1, -1, -1, "%v", err)
@@ -145,11 +239,15 @@ func (v *verifier) run(ctx context.Context) error {
 		v.cps = cps
 		v.rep.Checkpoints += len(cps)
 		for i := range cps {
+			v.cpNames = append(v.cpNames, fmt.Sprintf("checkpoint %d", i))
+			v.cpKnown = append(v.cpKnown, false)
+			v.fileCP = max(v.fileCP, cps[i].Size)
 			if want := strings.SplitN(string(cps[i].Note), "\n", 2)[0]; !strings.HasSuffix(want, "/"+v.tenant) {
 				v.problem("checkpoints", -1, -1, -1, "checkpoint %d has origin %q, not of tenant %s", i, want, v.tenant)
 			}
 		}
 	}
+	v.addKnown()
 	ds, good, err := readRetention(v.dir)
 	if err != nil {
 		v.problem(retentionFile, -1, -1, good, "%v", err)
@@ -185,10 +283,28 @@ func (v *verifier) run(ctx context.Context) error {
 	n := v.rng.End()
 	v.rep.Records += v.count
 	v.unseenRetention()
+	switch {
+	case v.segEnd == 0:
+	case !hasFile:
+		v.problem("checkpoints", -1, -1, -1, "the checkpoints file is missing, but the log holds records up to %d: it was deleted", v.segEnd-1)
+	case v.fileCP == 0:
+		v.problem("checkpoints", -1, -1, -1, "no checkpoint covers any of the records up to %d: the checkpoints were removed", v.segEnd-1)
+	case v.uncovered != "" && !v.coveredSince(b):
+		v.problem(v.uncovered, -1, int64(v.fileCP), -1, "later segments began, but no checkpoint covers records %d to %d: the checkpoints after them were removed",
+			v.fileCP, v.uncoveredEnd-1)
+		fallthrough
+	case v.segEnd > v.fileCP:
+		v.rep.Unsigned += v.segEnd - v.fileCP
+	}
 	// Checkpoints beyond the records: records were removed from the end.
 	for ; !v.broken && v.nextCP < len(v.cps); v.nextCP++ {
-		v.problem("checkpoints", -1, -1, -1, "checkpoint %d covers %d records, but the segments hold only %d: records at the end were removed",
-			v.nextCP, v.cps[v.nextCP].Size, n)
+		if !v.cpKnown[v.nextCP] {
+			v.problem("checkpoints", -1, -1, -1, "%s covers %d records, but the segments hold only %d: records at the end were removed",
+				v.cpNames[v.nextCP], v.cps[v.nextCP].Size, n)
+		} else {
+			v.problem("", -1, -1, -1, "%s covers %d records, but the segments hold only %d: the archive was rolled back (its last records removed with the checkpoints that covered them)",
+				v.cpNames[v.nextCP], v.cps[v.nextCP].Size, n)
+		}
 	}
 	for j := 0; !v.broken && j < maxLevels; j++ {
 		if have, want := uint64(len(v.levels[j]))/32, n>>((j+1)*tileStride); have > want {
@@ -445,6 +561,14 @@ func (v *verifier) segmentStart(it *vitem) bool {
 	if h.Tenant != v.tenant {
 		v.problem(name, -1, -1, 0, "header names tenant %q", h.Tenant)
 	}
+	// The one before is sealed: a checkpoint must cover it.
+	if v.lastSeg != "" && v.segEnd > v.fileCP {
+		if v.uncovered == "" {
+			v.uncovered = v.lastSeg
+		}
+		v.uncoveredEnd = v.segEnd
+	}
+	v.lastSeg = name
 	// Only a gap asks whether retention accounts for it: the check reads every deletion line.
 	if h.First > v.next {
 		if ds, ok := retentionCovers(v.deleted, v.next, h.First); ok {
@@ -528,7 +652,7 @@ func (v *verifier) block(it *vitem) bool {
 			v.checkpoints(name, seq, off)
 		}
 	}
-	v.next = end
+	v.next, v.segEnd = end, end
 	return true
 }
 
@@ -544,6 +668,40 @@ func (v *verifier) checkpointWithin(begin, end uint64) bool {
 	}
 	return false
 }
+
+// addKnown merges the known checkpoints into those of the file, by size; one that is the
+// same note as one of the file's only confirms it.
+func (v *verifier) addKnown() {
+	for _, k := range v.known {
+		if slices.ContainsFunc(v.cps, func(c checkpoint) bool { return bytes.Equal(c.Note, k.Note) }) {
+			continue
+		}
+		if k.Size > v.fileCP {
+			v.problem("checkpoints", -1, -1, -1, "%s, of %d records, is newer than the newest in the checkpoints file (%d records): checkpoints were removed",
+				k.name, k.Size, v.fileCP)
+		}
+		i := sort.Search(len(v.cps), func(i int) bool { return v.cps[i].Size > k.Size })
+		v.cps = slices.Insert(v.cps, i, k.checkpoint)
+		v.cpNames = slices.Insert(v.cpNames, i, k.name)
+		v.cpKnown = slices.Insert(v.cpKnown, i, true)
+	}
+}
+
+// coveredSince reports whether the checkpoints file, read again, holds what it held when read
+// first (b) and a checkpoint that covers the sealed segments: beside a running server, a
+// segment may begin between the first reading and the listing of the segments, the
+// checkpoint that sealed the one before it coming just after that reading.
+func (v *verifier) coveredSince(b []byte) bool {
+	now, err := os.ReadFile(filepath.Join(v.dir, "checkpoints"))
+	if err != nil || !bytes.HasPrefix(now, b) {
+		return false
+	}
+	cps, _, err := parseCheckpointLog(now[len(b):], v.vkey)
+	return err == nil && len(cps) > 0 && slices.MaxFunc(cps, func(x, y checkpoint) int { return cmp.Compare(x.Size, y.Size) }).Size >= v.uncoveredEnd
+}
+
+// cpName names checkpoint i of v.cps in a problem.
+func (v *verifier) cpName(i int) string { return v.cpNames[i] }
 
 func (v *verifier) lastCPSize() uint64 {
 	if len(v.cps) == 0 {
@@ -576,8 +734,8 @@ func (v *verifier) checkpoints(seg string, block int, off int64) {
 	for v.nextCP < len(v.cps) && v.cps[v.nextCP].Size == v.rng.End() {
 		root, _ := v.rng.GetRootHash(nil)
 		if !bytes.Equal(root, v.cps[v.nextCP].Root) {
-			v.problem(seg, block, int64(v.rng.End()-1), off, "the tree of %d records does not match signed checkpoint %d: records up to here were altered, removed or reordered",
-				v.rng.End(), v.nextCP)
+			v.problem(seg, block, int64(v.rng.End()-1), off, "the tree of %d records does not match %s: records up to here were altered, removed or reordered",
+				v.rng.End(), v.cpName(v.nextCP))
 		}
 		v.nextCP++
 	}

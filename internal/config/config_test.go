@@ -349,6 +349,9 @@ func TestValidate(t *testing.T) {
 		{"decision webhook over http", func(c *Config) {
 			c.Respond.Webhooks = []Webhook{{Name: "fgt", URL: "http://fortigate.hospital.example/stitch"}}
 		}, []string{"respond.webhooks.0.url"}, "https"},
+		{"archive witness over http, without a key", func(c *Config) {
+			c.Archive.Witnesses = []ArchiveWitness{{URL: "http://witness.soc.example/"}}
+		}, []string{"archive.witnesses.0.url", "archive.witnesses.0.key"}, "https"},
 		{"nftables netns missing", func(c *Config) { c.Respond.Netns = "/run/netns/no-such-namespace" }, []string{"respond.nftables_netns"}, ""},
 		{"min level", func(c *Config) { c.Detect.MinLevel = "severe" }, []string{"detect.min_level"}, "Sigma's levels"},
 		{"internal network", func(c *Config) { c.Detect.InternalNetworks = []string{"10.0.0.0"} }, []string{"detect.internal_networks.0"}, "10.0.0.0/8"},

@@ -263,6 +263,20 @@ type Archive struct {
 	// How long records are kept. Only whole segments whose records are all older are deleted,
 	// and each deletion is itself recorded in the archive.
 	Retention time.Duration `yaml:"retention"`
+	// Witnesses apart from this server (a regional SOC's, an authority's) that are given every
+	// checkpoint by the C2SP tlog-witness protocol, so that a rollback of the archive's disk
+	// shows even if the store is lost with it. Each must trust the archive's public key
+	// ('omamori archive pubkey') for its origins. The store is always a witness besides.
+	Witnesses []ArchiveWitness `yaml:"witnesses"`
+}
+
+// ArchiveWitness is one C2SP tlog-witness.
+type ArchiveWitness struct {
+	// Its submission prefix (add-checkpoint is appended). Must be https, or http to this
+	// machine.
+	URL string `yaml:"url"`
+	// Its cosignature/v1 key: <name>+<key id>+<base64 of 0x04 and an Ed25519 public key>.
+	Key string `yaml:"key"`
 }
 
 // Log configures omamori's own log.

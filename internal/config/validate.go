@@ -250,6 +250,15 @@ func (c *Config) validate() []Problem {
 			bad(key+".url", fmt.Sprintf("%q is not an https URL", w.URL), "decisions leave omamori only over https (http only to this machine)")
 		}
 	}
+	for i, w := range c.Archive.Witnesses {
+		key := "archive.witnesses." + strconv.Itoa(i)
+		if !secureURL(w.URL) {
+			bad(key+".url", fmt.Sprintf("%q is not an https URL", w.URL), "checkpoints go to a witness over https (http only to this machine)")
+		}
+		if w.Key == "" {
+			bad(key+".key", "must not be empty", "the witness's operator gives its key: <name>+<key id>+<base64>")
+		}
+	}
 	if c.Incidents.Window <= 0 {
 		bad("incidents.window", "must be more than 0", "24h gathers a day's alerts about the same hosts into one incident")
 	}

@@ -141,10 +141,24 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	if created {
 		log.Warn("created the archive's master key: keep a copy apart from this server, or the archive cannot be read", "key_file", cfg.Archive.KeyFile)
 	}
+	n.Store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata store: %w", err)
+	}
 	n.Archive, err = archive.Open(ctx, archive.Options{Dir: cfg.Archive.Dir, Keys: keys,
 		SegmentBytes: cfg.Archive.SegmentSize, CheckpointEvery: cfg.Archive.CheckpointInterval, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open archive: %w", err)
+	}
+	// Each checkpoint is kept in the store too, apart from the archive's disk, so that a
+	// rollback of the archive's directory shows in 'omamori archive verify'.
+	n.Archive.AddWitness(ctx, archive.NewStoreWitness(n.Store, n.Archive.PublicKey()))
+	for _, cw := range cfg.Archive.Witnesses {
+		w, err := archive.NewHTTPWitness(cw.URL, cw.Key, &http.Client{Timeout: 10 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("archive.witnesses: %w", err)
+		}
+		n.Archive.AddWitness(ctx, w)
 	}
 	// The archive reads the bus as a consumer of its own, so events wait there while it is slow.
 	n.goServe("archive", func() error { return archive.Consume(runCtx, n.Bus, n.Archive, log) })
@@ -170,10 +184,6 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		return nil
 	})
 
-	n.Store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
-	if err != nil {
-		return nil, fmt.Errorf("open metadata store: %w", err)
-	}
 	tenants := map[string]bool{cfg.Ingest.DefaultTenant: true}
 	for _, l := range cfg.Ingest.Syslog {
 		tenants[l.Tenant] = true
@@ -227,6 +237,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 			return p.Tenant, "api:" + p.Name, err
 		},
 	}, api.MaxBody(64<<20))
+	n.mountArchive()
 	tenantIDs := slices.Sorted(maps.Keys(tenants))
 	if err := n.startAccess(ctx, cfg, tenantIDs); err != nil {
 		return nil, err
