@@ -206,3 +206,26 @@ func TestArchiveVerifyReportsBusGaps(t *testing.T) {
 		t.Errorf("omamori archive verify found more than the gap:\n%s", out)
 	}
 }
+
+// TestIngestSaysWhatTheBusDropped: a bus bounded by bytes drops its oldest messages to take
+// an import larger than it, before any archive has read them; ingest must say so and fail.
+func TestIngestSaysWhatTheBusDropped(t *testing.T) {
+	dir := t.TempDir()
+	var in bytes.Buffer
+	for i := range 1000 {
+		fmt.Fprintf(&in, "<38>May  1 10:00:%02d gw sshd[%d]: Failed password for invalid user u%d from 198.51.100.%d port %d ssh2 ingest-id-%d\n",
+			i%60, 1000+i, i, i%250+1, 1024+i, i)
+	}
+	file := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := runCLI(t, "ingest", "-data-dir", dir, "-set", "ingest.batch_size=50", "-set", "bus.max_bytes=20000", file)
+	if err == nil || !strings.Contains(err.Error(), "the bus dropped") {
+		t.Fatalf("omamori ingest into a bus smaller than the import = %v, want the dropped messages named\n%s", err, stderr)
+	}
+	// Within bounds, nothing is said.
+	if _, stderr, err := runCLI(t, "ingest", "-data-dir", t.TempDir(), "-set", "ingest.batch_size=50", file); err != nil {
+		t.Fatalf("omamori ingest: %v\n%s", err, stderr)
+	}
+}

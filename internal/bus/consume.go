@@ -250,6 +250,33 @@ func (d *durableConsumer) reset(ctx context.Context, seq uint64) (uint64, error)
 	return r.ResetSeq, nil
 }
 
+// Dropped returns how many messages EVENTS no longer holds that the durable consumer name had
+// not acknowledged: removed by the stream's limits (Config.MaxAge, MaxBytes) before the
+// consumer read them. A consumer that does not exist yet has acknowledged nothing.
+func (b *Bus) Dropped(ctx context.Context, name string) (uint64, error) {
+	s, err := b.js.Stream(ctx, b.events)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var floor uint64
+	c, err := s.Consumer(ctx, name)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		return 0, err
+	default:
+		floor = c.CachedInfo().AckFloor.Stream
+	}
+	if first := info.State.FirstSeq; first > floor+1 {
+		return first - floor - 1, nil
+	}
+	return 0, nil
+}
+
 // ConsumerPending returns how many messages of EVENTS the durable consumer name has not yet
 // acknowledged, for lag metrics and tests.
 func (b *Bus) ConsumerPending(ctx context.Context, name string) (uint64, error) {
