@@ -32,15 +32,7 @@ func TestIngestThenServeArchivesEveryEventOnce(t *testing.T) {
 	for n := range runs {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			dir := t.TempDir()
-			var in bytes.Buffer
-			for i := range events {
-				fmt.Fprintf(&in, "<38>May  1 10:00:%02d gw sshd[%d]: Failed password for invalid user u%d from 198.51.100.%d port %d ssh2 ingest-id-%d\n",
-					i%60, 1000+i, i, i%250+1, 1024+i, i)
-			}
-			file := filepath.Join(dir, "auth.log")
-			if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			file := writeAuthLog(t, dir, events)
 			// Small batches, so that the bus holds many and the archive's groups cut across them.
 			out, stderr, err := runCLI(t, "ingest", "-data-dir", dir, "-set", "ingest.batch_size=50", file)
 			if err != nil {
@@ -113,6 +105,22 @@ func TestIngestThenServeArchivesEveryEventOnce(t *testing.T) {
 	}
 }
 
+// writeAuthLog writes n sshd syslog lines to dir/auth.log, line i naming itself ingest-id-i,
+// and returns the file's name.
+func writeAuthLog(t *testing.T, dir string, n int) string {
+	t.Helper()
+	var in bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&in, "<38>May  1 10:00:%02d gw sshd[%d]: Failed password for invalid user u%d from 198.51.100.%d port %d ssh2 ingest-id-%d\n",
+			i%60, 1000+i, i, i%250+1, 1024+i, i)
+	}
+	file := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // busLast returns the sequence of the last message on the EVENTS stream of dataDir.
 func busLast(t *testing.T, dataDir string) uint64 {
 	t.Helper()
@@ -156,15 +164,7 @@ func archivedUpTo(t *testing.T, dataDir, keyFile string) uint64 {
 // must name the missing bus messages and fail.
 func TestArchiveVerifyReportsBusGaps(t *testing.T) {
 	dir := t.TempDir()
-	var in bytes.Buffer
-	for i := range 1000 {
-		fmt.Fprintf(&in, "<38>May  1 10:00:%02d gw sshd[%d]: Failed password for invalid user u%d from 198.51.100.%d port %d ssh2 ingest-id-%d\n",
-			i%60, 1000+i, i, i%250+1, 1024+i, i)
-	}
-	file := filepath.Join(dir, "auth.log")
-	if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeAuthLog(t, dir, 1000)
 	if _, stderr, err := runCLI(t, "ingest", "-data-dir", dir, "-set", "ingest.batch_size=50", file); err != nil {
 		t.Fatalf("omamori ingest: %v\n%s", err, stderr)
 	}
@@ -211,15 +211,7 @@ func TestArchiveVerifyReportsBusGaps(t *testing.T) {
 // an import larger than it, before any archive has read them; ingest must say so and fail.
 func TestIngestSaysWhatTheBusDropped(t *testing.T) {
 	dir := t.TempDir()
-	var in bytes.Buffer
-	for i := range 1000 {
-		fmt.Fprintf(&in, "<38>May  1 10:00:%02d gw sshd[%d]: Failed password for invalid user u%d from 198.51.100.%d port %d ssh2 ingest-id-%d\n",
-			i%60, 1000+i, i, i%250+1, 1024+i, i)
-	}
-	file := filepath.Join(dir, "auth.log")
-	if err := os.WriteFile(file, in.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeAuthLog(t, dir, 1000)
 	_, stderr, err := runCLI(t, "ingest", "-data-dir", dir, "-set", "ingest.batch_size=50", "-set", "bus.max_bytes=20000", file)
 	if err == nil || !strings.Contains(err.Error(), "the bus dropped") {
 		t.Fatalf("omamori ingest into a bus smaller than the import = %v, want the dropped messages named\n%s", err, stderr)
