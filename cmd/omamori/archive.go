@@ -231,7 +231,10 @@ Verify re-reads every segment of every hospital and checks every checksum, seque
 number, authentication tag and record, recomputes each Merkle tree from its records and
 compares it with the stored subtree hashes and every signed checkpoint. It prints each
 problem with its hospital, segment, block and record, and fails if there is any.
-It needs the master keys, and runs beside a server.
+It then compares the archive with the bus: every message still on the EVENTS stream up
+to the last one the archive holds must be in it, and each gap is printed by hospital and
+bus sequence range, and fails verify. It needs the master keys, and runs beside a server
+(the bus is compared there only through bus.listen).
 
 A rollback — the last segments removed together with the checkpoints and tree hashes
 that cover them — leaves an archive that is consistent in itself, so verify also holds
@@ -325,6 +328,13 @@ Flags:
 	}
 	if !rep.OK() {
 		return hint(fmt.Errorf("archive verify: %d problems", len(rep.Problems)), "keep the archive as it is for investigation; restore the named segments from a backup and verify again")
+	}
+	gaps, err := verifyComplete(ctx, e, cfg, keys)
+	if err != nil {
+		return err
+	}
+	if gaps > 0 {
+		return hint(fmt.Errorf("archive verify: %d gaps against the bus", gaps), "the named bus messages are not archived: keep the bus's data (data_dir/jetstream) until they are, and report it")
 	}
 	fmt.Fprintln(e.stdout, "ok")
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
@@ -107,6 +108,14 @@ func runIngest(ctx context.Context, e env, fs *flag.FlagSet, args []string) erro
 	}
 	if err := p.Close(ctx); err != nil {
 		return err
+	}
+	// A bus bounded by bytes or age drops its oldest messages to take new ones, whether the
+	// archive has read them or not.
+	if n, err := b.Dropped(ctx, archive.ConsumerName); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	} else if n > 0 {
+		return hint(fmt.Errorf("ingest: the bus dropped %d messages (batches of events) that the archive had not read, to stay within bus.max_bytes or bus.max_age", n),
+			"raise bus.max_bytes so that the bus holds the import until 'omamori serve' archives it, or send the logs to a running server")
 	}
 	fmt.Fprintf(e.stdout, "%d events and %d dead letters are on the bus (tenant %s)\n", total.Accepted, total.DeadLetters, *tenant)
 	return nil

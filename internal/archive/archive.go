@@ -303,8 +303,8 @@ func (a *Archive) WaitSynced(ctx context.Context, tenant string, n uint64) error
 	}
 }
 
-// continued marks a block sealed between two Syncs: what one Sync writes is recovered whole
-// or, after a crash, not at all.
+// continued marks a block sealed in the middle of a batch: a batch is recovered whole or,
+// after a crash, not at all.
 const continued = 1 << 63
 
 // Append adds events to tenant's log as one batch with the given mark (a position the caller
@@ -340,15 +340,21 @@ func (a *Archive) append(tenant string, mark uint64, add func(t *tenantLog) erro
 	if t.broken != nil {
 		return t.broken
 	}
+	// A batch with a mark has blocks of its own, its mark on the last: so every bus batch's
+	// sequence is in the archive, for Complete to compare with the bus.
+	if mark != 0 {
+		t.seal(false)
+	}
 	if err := add(t); err != nil {
 		t.broken = err
 		return err
 	}
 	if mark != 0 {
 		t.mark = mark
-	}
-	if t.w != nil && t.w.count > 0 {
-		t.w.mark = mark
+		if t.w != nil && t.w.count > 0 {
+			t.w.mark = mark
+			t.seal(false)
+		}
 	}
 	return nil
 }
@@ -757,7 +763,7 @@ func (t *tenantLog) add(e *event.Event) error {
 		t.seal(true)
 	}
 	if w.count == 0 {
-		w.first, w.minT, w.maxT = i, 1<<63-1, -1<<63
+		w.first, w.minT, w.maxT, w.mark = i, 1<<63-1, -1<<63, 0
 	}
 	w.rec = event.AppendBatch(w.rec[:0], []event.Event{*e})
 	w.keys.saltOf(&w.salt, i)

@@ -13,26 +13,53 @@ import (
 // ConsumerName is the durable consumer the archive follows EVENTS with.
 const ConsumerName = "archive"
 
-// Consume archives every batch of events on the bus, until ctx is done or a write fails. A
-// group of bus messages is acknowledged only after Sync: after a crash, the bus delivers again
-// what was not acknowledged, and batches the archive already holds (a sequence at or below the
-// tenant's Mark) are skipped, so nothing is lost and nothing doubled.
+// Consume archives every batch of events on the bus, until ctx is done or a write fails.
+//
+// The archive's own records say where it resumes: after Position, the last bus sequence it
+// holds, whatever the bus's consumer state says (it could be ahead: an acknowledgement that
+// covered more than was archived, an archive restored from a backup). Everything up to
+// Position is archived because batches are archived in bus order and a group of them is
+// synced at each change of tenant: a crash between two tenants' fsyncs cannot leave a later
+// batch on disk and an earlier one lost. A group is acknowledged only after Sync. Batches
+// the archive already holds (at or below the tenant's Mark) are skipped, so nothing is lost
+// and nothing doubled.
 func Consume(ctx context.Context, b *bus.Bus, a *Archive, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "archive")
-	return b.ConsumeEvents(ctx, bus.ConsumeConfig{Durable: ConsumerName}, func(ctx context.Context, msgs []bus.Msg) error {
+	from := a.Position() + 1
+	log.Info("archiving the bus", "from", from)
+	return b.ConsumeEvents(ctx, bus.ConsumeConfig{Durable: ConsumerName, From: from}, func(ctx context.Context, msgs []bus.Msg) error {
+		tenant := ""
 		for _, m := range msgs {
 			if m.Seq <= a.Mark(m.Tenant) {
 				continue
 			}
+			if tenant != "" && m.Tenant != tenant {
+				if err := a.Sync(ctx); err != nil {
+					return err
+				}
+			}
+			tenant = m.Tenant
 			if err := a.AppendBatch(ctx, m.Tenant, m.Seq, m.Data); err != nil {
 				return fmt.Errorf("archive batch %d of tenant %s: %w", m.Seq, m.Tenant, err)
 			}
 		}
 		return a.Sync(ctx)
 	})
+}
+
+// Position returns the last bus sequence the archive holds, of any tenant (0 if none): the
+// highest Mark.
+func (a *Archive) Position() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var p uint64
+	for _, t := range a.tenants {
+		p = max(p, t.mark)
+	}
+	return p
 }
 
 // AppendBatch appends the events of a batch in the bus encoding (event.AppendBatch), as Append

@@ -369,6 +369,25 @@ func (b *Bus) ReadEvents(ctx context.Context, fn func(Msg) error) error {
 	return b.readStream(ctx, b.events, fn)
 }
 
+// StreamState says what a stream holds: messages First to Last, Msgs of them (fewer when
+// some were deleted). An empty stream has First = Last+1.
+type StreamState struct {
+	First, Last, Msgs uint64
+}
+
+// EventsState returns what EVENTS holds now.
+func (b *Bus) EventsState(ctx context.Context) (StreamState, error) {
+	s, err := b.js.Stream(ctx, b.events)
+	if err != nil {
+		return StreamState{}, fmt.Errorf("stream %s: %w", b.events, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return StreamState{}, fmt.Errorf("stream %s: %w", b.events, err)
+	}
+	return StreamState{First: info.State.FirstSeq, Last: info.State.LastSeq, Msgs: info.State.Msgs}, nil
+}
+
 // PublishAlert publishes one alert of tenant (JSON) to ALERTS, as PublishEvents does.
 func (b *Bus) PublishAlert(ctx context.Context, tenant string, alert []byte) error {
 	return b.publish(ctx, alertsRoot, tenant, alert)

@@ -14,12 +14,20 @@ import (
 type ConsumeConfig struct {
 	// Durable names the consumer; its position survives restarts. Required.
 	Durable string
+	// From, if not zero, is the first stream sequence the caller has not handled, from its
+	// own durable records: the consumer starts there whatever its own state says (the archive
+	// starts after the last bus sequence it holds). Zero starts after the consumer's
+	// acknowledgement floor.
+	From uint64
 	// MaxBytes bounds the bytes of messages handed over in one group (default 32 MiB).
 	MaxBytes int
 	// MaxWait is the longest a group waits to fill before it is handed over with what it has
 	// (default 200ms).
 	MaxWait time.Duration
 }
+
+// maxGroup bounds the messages of one group, whatever their bytes: alerts are small.
+const maxGroup = 4096
 
 // ConsumeEvents follows EVENTS with the durable consumer cfg.Durable and calls fn with groups
 // of messages, in stream order, until ctx is done or fn fails. fn owns the messages' data.
@@ -28,11 +36,20 @@ type ConsumeConfig struct {
 // message up to the group's last (the consumer acknowledges all below what it acknowledges),
 // and ConsumeEvents waits for the server to confirm it. When fn returns an error,
 // ConsumeEvents returns it without acknowledging, and the next call starts again at the first
-// message not acknowledged: those messages come again, in order, immediately. (JetStream
-// would otherwise redeliver them only after their ack wait, out of order with newer ones; the
-// consumer is therefore recreated at its acknowledgement floor each time ConsumeEvents
-// starts.) A message may thus be delivered more than once, never skipped: fn must recognize a
-// batch it has already handled, for instance by its sequence number.
+// message not acknowledged (or at cfg.From): those messages come again, in order,
+// immediately. A message may thus be delivered more than once, never skipped: fn must
+// recognize a batch it has already handled, for instance by its sequence number.
+//
+// Because an acknowledgement covers everything below it, a message the server delivered but
+// fn never saw would be acknowledged with the next group. That happens: nats.go gives up on a
+// fetch a second after its wait on its own clock, and drops what the server sends it after
+// that, which the server counts as delivered. ConsumeEvents therefore checks that every
+// delivery follows the one before (the consumer's delivery sequence) and that nothing is
+// pending after an empty fetch; when one went missing it resets the consumer to the first
+// message fn has not handled, without acknowledging anything, and reads on from there. At
+// start it resets the consumer the same way (JetStream would otherwise redeliver what the
+// last run left unacknowledged only after its ack wait, out of order with newer ones). The
+// consumer is created if missing and updated if its settings changed, never deleted.
 //
 // Only one ConsumeEvents may run per durable name at a time.
 func (b *Bus) ConsumeEvents(ctx context.Context, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
@@ -51,6 +68,11 @@ func (b *Bus) ConsumeDeadLetters(ctx context.Context, cfg ConsumeConfig, fn func
 	return b.consume(ctx, b.dead, "dead letters", cfg, fn)
 }
 
+// ErrStreamBehind is wrapped by the error of a consumer asked to start past the end of its
+// stream: the caller holds messages the stream never had, because the stream was made anew
+// (the bus's data deleted, or another NATS) since.
+var ErrStreamBehind = errors.New("bus: the stream ends before the position the consumer resumes from")
+
 func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
 	if cfg.Durable == "" {
 		return fmt.Errorf("consume %s: no durable consumer name", what)
@@ -62,17 +84,25 @@ func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfi
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 200 * time.Millisecond
 	}
-	c, err := b.durable(ctx, stream, cfg.Durable)
+	log := b.log.With("consumer", cfg.Durable)
+	d, err := b.durable(ctx, stream, cfg.Durable)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", what, err)
 	}
+	// next is the first message fn has not handled; dseq the delivery sequence of the last
+	// delivery seen (a reset numbers deliveries from 1 again).
+	next, err := d.reset(ctx, cfg.From)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", what, err)
+	}
+	var dseq uint64
 	var msgs []Msg
 	var last jetstream.Msg
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, err := c.FetchBytes(cfg.MaxBytes, jetstream.FetchMaxWait(cfg.MaxWait))
+		batch, err := d.c.Fetch(maxGroup, jetstream.FetchMaxBytes(cfg.MaxBytes), jetstream.FetchMaxWait(cfg.MaxWait))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -80,10 +110,18 @@ func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfi
 			return fmt.Errorf("consume %s: %w", what, err)
 		}
 		msgs = msgs[:0]
+		lost := false
 		for m := range batch.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
 				return fmt.Errorf("consume %s: %w", what, err)
+			}
+			if md.Sequence.Consumer != dseq+1 {
+				lost = true // a delivery went to a fetch nobody reads any more
+			}
+			dseq = md.Sequence.Consumer
+			if lost || md.Sequence.Stream < next {
+				continue // after a loss nothing counts; below next: handled already
 			}
 			subj := m.Subject()
 			msgs = append(msgs, Msg{Seq: md.Sequence.Stream, Subject: subj, Tenant: subj[strings.LastIndexByte(subj, '.')+1:],
@@ -95,6 +133,26 @@ func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfi
 				return ctx.Err()
 			}
 			return fmt.Errorf("consume %s: %w", what, err)
+		}
+		if !lost && len(msgs) == 0 {
+			// Deliveries still pending when none reached us went to a fetch given up on; if
+			// nothing follows them, no gap in the delivery sequence would ever show it.
+			info, err := d.c.Info(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("consume %s: %w", what, err)
+			}
+			lost = info.NumAckPending > 0
+		}
+		if lost {
+			log.Warn("messages were delivered to a fetch that had given up: delivering them again", "from", next)
+			if next, err = d.reset(ctx, next); err != nil {
+				return fmt.Errorf("consume %s: %w", what, err)
+			}
+			dseq = 0
+			continue
 		}
 		if len(msgs) == 0 {
 			continue
@@ -109,27 +167,28 @@ func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfi
 		if err != nil {
 			return fmt.Errorf("consume %s: acknowledge %d: %w", what, msgs[len(msgs)-1].Seq, err)
 		}
+		next = msgs[len(msgs)-1].Seq + 1
 	}
 }
 
-// durable returns the durable consumer name on stream, recreated to start at the first message
-// it has not acknowledged.
-func (b *Bus) durable(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
+// durableConsumer is a durable consumer and its stream.
+type durableConsumer struct {
+	s    jetstream.Stream
+	c    jetstream.Consumer
+	name string
+}
+
+// durable returns the durable consumer name on stream, created if missing, its settings
+// updated if they differ. Consumers are never deleted: their state is the position of stages
+// that keep no other (detection, response).
+//
+// An earlier omamori recreated its consumers at every start with DeliverByStartSequence at
+// their acknowledgement floor. JetStream cannot change a consumer's deliver policy or start
+// sequence, and need not: such a consumer keeps them, and can still be reset to any sequence
+// from its start on, which is all the earlier floor allowed anyway.
+func (b *Bus) durable(ctx context.Context, stream, name string) (*durableConsumer, error) {
 	s, err := b.js.Stream(ctx, stream)
 	if err != nil {
-		return nil, err
-	}
-	start := uint64(1)
-	if c, err := s.Consumer(ctx, name); err == nil {
-		info, err := c.Info(ctx)
-		if err != nil {
-			return nil, err
-		}
-		start = info.AckFloor.Stream + 1
-		if err := s.DeleteConsumer(ctx, name); err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, err
 	}
 	cc := jetstream.ConsumerConfig{
@@ -140,10 +199,82 @@ func (b *Bus) durable(ctx context.Context, stream, name string) (jetstream.Consu
 		MaxAckPending: -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
-	if start > 1 {
-		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+	c, err := s.Consumer(ctx, name)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		c, err = s.CreateConsumer(ctx, cc)
+	case err != nil:
+	default:
+		have := c.CachedInfo().Config
+		if have.AckPolicy != cc.AckPolicy || have.DeliverSubject != "" || have.FilterSubject != "" || len(have.FilterSubjects) > 0 {
+			return nil, fmt.Errorf("consumer %s on %s was not made by omamori (ack policy %v, push or filtered): remove it or rename it", name, stream, have.AckPolicy)
+		}
+		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = have.DeliverPolicy, have.OptStartSeq, have.OptStartTime
+		c, err = s.UpdateConsumer(ctx, cc)
 	}
-	return s.CreateConsumer(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
+	}
+	return &durableConsumer{s: s, c: c, name: name}, nil
+}
+
+// reset makes the consumer deliver from stream sequence seq, or from the first message after
+// its acknowledgement floor when seq is 0, forgetting what it had delivered and not had
+// acknowledged; it returns the sequence it delivers from. A reset to seq also acknowledges
+// everything below seq.
+func (d *durableConsumer) reset(ctx context.Context, seq uint64) (uint64, error) {
+	if seq > 1 {
+		info, err := d.s.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("reset consumer %s: %w", d.name, err)
+		}
+		if last := info.State.LastSeq; seq > last+1 {
+			return 0, fmt.Errorf("reset consumer %s to %d: %w (%s ends at %d)", d.name, seq, ErrStreamBehind, info.Config.Name, last)
+		}
+	}
+	var r *jetstream.ConsumerResetResponse
+	var err error
+	if seq == 0 {
+		r, err = d.s.ResetConsumer(ctx, d.name)
+	} else {
+		r, err = d.s.ResetConsumerToSequence(ctx, d.name, seq)
+	}
+	if errors.Is(err, jetstream.ErrConsumerInvalidReset) {
+		start := d.c.CachedInfo().Config.OptStartSeq
+		return 0, fmt.Errorf("reset consumer %s to %d: it was made by an earlier omamori to start at %d and cannot go back (remove it to read from %d): %w",
+			d.name, seq, start, seq, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reset consumer %s: %w", d.name, err)
+	}
+	return r.ResetSeq, nil
+}
+
+// Dropped returns how many messages EVENTS no longer holds that the durable consumer name had
+// not acknowledged: removed by the stream's limits (Config.MaxAge, MaxBytes) before the
+// consumer read them. A consumer that does not exist yet has acknowledged nothing.
+func (b *Bus) Dropped(ctx context.Context, name string) (uint64, error) {
+	s, err := b.js.Stream(ctx, b.events)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var floor uint64
+	c, err := s.Consumer(ctx, name)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		return 0, err
+	default:
+		floor = c.CachedInfo().AckFloor.Stream
+	}
+	if first := info.State.FirstSeq; first > floor+1 {
+		return first - floor - 1, nil
+	}
+	return 0, nil
 }
 
 // ConsumerPending returns how many messages of EVENTS the durable consumer name has not yet
@@ -167,7 +298,7 @@ func (b *Bus) pending(ctx context.Context, stream, name string) (uint64, error) 
 	if err != nil {
 		return 0, err
 	}
-	// Not found: not yet created, or being re-created by durable at this moment.
+	// Not found: not yet created.
 	c, err := s.Consumer(ctx, name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return info.State.Msgs, nil

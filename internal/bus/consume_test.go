@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestConsumeEventsAcksAfterFnAndRedeliversInOrder(t *testing.T) {
@@ -114,6 +118,134 @@ func TestConsumeAlerts(t *testing.T) {
 		publish("clinic-a", "alert 3")
 		if got := read(1); fmt.Sprint(got) != "[clinic-a: alert 3]" {
 			t.Errorf("after a restart = %q, want only the new alert", got)
+		}
+	})
+}
+
+// consumeAll runs ConsumeEvents with cfg until its consumer has acknowledged everything on
+// EVENTS, and returns the sequences fn was given.
+func consumeAll(t *testing.T, b *Bus, cfg ConsumeConfig) []uint64 {
+	t.Helper()
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	var mu sync.Mutex
+	var got []uint64
+	done := make(chan error, 1)
+	go func() {
+		done <- b.ConsumeEvents(ctx, cfg, func(ctx context.Context, msgs []Msg) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range msgs {
+				got = append(got, m.Seq)
+			}
+			return nil
+		})
+	}()
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("ConsumeEvents(%+v) = %v before everything was acknowledged", cfg, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		// Pending counts from the floor, which a reset to From sets: wait for fn to have run
+		// since as well when From is given.
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if p, err := b.ConsumerPending(ctx, cfg.Durable); err == nil && p == 0 && (cfg.From == 0 || n > 0) {
+			break
+		}
+	}
+	stop()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("ConsumeEvents(%+v) = %v, want %v", cfg, err, context.Canceled)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(got)
+}
+
+func seqs(from, to uint64) []uint64 {
+	var s []uint64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+// TestConsumeEventsKeepsItsConsumer: a restart resumes the same consumer (it is never
+// deleted), a consumer an earlier omamori made with a start sequence still serves, and From
+// overrides the consumer's floor in both directions.
+func TestConsumeEventsKeepsItsConsumer(t *testing.T) {
+	forEachBus(t, func(t *testing.T, b *Bus) {
+		ctx := t.Context()
+		publish := func(n int) {
+			for i := range n {
+				if err := b.PublishEvents(ctx, "clinic-a", []byte(fmt.Sprintf("batch %d", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		created := func(name string) time.Time {
+			s, err := b.js.Stream(ctx, b.events)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := s.Consumer(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.CachedInfo().Created
+		}
+		publish(5)
+		// An earlier omamori's consumer: recreated at its floor with a start sequence.
+		s, err := b.js.Stream(ctx, b.events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "legacy", AckPolicy: jetstream.AckAllPolicy,
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: 3}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := ConsumeConfig{Durable: "test", MaxWait: 20 * time.Millisecond}
+		legacy := ConsumeConfig{Durable: "legacy", MaxWait: 20 * time.Millisecond}
+		if got := consumeAll(t, b, cfg); !slices.Equal(got, seqs(1, 5)) {
+			t.Fatalf("first run got %v, want %v", got, seqs(1, 5))
+		}
+		if got := consumeAll(t, b, legacy); !slices.Equal(got, seqs(3, 5)) {
+			t.Fatalf("legacy consumer got %v, want %v", got, seqs(3, 5))
+		}
+		first, firstLegacy := created("test"), created("legacy")
+		publish(3)
+		for _, tc := range []struct {
+			name string
+			cfg  ConsumeConfig
+			want []uint64
+		}{
+			{"restart", cfg, seqs(6, 8)},
+			{"legacy restart", legacy, seqs(6, 8)},
+			{"From behind the floor", ConsumeConfig{Durable: "test", From: 2, MaxWait: 20 * time.Millisecond}, seqs(2, 8)},
+			{"legacy From at its start", ConsumeConfig{Durable: "legacy", From: 3, MaxWait: 20 * time.Millisecond}, seqs(3, 8)},
+		} {
+			if got := consumeAll(t, b, tc.cfg); !slices.Equal(got, tc.want) {
+				t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+			}
+		}
+		if c := created("test"); !c.Equal(first) {
+			t.Errorf("consumer test was created again at %v (first %v)", c, first)
+		}
+		if c := created("legacy"); !c.Equal(firstLegacy) {
+			t.Errorf("consumer legacy was created again at %v (first %v)", c, firstLegacy)
+		}
+		// From past the stream's end: the caller holds what this stream never had.
+		err = b.ConsumeEvents(ctx, ConsumeConfig{Durable: "test", From: 100}, func(context.Context, []Msg) error { return nil })
+		if !errors.Is(err, ErrStreamBehind) {
+			t.Errorf("ConsumeEvents From 100 of 8 = %v, want %v", err, ErrStreamBehind)
+		}
+		// From below a legacy consumer's start cannot be served: said, not skipped.
+		err = b.ConsumeEvents(ctx, ConsumeConfig{Durable: "legacy", From: 2}, func(context.Context, []Msg) error { return nil })
+		if !errors.Is(err, jetstream.ErrConsumerInvalidReset) {
+			t.Errorf("ConsumeEvents legacy From 2 = %v, want %v", err, jetstream.ErrConsumerInvalidReset)
 		}
 	})
 }
