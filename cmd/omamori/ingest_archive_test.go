@@ -15,6 +15,7 @@ import (
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/store"
 )
 
 var ingestID = regexp.MustCompile(`ingest-id-\d+`)
@@ -177,10 +178,16 @@ func TestArchiveVerifyReportsBusGaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st, err := store.Open(ctx, "sqlite", filepath.Join(dir, "omamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	a, err := archive.Open(ctx, archive.Options{Dir: filepath.Join(dir, "archive"), Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.AddWitness(ctx, archive.NewStoreWitness(st, a.PublicKey()))
 	err = b.ReadEvents(ctx, func(m bus.Msg) error {
 		if m.Seq <= 7 {
 			return nil
@@ -188,6 +195,9 @@ func TestArchiveVerifyReportsBusGaps(t *testing.T) {
 		return a.AppendBatch(ctx, m.Tenant, m.Seq, m.Data)
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Checkpoint(ctx, "default"); err != nil { // as serve does every minute
 		t.Fatal(err)
 	}
 	if err := a.Close(); err != nil {
