@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/crowdsec"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/netlab"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/scenario"
 	"github.com/omamori-project/omamori/internal/store"
@@ -178,5 +180,74 @@ func TestWebhooksTellEnforcersOnlyWhatIsInForce(t *testing.T) {
 	}
 	if ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Ventilator}); err != nil || len(ds) != 2 {
 		t.Errorf("decisions on the ventilator: %+v, %v; want the two", ds, err)
+	}
+}
+
+// TestHeldDecisionLeavesIsolationInForce, in network namespaces: the hospital server is
+// isolated by an approver who overrode its guardrail; a script's token then asks the same
+// isolation, which is held, and revokes that held one. Neither change touches the kernel: the
+// server stays cut off, as a block of the attacker's made after them shows applied first.
+func TestHeldDecisionLeavesIsolationInForce(t *testing.T) {
+	l := netlab.New(t, "198.18")
+	l.Hospital.Serve(t, e2eServer)
+	server, _, _ := strings.Cut(e2eServer, ":")
+	ctx := t.Context()
+	assets := filepath.Join(t.TempDir(), "assets.csv")
+	csv := "address,name,category,department,protected\n" +
+		e2eVentilator + ",ICU ventilator bed 1,life-support,ICU,true\n" +
+		server + ",EHR-APP01,information,Information Systems,true\n"
+	if err := os.WriteFile(assets, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, "respond.assets="+assets, "respond.allow=[10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]",
+		"respond.policies=", "respond.nftables=true", "respond.nftables_netns="+l.Gateway.Path)
+	tenant := cfg.Ingest.DefaultTenant
+	n := startNode(t, cfg)
+	defer n.Shutdown(ctx)
+	// dropped waits until from's connections to the server are dropped by the gateway.
+	dropped := func(from netlab.NS, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			err := from.Dial(e2eServer, 300*time.Millisecond)
+			if isDrop(err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s still reaches the server 30s later (%v)", what, from.Name, err)
+			}
+		}
+	}
+
+	mori := respond.SignedIn(auth.Identity{UserID: "mori", Name: "mori", Roles: map[string][]auth.Role{tenant: {auth.RoleApprover}}, SecondFactor: true}, tenant)
+	iso, err := n.Respond.Add(ctx, tenant, mori, respond.Request{Action: respond.ActionIsolate, Scope: respond.ScopeIP, Value: server,
+		TTL: time.Hour, Reason: "ransomware encrypting EHR-APP01", Override: true})
+	if err != nil || iso.Status != respond.StatusActive {
+		t.Fatalf("the approver's isolation of the server = %+v, %v; want active", iso, err)
+	}
+	dropped(l.Ventilator, "after the isolation")
+
+	soar := issue(t, n, tenant, "soar", auth.ScopeRead, auth.ScopeRespond)
+	resp := request(t, n, "POST", "/api/v1/decisions", soar, `{"action": "isolate", "target": "`+server+`", "ttl": "4h", "reason": "ransomware"}`)
+	var held respond.DecisionView
+	json.NewDecoder(resp.Body).Decode(&held)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || held.Status != respond.StatusHeld {
+		t.Fatalf("the token's isolation of the server = %s %+v, want 201 held", resp.Status, held)
+	}
+	resp = request(t, n, "DELETE", fmt.Sprintf("/api/v1/decisions/%d", held.ID), soar, `{"note": "asked twice"}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoking the held isolation = %s", resp.Status)
+	}
+	// The enforcer applies changes in order: once the attacker's block is in the kernel, both
+	// changes before it were dealt with.
+	resp = request(t, n, "POST", "/api/v1/decisions", soar, `{"action": "block", "target": "`+e2eAttacker+`", "ttl": "1h", "reason": "brute force"}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("the token's block of the attacker = %s", resp.Status)
+	}
+	dropped(l.Attacker, "after the attacker's block")
+	if err := l.Ventilator.Dial(e2eServer, time.Second); !isDrop(err) {
+		t.Errorf("after a held isolation of the server was made and revoked, the ventilator's connection to it: %v; want it dropped, the approver's isolation still in force", err)
 	}
 }
