@@ -346,6 +346,13 @@ func TestValidate(t *testing.T) {
 		{"no deadline", func(c *Config) { c.Incidents.Deadlines.PPCPreliminaryDays = 0 }, []string{"incidents.deadlines.ppc_preliminary_days"}, "defaults"},
 		{"final with unlawful purpose shorter", func(c *Config) { c.Incidents.Deadlines.PPCFinalUnauthorizedDays = 20 },
 			[]string{"incidents.deadlines.ppc_final_unauthorized_days"}, "60 days"},
+		{"decision webhook of unknown events", func(c *Config) {
+			c.Respond.Webhooks = []Webhook{{Name: "edr", URL: "https://edr.hospital.example/isolate", Events: "held"}}
+		}, []string{"respond.webhooks.0.events"}, "enforced"},
+		{"decision webhooks of either events", func(c *Config) {
+			c.Respond.Webhooks = []Webhook{{Name: "edr", URL: "https://edr.hospital.example/isolate", Events: "enforced"},
+				{Name: "tickets", URL: "http://127.0.0.1:8080/hook", Events: "all"}}
+		}, nil, ""},
 		{"decision webhook over http", func(c *Config) {
 			c.Respond.Webhooks = []Webhook{{Name: "fgt", URL: "http://fortigate.hospital.example/stitch"}}
 		}, []string{"respond.webhooks.0.url"}, "https"},

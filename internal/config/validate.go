@@ -249,6 +249,9 @@ func (c *Config) validate() []Problem {
 		if !secureURL(w.URL) {
 			bad(key+".url", fmt.Sprintf("%q is not an https URL", w.URL), "decisions leave omamori only over https (http only to this machine)")
 		}
+		if w.Events != "" && w.Events != "enforced" && w.Events != "all" {
+			bad(key+".events", fmt.Sprintf("unknown events %q", w.Events), "use enforced (decisions in force; for receivers that act on them) or all (held ones too; for ticketing)")
+		}
 	}
 	for i, w := range c.Archive.Witnesses {
 		key := "archive.witnesses." + strconv.Itoa(i)
