@@ -286,6 +286,9 @@ func (s *Stream) Flush() {
 		return
 	}
 	p := s.p
+	// The slot first, then the encoding buffers: a thousand streams flushing at once wait for
+	// slots without holding a buffer each.
+	p.sem <- struct{}{}
 	var evBuf, dlBuf *[]byte
 	if s.n > 0 {
 		evBuf = p.buffer()
@@ -309,7 +312,6 @@ func (s *Stream) Flush() {
 	s.n, s.bytes, s.due = 0, 0, time.Time{}
 	s.arena = nil
 
-	p.sem <- struct{}{}
 	p.pending.Add(1)
 	s.acks.Add(1)
 	go func() {
