@@ -80,6 +80,7 @@ type Pipeline struct {
 	cancel context.CancelFunc
 	bufs   sync.Pool  // *[]byte encoding buffers
 	reads  *sync.Pool // the connections' full read buffers (newReadPool)
+	lines  sync.Pool  // *bufio.Reader of HTTP bodies (lineReader)
 }
 
 // NewPipeline makes a pipeline publishing to pub, with metrics registered on reg (nil: not
