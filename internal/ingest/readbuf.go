@@ -75,8 +75,10 @@ func (b *readBuffer) fill(want int) error {
 	if b.big == nil && (want > len(b.buf) || b.burst) {
 		b.big = b.pool.Get().(*[]byte)
 		b.use(*b.big)
-	} else if b.r > 0 && (b.r == b.w || len(b.buf)-b.w < want-(b.w-b.r)) {
-		b.use(b.buf) // slide the unread bytes to the front
+	} else if b.r > 0 {
+		// Slide the unread bytes (the start of a message) to the front, as bufio does, so
+		// that the read has the whole rest of the buffer and not the few bytes after them.
+		b.use(b.buf)
 	}
 	for range 100 {
 		n, err := b.src.Read(b.buf[b.w:])
