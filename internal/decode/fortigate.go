@@ -234,7 +234,7 @@ func fgCommon(e *event.Event, r *fgRecord) {
 		// VPN or the admin console, system events) happen on it. Naming it the host of every
 		// traffic log would make it the host of every alert, and group them all as one.
 		e.Set(fgObserver, r.devname)
-		if r.typ == "event" {
+		if r.typ == "event" && hostLike(r.devname) {
 			e.Host = r.devname
 		}
 	}

@@ -27,7 +27,7 @@ var (
 )
 
 // textDecoder decodes a line of text that may carry a syslog header. want says which body it
-// accepts: "syslog" accepts any, "fortigate" and "cef" only their own.
+// accepts: "syslog" accepts any, "fortigate", "cef", "cisco" and "panos" only their own.
 type textDecoder struct {
 	opts Options
 	want string
@@ -43,6 +43,8 @@ func newTextDecoder(opts Options, want string) *textDecoder {
 func newSyslog(opts Options) Decoder    { return newTextDecoder(opts, "syslog") }
 func newFortiGate(opts Options) Decoder { return newTextDecoder(opts, "fortigate") }
 func newCEF(opts Options) Decoder       { return newTextDecoder(opts, "cef") }
+func newCisco(opts Options) Decoder     { return newTextDecoder(opts, "cisco") }
+func newPANOS(opts Options) Decoder     { return newTextDecoder(opts, "panos") }
 
 func (d *textDecoder) fail(reason Reason, detail string) error {
 	return &Error{Format: d.want, Reason: reason, Detail: detail}
@@ -70,10 +72,18 @@ func (d *textDecoder) Decode(e *event.Event) error {
 		err = d.cef(e, body)
 	case fgLooksLike(body):
 		err = d.fortigate(e, body)
+	case ciscoLooksLike(body):
+		err = d.cisco(e, body)
+	case panLooksLike(body):
+		err = d.panos(e, body)
 	case d.want == "fortigate":
 		return d.fail(ReasonSyntax, "not a FortiGate key=value log")
 	case d.want == "cef":
 		return d.fail(ReasonSyntax, "no CEF: header")
+	case d.want == "cisco":
+		return d.fail(ReasonSyntax, "no Cisco %FACILITY-SEVERITY-MNEMONIC:")
+	case d.want == "panos":
+		return d.fail(ReasonSyntax, "not a PAN-OS CSV log")
 	default:
 		authDecode(e, e.Message)
 	}
@@ -84,8 +94,11 @@ func (d *textDecoder) Decode(e *event.Event) error {
 		if e.Received.IsZero() {
 			return d.fail(ReasonTimestamp, "no timestamp in the record")
 		}
-		// A record without a time of its own happened when it arrived.
+		// A record without a time that can be read keeps the time of its arrival, which is
+		// the best there is, but says so: a timeline must not present it as the time of the
+		// event.
 		e.Time = e.Received
+		e.Add(keyTags, TagTimeFromReceipt)
 	}
 	return nil
 }
@@ -108,6 +121,9 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 		}
 	}
 	if t, n, ok := parseISOTime(s, d.opts.location()); ok {
+		e.Time = t
+		s = s[n:]
+	} else if t, n, ok := parseUTMTime(s, d.opts.location()); ok {
 		e.Time = t
 		s = s[n:]
 	} else if ts, n, ok := parseBSDTime(s); ok {
@@ -136,8 +152,10 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 	if isBody(s) {
 		return s, nil
 	}
-	// The host name, unless the word is already the tag ("sshd[12]:", "kernel:").
-	if w, rest := cutWord(s); w != "" && w[len(w)-1] != ':' && strings.IndexByte(w, '[') < 0 && strings.IndexByte(w, '=') < 0 {
+	// The host name, unless the word is already the tag ("sshd[12]:", "kernel:") or is no
+	// host name at all (the start of a CSV record, "1,2021/03/02"): a wrong host.name is
+	// worse than none, since rules, the archive and extracts take it as the machine's.
+	if w, rest := cutWord(s); hostLike(w) {
 		e.Host = w
 		s = trimSpaceLeft(rest)
 		if isBody(s) {
@@ -149,7 +167,50 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 }
 
 // isBody reports whether s is a message body that another decoder reads whole.
-func isBody(s string) bool { return strings.HasPrefix(s, "CEF:") || fgLooksLike(s) }
+func isBody(s string) bool {
+	return strings.HasPrefix(s, "CEF:") || fgLooksLike(s) || ciscoLooksLike(s) || panLooksLike(s)
+}
+
+// hostLike reports whether w can be a host name or address: letters, digits, dots, hyphens,
+// underscores, the colons of an IPv6 address and, inside a device's configured name ("FGT
+// 60F"), spaces; and not only digits (a Cisco sequence number "6705" is none). Every decoder
+// checks a host.name with it, so that what is not a host (the start of a CSV record,
+// "1,2021/03/02") never becomes one.
+func hostLike(w string) bool {
+	if w == "" || len(w) > 255 {
+		return false
+	}
+	number := true
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		switch {
+		case isDigit(c):
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_', c == '.', c == ':', c == ' ':
+			number = false
+		default:
+			return false
+		}
+	}
+	end := w[len(w)-1]
+	return !number && end != ':' && end != ' ' && w[0] != '.' && w[0] != '-' && w[0] != ' '
+}
+
+// processLike reports whether a syslog tag can name a process: it holds a letter and none of
+// the bytes that mark something else (a Cisco message id "%ASA-4-106023", a sequence number
+// "6705", CSV, key=value).
+func processLike(tag string) bool {
+	letter := false
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			letter = true
+		case c == '%' || c == ',' || c == '=' || c == '"' || c == '\'' || c == '<' || c == '>':
+			return false
+		}
+	}
+	return letter
+}
 
 // syslogPRI parses "<PRI>" at the start of s and returns its value and length, or n == 0.
 func syslogPRI(s string) (pri, n int) {
@@ -174,7 +235,7 @@ func syslogPRI(s string) (pri, n int) {
 // and the message after it into e. Without a tag the whole of s is the message.
 func (d *textDecoder) tagAndMessage(e *event.Event, s string) {
 	tag, pid, msg, ok := syslogTag(s)
-	if !ok {
+	if !ok || !processLike(tag) {
 		e.Message = trimSpaceRight(s)
 		return
 	}
@@ -261,10 +322,10 @@ func (d *textDecoder) rfc5424(e *event.Event, s string) (string, error) {
 	if msgid == "" {
 		return "", d.fail(ReasonSyntax, "RFC 5424 header is cut short")
 	}
-	if host != "-" {
+	if host != "-" && hostLike(host) {
 		e.Host = host
 	}
-	if app != "-" {
+	if app != "-" && processLike(app) {
 		e.Process = app
 	}
 	if procid != "-" {
@@ -363,14 +424,17 @@ func quoteShort(s string) string {
 	return "\"" + s + "\""
 }
 
-// bsdTime is an RFC 3164 timestamp ("Dec 10 06:55:46"), which usually has no year.
+// bsdTime is an RFC 3164 timestamp ("Dec 10 06:55:46"), which usually has no year and no zone.
 type bsdTime struct {
 	year, month, day, hour, min, sec, nsec int
+	zoned                                  bool          // the timestamp named its zone
+	offset                                 time.Duration // east of UTC, when zoned
 }
 
 // parseBSDTime reads "Mmm dd hh:mm:ss" with the variants devices send: a space-padded day
-// ("Jul  1"), a year ("Jul 1 2024 10:00:00", Cisco), fractions of a second, and a colon after
-// the time (Cisco). It returns the length read.
+// ("Jul  1"), a year ("Jul 1 2024 10:00:00", Cisco), fractions of a second, a zone ("Z" right
+// after the time as Cisco FTD writes it, or " UTC", " JST"; see parseOffset), and a colon
+// after the time (Cisco). It returns the length read.
 func parseBSDTime(s string) (bsdTime, int, bool) {
 	var t bsdTime
 	m, ok := monthOf(s)
@@ -405,6 +469,17 @@ func parseBSDTime(s string) (bsdTime, int, bool) {
 		return t, 0, false
 	}
 	i += n
+	if i < len(s) && (s[i] == 'Z' || s[i] == 'z') {
+		t.zoned = true
+		i++
+	} else if i+1 < len(s) && s[i] == ' ' && s[i+1] >= 'A' && s[i+1] <= 'Z' {
+		w, _ := cutWord(s[i+1:])
+		w = strings.TrimSuffix(w, ":")
+		if off, ok := parseOffset(w); ok {
+			t.zoned, t.offset = true, off
+			i += 1 + len(w)
+		}
+	}
 	if i < len(s) && s[i] == ':' {
 		i++
 	}
@@ -418,6 +493,9 @@ func parseBSDTime(s string) (bsdTime, int, bool) {
 // received (or now), or the one before when that would put t more than a day in the future.
 func (t bsdTime) time(opts Options, received time.Time) (time.Time, bool) {
 	loc := opts.location()
+	if t.zoned {
+		loc = time.UTC
+	}
 	year := t.year
 	if year == 0 {
 		year = opts.Year
@@ -437,7 +515,26 @@ func (t bsdTime) time(opts Options, received time.Time) (time.Time, bool) {
 	if tt.Day() != t.day {
 		return time.Time{}, false // Feb 30
 	}
-	return tt, true
+	return tt.Add(-t.offset), true
+}
+
+// parseUTMTime reads the timestamp Sophos UTM writes at the start of its lines,
+// "2023:04:28-00:50:54", in loc (the appliance's zone, which the line does not name), and
+// returns the length read.
+func parseUTMTime(s string, loc *time.Location) (time.Time, int, bool) {
+	if len(s) < 19 || s[4] != ':' || s[7] != ':' || s[10] != '-' || (len(s) > 19 && s[19] != ' ') {
+		return time.Time{}, 0, false
+	}
+	y, ok1 := atoiN(s, 4)
+	mo, ok2 := atoiN(s[5:], 2)
+	d, ok3 := atoiN(s[8:], 2)
+	var h, mi, sc, ns int
+	n, ok4 := parseClock(s[11:], &h, &mi, &sc, &ns)
+	if !ok1 || !ok2 || !ok3 || !ok4 || n != 8 || mo < 1 || mo > 12 || d < 1 ||
+		d != time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() {
+		return time.Time{}, 0, false
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, sc, 0, loc), 19, true
 }
 
 // monthOf reads a three-letter English month name at the start of s.
