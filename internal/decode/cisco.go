@@ -222,6 +222,15 @@ func uptimeLike(w string) bool {
 	return colons == 2 && letters == 0 || colons == 0 && letters > 0
 }
 
+// iosAddrPort reads "address(port)" as IOS access-list logs write an end.
+func iosAddrPort(s string) (string, uint16) {
+	if i := strings.IndexByte(s, '('); i > 0 && strings.HasSuffix(s, ")") {
+		p, _ := parsePort(s[i+1 : len(s)-1])
+		return s[:i], p
+	}
+	return s, 0
+}
+
 func allDigits(s string) bool {
 	if s == "" {
 		return false
@@ -693,6 +702,37 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 		e.Category, e.Action, e.Outcome = catConfiguration, actConfigChange, event.OutcomeSuccess
 		addTypes(e, typeChange)
 		return true
+	case facility == "SEC" && (mnemonic == "IPACCESSLOGP" || mnemonic == "IPACCESSLOGDP" || mnemonic == "IPACCESSLOGNP"):
+		// list 101 denied tcp 198.51.100.7(51234) -> 192.168.1.10(23), 1 packet
+		rest, ok := strings.CutPrefix(msg, "list ")
+		if !ok {
+			return false
+		}
+		acl, rest := cutWord(rest)
+		verdict, rest := cutWord(rest)
+		proto, rest := cutWord(rest)
+		src, rest := cutWord(rest)
+		if arrow, r := cutWord(rest); arrow == "->" {
+			dst, _ := cutWord(r)
+			a, p := iosAddrPort(strings.TrimSuffix(dst, ","))
+			setDst(e, a, p)
+		}
+		a, p := iosAddrPort(src)
+		setSrc(e, a, p)
+		e.Add(keyRuleName, acl)
+		if allDigits(proto) {
+			proto = protoName(proto)
+		}
+		e.Protocol = strings.ToLower(proto)
+		e.Category, e.Action = catNetwork, actTraffic
+		switch verdict {
+		case "denied":
+			e.Outcome = event.OutcomeFailure
+			addTypes(e, typeConnection, typeDenied)
+		case "permitted":
+			e.Outcome = event.OutcomeSuccess
+			addTypes(e, typeConnection, typeAllowed)
+		}
 	case facility == "SYS" && (mnemonic == "CONFIG_I" || mnemonic == "RESTART" || mnemonic == "RELOAD"):
 		if mnemonic == "CONFIG_I" {
 			// Configured from console by admin on vty0 (192.0.2.7)
