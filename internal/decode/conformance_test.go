@@ -177,6 +177,9 @@ func TestHostProcessProperty(t *testing.T) {
 
 // hostProcessViolation says what is wrong with e's host.name and process.name, or "".
 func hostProcessViolation(e *event.Event, raw string) string {
+	if text, reason := textOf([]byte(raw)); reason == "" {
+		raw = text // a Shift_JIS record, read as UTF-8
+	}
 	if e.Host != "" && (!hostLike(e.Host) || !strings.Contains(raw, e.Host)) {
 		return "host.name " + quoteShort(e.Host) + " is not a host of the record"
 	}

@@ -68,6 +68,7 @@ const (
 	actAdminLogin   = "admin_login"
 	actAdminLogout  = "admin_logout"
 	actUserLogin    = "user_login"
+	actUserLogout   = "user_logout"
 	actTraffic      = "traffic"
 	actConfigChange = "configuration_change"
 )

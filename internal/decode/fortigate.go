@@ -36,10 +36,12 @@ func fgLooksLike(s string) bool {
 type fgRecord struct {
 	date, time, tz, eventtime, devname string
 	typ, subtype, level, logid, action string
-	status, user, msg, logdesc         string
+	status, result, user, msg, logdesc string
 	srcip, dstip, remip, tunnelip      string
+	locip, remport, locport            string
 	srcport, dstport, proto            string
 	sentbyte, rcvdbyte                 string
+	utmaction                          string
 }
 
 func (r *fgRecord) set(key, v string) {
@@ -66,6 +68,16 @@ func (r *fgRecord) set(key, v string) {
 		r.action = v
 	case "status":
 		r.status = v
+	case "result":
+		r.result = v
+	case "locip":
+		r.locip = v
+	case "remport":
+		r.remport = v
+	case "locport":
+		r.locport = v
+	case "utmaction":
+		r.utmaction = v
 	case "user":
 		r.user = v
 	case "msg":
@@ -133,10 +145,12 @@ func (d *textDecoder) fortigate(e *event.Event, s string) error {
 		}
 		e.Add(d.fgKeys.key(key, ""), v)
 		r.set(key, v)
+		fgECS(e, key, v)
 	}
 	if r.logid == "" && r.typ == "" {
 		return failAs("fortigate", ReasonSyntax, "no logid= or type=")
 	}
+	observer(e, "Fortinet", "FortiGate", "firewall")
 	if err := d.fgTime(e, &r); err != nil {
 		return err
 	}
@@ -227,6 +241,47 @@ func parseOffset(s string) (time.Duration, bool) {
 
 var fgObserver = event.K("observer.name")
 
+// fgECS adds the ECS field that the pair key=v gives as it is, as Elastic's integration names
+// it (docs/field-maps.md#fortigate): the policy's name, the translated addresses, the web
+// host. The pair is kept as fortigate.<key> as well.
+func fgECS(e *event.Event, key, v string) {
+	if v == "" || v == "N/A" {
+		return
+	}
+	switch key {
+	case "policyname":
+		e.Add(keyRuleName, v)
+	case "transip":
+		if _, ok := parseAddr(v); ok {
+			e.Add(keySrcNATIP, v)
+		}
+	case "transport":
+		if p, ok := parsePort(v); ok && p != 0 {
+			e.Add(keySrcNATPort, v)
+		}
+	case "tranip":
+		if _, ok := parseAddr(v); ok {
+			e.Add(keyDstNATIP, v)
+		}
+	case "tranport":
+		if p, ok := parsePort(v); ok && p != 0 {
+			e.Add(keyDstNATPort, v)
+		}
+	case "hostname":
+		e.Add(keyURLDomain, v)
+	case "devid":
+		e.Add(keyObserverSerial, v)
+	case "srcintf":
+		e.Add(keyIngressInterface, v)
+	case "dstintf":
+		e.Add(keyEgressInterface, v)
+	case "app":
+		e.Add(keyNetworkApp, v)
+	case "logid":
+		e.Add(keyEventCode, v)
+	}
+}
+
 // fgCommon fills the typed fields that the keys name.
 func fgCommon(e *event.Event, r *fgRecord) {
 	if r.devname != "" {
@@ -276,13 +331,27 @@ func fgClassify(e *event.Event, r *fgRecord) {
 	switch r.typ {
 	case "traffic":
 		e.Dataset = "fortigate.traffic"
-		e.Category, e.Action = catNetwork, "traffic"
+		e.Category, e.Action = catNetwork, actTraffic
+		addTypes(e, typeConnection)
+		switch r.action {
+		case "":
+		case "start":
+			addTypes(e, typeStart)
+		default:
+			addTypes(e, typeEnd)
+		}
 		switch r.action {
 		case "deny", "block", "blocked", "dropped", "ip-conn":
 			e.Outcome = event.OutcomeFailure
+			addTypes(e, typeDenied)
 		case "":
 		default: // accept, close, timeout, server-rst, client-rst, start
 			e.Outcome = event.OutcomeSuccess
+			if r.utmaction == "block" {
+				addTypes(e, typeDenied) // a UTM profile ended the session
+			} else {
+				addTypes(e, typeAllowed)
+			}
 		}
 	case "event":
 		switch r.subtype {
@@ -294,10 +363,7 @@ func fgClassify(e *event.Event, r *fgRecord) {
 			fgSystem(e, r, msgID)
 		case "user":
 			e.Dataset = "fortigate.user"
-			if r.action == "authentication" || r.action == "auth-logon" {
-				e.Category, e.Action = catAuthentication, "user_login"
-				e.Outcome = fgStatus(r.status)
-			}
+			fgUser(e, r)
 		default:
 			e.Dataset = "fortigate.event"
 		}
@@ -320,16 +386,68 @@ func fgClassify(e *event.Event, r *fgRecord) {
 		default:
 			e.Dataset = "fortigate.utm"
 		}
+		fgUTMVerdict(e, r.action)
 	default:
 		e.Dataset = "fortigate"
 	}
 }
 
+// fgUTMVerdict sets the outcome and event.type of a UTM log from its action: whether the
+// profile let the traffic through.
+func fgUTMVerdict(e *event.Event, action string) {
+	switch action {
+	case "blocked", "block", "dropped", "deny", "reset", "clear_session", "quarantine":
+		e.Outcome = event.OutcomeFailure
+		addTypes(e, typeDenied)
+	case "passthrough", "pass", "allowed", "accept", "monitored", "detected", "exempt":
+		e.Outcome = event.OutcomeSuccess
+		addTypes(e, typeAllowed)
+	}
+}
+
+// fgUser classifies user events: firewall authentication and FSSO logons (which report a
+// logon that happened, hence success, as Elastic's integration has it) and their logoffs.
+func fgUser(e *event.Event, r *fgRecord) {
+	switch r.action {
+	case "authentication", "auth-logon", "FSSO-logon", "auth-fail":
+		e.Category, e.Action = catAuthentication, actUserLogin
+		e.Outcome = fgStatus(r.status)
+		if e.Outcome == event.OutcomeUnknown && r.action != "authentication" {
+			e.Outcome = event.OutcomeSuccess
+		}
+		if r.action == "auth-fail" {
+			e.Outcome = event.OutcomeFailure
+		}
+		addTypes(e, typeStart)
+	case "auth-logout", "FSSO-logoff":
+		e.Category, e.Action, e.Outcome = catSession, actUserLogout, event.OutcomeSuccess
+		addTypes(e, typeEnd)
+	}
+	if e.Outcome == event.OutcomeSuccess {
+		addTypes(e, typeAllowed)
+	} else if e.Outcome == event.OutcomeFailure {
+		addTypes(e, typeDenied)
+	}
+}
+
 // fgVPN classifies IPsec and SSL-VPN events; an SSL-VPN login that worked shows as tunnel-up.
 func fgVPN(e *event.Event, r *fgRecord) {
+	// The remote end (remip, remport) is the source; the FortiGate's own end (locip,
+	// locport) the destination, as Fortinet's "Understanding VPN related logs" and Elastic's
+	// integration have it.
 	if ip, ok := parseAddr(r.remip); ok {
 		e.SrcIP = ip
 	}
+	if ip, ok := parseAddr(r.locip); ok {
+		e.DstIP = ip
+	}
+	if p, ok := parsePort(r.remport); ok {
+		e.SrcPort = p
+	}
+	if p, ok := parsePort(r.locport); ok {
+		e.DstPort = p
+	}
+	addTypes(e, typeConnection)
 	if ip, ok := parseAddr(r.tunnelip); ok {
 		e.Add(event.KeyTunnelIP, ip.String())
 	}
@@ -343,6 +461,12 @@ func fgVPN(e *event.Event, r *fgRecord) {
 	default:
 		e.Category, e.Action = catNetwork, "vpn"
 		e.Outcome = fgStatus(r.status)
+		switch r.result {
+		case "OK":
+			e.Outcome = event.OutcomeSuccess
+		case "ERROR":
+			e.Outcome = event.OutcomeFailure
+		}
 	}
 }
 
@@ -367,7 +491,7 @@ func fgStatus(s string) event.Outcome {
 	switch s {
 	case "success", "succeeded":
 		return event.OutcomeSuccess
-	case "failed", "failure", "fail":
+	case "failed", "failure", "fail", "negotiate_error":
 		return event.OutcomeFailure
 	}
 	return event.OutcomeUnknown
