@@ -327,9 +327,9 @@ func ciscoUser(e *event.Event, u string) {
 	e.User = u
 }
 
-// ciscoBetween returns what lies in s between after and the next until (or the end of s when
+// textBetween returns what lies in s between after and the next until (or the end of s when
 // until is ""), and whether after was found.
-func ciscoBetween(s, after, until string) (string, bool) {
+func textBetween(s, after, until string) (string, bool) {
 	i := strings.Index(s, after)
 	if i < 0 {
 		return "", false
@@ -391,19 +391,19 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 			proto = protoName(proto)
 		}
 		e.Protocol = strings.ToLower(proto)
-		if src, ok := ciscoBetween(rest, "src ", " "); ok {
+		if src, ok := textBetween(rest, "src ", " "); ok {
 			if iface, a, p, ok := ciscoEndpoint(src); ok {
 				e.Add(keyIngressInterface, iface)
 				setSrc(e, a, p)
 			}
 		}
-		if dst, ok := ciscoBetween(rest, " dst ", " "); ok {
+		if dst, ok := textBetween(rest, " dst ", " "); ok {
 			if iface, a, p, ok := ciscoEndpoint(dst); ok {
 				e.Add(keyEgressInterface, iface)
 				setDst(e, a, p)
 			}
 		}
-		if acl, ok := ciscoBetween(rest, `by access-group "`, `"`); ok {
+		if acl, ok := textBetween(rest, `by access-group "`, `"`); ok {
 			e.Add(keyRuleName, acl)
 		}
 		e.Category, e.Action, e.Outcome = catNetwork, actTraffic, event.OutcomeFailure
@@ -415,10 +415,10 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 	case "113004":
 		// AAA user authentication Successful : server = 10.1.1.10 : user = jdoe
 		// (authorization and accounting succeed in the same words)
-		if srv, ok := ciscoBetween(msg, "server = ", " "); ok {
+		if srv, ok := textBetween(msg, "server = ", " "); ok {
 			setDst(e, strings.TrimSuffix(srv, ","), 0)
 		}
-		if u, ok := ciscoBetween(msg, "ser = ", ""); ok {
+		if u, ok := textBetween(msg, "ser = ", ""); ok {
 			ciscoUser(e, u)
 		}
 		if strings.HasPrefix(msg, "AAA user authentication") {
@@ -432,16 +432,16 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 	case "113005":
 		// AAA user authentication Rejected : reason = AAA failure : server = 10.1.1.10 :
 		// user = ***** : user IP = 198.51.100.7
-		if r, ok := ciscoBetween(msg, "reason = ", " :"); ok {
+		if r, ok := textBetween(msg, "reason = ", " :"); ok {
 			e.Add(keyEventReason, r)
 		}
-		if srv, ok := ciscoBetween(msg, "server = ", " "); ok {
+		if srv, ok := textBetween(msg, "server = ", " "); ok {
 			setDst(e, srv, 0)
 		}
-		if u, ok := ciscoBetween(msg, ": user = ", " :"); ok {
+		if u, ok := textBetween(msg, ": user = ", " :"); ok {
 			ciscoUser(e, u)
 		}
-		if a, ok := ciscoBetween(msg, "user IP = ", ""); ok {
+		if a, ok := textBetween(msg, "user IP = ", ""); ok {
 			setSrc(e, strings.TrimSpace(a), 0)
 		}
 		e.Category, e.Action, e.Outcome = catAuthentication, actUserLogin, event.OutcomeFailure
@@ -450,13 +450,13 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 	case "113015":
 		// AAA user authentication Rejected : reason = Invalid password : local database :
 		// user = admin : user IP = 198.51.100.7
-		if r, ok := ciscoBetween(msg, "reason = ", " :"); ok {
+		if r, ok := textBetween(msg, "reason = ", " :"); ok {
 			e.Add(keyEventReason, r)
 		}
-		if u, ok := ciscoBetween(msg, "ser = ", " :"); ok {
+		if u, ok := textBetween(msg, "ser = ", " :"); ok {
 			ciscoUser(e, u)
 		}
-		if a, ok := ciscoBetween(msg, "ser IP = ", ""); ok {
+		if a, ok := textBetween(msg, "ser IP = ", ""); ok {
 			setSrc(e, strings.TrimSpace(a), 0)
 		}
 		e.Category, e.Action, e.Outcome = catAuthentication, actUserLogin, event.OutcomeFailure
@@ -464,11 +464,11 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 		return true
 	case "605004", "605005":
 		// Login denied from 198.51.100.7/51234 to outside:192.0.2.1/ssh for user "admin"
-		if from, ok := ciscoBetween(msg, "from ", " "); ok {
+		if from, ok := textBetween(msg, "from ", " "); ok {
 			a, p := ciscoAddrPort(from)
 			setSrc(e, a, p)
 		}
-		if to, ok := ciscoBetween(msg, " to ", " "); ok {
+		if to, ok := textBetween(msg, " to ", " "); ok {
 			if c := strings.IndexByte(to, ':'); c > 0 {
 				e.Add(keyIngressInterface, to[:c])
 				a, _ := ciscoAddrPort(to[c+1:])
@@ -478,7 +478,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 				}
 			}
 		}
-		if u, ok := ciscoBetween(msg, `for user "`, `"`); ok {
+		if u, ok := textBetween(msg, `for user "`, `"`); ok {
 			ciscoUser(e, u)
 		}
 		e.Category, e.Action = catAuthentication, actAdminLogin
@@ -492,10 +492,10 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 		return true
 	case "611101", "611102":
 		// User authentication succeeded: IP address: 198.51.100.7, Uname: admin
-		if a, ok := ciscoBetween(msg, "IP address: ", ","); ok {
+		if a, ok := textBetween(msg, "IP address: ", ","); ok {
 			setSrc(e, strings.TrimSpace(a), 0)
 		}
-		if u, ok := ciscoBetween(msg, "Uname: ", ""); ok {
+		if u, ok := textBetween(msg, "Uname: ", ""); ok {
 			ciscoUser(e, u)
 		}
 		e.Category, e.Action = catAuthentication, actUserLogin
@@ -529,7 +529,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 		if !ok {
 			return false
 		}
-		if r, ok := ciscoBetween(rest, "terminated: ", ""); ok {
+		if r, ok := textBetween(rest, "terminated: ", ""); ok {
 			e.Add(keyEventReason, strings.TrimSuffix(r, "."))
 		}
 		if id == "722023" {
@@ -563,8 +563,8 @@ func asaBuilt(e *event.Event, msg string) {
 		e.Add(ciscoKeyConnID, id)
 		rest = r
 	}
-	forEnd, ok1 := ciscoBetween(rest, "for ", " to ")
-	toEnd, ok2 := ciscoBetween(rest, " to ", "")
+	forEnd, ok1 := textBetween(rest, "for ", " to ")
+	toEnd, ok2 := textBetween(rest, " to ", "")
 	if !ok1 || !ok2 {
 		return
 	}
@@ -627,26 +627,26 @@ func asaTeardown(e *event.Event, msg string) {
 		e.Add(ciscoKeyConnID, id)
 		rest = r
 	}
-	if f, ok := ciscoBetween(rest, "for ", " "); ok {
+	if f, ok := textBetween(rest, "for ", " "); ok {
 		if iface, a, p, ok := ciscoEndpoint(f); ok {
 			e.Add(keyIngressInterface, iface)
 			setSrc(e, a, p)
 		}
 	}
-	if t, ok := ciscoBetween(rest, " to ", " "); ok {
+	if t, ok := textBetween(rest, " to ", " "); ok {
 		if iface, a, p, ok := ciscoEndpoint(t); ok {
 			e.Add(keyEgressInterface, iface)
 			setDst(e, a, p)
 		}
 	}
-	if dur, ok := ciscoBetween(rest, " duration ", " "); ok {
+	if dur, ok := textBetween(rest, " duration ", " "); ok {
 		if ns, ok := hmsDuration(dur); ok {
 			e.Add(keyEventDuration, ns)
 		}
 	}
-	if b, ok := ciscoBetween(rest, " bytes ", " "); ok && allDigits(b) {
+	if b, ok := textBetween(rest, " bytes ", " "); ok && allDigits(b) {
 		e.Add(keyNetworkBytes, b)
-		if r, ok := ciscoBetween(rest, " bytes "+b+" ", ""); ok && r != "" {
+		if r, ok := textBetween(rest, " bytes "+b+" ", ""); ok && r != "" {
 			if u := strings.LastIndex(r, " ("); u >= 0 && strings.HasSuffix(r, ")") {
 				ciscoUser(e, r[u+2:len(r)-1])
 				r = r[:u]
@@ -670,16 +670,16 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 	case facility == "SEC_LOGIN" && (mnemonic == "LOGIN_SUCCESS" || mnemonic == "LOGIN_FAILED"):
 		// Login Success [user: admin] [Source: 192.0.2.7] [localport: 22] at 10:20:30 UTC Mon May 1 2024
 		// Login failed [user: admin] [Source: 192.0.2.7] [localport: 22] [Reason: Login Authentication Failed] at ...
-		if u, ok := ciscoBetween(msg, "[user: ", "]"); ok {
+		if u, ok := textBetween(msg, "[user: ", "]"); ok {
 			ciscoUser(e, u)
 		}
-		if a, ok := ciscoBetween(msg, "[Source: ", "]"); ok {
+		if a, ok := textBetween(msg, "[Source: ", "]"); ok {
 			setSrc(e, a, 0)
 		}
-		if p, ok := ciscoBetween(msg, "[localport: ", "]"); ok {
+		if p, ok := textBetween(msg, "[localport: ", "]"); ok {
 			e.DstPort, _ = parsePort(p)
 		}
-		if r, ok := ciscoBetween(msg, "[Reason: ", "]"); ok {
+		if r, ok := textBetween(msg, "[Reason: ", "]"); ok {
 			e.Add(keyEventReason, r)
 		}
 		e.Category, e.Action = catAuthentication, actAdminLogin
@@ -693,10 +693,10 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 		return true
 	case facility == "PARSER" && mnemonic == "CFGLOG_LOGGEDCMD":
 		// User:admin  logged command:no access-session port-control
-		if u, ok := ciscoBetween(msg, "User:", " "); ok {
+		if u, ok := textBetween(msg, "User:", " "); ok {
 			ciscoUser(e, u)
 		}
-		if c, ok := ciscoBetween(msg, "logged command:", ""); ok {
+		if c, ok := textBetween(msg, "logged command:", ""); ok {
 			e.Add(ciscoKeyCommand, c)
 		}
 		e.Category, e.Action, e.Outcome = catConfiguration, actConfigChange, event.OutcomeSuccess
@@ -736,7 +736,7 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 	case facility == "SYS" && (mnemonic == "CONFIG_I" || mnemonic == "RESTART" || mnemonic == "RELOAD"):
 		if mnemonic == "CONFIG_I" {
 			// Configured from console by admin on vty0 (192.0.2.7)
-			if u, ok := ciscoBetween(msg, " by ", " "); ok {
+			if u, ok := textBetween(msg, " by ", " "); ok {
 				ciscoUser(e, u)
 			}
 			e.Category, e.Action = catConfiguration, actConfigChange

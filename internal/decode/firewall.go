@@ -17,6 +17,7 @@ var (
 	keyObserverType     = event.K("observer.type")
 	keyObserverHostname = event.K("observer.hostname")
 	keyObserverSerial   = event.K("observer.serial_number")
+	keyObserverIP       = event.K("observer.ip")
 	keyIngressInterface = event.K("observer.ingress.interface.name")
 	keyEgressInterface  = event.K("observer.egress.interface.name")
 	keyIngressZone      = event.K("observer.ingress.zone")

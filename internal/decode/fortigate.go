@@ -109,39 +109,14 @@ func (r *fgRecord) set(key, v string) {
 func (d *textDecoder) fortigate(e *event.Event, s string) error {
 	e.Format = "fortigate"
 	var r fgRecord
+	kv := kvScanner{s: s, format: "fortigate"}
 	for {
-		s = trimSpaceLeft(s)
-		if s == "" {
+		key, v, ok, err := kv.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
 			break
-		}
-		i := 0
-		for i < len(s) && keyByte(s[i]) {
-			i++
-		}
-		if i == 0 || i == len(s) || s[i] != '=' {
-			return failAs("fortigate", ReasonSyntax, "want key=value at "+quoteShort(s))
-		}
-		key := s[:i]
-		s = s[i+1:]
-		var v string
-		if s != "" && s[0] == '"' {
-			end, escaped := indexUnescaped(s[1:], '"')
-			if end < 0 {
-				return failAs("fortigate", ReasonSyntax, "unclosed quote in "+key+"=")
-			}
-			v, s = s[1:1+end], s[2+end:]
-			if escaped {
-				v = unescape(v, `"\`)
-			}
-			if s != "" && s[0] != ' ' && s[0] != '\t' {
-				return failAs("fortigate", ReasonSyntax, "no space after "+key+"=\"...\"")
-			}
-		} else {
-			i := 0
-			for i < len(s) && s[i] != ' ' && s[i] != '\t' {
-				i++
-			}
-			v, s = s[:i], s[i:]
 		}
 		e.Add(d.fgKeys.key(key, ""), v)
 		r.set(key, v)

@@ -481,13 +481,13 @@ func panSystem(e *event.Event, f *panFields) {
 	// "failed authentication for user 'admin'.  Reason: Invalid username/password. From: 192.0.2.7."
 	switch id {
 	case "auth-success", "auth-fail":
-		if u, ok := ciscoBetween(desc, "user '", "'"); ok {
+		if u, ok := textBetween(desc, "user '", "'"); ok {
 			panUser(e, u)
 		}
-		if a, ok := ciscoBetween(desc, "From: ", ""); ok {
+		if a, ok := textBetween(desc, "From: ", ""); ok {
 			setSrc(e, strings.TrimSuffix(strings.TrimSpace(a), "."), 0)
 		}
-		if r, ok := ciscoBetween(desc, "Reason: ", "."); ok {
+		if r, ok := textBetween(desc, "Reason: ", "."); ok {
 			e.Add(keyEventReason, r)
 		}
 		e.Category, e.Action = catAuthentication, actUserLogin

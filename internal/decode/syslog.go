@@ -32,12 +32,13 @@ type textDecoder struct {
 	opts Options
 	want string
 	// The keys of the fields each body names, one cache per prefix.
-	fgKeys, cefKeys, sdKeys keyCache
+	fgKeys, cefKeys, sdKeys, cpKeys, sophosKeys keyCache
 }
 
 func newTextDecoder(opts Options, want string) *textDecoder {
 	return &textDecoder{opts: opts, want: want,
-		fgKeys: keyCache{prefix: "fortigate."}, cefKeys: keyCache{prefix: "cef."}, sdKeys: keyCache{prefix: "syslog.sd."}}
+		fgKeys: keyCache{prefix: "fortigate."}, cefKeys: keyCache{prefix: "cef."}, sdKeys: keyCache{prefix: "syslog.sd."},
+		cpKeys: keyCache{prefix: "checkpoint."}, sophosKeys: keyCache{prefix: "sophos."}}
 }
 
 func newSyslog(opts Options) Decoder    { return newTextDecoder(opts, "syslog") }
@@ -76,6 +77,8 @@ func (d *textDecoder) Decode(e *event.Event) error {
 		err = d.cisco(e, body)
 	case panLooksLike(body):
 		err = d.panos(e, body)
+	case cpLooksLike(body) && e.Message == "":
+		err = d.checkpoint(e, body)
 	case d.want == "fortigate":
 		return d.fail(ReasonSyntax, "not a FortiGate key=value log")
 	case d.want == "cef":
@@ -341,6 +344,10 @@ func (d *textDecoder) rfc5424(e *event.Event, s string) (string, error) {
 	switch {
 	case strings.HasPrefix(s, "-"):
 		s = s[1:]
+	case cpLooksLike(s):
+		// Check Point's field list fills the rest of the line; see checkpoint.go.
+		e.Message = ""
+		return s, nil
 	case strings.HasPrefix(s, "["):
 		n, err := d.structuredData(e, s)
 		if err != nil {
