@@ -68,25 +68,34 @@ func (d *textDecoder) Decode(e *event.Event) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case strings.HasPrefix(body, "CEF:"):
+	kind := bodyKind(e, body)
+	if d.want != "syslog" && kind != d.want {
+		switch d.want {
+		case "fortigate":
+			return d.fail(ReasonSyntax, "not a FortiGate key=value log")
+		case "cef":
+			return d.fail(ReasonSyntax, "no CEF: header")
+		case "cisco":
+			return d.fail(ReasonSyntax, "no Cisco %FACILITY-SEVERITY-MNEMONIC:")
+		default:
+			return d.fail(ReasonSyntax, "not a PAN-OS CSV log")
+		}
+	}
+	switch kind {
+	case "cef":
 		err = d.cef(e, body)
-	case fgLooksLike(body):
+	case "fortigate":
 		err = d.fortigate(e, body)
-	case ciscoLooksLike(body):
+	case "cisco":
 		err = d.cisco(e, body)
-	case panLooksLike(body):
+	case "panos":
 		err = d.panos(e, body)
-	case cpLooksLike(body) && e.Message == "":
+	case "checkpoint":
 		err = d.checkpoint(e, body)
-	case d.want == "fortigate":
-		return d.fail(ReasonSyntax, "not a FortiGate key=value log")
-	case d.want == "cef":
-		return d.fail(ReasonSyntax, "no CEF: header")
-	case d.want == "cisco":
-		return d.fail(ReasonSyntax, "no Cisco %FACILITY-SEVERITY-MNEMONIC:")
-	case d.want == "panos":
-		return d.fail(ReasonSyntax, "not a PAN-OS CSV log")
+	case "sophos":
+		err = d.sophos(e, body, false)
+	case "sophos-utm":
+		err = d.sophos(e, e.Message, true)
 	default:
 		authDecode(e, e.Message)
 	}
@@ -169,9 +178,31 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 	return e.Message, nil
 }
 
+// bodyKind names the vendor decoder that reads the body (or, for Sophos UTM, the message
+// after the tag), or "" for a syslog message.
+func bodyKind(e *event.Event, body string) string {
+	switch {
+	case strings.HasPrefix(body, "CEF:"):
+		return "cef"
+	case fgLooksLike(body):
+		return "fortigate"
+	case ciscoLooksLike(body):
+		return "cisco"
+	case panLooksLike(body):
+		return "panos"
+	case e.Message == "" && cpLooksLike(body):
+		return "checkpoint" // only after an RFC 5424 header, which then leaves no message
+	case sophosXGLooksLike(body):
+		return "sophos"
+	case sophosUTMLooksLike(e.Process, e.Message):
+		return "sophos-utm"
+	}
+	return ""
+}
+
 // isBody reports whether s is a message body that another decoder reads whole.
 func isBody(s string) bool {
-	return strings.HasPrefix(s, "CEF:") || fgLooksLike(s) || ciscoLooksLike(s) || panLooksLike(s)
+	return strings.HasPrefix(s, "CEF:") || fgLooksLike(s) || ciscoLooksLike(s) || panLooksLike(s) || sophosXGLooksLike(s)
 }
 
 // hostLike reports whether w can be a host name or address: letters, digits, dots, hyphens,
