@@ -32,11 +32,11 @@ func cpLooksLike(s string) bool {
 // cpRecord holds the values that fill an event's typed fields.
 type cpRecord struct {
 	time, action, ruleAction, ifdir, ifname, product, origin string
-	src, dst, sport, service, proto, clientIP             string
-	xlatesrc, xlatedst, xlatesport, xlatedport           string
-	user, admin, srcUser, operation, auditStatus          string
-	authStatus, subject, ruleName, inzone, outzone        string
-	additional, reason, tunnelIP                          string
+	src, dst, sport, service, proto, clientIP                string
+	xlatesrc, xlatedst, xlatesport, xlatedport               string
+	user, admin, srcUser, operation, auditStatus             string
+	authStatus, subject, ruleName, inzone, outzone           string
+	additional, reason, tunnelIP                             string
 }
 
 // checkpoint decodes Check Point's field list s ("[k:"v"; ...]" and nothing after) into e.

@@ -6,6 +6,7 @@ package decode
 type kvScanner struct {
 	s      string
 	format string // for errors: the decoder reading the pairs
+	single bool   // values may also be quoted with ' (SonicWall's appName='General HTTPS')
 }
 
 // next returns the next pair, or ok == false at the end. A value with escaped quotes is
@@ -25,14 +26,17 @@ func (k *kvScanner) next() (key, v string, ok bool, err error) {
 	}
 	key = s[:i]
 	s = s[i+1:]
-	if s != "" && s[0] == '"' {
-		end, escaped := indexUnescaped(s[1:], '"')
+	if s != "" && (s[0] == '"' || k.single && s[0] == '\'') {
+		s0 := s[0]
+		end, escaped := indexUnescaped(s[1:], s0)
 		if end < 0 {
 			return "", "", false, failAs(k.format, ReasonSyntax, "unclosed quote in "+key+"=")
 		}
 		v, s = s[1:1+end], s[2+end:]
-		if escaped {
+		if escaped && s0 == '"' {
 			v = unescape(v, `"\`)
+		} else if escaped {
+			v = unescape(v, `'\`)
 		}
 		if s != "" && s[0] != ' ' && s[0] != '\t' {
 			return "", "", false, failAs(k.format, ReasonSyntax, "no space after "+key+"=\"...\"")

@@ -319,7 +319,7 @@ func panTraffic(e *event.Event, f *panFields) {
 		e.Add(keyNetworkBytes, b)
 	}
 	if s, ok := parseUint(f.get(panElapsed)); ok {
-		e.Add(keyEventDuration, strconv.FormatUint(s*uint64(time.Second), 10))
+		e.Add(keyEventDuration, formatNanos(time.Duration(s)*time.Second))
 	}
 	if r := f.get(panEndReason); r != "" && r != "n/a" {
 		e.Add(keyEventReason, r)

@@ -32,13 +32,13 @@ type textDecoder struct {
 	opts Options
 	want string
 	// The keys of the fields each body names, one cache per prefix.
-	fgKeys, cefKeys, sdKeys, cpKeys, sophosKeys keyCache
+	fgKeys, cefKeys, sdKeys, cpKeys, sophosKeys, swKeys keyCache
 }
 
 func newTextDecoder(opts Options, want string) *textDecoder {
 	return &textDecoder{opts: opts, want: want,
 		fgKeys: keyCache{prefix: "fortigate."}, cefKeys: keyCache{prefix: "cef."}, sdKeys: keyCache{prefix: "syslog.sd."},
-		cpKeys: keyCache{prefix: "checkpoint."}, sophosKeys: keyCache{prefix: "sophos."}}
+		cpKeys: keyCache{prefix: "checkpoint."}, sophosKeys: keyCache{prefix: "sophos."}, swKeys: keyCache{prefix: "sonicwall."}}
 }
 
 func newSyslog(opts Options) Decoder    { return newTextDecoder(opts, "syslog") }
@@ -94,6 +94,11 @@ func (d *textDecoder) Decode(e *event.Event) error {
 		err = d.checkpoint(e, body)
 	case "sophos":
 		err = d.sophos(e, body, false)
+	case "sonicwall":
+		err = d.sonicwall(e, body)
+	case "pulse":
+		b, relayed, _ := pulseBody(e)
+		err = d.pulse(e, b, relayed)
 	case "sophos-utm":
 		err = d.sophos(e, e.Message, true)
 	default:
@@ -194,15 +199,20 @@ func bodyKind(e *event.Event, body string) string {
 		return "checkpoint" // only after an RFC 5424 header, which then leaves no message
 	case sophosXGLooksLike(body):
 		return "sophos"
+	case sonicwallLooksLike(body):
+		return "sonicwall"
 	case sophosUTMLooksLike(e.Process, e.Message):
 		return "sophos-utm"
+	}
+	if _, _, ok := pulseBody(e); ok {
+		return "pulse"
 	}
 	return ""
 }
 
 // isBody reports whether s is a message body that another decoder reads whole.
 func isBody(s string) bool {
-	return strings.HasPrefix(s, "CEF:") || fgLooksLike(s) || ciscoLooksLike(s) || panLooksLike(s) || sophosXGLooksLike(s)
+	return strings.HasPrefix(s, "CEF:") || fgLooksLike(s) || ciscoLooksLike(s) || panLooksLike(s) || sophosXGLooksLike(s) || sonicwallLooksLike(s)
 }
 
 // hostLike reports whether w can be a host name or address: letters, digits, dots, hyphens,
