@@ -99,6 +99,9 @@ func (d *textDecoder) Decode(e *event.Event) error {
 	case "pulse":
 		b, relayed, _ := pulseBody(e)
 		err = d.pulse(e, b, relayed)
+	case "watchguard":
+		b, serial, stamp, _ := wgBody(e)
+		err = d.watchguard(e, b, serial, stamp)
 	case "sophos-utm":
 		err = d.sophos(e, e.Message, true)
 	default:
@@ -206,6 +209,9 @@ func bodyKind(e *event.Event, body string) string {
 	}
 	if _, _, ok := pulseBody(e); ok {
 		return "pulse"
+	}
+	if _, _, _, ok := wgBody(e); ok {
+		return "watchguard"
 	}
 	return ""
 }
