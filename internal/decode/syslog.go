@@ -146,6 +146,12 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 	} else if t, n, ok := parseUTMTime(s, d.opts.location()); ok {
 		e.Time = t
 		s = s[n:]
+	} else if t, n, ok := parseSlashTime(s, d.opts.location()); ok {
+		// Yamaha RTX writes its log so ("2015/04/24 12:01:34: IP Tunnel[1] Up"), with neither
+		// host nor tag: the rest is the message.
+		e.Time = t
+		e.Message = trimSpaceRight(trimSpaceLeft(s[n:]))
+		return e.Message, nil
 	} else if ts, n, ok := parseBSDTime(s); ok {
 		t, ok := ts.time(d.opts, e.Received)
 		if !ok {
@@ -570,6 +576,28 @@ func (t bsdTime) time(opts Options, received time.Time) (time.Time, bool) {
 		return time.Time{}, false // Feb 30
 	}
 	return tt.Add(-t.offset), true
+}
+
+// parseSlashTime reads "2015/04/24 12:01:34" followed by a colon or a space, in loc, and
+// returns the length read with the colon.
+func parseSlashTime(s string, loc *time.Location) (time.Time, int, bool) {
+	if len(s) < 20 || s[4] != '/' || s[7] != '/' || s[10] != ' ' || (s[19] != ':' && s[19] != ' ') {
+		return time.Time{}, 0, false
+	}
+	y, ok1 := atoiN(s, 4)
+	mo, ok2 := atoiN(s[5:], 2)
+	d, ok3 := atoiN(s[8:], 2)
+	var h, mi, sc, ns int
+	n, ok4 := parseClock(s[11:19], &h, &mi, &sc, &ns)
+	if !ok1 || !ok2 || !ok3 || !ok4 || n != 8 || mo < 1 || mo > 12 || d < 1 ||
+		d != time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() {
+		return time.Time{}, 0, false
+	}
+	n = 19
+	if s[19] == ':' {
+		n = 20
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, sc, 0, loc), n, true
 }
 
 // parseUTMTime reads the timestamp Sophos UTM writes at the start of its lines,
