@@ -10,9 +10,11 @@ import (
 // The syslog decoder reads one syslog message: RFC 5424, RFC 3164 (BSD), and the lines that
 // syslog daemons write to files (no PRI, as in /var/log/messages), with the variants real
 // devices send: RFC 3339 timestamps after the PRI (rsyslog high precision), a year in the
-// timestamp, no host name, no tag. It then looks at the message body: a CEF record or
-// FortiGate key=value log is decoded as such (Format "cef" or "fortigate"), and sshd, PAM,
-// su, sudo and login messages get their user, address and outcome (see auth.go).
+// timestamp, no host name, no tag. It then looks at the message body: a CEF record, or a
+// FortiGate, Cisco, PAN-OS, Check Point, Sophos, SonicWall, Ivanti or WatchGuard log, is
+// decoded by that vendor's decoder (bodyKind names it; Format says which), and sshd, PAM, su,
+// sudo and login messages get their user, address and outcome (see auth.go). A host or tag
+// that the header does not prove stays in the message (hostLike, processLike).
 //
 // It is written by hand, without regular expressions, because it is on the hot path of every
 // syslog listener: a line costs well under a microsecond and, in the common case, no
@@ -175,43 +177,45 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 		return e.Message, nil
 	}
 	s = trimSpaceLeft(s)
-	if isBody(s) {
-		return s, nil
-	}
 	// The host name, unless the word is already the tag ("sshd[12]:", "kernel:") or is no
 	// host name at all (the start of a CSV record, "1,2021/03/02"): a wrong host.name is
 	// worse than none, since rules, the archive and extracts take it as the machine's.
+	// A vendor's body after the time or the host (date=..., CEF:0|..., %ASA-...) is neither
+	// a host nor a tag, so it comes back whole as the message, which bodyKind then names.
 	if w, rest := cutWord(s); hostLike(w) {
 		e.Host = w
 		s = trimSpaceLeft(rest)
-		if isBody(s) {
-			return s, nil
-		}
 	}
 	d.tagAndMessage(e, s)
 	return e.Message, nil
 }
 
 // bodyKind names the vendor decoder that reads the body (or, for Sophos UTM, the message
-// after the tag), or "" for a syslog message.
+// after the tag), or "" for a syslog message. It runs once on every line, so the tests that
+// a first byte rules out come first.
 func bodyKind(e *event.Event, body string) string {
-	switch {
-	case strings.HasPrefix(body, "CEF:"):
+	if body == "" {
+		return ""
+	}
+	switch c := body[0]; {
+	case c == 'C' && strings.HasPrefix(body, "CEF:"):
 		return "cef"
+	case isDigit(c) && panLooksLike(body):
+		return "panos"
+	case c == 'd' && sophosXGLooksLike(body):
+		return "sophos"
+	case c == 'i' && sonicwallLooksLike(body):
+		return "sonicwall"
+	case c == 'i' && sophosUTMLooksLike(e.Process, e.Message):
+		return "sophos-utm"
+	case c == '[' && e.Message == "" && cpLooksLike(body):
+		return "checkpoint" // only after an RFC 5424 header, which then leaves no message
+	}
+	switch {
 	case fgLooksLike(body):
 		return "fortigate"
 	case ciscoLooksLike(body):
 		return "cisco"
-	case panLooksLike(body):
-		return "panos"
-	case e.Message == "" && cpLooksLike(body):
-		return "checkpoint" // only after an RFC 5424 header, which then leaves no message
-	case sophosXGLooksLike(body):
-		return "sophos"
-	case sonicwallLooksLike(body):
-		return "sonicwall"
-	case sophosUTMLooksLike(e.Process, e.Message):
-		return "sophos-utm"
 	}
 	if _, _, ok := pulseBody(e); ok {
 		return "pulse"
