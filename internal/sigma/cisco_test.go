@@ -11,7 +11,7 @@ import (
 
 // SigmaHQ's Cisco rules reach Cisco events: the IOS configuration command of issue 19, as a
 // syslog server writes it to a file, decoded as a listener decodes it, fires "Cisco Dot1x
-// Disabled", and an ordinary command fires nothing.
+// Disabled", "clear logging" fires "Cisco Clear Logs", and an ordinary command fires nothing.
 func TestSigmaHQCisco(t *testing.T) {
 	dir := sigmaData(t)
 	rs, rep, err := Load(os.DirFS(dir), Options{}, "rules/network/cisco")
@@ -31,6 +31,8 @@ func TestSigmaHQCisco(t *testing.T) {
 	}{
 		{"172.16.5.10 6705: Feb 17 13:40:03.673: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:no access-session port-control",
 			"ef0ff092-a24a-4fbc-beea-06c08d53e085"},
+		{"<189>May  1 01:31:00 rtr01 92: May  1 01:31:00.000 UTC: %PARSER-5-CFGLOG_LOGGEDCMD: User:netadmin  logged command:clear logging",
+			"ceb407f6-8277-439b-951f-e4210e3ed956"},
 		{"172.16.5.10 6706: Feb 17 13:41:00.000: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:interface GigabitEthernet1/0/1", ""},
 	} {
 		e := &event.Event{Raw: []byte(tt.raw), Received: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)}
