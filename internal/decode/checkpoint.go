@@ -168,7 +168,7 @@ func (d *textDecoder) cpTime(e *event.Event, v string) error {
 func cpFill(e *event.Event, r *cpRecord) {
 	hostname := e.Host
 	e.Host = ""
-	e.Process = "" // "CheckPoint", the exporter's APP-NAME
+	e.Process, e.PID = "", 0 // "CheckPoint" and its PROCID: the exporter, not what the log is about
 	product := r.product
 	if product == "" {
 		product = "Check Point"

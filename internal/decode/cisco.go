@@ -104,7 +104,7 @@ func (d *textDecoder) cisco(e *event.Event, s string) error {
 	msg := trimSpaceRight(trimSpaceLeft(s[i+n:]))
 	e.Message = msg
 	e.Severity = severity
-	e.Process = "" // what a syslog header took for a tag is the mnemonic, not a process
+	e.Process, e.PID = "", 0 // what a syslog header took for a tag is the mnemonic, not a process
 	e.Add(keyEventCode, mnemonic)
 	// The device is the observer of the traffic it passes and the host of its own events
 	// (logins to it, its configuration); see fgCommon for why the two differ.

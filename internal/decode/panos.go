@@ -146,7 +146,7 @@ func (d *textDecoder) panos(e *event.Event, s string) error {
 	if err := d.panTime(e, f.get(panGenerated), f.get(panGPHighRes), typ == "GLOBALPROTECT"); err != nil {
 		return err
 	}
-	e.Process = ""
+	e.Process, e.PID = "", 0
 	switch typ {
 	case "TRAFFIC", "THREAT":
 		panSession(e, &f)

@@ -51,7 +51,7 @@ var (
 func (d *textDecoder) pulse(e *event.Event, s, relayed string) error {
 	e.Format, e.Dataset = "pulse", "pulse_secure.log"
 	observerIP := e.Host // the RFC 5424 HOSTNAME: the appliance's address or name
-	e.Host, e.Process = "", ""
+	e.Host, e.Process, e.PID = "", "", 0
 	if v, rest, ok := strings.Cut(relayed, " "); ok && v == "1" {
 		ts, rest := cutWord(rest)
 		if t, n, ok := parseISOTime(ts, d.opts.location()); ok && n == len(ts) {

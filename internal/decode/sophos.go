@@ -157,7 +157,9 @@ func (d *textDecoder) sophos(e *event.Event, s string, utm bool) error {
 	if utm {
 		e.Dataset = "sophos.utm"
 		observer(e, "Sophos", "UTM", "firewall")
-		e.Process = "" // ulogd, aua: the UTM's daemons, kept as sophos.sys/sub
+		// ulogd, aua: the UTM's daemons that wrote the line, not what it is about (its
+		// subsystem is sophos.sys and sophos.sub)
+		e.Process, e.PID = "", 0
 	} else {
 		e.Dataset = "sophos.xg"
 		observer(e, "Sophos", "XG", "firewall")

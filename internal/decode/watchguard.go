@@ -51,7 +51,7 @@ var (
 func (d *textDecoder) watchguard(e *event.Event, s, serial, stamp string) error {
 	e.Format, e.Dataset = "watchguard", "watchguard.firebox"
 	hostname := e.Host
-	e.Host, e.Process = "", ""
+	e.Host, e.Process, e.PID = "", "", 0
 	observer(e, "WatchGuard", "Firebox", "firewall")
 	if hostname != "" {
 		e.Add(keyObserverHostname, hostname)
