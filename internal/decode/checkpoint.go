@@ -222,11 +222,11 @@ func cpFill(e *event.Event, r *cpRecord) {
 	}
 	switch {
 	case r.admin != "":
-		ciscoUser(e, r.admin)
+		setUser(e, r.admin)
 	case r.srcUser != "":
-		ciscoUser(e, r.srcUser)
+		setUser(e, r.srcUser)
 	case r.user != "":
-		ciscoUser(e, r.user)
+		setUser(e, r.user)
 	}
 	if ip, ok := parseAddr(r.tunnelIP); ok && ip.IsValid() {
 		e.Add(event.KeyTunnelIP, r.tunnelIP)

@@ -310,10 +310,11 @@ func setDst(e *event.Event, addr string, port uint16) {
 	e.DstPort = port
 }
 
-// ciscoUser sets the user of an event from a name as ASA writes it: "LOCAL\jdoe",
-// "EXAMPLE\jdoe", "jdoe@example.jp", or "*****" when the ASA hides a name that failed (so that
-// a password typed as a name is not logged), which names no one.
-func ciscoUser(e *event.Event, u string) {
+// setUser sets the user of an event from a name as firewalls write it: "LOCAL\jdoe",
+// "EXAMPLE\jdoe" (the domain goes to user.domain), "jdoe@example.jp", or "*****" when the ASA
+// hides a name that failed (so that a password typed as a name is not logged), which names no
+// one. Every vendor decoder sets its user through it.
+func setUser(e *event.Event, u string) {
 	u = strings.TrimSpace(u)
 	if u == "" || strings.Trim(u, "*") == "" {
 		return
@@ -368,7 +369,7 @@ func asaGroupUserIP(e *event.Event, s string) (string, bool) {
 	if vals[0] != "" {
 		e.Add(keyUserGroup, vals[0])
 	}
-	ciscoUser(e, vals[1])
+	setUser(e, vals[1])
 	setSrc(e, vals[2], 0)
 	return trimSpaceLeft(s), true
 }
@@ -419,7 +420,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 			setDst(e, strings.TrimSuffix(srv, ","), 0)
 		}
 		if u, ok := textBetween(msg, "ser = ", ""); ok {
-			ciscoUser(e, u)
+			setUser(e, u)
 		}
 		if strings.HasPrefix(msg, "AAA user authentication") {
 			e.Category, e.Action, e.Outcome = catAuthentication, actUserLogin, event.OutcomeSuccess
@@ -439,7 +440,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 			setDst(e, srv, 0)
 		}
 		if u, ok := textBetween(msg, ": user = ", " :"); ok {
-			ciscoUser(e, u)
+			setUser(e, u)
 		}
 		if a, ok := textBetween(msg, "user IP = ", ""); ok {
 			setSrc(e, strings.TrimSpace(a), 0)
@@ -454,7 +455,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 			e.Add(keyEventReason, r)
 		}
 		if u, ok := textBetween(msg, "ser = ", " :"); ok {
-			ciscoUser(e, u)
+			setUser(e, u)
 		}
 		if a, ok := textBetween(msg, "ser IP = ", ""); ok {
 			setSrc(e, strings.TrimSpace(a), 0)
@@ -479,7 +480,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 			}
 		}
 		if u, ok := textBetween(msg, `for user "`, `"`); ok {
-			ciscoUser(e, u)
+			setUser(e, u)
 		}
 		e.Category, e.Action = catAuthentication, actAdminLogin
 		if id == "605004" {
@@ -496,7 +497,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 			setSrc(e, strings.TrimSpace(a), 0)
 		}
 		if u, ok := textBetween(msg, "Uname: ", ""); ok {
-			ciscoUser(e, u)
+			setUser(e, u)
 		}
 		e.Category, e.Action = catAuthentication, actUserLogin
 		if id == "611102" {
@@ -648,7 +649,7 @@ func asaTeardown(e *event.Event, msg string) {
 		e.Add(keyNetworkBytes, b)
 		if r, ok := textBetween(rest, " bytes "+b+" ", ""); ok && r != "" {
 			if u := strings.LastIndex(r, " ("); u >= 0 && strings.HasSuffix(r, ")") {
-				ciscoUser(e, r[u+2:len(r)-1])
+				setUser(e, r[u+2:len(r)-1])
 				r = r[:u]
 			}
 			if r != "" {
@@ -671,7 +672,7 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 		// Login Success [user: admin] [Source: 192.0.2.7] [localport: 22] at 10:20:30 UTC Mon May 1 2024
 		// Login failed [user: admin] [Source: 192.0.2.7] [localport: 22] [Reason: Login Authentication Failed] at ...
 		if u, ok := textBetween(msg, "[user: ", "]"); ok {
-			ciscoUser(e, u)
+			setUser(e, u)
 		}
 		if a, ok := textBetween(msg, "[Source: ", "]"); ok {
 			setSrc(e, a, 0)
@@ -694,7 +695,7 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 	case facility == "PARSER" && mnemonic == "CFGLOG_LOGGEDCMD":
 		// User:admin  logged command:no access-session port-control
 		if u, ok := textBetween(msg, "User:", " "); ok {
-			ciscoUser(e, u)
+			setUser(e, u)
 		}
 		if c, ok := textBetween(msg, "logged command:", ""); ok {
 			e.Add(ciscoKeyCommand, c)
@@ -737,7 +738,7 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 		if mnemonic == "CONFIG_I" {
 			// Configured from console by admin on vty0 (192.0.2.7)
 			if u, ok := textBetween(msg, " by ", " "); ok {
-				ciscoUser(e, u)
+				setUser(e, u)
 			}
 			e.Category, e.Action = catConfiguration, actConfigChange
 			addTypes(e, typeChange)

@@ -95,7 +95,7 @@ func (d *textDecoder) pulse(e *event.Event, s, relayed string) error {
 	}
 	if i := strings.IndexByte(who, '('); i >= 0 {
 		if u := who[:i]; u != "" && u != "System" {
-			ciscoUser(e, u)
+			setUser(e, u)
 		}
 		if j := strings.IndexByte(who[i:], ')'); j > 0 {
 			if realm := who[i+1 : i+j]; realm != "" {

@@ -155,7 +155,7 @@ func (d *textDecoder) sonicwall(e *event.Event, s string) error {
 		e.Add(keyEventDuration, formatNanos(time.Duration(n)*time.Millisecond))
 	}
 	if user != "" {
-		ciscoUser(e, user)
+		setUser(e, user)
 	}
 	switch {
 	case msg != "" && note != "":

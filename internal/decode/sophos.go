@@ -233,7 +233,7 @@ func (d *textDecoder) sophos(e *event.Event, s string, utm bool) error {
 		e.Message = ""
 	}
 	if r.user != "" && r.user != "N/A" {
-		ciscoUser(e, r.user)
+		setUser(e, r.user)
 	}
 	if utm {
 		if sophosUTMClassify(e, &r) {

@@ -105,7 +105,8 @@ func wgTraffic(e *event.Event, s string) {
 	src, s := cutWord(s)
 	dst, s := cutWord(s)
 	var sport, dport uint16
-	if p, ok := parsePort(firstWord(s)); ok {
+	// Ports for TCP and UDP; ICMP gives its type and code in their place.
+	if p, ok := parsePort(firstWord(s)); ok && (proto == "tcp" || proto == "udp" || proto == "TCP" || proto == "UDP") {
 		sport = p
 		_, s = cutWord(s)
 		if p, ok := parsePort(firstWord(s)); ok {
@@ -126,7 +127,7 @@ func wgTraffic(e *event.Event, s string) {
 		e.Add(keyRuleName, s[1:len(s)-1])
 	}
 	if v, ok := textBetween(s, `src_user="`, `"`); ok {
-		ciscoUser(e, v)
+		setUser(e, v)
 	}
 	if v, ok := textBetween(s, `dstname="`, `"`); ok {
 		e.Add(keyURLDomain, v)
@@ -163,7 +164,7 @@ func wgAuth(e *event.Event, s string) {
 	kind, _ := textBetween(s, "Authentication of ", " [")
 	if who, ok := textBetween(s, "[", "]"); ok {
 		name, server, _ := strings.Cut(who, "@")
-		ciscoUser(e, name)
+		setUser(e, name)
 		if server != "" {
 			e.Add(wgKeyAuth, server)
 		}
@@ -194,7 +195,7 @@ func wgAdmin(e *event.Event, s string) {
 	rest := strings.TrimPrefix(strings.TrimPrefix(s, "Management user "), "WSM User ")
 	who, rest := cutWord(rest)
 	name, server, _ := strings.Cut(who, "@")
-	ciscoUser(e, name)
+	setUser(e, name)
 	if server != "" {
 		e.Add(wgKeyAuth, server)
 	}
