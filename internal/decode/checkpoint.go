@@ -210,12 +210,12 @@ func cpFill(e *event.Event, r *cpRecord) {
 	}
 	switch r.ifdir {
 	case "inbound":
-		e.Add(panKeyDirection, r.ifdir)
+		e.Add(keyDirection, r.ifdir)
 		if r.ifname != "" {
 			e.Add(keyIngressInterface, r.ifname)
 		}
 	case "outbound":
-		e.Add(panKeyDirection, r.ifdir)
+		e.Add(keyDirection, r.ifdir)
 		if r.ifname != "" {
 			e.Add(keyEgressInterface, r.ifname)
 		}

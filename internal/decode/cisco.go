@@ -299,8 +299,6 @@ func setSrc(e *event.Event, addr string, port uint16) {
 	e.SrcPort = port
 }
 
-var keyDstDomain = event.K("destination.domain")
-
 func setDst(e *event.Event, addr string, port uint16) {
 	if ip, ok := parseAddr(addr); ok {
 		e.DstIP = ip
@@ -588,7 +586,7 @@ func asaBuilt(e *event.Event, msg string) {
 	addNAT(e, keySrcNATIP, keySrcNATPort, fAddr, fMapped, fPort, fMPort)
 	addNAT(e, keyDstNATIP, keyDstNATPort, tAddr, tMapped, tPort, tMPort)
 	if dir == "inbound" || dir == "outbound" {
-		e.Add(event.K("network.direction"), dir)
+		e.Add(keyDirection, dir)
 	}
 	e.Category, e.Action, e.Outcome = catNetwork, actTraffic, event.OutcomeSuccess
 	addTypes(e, typeConnection, typeStart, typeAllowed)

@@ -41,6 +41,11 @@ var (
 	keyUserGroup        = event.K("user.group.name")
 	keyDstUser          = event.K("destination.user.name")
 	keyThreatName       = event.K("threat.indicator.name")
+	keyDirection        = event.K("network.direction")
+	keyURLPath          = event.K("url.path")
+	keyFileName         = event.K("file.name")
+	keyRuleID           = event.K("rule.id")
+	keyDstDomain        = event.K("destination.domain")
 )
 
 // ECS event.type values the firewall decoders give.

@@ -105,7 +105,6 @@ var (
 	panKeyError     = event.K("panw.panos.globalprotect.error")
 	panKeyModule    = event.K("panw.panos.system.module")
 	panKeyObject    = event.K("panw.panos.system.object")
-	panKeyDirection = event.K("network.direction")
 )
 
 // panos decodes the PAN-OS CSV log s into e.
@@ -365,7 +364,7 @@ func panThreat(e *event.Event, f *panFields) {
 		e.Add(panKeySeverity, s)
 	}
 	if dir := f.get(panDirection); dir != "" {
-		e.Add(panKeyDirection, dir)
+		e.Add(keyDirection, dir)
 	}
 	e.Message = ""
 	if sub == "url" {
@@ -387,7 +386,7 @@ func panThreat(e *event.Event, f *panFields) {
 	} else {
 		e.Category, e.Action = catIntrusion, "threat"
 		if misc != "" {
-			e.Add(event.K("file.name"), misc)
+			e.Add(keyFileName, misc)
 		}
 	}
 	if allowed, ok := panVerdict(f.get(panAction)); ok {

@@ -108,7 +108,7 @@ func (d *textDecoder) sonicwall(e *event.Event, s string) error {
 		case "dstname":
 			e.Add(keyURLDomain, v)
 		case "arg":
-			e.Add(event.K("url.path"), v)
+			e.Add(keyURLPath, v)
 		case "pri":
 			if len(v) == 1 && v[0] >= '0' && v[0] <= '7' {
 				e.Severity = v[0] - '0'

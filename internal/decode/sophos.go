@@ -133,8 +133,6 @@ func (r *sophosRecord) set(key, v string) {
 	}
 }
 
-var keyRuleID = event.K("rule.id")
-
 // sophos decodes the Sophos key=value body s into e; utm says it is a UTM 9 line, whose
 // header gave its time and tag.
 func (d *textDecoder) sophos(e *event.Event, s string, utm bool) error {
