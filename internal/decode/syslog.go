@@ -367,6 +367,13 @@ func syslogTag(s string) (tag string, pid int32, msg string, ok bool) {
 func (d *textDecoder) rfc5424(e *event.Event, s string) (string, error) {
 	var ts string
 	ts, s = cutWord(s)
+	// Check Point's Log Exporter writes "2018-03-21 17:25:25" where RFC 5424 has one word.
+	if len(ts) == 10 && ts[4] == '-' && ts[7] == '-' && len(s) > 8 && s[2] == ':' && s[5] == ':' {
+		clock, rest := cutWord(s)
+		if t, n, ok := parseISOTime(ts+"T"+clock, d.opts.location()); ok && n == len(ts)+1+len(clock) {
+			e.Time, ts, s = t, "-", rest
+		}
+	}
 	if ts != "-" {
 		t, n, ok := parseISOTime(ts, d.opts.location())
 		if !ok || n != len(ts) {
