@@ -34,13 +34,14 @@ type textDecoder struct {
 	opts Options
 	want string
 	// The keys of the fields each body names, one cache per prefix.
-	fgKeys, cefKeys, sdKeys, cpKeys, sophosKeys, swKeys keyCache
+	fgKeys, cefKeys, sdKeys, cpKeys, sophosKeys, swKeys, leefKeys keyCache
 }
 
 func newTextDecoder(opts Options, want string) *textDecoder {
 	return &textDecoder{opts: opts, want: want,
 		fgKeys: keyCache{prefix: "fortigate."}, cefKeys: keyCache{prefix: "cef."}, sdKeys: keyCache{prefix: "syslog.sd."},
-		cpKeys: keyCache{prefix: "checkpoint."}, sophosKeys: keyCache{prefix: "sophos."}, swKeys: keyCache{prefix: "sonicwall."}}
+		cpKeys: keyCache{prefix: "checkpoint."}, sophosKeys: keyCache{prefix: "sophos."}, swKeys: keyCache{prefix: "sonicwall."},
+		leefKeys: keyCache{prefix: "leef."}}
 }
 
 func newSyslog(opts Options) Decoder    { return newTextDecoder(opts, "syslog") }
@@ -86,6 +87,8 @@ func (d *textDecoder) Decode(e *event.Event) error {
 	switch kind {
 	case "cef":
 		err = d.cef(e, body)
+	case "leef":
+		err = d.leef(e, body)
 	case "fortigate":
 		err = d.fortigate(e, body)
 	case "cisco":
@@ -200,6 +203,8 @@ func bodyKind(e *event.Event, body string) string {
 	switch c := body[0]; {
 	case c == 'C' && strings.HasPrefix(body, "CEF:"):
 		return "cef"
+	case c == 'L' && strings.HasPrefix(body, "LEEF:"):
+		return "leef"
 	case isDigit(c) && panLooksLike(body):
 		return "panos"
 	case c == 'd' && sophosXGLooksLike(body):
@@ -228,7 +233,7 @@ func bodyKind(e *event.Event, body string) string {
 
 // isBody reports whether s is a message body that another decoder reads whole.
 func isBody(s string) bool {
-	return strings.HasPrefix(s, "CEF:") || fgLooksLike(s) || ciscoLooksLike(s) || panLooksLike(s) || sophosXGLooksLike(s) || sonicwallLooksLike(s)
+	return strings.HasPrefix(s, "CEF:") || strings.HasPrefix(s, "LEEF:") || fgLooksLike(s) || ciscoLooksLike(s) || panLooksLike(s) || sophosXGLooksLike(s) || sonicwallLooksLike(s)
 }
 
 // hostLike reports whether w can be a host name or address: letters, digits, dots, hyphens,
