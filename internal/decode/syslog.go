@@ -89,6 +89,8 @@ func (d *textDecoder) Decode(e *event.Event) error {
 		err = d.cef(e, body)
 	case "leef":
 		err = d.leef(e, body)
+	case "yamaha":
+		err = d.yamaha(e, body)
 	case "fortigate":
 		err = d.fortigate(e, body)
 	case "cisco":
@@ -189,6 +191,11 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 		e.Host = w
 		s = trimSpaceLeft(rest)
 	}
+	if yamahaLooksLike(s) {
+		// "PP[01] Rejected at ...": an interface, not a tag with a pid.
+		e.Message = trimSpaceRight(s)
+		return e.Message, nil
+	}
 	d.tagAndMessage(e, s)
 	return e.Message, nil
 }
@@ -213,6 +220,8 @@ func bodyKind(e *event.Event, body string) string {
 		return "sonicwall"
 	case c == 'i' && sophosUTMLooksLike(e.Process, e.Message):
 		return "sophos-utm"
+	case (c == '[' || c == 'P' || c == 'L' || c == 'T') && yamahaLooksLike(body):
+		return "yamaha"
 	case c == '[' && e.Message == "" && cpLooksLike(body):
 		return "checkpoint" // only after an RFC 5424 header, which then leaves no message
 	}

@@ -76,7 +76,7 @@ func textFuzz(f *testing.F, format string) {
 			t.Errorf("Decode(%q): no time", raw)
 		}
 		switch e.Format {
-		case "syslog", "fortigate", "cef", "cisco", "panos", "checkpoint", "sophos", "sonicwall", "pulse", "watchguard", "leef":
+		case "syslog", "fortigate", "cef", "cisco", "panos", "checkpoint", "sophos", "sonicwall", "pulse", "watchguard", "leef", "yamaha":
 		default:
 			t.Errorf("Decode(%q): format %q", raw, e.Format)
 		}
