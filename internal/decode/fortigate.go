@@ -42,6 +42,9 @@ type fgRecord struct {
 	srcport, dstport, proto            string
 	sentbyte, rcvdbyte                 string
 	utmaction                          string
+	// Keys that fill ECS fields as they are (fgECS).
+	policyname, transip, transport, tranip, tranport string
+	hostname, devid, srcintf, dstintf, app           string
 }
 
 func (r *fgRecord) set(key, v string) {
@@ -78,6 +81,26 @@ func (r *fgRecord) set(key, v string) {
 		r.locport = v
 	case "utmaction":
 		r.utmaction = v
+	case "policyname":
+		r.policyname = v
+	case "transip":
+		r.transip = v
+	case "transport":
+		r.transport = v
+	case "tranip":
+		r.tranip = v
+	case "tranport":
+		r.tranport = v
+	case "hostname":
+		r.hostname = v
+	case "devid":
+		r.devid = v
+	case "srcintf":
+		r.srcintf = v
+	case "dstintf":
+		r.dstintf = v
+	case "app":
+		r.app = v
 	case "user":
 		r.user = v
 	case "msg":
@@ -120,12 +143,12 @@ func (d *textDecoder) fortigate(e *event.Event, s string) error {
 		}
 		e.Add(d.fgKeys.key(key, ""), v)
 		r.set(key, v)
-		fgECS(e, key, v)
 	}
 	if r.logid == "" && r.typ == "" {
 		return failAs("fortigate", ReasonSyntax, "no logid= or type=")
 	}
 	observer(e, "Fortinet", "FortiGate", "firewall")
+	fgECS(e, &r)
 	if err := d.fgTime(e, &r); err != nil {
 		return err
 	}
@@ -216,45 +239,34 @@ func parseOffset(s string) (time.Duration, bool) {
 
 var fgObserver = event.K("observer.name")
 
-// fgECS adds the ECS field that the pair key=v gives as it is, as Elastic's integration names
-// it (docs/field-maps.md#fortigate): the policy's name, the translated addresses, the web
-// host. The pair is kept as fortigate.<key> as well.
-func fgECS(e *event.Event, key, v string) {
-	if v == "" || v == "N/A" {
-		return
+// fgECS adds the ECS fields that keys give as they are, as Elastic's integration names them
+// (docs/field-maps.md#fortigate): the log id, the policy's name, the translated addresses, the
+// web host. The pairs are kept as fortigate.<key> as well.
+func fgECS(e *event.Event, r *fgRecord) {
+	add := func(k event.Key, v string) {
+		if v != "" && v != "N/A" {
+			e.Add(k, v)
+		}
 	}
-	switch key {
-	case "policyname":
-		e.Add(keyRuleName, v)
-	case "transip":
-		if _, ok := parseAddr(v); ok {
-			e.Add(keySrcNATIP, v)
-		}
-	case "transport":
-		if p, ok := parsePort(v); ok && p != 0 {
-			e.Add(keySrcNATPort, v)
-		}
-	case "tranip":
-		if _, ok := parseAddr(v); ok {
-			e.Add(keyDstNATIP, v)
-		}
-	case "tranport":
-		if p, ok := parsePort(v); ok && p != 0 {
-			e.Add(keyDstNATPort, v)
-		}
-	case "hostname":
-		e.Add(keyURLDomain, v)
-	case "devid":
-		e.Add(keyObserverSerial, v)
-	case "srcintf":
-		e.Add(keyIngressInterface, v)
-	case "dstintf":
-		e.Add(keyEgressInterface, v)
-	case "app":
-		e.Add(keyNetworkApp, v)
-	case "logid":
-		e.Add(keyEventCode, v)
+	add(keyEventCode, r.logid)
+	add(keyObserverSerial, r.devid)
+	add(keyRuleName, r.policyname)
+	if _, ok := parseAddr(r.transip); ok {
+		e.Add(keySrcNATIP, r.transip)
 	}
+	if p, ok := parsePort(r.transport); ok && p != 0 {
+		e.Add(keySrcNATPort, r.transport)
+	}
+	if _, ok := parseAddr(r.tranip); ok {
+		e.Add(keyDstNATIP, r.tranip)
+	}
+	if p, ok := parsePort(r.tranport); ok && p != 0 {
+		e.Add(keyDstNATPort, r.tranport)
+	}
+	add(keyIngressInterface, r.srcintf)
+	add(keyEgressInterface, r.dstintf)
+	add(keyNetworkApp, r.app)
+	add(keyURLDomain, r.hostname)
 }
 
 // fgCommon fills the typed fields that the keys name.
