@@ -228,7 +228,8 @@ func bodyKind(e *event.Event, body string) string {
 	switch {
 	case fgLooksLike(body):
 		return "fortigate"
-	case ciscoLooksLike(body):
+	case e.Process == "" && ciscoLooksLike(body):
+		// A Cisco line has no tag: its mnemonic is never taken for one (processLike).
 		return "cisco"
 	}
 	if _, _, ok := pulseBody(e); ok {

@@ -23,8 +23,11 @@ func wgBody(e *event.Event) (body, serial, stamp string, ok bool) {
 	if strings.HasPrefix(msg, `msg_id="`) {
 		return msg, "", "", true // the tag (firewall[10]:) was read by the header
 	}
-	// SERIAL (YYYY-MM-DDThh:mm:ss) process[pid]: msg_id="..."; the serial is one word of
-	// capitals and digits, which spares other messages any search.
+	// SERIAL (YYYY-MM-DDThh:mm:ss) process[pid]: msg_id="...", which the header takes for no
+	// tag; the serial is one word, which spares other messages any search.
+	if e.Process != "" {
+		return "", "", "", false
+	}
 	i := strings.IndexByte(msg, ' ')
 	if i < 6 || i > 20 || len(msg) < i+23 || msg[i+1] != '(' {
 		return "", "", "", false
