@@ -145,23 +145,3 @@ func FuzzEVTXJSON(f *testing.F) {
 		jsonFuzzDecode(t, wb, data)
 	})
 }
-
-// FuzzEVTX reads binary files: the regression data's smallest .evtx files seed it.
-func FuzzEVTX(f *testing.F) {
-	var files []string
-	if dir, ok := shareddata.Optional(f, "sigma/regression_data/rules/windows"); ok {
-		files, _ = filepath.Glob(filepath.Join(dir, "*", "*", "*.evtx"))
-	}
-	for _, p := range files[:min(len(files), 4)] {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		// The first records of the first chunk are where the templates are: keep the seeds
-		// small so the fuzzer spends its time there.
-		f.Add(data[:min(len(data), evtxFileHeaderSize+8192)])
-		f.Add(data)
-	}
-	f.Add([]byte("ElfFile\x00"))
-	f.Fuzz(func(t *testing.T, data []byte) { jsonFuzzStream(t, "evtx", data) })
-}
