@@ -10,6 +10,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/store"
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 // tokenJSON is a token as the API shows it: never its hash or secret.
@@ -169,9 +170,8 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req, `{"id": "tokyo-general", "name": "東京総合病院"}`) {
 		return
 	}
-	if !store.ValidTenantID(req.ID) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("id: %q is not a tenant ID", req.ID),
-			"1 to 63 lower-case letters, digits, - or _, starting with a letter or digit")
+	if _, err := tenant.Parse(req.ID); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("id: %q is not a tenant ID", req.ID), tenant.Rule)
 		return
 	}
 	t, err := s.deps.Store.CreateTenant(r.Context(), p.Actor(), store.Tenant{ID: req.ID, Name: req.Name})

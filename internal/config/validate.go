@@ -7,11 +7,12 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 // Validate reports every problem with c as an *Error, or nil. The messages are for the person
@@ -24,8 +25,11 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// tenantID is the shape of a tenant identifier; the store enforces the same rule.
-var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// validTenant reports whether id is a tenant ID, by the rule every entry point applies.
+func validTenant(id string) bool {
+	_, err := tenant.Parse(id)
+	return err == nil
+}
 
 func (c *Config) validate() []Problem {
 	var ps []Problem
@@ -104,7 +108,7 @@ func (c *Config) validate() []Problem {
 	if in.BatchWait <= 0 || in.BatchWait > 10*time.Second {
 		bad("ingest.batch_wait", fmt.Sprintf("%v is out of range", in.BatchWait), "use more than 0 and at most 10s; 50ms is a good start")
 	}
-	if !tenantID.MatchString(in.DefaultTenant) {
+	if !validTenant(in.DefaultTenant) {
 		bad("ingest.default_tenant", fmt.Sprintf("%q is not a tenant ID", in.DefaultTenant), tenantHint)
 	}
 	names := map[string]bool{}
@@ -123,7 +127,7 @@ func (c *Config) validate() []Problem {
 		if msg := checkAddr(l.Listen); msg != "" {
 			bad(key+".listen", msg, "write it as host:port, such as 0.0.0.0:514")
 		}
-		if l.Tenant != "" && !tenantID.MatchString(l.Tenant) {
+		if l.Tenant != "" && !validTenant(l.Tenant) {
 			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", l.Tenant), tenantHint)
 		}
 		// The format name is checked by ingest against the decoder registry when it starts,
@@ -237,7 +241,7 @@ func (c *Config) validate() []Problem {
 		if len(b.Key) < 16 {
 			bad(key+".key", "is shorter than 16 characters", "generate one with: openssl rand -hex 24")
 		}
-		if b.Tenant != "" && !tenantID.MatchString(b.Tenant) {
+		if b.Tenant != "" && !validTenant(b.Tenant) {
 			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", b.Tenant), tenantHint)
 		}
 	}
@@ -273,7 +277,7 @@ func (c *Config) validate() []Problem {
 	for i, h := range c.Incidents.Hospitals {
 		key := "incidents.hospitals." + strconv.Itoa(i)
 		switch {
-		case !tenantID.MatchString(h.Tenant):
+		case !validTenant(h.Tenant):
 			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", h.Tenant), tenantHint)
 		case seen[h.Tenant]:
 			bad(key+".tenant", fmt.Sprintf("tenant %s has a profile already", h.Tenant), "give each hospital one entry")
@@ -299,7 +303,7 @@ func (c *Config) validate() []Problem {
 	return ps
 }
 
-const tenantHint = "a tenant ID is 1 to 63 lower-case letters, digits, - or _, starting with a letter or digit, such as tokyo-general"
+const tenantHint = "a tenant ID is " + tenant.Rule + ", such as tokyo-general"
 
 // checkAddr returns what is wrong with a host:port listen address, or "".
 func checkAddr(addr string) string {
