@@ -20,6 +20,7 @@ import (
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -276,7 +277,7 @@ func (a *apiServer) ingestAlert(t *testing.T, id, rule, level string, ents detec
 	t.Helper()
 	now := time.Now()
 	out, err := a.incidents.Ingest(t.Context(), detect.Alert{ID: id, Tenant: "tokyo", Detector: "sigma", RuleID: rule,
-		Title: rule, Level: level, Entities: ents, First: now, Last: now, Count: 1}, 1)
+		Title: rule, Level: severity.Level(level), Entities: ents, First: now, Last: now, Count: 1}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

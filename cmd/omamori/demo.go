@@ -27,6 +27,7 @@ import (
 	"github.com/omamori-project/omamori/internal/node"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -293,7 +294,7 @@ func showAlerts(ctx context.Context, e env, b *bus.Bus) (int, error) {
 		}
 	}
 	slices.SortStableFunc(alerts, func(a, b detect.Alert) int {
-		return cmp.Or(slices.Index(detect.Levels, b.Level)-slices.Index(detect.Levels, a.Level), a.First.Compare(b.First))
+		return cmp.Or(severity.Compare(b.Level, a.Level), a.First.Compare(b.First))
 	})
 	fmt.Fprintf(e.stdout, "\nDetection raised %d alerts:\n", len(alerts))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)

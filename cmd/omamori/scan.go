@@ -14,6 +14,7 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/rules"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/sigma"
 )
 
@@ -72,7 +73,7 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	out := bufio.NewWriterSize(e.stdout, 256<<10)
 	defer out.Flush()
 	m, corr := rs.NewMatcher(), rs.NewCorrelator()
-	bySeverity := map[string]int{}
+	bySeverity := map[severity.Level]int{}
 	byRule := map[string]int{}
 	var buf []byte
 	var ms []sigma.Match
@@ -110,13 +111,13 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 			ms = m.Match(&ev, ms[:0])
 			for _, mt := range ms {
 				bySeverity[mt.Rule.Level]++
-				byRule[mt.Rule.Level+"\x00"+mt.Rule.Title]++
+				byRule[string(mt.Rule.Level)+"\x00"+mt.Rule.Title]++
 				buf = appendMatch(buf[:0], name, mt.Rule, &ev)
 				out.Write(buf)
 			}
 			for _, cm := range corr.Observe(ms, rs) {
 				bySeverity[cm.Rule.Level]++
-				byRule[cm.Rule.Level+"\x00"+cm.Rule.Title]++
+				byRule[string(cm.Rule.Level)+"\x00"+cm.Rule.Title]++
 				buf = appendMatch(buf[:0], name, cm.Rule, nil)
 				out.Write(buf)
 			}
@@ -130,9 +131,10 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	return ctx.Err()
 }
 
-var levels = []string{"critical", "high", "medium", "low", "informational"}
-
-func writeSummary(w io.Writer, bySeverity, byRule map[string]int) {
+// writeSummary writes the matches by level, most severe first, and by rule within each level.
+func writeSummary(w io.Writer, bySeverity map[severity.Level]int, byRule map[string]int) {
+	levels := severity.All()
+	slices.Reverse(levels)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEVERITY\tMATCHES")
 	for _, l := range levels {
@@ -144,12 +146,9 @@ func writeSummary(w io.Writer, bySeverity, byRule map[string]int) {
 	for k := range byRule {
 		keys = append(keys, k)
 	}
-	rank := func(k string) int {
+	rank := func(k string) int { // most severe first, a level Sigma does not name last
 		l, _, _ := strings.Cut(k, "\x00")
-		if i := slices.Index(levels, l); i >= 0 {
-			return i
-		}
-		return len(levels)
+		return -severity.Level(l).Rank()
 	}
 	slices.SortFunc(keys, func(a, b string) int {
 		if ra, rb := rank(a), rank(b); ra != rb {
@@ -174,7 +173,7 @@ func appendMatch(dst []byte, file string, r sigma.RuleInfo, ev *event.Event) []b
 	dst = append(dst, `,"title":`...)
 	dst = event.AppendJSONString(dst, r.Title)
 	dst = append(dst, `,"level":`...)
-	dst = event.AppendJSONString(dst, r.Level)
+	dst = event.AppendJSONString(dst, string(r.Level))
 	dst = append(dst, `,"techniques":[`...)
 	for i, t := range r.Techniques() {
 		if i > 0 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/tenant"
 )
 
@@ -146,7 +147,7 @@ func (c *Config) validate() []Problem {
 				"give the directory of a rules checkout, such as /opt/sigma/rules")
 		}
 	}
-	if !slices.Contains(sigmaLevels, d.MinLevel) {
+	if _, err := severity.Parse(string(d.MinLevel)); err != nil {
 		bad("detect.min_level", fmt.Sprintf("unknown level %q", d.MinLevel), "use informational, low, medium, high or critical (Sigma's levels)")
 	}
 	if d.DedupWindow < 0 {
@@ -203,7 +204,7 @@ func (c *Config) validate() []Problem {
 		if !slices.Contains([]string{"", "source", "destination", "host"}, p.Target) {
 			bad(key+".target", fmt.Sprintf("unknown target %q", p.Target), "use source, destination or host")
 		}
-		if p.MinLevel != "" && !slices.Contains(sigmaLevels, p.MinLevel) {
+		if _, err := severity.Parse(string(p.MinLevel)); p.MinLevel != "" && err != nil {
 			bad(key+".min_level", fmt.Sprintf("unknown level %q", p.MinLevel), "use informational, low, medium, high or critical")
 		}
 		if p.TTL <= 0 {
@@ -440,10 +441,6 @@ func parseLevel(s string) (slog.Level, error) {
 	}
 	return slog.LevelInfo, fmt.Errorf("unknown log level %q", s)
 }
-
-// sigmaLevels are Sigma's rule levels, the least severe first: what detect.min_level and a
-// response policy's min_level name.
-var sigmaLevels = []string{"informational", "low", "medium", "high", "critical"}
 
 // secureURL reports whether s is an https URL, or an http one to this machine.
 func secureURL(s string) bool {

@@ -31,19 +31,20 @@ import (
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/intel"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/sigma"
 )
 
 // Alert is one detection, as published on the ALERTS stream (JSON).
 type Alert struct {
-	ID         string   `json:"id"`
-	Tenant     string   `json:"tenant"`
-	Detector   string   `json:"detector"` // "sigma", "sigma-correlation", "behavior" or "intel"
-	RuleID     string   `json:"rule_id"`
-	Title      string   `json:"title"`
-	Level      string   `json:"level"` // Sigma's: informational, low, medium, high, critical
-	Techniques []string `json:"techniques,omitempty"`
-	Entities   Entities `json:"entities"`
+	ID         string         `json:"id"`
+	Tenant     string         `json:"tenant"`
+	Detector   string         `json:"detector"` // "sigma", "sigma-correlation", "behavior" or "intel"
+	RuleID     string         `json:"rule_id"`
+	Title      string         `json:"title"`
+	Level      severity.Level `json:"level"`
+	Techniques []string       `json:"techniques,omitempty"`
+	Entities   Entities       `json:"entities"`
 	// Related are other addresses the entities are known by: the Internet address behind a
 	// VPN tunnel address, so that what the attacker does inside joins what they did to get in.
 	Related    []string   `json:"related,omitempty"`
@@ -71,14 +72,11 @@ type Evidence struct {
 	Message string    `json:"message,omitempty"`
 }
 
-// Levels in rising order of severity.
-var Levels = []string{"informational", "low", "medium", "high", "critical"}
-
 // Config tunes the stage. Zero values take the defaults.
 type Config struct {
 	// MinLevel is the lowest rule level that raises an alert (default low): informational
 	// rules such as one failed VPN login feed correlations without an alert each.
-	MinLevel string
+	MinLevel severity.Level
 	// Window is how long alerts of one rule about the same entities are held back after one
 	// was raised (default 10 minutes).
 	Window time.Duration
@@ -97,7 +95,7 @@ type Stage struct {
 	hits    []intel.Hit
 	tunnels map[string]map[netip.Addr]netip.Addr // per tenant: VPN tunnel address → the remote address it was given to
 	cfg     Config
-	min     int
+	min     severity.Level
 	log     *slog.Logger
 	matcher *sigma.Matcher
 	corr    map[string]*sigma.Correlator // per tenant: correlations never mix hospitals
@@ -116,7 +114,7 @@ type recent struct {
 // detectors. Metrics go to reg (nil: none).
 func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stage, error) {
 	if cfg.MinLevel == "" {
-		cfg.MinLevel = "low"
+		cfg.MinLevel = severity.Low
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 10 * time.Minute
@@ -124,9 +122,9 @@ func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.
 	if cfg.Durable == "" {
 		cfg.Durable = "detect"
 	}
-	min := slices.Index(Levels, cfg.MinLevel)
-	if min < 0 {
-		return nil, fmt.Errorf("detect: unknown level %q (one of %s)", cfg.MinLevel, strings.Join(Levels, ", "))
+	min, err := severity.Parse(string(cfg.MinLevel))
+	if err != nil {
+		return nil, fmt.Errorf("detect: %w", err)
 	}
 	if cfg.Behavior != nil {
 		if err := cfg.Behavior.Validate(); err != nil {
@@ -231,12 +229,12 @@ func (s *Stage) indicate(set *intel.Set, e *event.Event, ev Evidence) {
 	s.hits = set.Match(e, s.hits[:0])
 	for _, h := range s.hits {
 		in := h.Indicator
-		level := "medium"
+		level := severity.Medium
 		switch {
 		case in.Confidence >= 80:
-			level = "high"
+			level = severity.High
 		case in.Confidence >= 0 && in.Confidence < 50:
-			level = "low"
+			level = severity.Low
 		}
 		name := in.Name
 		if name == "" {
@@ -267,7 +265,7 @@ func (s *Stage) behave(e *event.Event, ev Evidence) {
 	observed := len(s.found) // findings of this event; a beacon sweep's are of the whole window
 	s.found = en.Sweep(s.found, e.Time)
 	for i, f := range s.found {
-		a := s.newAlert(e.Tenant, "behavior", sigma.RuleInfo{ID: "behavior." + f.Detector, Title: f.Title, Level: f.Severity.String()}, f.First, f.Last, f.Count)
+		a := s.newAlert(e.Tenant, "behavior", sigma.RuleInfo{ID: "behavior." + f.Detector, Title: f.Title, Level: f.Severity}, f.First, f.Last, f.Count)
 		if f.Technique != "" {
 			a.Techniques = []string{f.Technique}
 		}
@@ -354,7 +352,7 @@ func (s *Stage) newAlert(tenant, detector string, r sigma.RuleInfo, first, last 
 // raise keeps a for Take unless its level is below the minimum or an alert like it was raised
 // within the window.
 func (s *Stage) raise(a Alert) {
-	if slices.Index(Levels, a.Level) < s.min {
+	if !a.Level.AtLeast(s.min) {
 		return
 	}
 	key := a.Tenant + "\x00" + a.RuleID + "\x00" + a.Entities.Source + "\x00" + a.Entities.Destination + "\x00" + a.Entities.User + "\x00" + a.Entities.Host
@@ -371,7 +369,7 @@ func (s *Stage) raise(a Alert) {
 		s.forget(a.Last)
 	}
 	s.relate(&a)
-	s.alerts.WithLabelValues(a.Level).Inc()
+	s.alerts.WithLabelValues(string(a.Level)).Inc()
 	s.pending = append(s.pending, a)
 }
 

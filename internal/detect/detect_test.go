@@ -17,6 +17,7 @@ import (
 	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 var jst = time.FixedZone("JST", 9*3600)
@@ -105,8 +106,9 @@ func TestStageOnTheBus(t *testing.T) {
 	}
 
 	want := []struct {
-		title, level string
-		en           Entities
+		title string
+		level severity.Level
+		en    Entities
 	}{
 		{"FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)", "critical", Entities{Source: scenario.Attacker, Destination: scenario.VPNPortal}}, // the appliance is the observer (observer.name), not a host
 		{"Brute Force on the SSL-VPN", "high", Entities{Source: scenario.Attacker}},

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -31,9 +32,9 @@ type Obligation struct {
 
 // When says which incidents owe a report: any condition that holds is enough.
 type When struct {
-	PersonalData bool     `yaml:"personal_data"`
-	Kinds        []string `yaml:"kinds"`
-	Severity     Severity `yaml:"severity"` // at least this severe
+	PersonalData bool           `yaml:"personal_data"`
+	Kinds        []string       `yaml:"kinds"`
+	Severity     severity.Level `yaml:"severity"` // at least this severe
 }
 
 // Due is a reporting deadline, from when the hospital became aware.
@@ -51,7 +52,7 @@ func (o Obligation) Applies(inc Incident) bool {
 	w := o.When
 	return (w.PersonalData && inc.Facts.PersonalData.Holds()) ||
 		slices.ContainsFunc(w.Kinds, func(k string) bool { return slices.Contains(inc.Kinds, k) }) ||
-		(w.Severity != "" && inc.Severity.rank() >= w.Severity.rank())
+		(w.Severity != "" && inc.Severity.Rank() >= w.Severity.Rank())
 }
 
 // Deadline returns when the report is due for an incident the hospital became aware of at
@@ -146,7 +147,7 @@ func ParseObligations(data []byte) ([]Obligation, error) {
 			return nil, fmt.Errorf("obligation %s: needs a name and a template", o.ID)
 		case (o.Due.Hours > 0) == (o.Due.Days > 0):
 			return nil, fmt.Errorf("obligation %s: give the deadline in hours or in days, not both or neither", o.ID)
-		case o.When.Severity != "" && o.When.Severity.rank() < 0:
+		case o.When.Severity != "" && !o.When.Severity.AtLeast(severity.Low):
 			return nil, fmt.Errorf("obligation %s: unknown severity %q", o.ID, o.When.Severity)
 		case !o.When.PersonalData && len(o.When.Kinds) == 0 && o.When.Severity == "":
 			return nil, fmt.Errorf("obligation %s: no condition in when", o.ID)
@@ -248,6 +249,10 @@ func datetime(t time.Time) string {
 	return t.In(jst).Format("2006年1月2日 15時04分")
 }
 
+// levelJA names the levels in Japanese, for the reports.
+var levelJA = map[severity.Level]string{severity.Critical: "緊急", severity.High: "高", severity.Medium: "中", severity.Low: "低",
+	severity.Informational: "情報"}
+
 var reportFuncs = template.FuncMap{
 	"datetime": datetime,
 	"date": func(t time.Time) string {
@@ -282,12 +287,10 @@ var reportFuncs = template.FuncMap{
 		}
 		return thousands(n) + "名"
 	},
-	"severity": func(s Severity) string {
-		return cmp.Or(map[Severity]string{Critical: "緊急", High: "高", Medium: "中", Low: "低"}[s], string(s))
-	},
+	"severity": func(s severity.Level) string { return cmp.Or(levelJA[s], string(s)) },
 	// level is an alert's (Sigma) level in Japanese.
-	"level": func(l string) string {
-		return cmp.Or(map[string]string{"critical": "緊急", "high": "高", "medium": "中", "low": "低", "informational": "情報"}[strings.ToLower(l)], l)
+	"level": func(l severity.Level) string {
+		return cmp.Or(levelJA[severity.Level(strings.ToLower(string(l)))], string(l))
 	},
 	"state": func(s State) string {
 		return cmp.Or(map[State]string{New: "未対応", Triaged: "対応中（初動）", Contained: "封じ込め済み", Eradicated: "原因除去済み",

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 // Entity names which of an alert's entities a policy acts on.
@@ -29,7 +29,7 @@ type Policy struct {
 	Detectors []string `yaml:"detectors"`
 	// MinLevel is the lowest alert level that matches (informational, low, medium, high,
 	// critical); empty: any.
-	MinLevel string `yaml:"min_level"`
+	MinLevel severity.Level `yaml:"min_level"`
 	// Action is block or isolate.
 	Action Action `yaml:"action"`
 	// Target is the entity acted on: source (the default), destination or host.
@@ -65,8 +65,8 @@ func (p Policy) Validate() error {
 	default:
 		return fail("target %q (want source, destination or host)", p.Target)
 	}
-	if p.MinLevel != "" && !slices.Contains(detect.Levels, p.MinLevel) {
-		return fail("min_level %q (want one of %s)", p.MinLevel, strings.Join(detect.Levels, ", "))
+	if _, err := severity.Parse(string(p.MinLevel)); p.MinLevel != "" && err != nil {
+		return fail("min_level %q: %v", p.MinLevel, err)
 	}
 	if p.TTL <= 0 {
 		return fail("ttl must be positive, such as 4h")
@@ -88,7 +88,7 @@ func (p Policy) Matches(a detect.Alert) bool {
 	if len(p.Detectors) > 0 && !slices.Contains(p.Detectors, a.Detector) {
 		return false
 	}
-	if p.MinLevel != "" && slices.Index(detect.Levels, a.Level) < slices.Index(detect.Levels, p.MinLevel) {
+	if p.MinLevel != "" && !a.Level.AtLeast(p.MinLevel) {
 		return false
 	}
 	return true

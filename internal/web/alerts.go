@@ -11,11 +11,12 @@ import (
 
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
-// levels are Sigma's alert levels as detect names them, most severe first.
-var levels = func() []string {
-	l := slices.Clone(detect.Levels)
+// levels are the alert levels, most severe first.
+var levels = func() []severity.Level {
+	l := severity.All()
 	slices.Reverse(l)
 	return l
 }()
@@ -64,7 +65,7 @@ func (p *page) ArchiveQuery(a detect.Alert) string {
 
 // levelCount is one bar of the dashboard.
 type levelCount struct {
-	Level string
+	Level severity.Level
 	Count int
 	Pct   int // of the largest count, for the bar
 }
@@ -88,7 +89,7 @@ type hourCount struct {
 
 func summarise(as []detect.Alert, now time.Time) alertSummary {
 	sum := alertSummary{Total: len(as)}
-	counts := map[string]int{}
+	counts := map[severity.Level]int{}
 	for _, a := range as {
 		counts[a.Level]++
 		if now.Sub(a.Last) <= 24*time.Hour {

@@ -26,6 +26,7 @@ import (
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -161,7 +162,7 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	now := time.Now()
 	publish := func(tenant, title, level string, ago time.Duration) {
 		a := detect.Alert{ID: fmt.Sprintf("%s-%d", tenant, ago), Tenant: tenant, Detector: "sigma", RuleID: "r-" + level, Title: title,
-			Level: level, First: now.Add(-ago - time.Minute), Last: now.Add(-ago), Count: 12,
+			Level: severity.Level(level), First: now.Add(-ago - time.Minute), Last: now.Add(-ago), Count: 12,
 			Entities: detect.Entities{Source: "203.0.113.7", User: "admin"}}
 		data, _ := json.Marshal(a)
 		if err := b.PublishAlert(ctx, tenant, data); err != nil {
@@ -644,7 +645,7 @@ func TestCatalogues(t *testing.T) {
 		}
 	}
 	for _, l := range levels {
-		used["level."+l] = true
+		used["level."+string(l)] = true
 	}
 	for _, r := range auth.Roles() {
 		used["role."+string(r)] = true
