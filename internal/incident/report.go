@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -410,27 +411,27 @@ func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Meas
 
 // decisionMeasure describes a response decision taken on the alert titled alert in Japanese:
 // what, on what, its status now, and who or which policy asked for it.
-func decisionMeasure(d store.Decision, alert string) Measure {
-	action := cmp.Or(map[string]string{"block": "通信の遮断", "isolate": "端末のネットワーク隔離"}[d.Action], d.Action)
-	scope := cmp.Or(map[string]string{"ip": "IPアドレス", "range": "アドレス範囲", "domain": "ドメイン"}[d.Scope], d.Scope)
+func decisionMeasure(d decision.Decision, alert string) Measure {
+	action := cmp.Or(map[decision.Action]string{decision.ActionBlock: "通信の遮断", decision.ActionIsolate: "端末のネットワーク隔離"}[d.Action], string(d.Action))
+	scope := cmp.Or(map[decision.Scope]string{decision.ScopeIP: "IPアドレス", decision.ScopeRange: "アドレス範囲", decision.ScopeDomain: "ドメイン"}[d.Scope], string(d.Scope))
 	var status string
 	switch d.Status {
-	case "active":
+	case decision.StatusActive:
 		status = "実施中、" + datetime(d.Expires) + "まで"
-	case "held":
+	case decision.StatusHeld:
 		status = "保留: ガードレールにより承認待ち、未実施"
-	case "rejected":
+	case decision.StatusRejected:
 		status = "却下: 実施せず"
-	case "expired":
+	case decision.StatusExpired:
 		status = "期限切れにより " + datetime(d.Expires) + " に終了"
-	case "revoked":
+	case decision.StatusRevoked:
 		status = datetime(d.Updated) + " に " + d.UpdatedBy + " が解除"
 	default:
-		status = d.Status
+		status = string(d.Status)
 	}
 	var by string
-	switch d.Origin {
-	case "rule":
+	switch d.Origin.Kind {
+	case decision.OriginRule:
 		// A policy's decision gives its name at the end of the reason (package respond).
 		by = "自動対応（アラート「" + alert + "」"
 		if rest, ok := strings.CutSuffix(d.Reason, ")"); ok {
@@ -439,12 +440,12 @@ func decisionMeasure(d store.Decision, alert string) Measure {
 			}
 		}
 		by += "）"
-	case "authority":
-		by = d.OriginName + "の要請（整理番号 " + d.OriginRef + "）"
+	case decision.OriginAuthority:
+		by = d.Origin.Name + "の要請（整理番号 " + d.Origin.Reference + "）"
 	default:
-		by = "指示者: " + cmp.Or(d.OriginName, d.CreatedBy)
+		by = "指示者: " + cmp.Or(d.Origin.Name, d.CreatedBy)
 	}
-	if d.Origin != "rule" && d.Reason != "" {
+	if d.Origin.Kind != decision.OriginRule && d.Reason != "" {
 		by += "、理由: " + d.Reason // a person's words; a rule's reason is its alert, listed already
 	}
 	return Measure{At: d.Created, What: fmt.Sprintf("%s: %s %s（%s）", action, scope, d.Value, status), By: by}

@@ -17,6 +17,7 @@ import (
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/crowdsec"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/intel"
@@ -45,14 +46,14 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	}
 	n.allow = allow
 
-	var enforce func(context.Context, respond.Decision)
+	var enforce func(context.Context, decision.Decision)
 	if cfg.Respond.Nftables {
 		if enforce, err = n.startEnforcer(ctx, cfg, tenants); err != nil {
 			return err
 		}
 	}
 	hooks := n.startWebhooks(ctx, cfg)
-	rcfg := respond.Config{DryRun: cfg.Respond.DryRun, Log: n.log, Changed: func(ctx context.Context, d respond.Decision) {
+	rcfg := respond.Config{DryRun: cfg.Respond.DryRun, Log: n.log, Changed: func(ctx context.Context, d decision.Decision) {
 		n.journalDecision(d)
 		if enforce != nil {
 			enforce(ctx, d)
@@ -63,7 +64,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	}}
 	for _, p := range cfg.Respond.Policies {
 		rcfg.Policies = append(rcfg.Policies, respond.Policy{Name: p.Name, Rules: p.Rules, Detectors: p.Detectors,
-			MinLevel: p.MinLevel, Action: respond.Action(p.Action), Target: respond.Entity(p.Target),
+			MinLevel: p.MinLevel, Action: decision.Action(p.Action), Target: respond.Entity(p.Target),
 			Prefix: p.Prefix, PrefixV6: p.PrefixV6, TTL: p.TTL, Continue: p.Continue})
 	}
 	n.Respond, err = respond.New(n.Store, rcfg)
@@ -222,7 +223,7 @@ func allowlists(cfg *config.Config) ([]respond.Allowlist, error) {
 }
 
 // journalDecision keeps a decision's every change in the archive.
-func (n *Node) journalDecision(d respond.Decision) {
+func (n *Node) journalDecision(d decision.Decision) {
 	actor := d.UpdatedBy
 	if actor == "" {
 		actor = d.CreatedBy
@@ -239,7 +240,7 @@ func (n *Node) journalDecision(d respond.Decision) {
 // startEnforcer sets up nftables on this machine, brings it to the live decisions in the
 // store, and returns what applies each later change. Changes are applied in order by one
 // goroutine, so the respond service never waits for the kernel.
-func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []string) (func(context.Context, respond.Decision), error) {
+func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []string) (func(context.Context, decision.Decision), error) {
 	nc := nft.Config{Logger: n.log}
 	for _, s := range cfg.Respond.Management {
 		p, err := netip.ParsePrefix(s)
@@ -272,14 +273,13 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 		if err != nil {
 			return nil, fmt.Errorf("nftables: live decisions of %s: %w", t, err)
 		}
-		for _, sd := range ds {
-			d := respond.FromStore(sd)
+		for _, d := range ds {
 			p, ok := d.Prefix()
 			if !ok {
 				continue
 			}
 			e := nft.Entry{Prefix: p, TTL: d.Expires.Sub(now)}
-			if d.Action == respond.ActionIsolate {
+			if d.Action == decision.ActionIsolate {
 				isolated = append(isolated, e)
 			} else {
 				blocks = append(blocks, e)
@@ -292,7 +292,7 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 	if err := en.ReconcileIsolated(ctx, isolated); err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
-	changes := make(chan respond.Decision, 4096)
+	changes := make(chan decision.Decision, 4096)
 	n.goServe("nftables", func() error {
 		defer en.Close()
 		for {
@@ -306,7 +306,7 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 			}
 		}
 	})
-	return func(ctx context.Context, d respond.Decision) {
+	return func(ctx context.Context, d decision.Decision) {
 		select {
 		case changes <- d:
 		case <-ctx.Done():
@@ -318,15 +318,15 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 // after having been. A decision never active — held, rejected, or revoked while held — is
 // none of theirs: the kernel has nothing of it to remove, and a receiver that acts on what it
 // is sent must not hear of a ventilator's isolation a guardrail holds.
-func enforced(d respond.Decision) bool { return !d.DryRun && !d.Activated.IsZero() }
+func enforced(d decision.Decision) bool { return !d.DryRun && !d.Activated.IsZero() }
 
-func applyDecision(ctx context.Context, en *nft.Enforcer, d respond.Decision) error {
+func applyDecision(ctx context.Context, en *nft.Enforcer, d decision.Decision) error {
 	p, ok := d.Prefix()
 	if !ok || !enforced(d) {
 		return nil
 	}
 	now := time.Now()
-	isolate := d.Action == respond.ActionIsolate
+	isolate := d.Action == decision.ActionIsolate
 	if !d.Live(now) {
 		if isolate {
 			return en.Release(ctx, []netip.Prefix{p})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -63,85 +64,40 @@ func (h *HTTP) Routes() []Route {
 		})},
 		{"POST /api/v1/decisions", true, h.handle(h.add)},
 		{"POST /api/v1/decisions/{id}/approve", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
-			return h.change(r, false, func(id int64, in changeRequest) (Decision, error) {
+			return h.change(r, false, func(id int64, in changeRequest) (decision.Decision, error) {
 				return h.Service.Approve(r.Context(), tenant, who, id, in.Note)
 			})
 		})},
 		{"POST /api/v1/decisions/{id}/reject", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
-			return h.change(r, true, func(id int64, in changeRequest) (Decision, error) {
+			return h.change(r, true, func(id int64, in changeRequest) (decision.Decision, error) {
 				return h.Service.Reject(r.Context(), tenant, who, id, in.Note)
 			})
 		})},
 		{"POST /api/v1/decisions/{id}/extend", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
-			return h.change(r, false, func(id int64, in changeRequest) (Decision, error) {
+			return h.change(r, false, func(id int64, in changeRequest) (decision.Decision, error) {
 				ttl, err := parseTTL(in.TTL)
 				if err != nil {
-					return Decision{}, err
+					return decision.Decision{}, err
 				}
 				return h.Service.Extend(r.Context(), tenant, who, id, ttl, in.Note)
 			})
 		})},
 		{"DELETE /api/v1/decisions/{id}", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
-			return h.change(r, true, func(id int64, in changeRequest) (Decision, error) {
+			return h.change(r, true, func(id int64, in changeRequest) (decision.Decision, error) {
 				return h.Service.Revoke(r.Context(), tenant, who, id, in.Note)
 			})
 		})},
 	}
 }
 
-// DecisionView is a decision as the API shows it: durations as Go durations ("4h0m0s"),
-// times in RFC 3339, and for a held decision how long it has waited for a person.
-type DecisionView struct {
-	ID        int64      `json:"id"`
-	Tenant    string     `json:"tenant"`
-	Action    Action     `json:"action"`
-	Scope     Scope      `json:"scope"`
-	Target    string     `json:"target"`
-	TTL       string     `json:"ttl"`
-	Expires   time.Time  `json:"expires"`
-	Reason    string     `json:"reason"`
-	Origin    OriginView `json:"origin"`
-	AlertID   string     `json:"alert_id,omitempty"`
-	Status    Status     `json:"status"`
-	Live      bool       `json:"live"` // enforced now
-	Waiting   string     `json:"waiting,omitempty"`
-	Guardrail string     `json:"guardrail,omitempty"`
-	DryRun    bool       `json:"dry_run,omitempty"`
-	Created   time.Time  `json:"created"`
-	CreatedBy string     `json:"created_by"`
-	Updated   time.Time  `json:"updated,omitzero"`
-	UpdatedBy string     `json:"updated_by,omitempty"`
-	Note      string     `json:"note,omitempty"`
-}
-
-// OriginView is Origin as the API shows it.
-type OriginView struct {
-	Kind      OriginKind `json:"kind"`
-	Name      string     `json:"name,omitempty"`
-	Reference string     `json:"reference,omitempty"`
-}
-
 // DecisionPage is one page of GET /api/v1/decisions. Next, when not zero, is the after= of
 // the next page.
 type DecisionPage struct {
-	Decisions []DecisionView `json:"decisions"`
-	Next      int64          `json:"next,omitempty"`
+	Decisions []decision.View `json:"decisions"`
+	Next      int64           `json:"next,omitempty"`
 }
 
-func (h *HTTP) view(d Decision) DecisionView { return d.View(h.Service.now()) }
-
-// View returns d as the API shows it at now; the journal and webhooks send the same form.
-func (d Decision) View(now time.Time) DecisionView {
-	v := DecisionView{ID: d.ID, Tenant: d.Tenant, Action: d.Action, Scope: d.Scope, Target: d.Value,
-		TTL: d.TTL.String(), Expires: d.Expires, Reason: d.Reason,
-		Origin:  OriginView{Kind: d.Origin.Kind, Name: d.Origin.Name, Reference: d.Origin.Reference},
-		AlertID: d.AlertID, Status: d.Status, Live: d.Live(now), Guardrail: d.Guardrail, DryRun: d.DryRun,
-		Created: d.Created, CreatedBy: d.CreatedBy, Updated: d.Updated, UpdatedBy: d.UpdatedBy, Note: d.Note}
-	if w := d.Waiting(now); w > 0 {
-		v.Waiting = w.Truncate(time.Second).String()
-	}
-	return v
-}
+func (h *HTTP) view(d decision.Decision) decision.View { return d.View(h.Service.now()) }
 
 const (
 	defaultPage = 100
@@ -155,9 +111,9 @@ func (h *HTTP) list(r *http.Request, tenant string, _ Person) (any, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		switch Status(s) {
-		case StatusActive, StatusHeld, StatusRejected, StatusExpired, StatusRevoked:
-			f.Status = append(f.Status, s)
+		switch st := decision.Status(s); st {
+		case decision.StatusActive, decision.StatusHeld, decision.StatusRejected, decision.StatusExpired, decision.StatusRevoked:
+			f.Status = append(f.Status, st)
 		default:
 			return nil, refuse(fmt.Sprintf("status %q is not a decision status", s), "statuses are active, held, rejected, expired, revoked; separate several with commas")
 		}
@@ -167,13 +123,13 @@ func (h *HTTP) list(r *http.Request, tenant string, _ Person) (any, error) {
 		f.Value = canonicalTarget(t)
 	}
 	// origin is a kind (rule, person, authority), optionally with its name: "rule:behavior.bruteforce".
-	var originKind OriginKind
+	var originKind decision.OriginKind
 	var originName string
 	if o := strings.TrimSpace(q.Get("origin")); o != "" {
 		k, name, _ := strings.Cut(o, ":")
-		switch OriginKind(k) {
-		case OriginRule, OriginPerson, OriginAuthority:
-			originKind, originName = OriginKind(k), name
+		switch decision.OriginKind(k) {
+		case decision.OriginRule, decision.OriginPerson, decision.OriginAuthority:
+			originKind, originName = decision.OriginKind(k), name
 		default:
 			return nil, refuse(fmt.Sprintf("origin %q is not an origin", o), "origin is rule, person or authority, optionally with a name: rule:behavior.bruteforce")
 		}
@@ -199,7 +155,7 @@ func (h *HTTP) list(r *http.Request, tenant string, _ Person) (any, error) {
 	if originKind != "" {
 		f.Limit = max(limit, 500)
 	}
-	page := DecisionPage{Decisions: []DecisionView{}}
+	page := DecisionPage{Decisions: []decision.View{}}
 	for {
 		ds, err := h.Service.List(r.Context(), tenant, f)
 		if err != nil {
@@ -233,12 +189,12 @@ func canonicalTarget(t string) string {
 
 // AddRequest is the body of POST /api/v1/decisions.
 type AddRequest struct {
-	Action Action `json:"action"` // block or isolate
+	Action decision.Action `json:"action"` // block or isolate
 	// Scope is ip, range or domain; empty: read from the target.
-	Scope  Scope  `json:"scope,omitempty"`
-	Target string `json:"target"`
-	TTL    string `json:"ttl"` // a Go duration: "4h", "90m"
-	Reason string `json:"reason"`
+	Scope  decision.Scope `json:"scope,omitempty"`
+	Target string         `json:"target"`
+	TTL    string         `json:"ttl"` // a Go duration: "4h", "90m"
+	Reason string         `json:"reason"`
 	// Authority and Reference record an authority's request (the police, the national CERT)
 	// with its reference number; both or neither.
 	Authority string `json:"authority,omitempty"`
@@ -261,7 +217,7 @@ func (h *HTTP) add(r *http.Request, tenant string, who Person) (any, error) {
 		return nil, refuse("a decision needs a target", "target is an address, a network in CIDR form or a domain: "+addExample)
 	}
 	if in.Action == "" {
-		in.Action = ActionBlock
+		in.Action = decision.ActionBlock
 	}
 	if in.Scope == "" {
 		in.Scope = scopeOf(in.Target)
@@ -279,14 +235,14 @@ func (h *HTTP) add(r *http.Request, tenant string, who Person) (any, error) {
 }
 
 // scopeOf guesses a target's scope from its form.
-func scopeOf(target string) Scope {
+func scopeOf(target string) decision.Scope {
 	if _, err := netip.ParseAddr(target); err == nil {
-		return ScopeIP
+		return decision.ScopeIP
 	}
 	if _, err := netip.ParsePrefix(target); err == nil {
-		return ScopeRange
+		return decision.ScopeRange
 	}
-	return ScopeDomain
+	return decision.ScopeDomain
 }
 
 // changeRequest is the body of approve, reject, extend and revoke.
@@ -298,7 +254,7 @@ type changeRequest struct {
 // change reads the decision ID and the body (optional for DELETE, which may carry the note
 // as ?note=) and applies f. needNote refuses a change without a note: rejecting or revoking
 // a decision is explained for the record.
-func (h *HTTP) change(r *http.Request, needNote bool, f func(id int64, in changeRequest) (Decision, error)) (any, error) {
+func (h *HTTP) change(r *http.Request, needNote bool, f func(id int64, in changeRequest) (decision.Decision, error)) (any, error) {
 	id, err := pathID(r)
 	if err != nil {
 		return nil, err

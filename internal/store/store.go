@@ -220,11 +220,11 @@ func (p *params) add(vs ...any) string {
 	return strings.Join(ph, ", ")
 }
 
-// anys converts a list of strings for params.add.
-func anys(ss []string) []any {
+// anys converts a list of strings, or of a type whose values are strings, for params.add.
+func anys[S ~string](ss []S) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
-		out[i] = s
+		out[i] = string(s)
 	}
 	return out
 }

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
-	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -242,12 +242,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *page) erro
 	}
 	if s.opt.Decisions != nil && p.Can(string(auth.ActionViewDecisions)) {
 		d.DecisionsOn = true
-		ds, err := s.opt.Decisions.List(ctx, p.Tenant, store.DecisionFilter{Status: []string{string(respond.StatusActive), string(respond.StatusHeld)}})
+		ds, err := s.opt.Decisions.List(ctx, p.Tenant, store.DecisionFilter{Status: []decision.Status{decision.StatusActive, decision.StatusHeld}})
 		if err != nil {
 			return err
 		}
 		for _, dc := range ds {
-			if dc.Status == respond.StatusHeld {
+			if dc.Status == decision.StatusHeld {
 				d.Held++
 			} else {
 				d.Active++

@@ -23,6 +23,7 @@ import (
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
@@ -97,10 +98,10 @@ func (f *fixture) services(t testing.TB, now time.Time) {
 		t.Fatal(err)
 	}
 	f.dec, err = respond.New(f.store, respond.Config{Policies: []respond.Policy{
-		{Name: "vpn-attacker", Rules: []string{"r-high", "r-critical"}, Action: respond.ActionBlock, TTL: 4 * time.Hour},
+		{Name: "vpn-attacker", Rules: []string{"r-high", "r-critical"}, Action: decision.ActionBlock, TTL: 4 * time.Hour},
 		// A host an infected PC is writing to may be compromised too: isolate it. For the
 		// ventilator the life-support guardrail holds this for a person.
-		{Name: "lateral-victim", Rules: []string{"behavior.device_write"}, Action: respond.ActionIsolate, Target: respond.EntityDestination, TTL: time.Hour},
+		{Name: "lateral-victim", Rules: []string{"behavior.device_write"}, Action: decision.ActionIsolate, Target: respond.EntityDestination, TTL: time.Hour},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func (f *fixture) services(t testing.TB, now time.Time) {
 		}
 		for _, d := range ds {
 			switch {
-			case d.Status == respond.StatusHeld:
+			case d.Status == decision.StatusHeld:
 				f.held = d.ID
 			case d.Tenant == "osaka":
 				f.osakaDec = d.ID
@@ -662,7 +663,7 @@ func TestCatalogues(t *testing.T) {
 	for _, st := range decisionStatuses {
 		used["status."+st] = true
 	}
-	for _, a := range []respond.Action{respond.ActionBlock, respond.ActionIsolate} {
+	for _, a := range []decision.Action{decision.ActionBlock, decision.ActionIsolate} {
 		used["action."+string(a)] = true
 	}
 	for _, c := range asset.Categories() {
