@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/severity"
 )
 
@@ -83,7 +84,7 @@ type ResponsePolicy struct {
 	// Lowest alert level that matches; empty: any.
 	MinLevel severity.Level `yaml:"min_level"`
 	// block or isolate.
-	Action string `yaml:"action"`
+	Action decision.Action `yaml:"action"`
 	// The alert's entity acted on: source, destination or host.
 	Target string `yaml:"target"`
 	// Widen an IPv4 address to its network of this length (0: the address alone).

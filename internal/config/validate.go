@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/tenant"
 )
@@ -201,7 +202,7 @@ func (c *Config) validate() []Problem {
 		if p.Name == "" {
 			bad(key+".name", "must not be empty", "name each policy; its decisions carry the name")
 		}
-		if p.Action != "block" && p.Action != "isolate" {
+		if p.Action != decision.ActionBlock && p.Action != decision.ActionIsolate {
 			bad(key+".action", fmt.Sprintf("unknown action %q", p.Action), "use block or isolate")
 		}
 		if !slices.Contains([]string{"", "source", "destination", "host"}, p.Target) {

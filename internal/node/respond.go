@@ -64,7 +64,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	}}
 	for _, p := range cfg.Respond.Policies {
 		rcfg.Policies = append(rcfg.Policies, respond.Policy{Name: p.Name, Rules: p.Rules, Detectors: p.Detectors,
-			MinLevel: p.MinLevel, Action: decision.Action(p.Action), Target: respond.Entity(p.Target),
+			MinLevel: p.MinLevel, Action: p.Action, Target: respond.Entity(p.Target),
 			Prefix: p.Prefix, PrefixV6: p.PrefixV6, TTL: p.TTL, Continue: p.Continue})
 	}
 	n.Respond, err = respond.New(n.Store, rcfg)
