@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/httpapi"
 )
 
 // MaxBatch is the most requests one POST /api/v1/access/decide may carry.
@@ -50,12 +50,12 @@ func Handler(lookup Lookup, log *slog.Logger) http.Handler {
 		d, err := lookup(r)
 		if err != nil {
 			log.WarnContext(r.Context(), "access decision refused", "err", err)
-			api.WriteError(w, http.StatusForbidden, "access decisions are not available to this caller", "")
+			httpapi.WriteError(w, http.StatusForbidden, "access decisions are not available to this caller", "")
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 		if err != nil {
-			api.WriteError(w, http.StatusBadRequest, "read body: "+err.Error(), "")
+			httpapi.WriteError(w, http.StatusBadRequest, "read body: "+err.Error(), "")
 			return
 		}
 		body = bytes.TrimSpace(body)
@@ -71,7 +71,7 @@ func Handler(lookup Lookup, log *slog.Logger) http.Handler {
 			err = decodeStrict(body, &reqs[0])
 		}
 		if err != nil {
-			api.WriteError(w, http.StatusBadRequest, "decode access request: "+err.Error(), "")
+			httpapi.WriteError(w, http.StatusBadRequest, "decode access request: "+err.Error(), "")
 			return
 		}
 		out := make([]Decision, len(reqs))

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -190,7 +190,7 @@ func (h *HTTP) handleRaw(f func(w http.ResponseWriter, r *http.Request, tenant, 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant, actor, err := h.Principal(r)
 		if err != nil {
-			api.WriteError(w, http.StatusUnauthorized, "not signed in", "")
+			httpapi.WriteError(w, http.StatusUnauthorized, "not signed in", "")
 			return
 		}
 		err = f(w, r, tenant, actor)
@@ -199,19 +199,19 @@ func (h *HTTP) handleRaw(f func(w http.ResponseWriter, r *http.Request, tenant, 
 		switch {
 		case err == nil:
 		case errors.As(err, &te):
-			api.WriteError(w, http.StatusConflict, te.Error(), "")
+			httpapi.WriteError(w, http.StatusConflict, te.Error(), "")
 		case errors.As(err, &in):
-			api.WriteError(w, http.StatusBadRequest, in.Error(), "")
+			httpapi.WriteError(w, http.StatusBadRequest, in.Error(), "")
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrStep):
-			api.WriteError(w, http.StatusNotFound, "no such incident, step or clock", "")
+			httpapi.WriteError(w, http.StatusNotFound, "no such incident, step or clock", "")
 		case errors.Is(err, store.ErrConflict):
-			api.WriteError(w, http.StatusConflict, "the incident changed meanwhile; try again", "")
+			httpapi.WriteError(w, http.StatusConflict, "the incident changed meanwhile; try again", "")
 		default:
 			// The details stay in the log: what the client sees is only that it failed.
 			if h.Log != nil {
 				h.Log.Error("incident request", "method", r.Method, "path", r.URL.Path, "tenant", tenant, "err", err)
 			}
-			api.WriteError(w, http.StatusInternalServerError, "internal error", "")
+			httpapi.WriteError(w, http.StatusInternalServerError, "internal error", "")
 		}
 	})
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -377,7 +377,7 @@ func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, e
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant, who, err := h.Principal(r)
 		if err != nil {
-			api.WriteError(w, http.StatusUnauthorized, "not signed in", "send an API token with scope respond, or sign in to the web UI")
+			httpapi.WriteError(w, http.StatusUnauthorized, "not signed in", "send an API token with scope respond, or sign in to the web UI")
 			return
 		}
 		v, err := f(r, tenant, who)
@@ -386,31 +386,31 @@ func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, e
 			if c, ok := v.(created); ok {
 				status, v = http.StatusCreated, c.v
 			}
-			api.WriteJSON(w, status, v)
+			httpapi.WriteJSON(w, status, v)
 			return
 		}
 		var he *httpError
 		switch {
 		case errors.As(err, &he):
-			api.WriteError(w, he.status, he.msg, he.advice)
+			httpapi.WriteError(w, he.status, he.msg, he.advice)
 		case errors.Is(err, ErrInvalid):
-			api.WriteError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
+			httpapi.WriteError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
 		case errors.Is(err, ErrOverride):
-			api.WriteError(w, http.StatusForbidden, err.Error(), "send the decision without override: a guardrail holds it, and an approver decides on the web UI's decisions page, signed in with a second factor")
+			httpapi.WriteError(w, http.StatusForbidden, err.Error(), "send the decision without override: a guardrail holds it, and an approver decides on the web UI's decisions page, signed in with a second factor")
 		case errors.Is(err, ErrNotAllowed):
-			api.WriteError(w, http.StatusForbidden, err.Error(), "a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver")
+			httpapi.WriteError(w, http.StatusForbidden, err.Error(), "a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver")
 		case errors.Is(err, ErrState):
-			api.WriteError(w, http.StatusConflict, err.Error(), "GET /api/v1/decisions/{id} shows its status: only held decisions are approved or rejected, active ones extended, active or held ones revoked")
+			httpapi.WriteError(w, http.StatusConflict, err.Error(), "GET /api/v1/decisions/{id} shows its status: only held decisions are approved or rejected, active ones extended, active or held ones revoked")
 		case errors.Is(err, store.ErrNotFound):
-			api.WriteError(w, http.StatusNotFound, "no such decision", "GET /api/v1/decisions lists this hospital's decisions")
+			httpapi.WriteError(w, http.StatusNotFound, "no such decision", "GET /api/v1/decisions lists this hospital's decisions")
 		case errors.Is(err, store.ErrConflict):
-			api.WriteError(w, http.StatusConflict, "the decision changed meanwhile", "read it again and retry")
+			httpapi.WriteError(w, http.StatusConflict, "the decision changed meanwhile", "read it again and retry")
 		default:
 			// The details stay in the log: the client learns only that it failed.
 			if h.Log != nil {
 				h.Log.Error("decision request", "component", "respond", "method", r.Method, "path", r.URL.Path, "tenant", tenant, "err", err)
 			}
-			api.WriteError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
+			httpapi.WriteError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
 		}
 	})
 }
