@@ -105,9 +105,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		}
 		return p.Tenant, respond.ByToken(p), nil
 	}}
-	for _, rt := range rh.Routes() {
-		n.handleRW(rt.Pattern, rt.Write, rt.Handler)
-	}
+	n.API.HandleRoutes(rh.Routes()...)
 
 	// Incidents.
 	icfg := incident.Config{Window: cfg.Incidents.Window}
