@@ -66,11 +66,7 @@ func ReviewHandler(q ReviewQueue, who Reviewer, now func() time.Time, log *slog.
 			Outcome Outcome `json:"outcome"`
 			Note    string  `json:"note"`
 		}
-		b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-		if err == nil {
-			err = decodeStrict(b, &body)
-		}
-		if err != nil {
+		if err := httpapi.DecodeJSON(io.LimitReader(r.Body, 64<<10), &body); err != nil {
 			httpapi.WriteError(w, http.StatusBadRequest, "decode review: "+err.Error(), "")
 			return
 		}
