@@ -8,13 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // testHTTP serves the decisions API over a real SQLite store (tenants tokyo, with the
@@ -278,67 +274,6 @@ func TestHTTPDecisions(t *testing.T) {
 	}
 	if ids, _ := list("?status=active"); fmt.Sprint(ids) != fmt.Sprint([]int64{attacker.ID}) {
 		t.Errorf("active after the changes = %v, want only %d", ids, attacker.ID)
-	}
-}
-
-// TestOpenAPI checks that openapi.yaml, the fragment pasted into the API's description,
-// describes every route and every field of a decision as the handlers serve them.
-func TestOpenAPI(t *testing.T) {
-	b, err := os.ReadFile("openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Paths map[string]map[string]struct {
-			Responses map[string]struct {
-				Content map[string]struct {
-					Schema struct {
-						Properties map[string]any `yaml:"properties"`
-					} `yaml:"schema"`
-				} `yaml:"content"`
-			} `yaml:"responses"`
-		} `yaml:"paths"`
-	}
-	if err := yaml.Unmarshal(append([]byte("paths:\n"), b...), &doc); err != nil {
-		t.Fatalf("openapi.yaml: %v", err)
-	}
-	described := map[string]bool{}
-	for path, ops := range doc.Paths {
-		for method := range ops {
-			described[strings.ToUpper(method)+" "+path] = true
-		}
-	}
-	var fields []string
-	rt := reflect.TypeFor[DecisionView]()
-	for i := range rt.NumField() {
-		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
-		fields = append(fields, name)
-	}
-	for _, r := range (&HTTP{}).Routes() {
-		if !described[r.Pattern] {
-			t.Errorf("openapi.yaml does not describe %s", r.Pattern)
-		}
-		delete(described, r.Pattern)
-		method, path, _ := strings.Cut(r.Pattern, " ")
-		if method == "GET" && path == "/api/v1/decisions" {
-			continue
-		}
-		ok := "200"
-		if method == "POST" && path == "/api/v1/decisions" {
-			ok = "201"
-		}
-		props := doc.Paths[path][strings.ToLower(method)].Responses[ok].Content["application/json"].Schema.Properties
-		for _, f := range fields {
-			if _, ok := props[f]; !ok {
-				t.Errorf("openapi.yaml: %s answers a decision without field %q", r.Pattern, f)
-			}
-		}
-		if len(props) != len(fields) {
-			t.Errorf("openapi.yaml: %s describes %d decision fields, the handler serves %d", r.Pattern, len(props), len(fields))
-		}
-	}
-	for p := range described {
-		t.Errorf("openapi.yaml describes %s, which no route serves", p)
 	}
 }
 
