@@ -51,7 +51,7 @@ import (
 	"strings"
 	"time"
 
-	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
@@ -103,7 +103,7 @@ type Options struct {
 	Playbooks []incident.Playbook
 	// Reviews is the break-glass review queue of package access, usually an
 	// access.StoreQueue (nil: the review page says none is configured).
-	Reviews ehraccess.ReviewQueue
+	Reviews access.ReviewQueue
 	// Archive is searched and exported by the archive page, and searched by the access log
 	// page for omamori's access decisions and the EHR's own access log (nil: those pages say
 	// none is configured).
@@ -136,20 +136,20 @@ type Server struct {
 	playbooks   map[string][2]string // playbook ID → Japanese and English titles
 }
 
-// access says who may reach a route.
-type access int
+// audience says who may reach a route.
+type audience int
 
 const (
-	public   access = iota // anyone: sign-in, assets, language
-	pending                // halfway through sign-in: the TOTP form
-	signedIn               // any signed-in person; the handler shows only their tenants
-	tenant                 // a signed-in person holding Route.Action in the path's {tenant}
+	public   audience = iota // anyone: sign-in, assets, language
+	pending                  // halfway through sign-in: the TOTP form
+	signedIn                 // any signed-in person; the handler shows only their tenants
+	tenant                   // a signed-in person holding Route.Action in the path's {tenant}
 )
 
 // Route is one registered UI route, as the guard and the route-walk test see it.
 type Route struct {
 	Method, Pattern string
-	Access          access
+	Access          audience
 	Action          auth.Action // for tenant routes
 }
 
@@ -262,7 +262,7 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // handle registers pattern behind the guard: the one place where who-may-do-what is checked.
-func (s *Server) handle(pattern string, acc access, action auth.Action, h handlerFunc) {
+func (s *Server) handle(pattern string, acc audience, action auth.Action, h handlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	if acc == tenant && (action == "" || !strings.Contains(path, "{tenant}")) {
 		panic("web: tenant route " + pattern + " needs an action and a {tenant}")
@@ -281,7 +281,7 @@ func (s *Server) handle(pattern string, acc access, action auth.Action, h handle
 }
 
 // guard lets the request through (with the person in its context) or answers it itself.
-func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, action auth.Action) (*page, *http.Request, bool) {
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc audience, action auth.Action) (*page, *http.Request, bool) {
 	ctx := r.Context()
 	cookie := ""
 	if c, err := r.Cookie(s.cookie); err == nil {
