@@ -24,8 +24,11 @@
 // TOTP key once), the hospital's API tokens (issued with the token shown once, revoked after
 // a confirmation), the audit log, and for the privacy officer the break-glass review queue
 // and the access log (who saw which patient's record) of package access. The pages read and
-// act through packages incident, respond, asset, access, archive and tally's counts in the
-// store, given in Options; without them the pages say that none is configured.
+// act through the services of packages incident, respond, asset, access and archive, each
+// given in Options as a small interface declared here with only what the pages call
+// (Incidents, Decisions, Archive, Reviews, Alerts, DeadLetters), and read accounts, tokens,
+// the audit log and tally's counts from the store; without a service its pages say that
+// none is configured.
 //
 // Every route is registered with the action it needs (auth.Action), and one guard checks it:
 // no session → sign-in page; a tenant in the path that the person holds no role in, or a
@@ -42,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -71,6 +75,52 @@ type Alerts interface {
 	ReadAlerts(ctx context.Context, fn func(bus.Msg) error) error
 }
 
+// Incidents is what the UI asks of the incident workflow; *incident.Service has it.
+type Incidents interface {
+	List(ctx context.Context, tenant string, states ...incident.State) ([]incident.Incident, error)
+	Get(ctx context.Context, tenant, id string) (incident.Incident, error)
+	Show(ctx context.Context, tenant, id string) (incident.Record, error)
+	// IncidentOf returns the ID of the incident holding an alert, or store.ErrNotFound.
+	IncidentOf(ctx context.Context, tenant, alertID string) (string, error)
+	Transition(ctx context.Context, tenant, id, actor string, to incident.State, note string) (incident.Incident, error)
+	Assign(ctx context.Context, tenant, id, actor, assignee string) (incident.Incident, error)
+	Note(ctx context.Context, tenant, id, actor, text string) (incident.Incident, error)
+	CheckStep(ctx context.Context, tenant, id, actor, playbook, step string, done bool) (incident.Incident, error)
+	SetFacts(ctx context.Context, tenant, id, actor string, f incident.Facts) (incident.Incident, error)
+	Report(ctx context.Context, tenant, id, obligation string) ([]byte, error)
+	Obligations() []incident.Obligation
+	// Profile and SaveProfile keep the hospital profile the report drafts name the reporter
+	// from; an error wrapping *incident.InputError is the form's fault.
+	Profile(ctx context.Context, tenant string) (incident.Hospital, error)
+	SaveProfile(ctx context.Context, tenant, actor string, h incident.Hospital) (incident.Hospital, error)
+}
+
+// Decisions is what the UI asks of response decisions; *respond.Service has it. It checks
+// the person's role itself (respond.SignedIn), whatever the guard let through.
+type Decisions interface {
+	List(ctx context.Context, tenant string, f store.DecisionFilter) ([]respond.Decision, error)
+	Approve(ctx context.Context, tenant string, who respond.Person, id int64, note string) (respond.Decision, error)
+	Reject(ctx context.Context, tenant string, who respond.Person, id int64, note string) (respond.Decision, error)
+	Revoke(ctx context.Context, tenant string, who respond.Person, id int64, note string) (respond.Decision, error)
+}
+
+// Archive is what the archive and access log pages read; *archive.Archive has it.
+type Archive interface {
+	Tenants() []string
+	PublicKey() string
+	Checkpoints(tenant string) []archive.Checkpoint
+	Search(ctx context.Context, q archive.Query, progress func(int64), fn func(*archive.Record) error) error
+	Export(ctx context.Context, q archive.Query, w io.Writer, progress func(int64)) (*archive.ExportStats, error)
+}
+
+// Reviews is the break-glass review queue as the review page works it; every
+// access.ReviewQueue has it, and one that also lists past verdicts (access.StoreQueue) shows
+// them.
+type Reviews interface {
+	Pending(ctx context.Context, tenant string) ([]access.ReviewItem, error)
+	Review(ctx context.Context, tenant, id string, outcome access.Outcome, reviewer, note string, at time.Time) (access.ReviewItem, error)
+}
+
 // Options configure the UI handler.
 type Options struct {
 	Store    *store.Store
@@ -85,10 +135,10 @@ type Options struct {
 	Secure bool
 
 	// Incidents is the incident workflow (nil: the incident pages say none is configured).
-	Incidents *incident.Service
+	Incidents Incidents
 	// Decisions makes and changes response decisions (nil: the decisions page says none is
 	// configured).
-	Decisions *respond.Service
+	Decisions Decisions
 	// Assets returns a tenant's asset inventory, the one its guardrails use (nil, or nil for
 	// a tenant: the assets page says none is loaded, and every automatic decision is held).
 	Assets func(tenant string) *asset.Inventory
@@ -103,11 +153,11 @@ type Options struct {
 	Playbooks []incident.Playbook
 	// Reviews is the break-glass review queue of package access, usually an
 	// access.StoreQueue (nil: the review page says none is configured).
-	Reviews access.ReviewQueue
+	Reviews Reviews
 	// Archive is searched and exported by the archive page, and searched by the access log
 	// page for omamori's access decisions and the EHR's own access log (nil: those pages say
 	// none is configured).
-	Archive *archive.Archive
+	Archive Archive
 	// Listeners returns the entry points of logs the sources page lists, each under its
 	// tenant (all tenants when it names none), with the addresses they are bound to.
 	Listeners func() []Listener
