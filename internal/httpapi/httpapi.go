@@ -8,11 +8,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/omamori-project/omamori/internal/auth"
 )
@@ -66,14 +68,27 @@ func WriteError(w http.ResponseWriter, code int, msg, hint string) {
 // encoded before anything is written, so an error encoding it leaves w untouched for the
 // caller to answer 500; the error returned otherwise is the client's connection failing.
 func WriteJSON(w http.ResponseWriter, code int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
+	buf := answers.Get().(*bytes.Buffer)
+	defer putAnswer(buf)
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		return fmt.Errorf("encode answer: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_, err = w.Write(append(b, '\n'))
+	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// answers are the buffers answers are encoded in: a page of decisions is tens of kilobytes,
+// which would otherwise be allocated afresh for every request.
+var answers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putAnswer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return // a rare large answer is not kept alive for the small ones
+	}
+	b.Reset()
+	answers.Put(b)
 }
 
 // DecodeJSON reads one JSON value from body into v strictly: an unknown field or a second
