@@ -132,8 +132,8 @@ type RouteOption func(*httpapi.Route)
 func MaxBody(n int64) RouteOption { return func(r *httpapi.Route) { r.MaxBody = n } }
 
 // Handle registers h for pattern ("POST /api/v1/ingest"), reachable only with a token that
-// holds scope. Patterns under /api/v1/ go to the API mux; others (the web UI, later) to the
-// root. It panics if called after Serve or Handler, or with a pattern without a method or
+// holds scope. Patterns under /api/v1/ go to the API mux; others (/metrics) to the root. It
+// panics if called after Serve or Handler, or with a pattern without a method or
 // with the Public scope: only the built-in probes are public.
 func (s *Server) Handle(pattern string, scope auth.Scope, h http.Handler, opts ...RouteOption) {
 	rt := httpapi.Route{Pattern: pattern, Scope: scope, Handler: h}
