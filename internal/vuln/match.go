@@ -176,7 +176,7 @@ func versionIn(m Match, c CPE, version string) (truth, string) {
 	case c.Version == "-" && !bounded:
 		return maybe, "the record gives no version (-), so which versions it means is not known"
 	case c.Version != "*" && !bounded:
-		return cmpTruth(v, c.release(), func(x int) bool { return x == 0 })
+		return exactly(v, c)
 	}
 	t, note := yes, ""
 	for _, b := range []struct {
@@ -200,6 +200,30 @@ func versionIn(m Match, c CPE, version string) (truth, string) {
 		}
 	}
 	return t, note
+}
+
+// exactly says whether v is the version the criteria name. With the update "*" (any), a
+// version that goes on past the criteria's is its update when what follows is letters
+// (9.0R3.4 is version 9.0, update r3.4); when it is numbers (13.0-47.24 against 13.0, a build
+// of the branch the record names) it may or may not be meant.
+func exactly(v Version, c CPE) (truth, string) {
+	t, note := cmpTruth(v, c.release(), func(x int) bool { return x == 0 })
+	if t != no || c.Update != "*" {
+		return t, note
+	}
+	w, err := ParseVersion(c.release())
+	if err != nil || len(v.parts) <= len(w.parts) {
+		return t, note
+	}
+	for i, p := range w.parts {
+		if v.parts[i] != p {
+			return no, ""
+		}
+	}
+	if isLetter(v.parts[len(w.parts)][0]) {
+		return yes, ""
+	}
+	return maybe, fmt.Sprintf("the record names %s; %s is a build of it, which the record may not mean", w, v)
 }
 
 func cmpTruth(v Version, bound string, ok func(int) bool) (truth, string) {
