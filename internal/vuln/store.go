@@ -1,0 +1,102 @@
+package vuln
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/omamori-project/omamori/internal/asset"
+	"github.com/omamori-project/omamori/internal/store"
+)
+
+// Keep stores recs, replacing what each source said before about the same CVE, and returns
+// how many were new.
+func Keep(ctx context.Context, st *store.Store, recs []Record) (added int, err error) {
+	rows := make([]store.VulnRecord, 0, len(recs))
+	for _, r := range recs {
+		body, err := json.Marshal(r)
+		if err != nil {
+			return 0, fmt.Errorf("keep %s from %s: %w", r.CVE, r.Key(), err)
+		}
+		rows = append(rows, store.VulnRecord{CVE: r.CVE, Source: r.Key(), Modified: r.Modified, Body: body})
+	}
+	return st.PutVulnRecords(ctx, rows)
+}
+
+// Load reads every kept record into a catalogue.
+func Load(ctx context.Context, st *store.Store) (*Catalog, error) {
+	rows, err := st.VulnRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]Record, 0, len(rows))
+	for _, row := range rows {
+		var r Record
+		if err := json.Unmarshal(row.Body, &r); err != nil {
+			return nil, fmt.Errorf("load vulnerability %s from %s: %w", row.CVE, row.Source, err)
+		}
+		recs = append(recs, r)
+	}
+	return NewCatalog(recs), nil
+}
+
+// Assessment is what Assess found and changed.
+type Assessment struct {
+	Findings  []Finding   // every current finding, highest risk first
+	Unmatched []Unmatched // assets with a product whose findings cannot be known
+	Opened    int         // findings new, or back after having been patched
+	Patched   int         // findings that no longer match
+}
+
+// Assess matches inv against cat and records the result as the tenant's findings: new ones
+// open; those of an assessed asset that no longer match are patched, saying what the asset
+// runs now. Only assets with a product and a version are assessed, so an inventory entry
+// that lost its version does not close its findings.
+func Assess(ctx context.Context, sc store.Scope, actor string, cat *Catalog, inv *asset.Inventory) (Assessment, error) {
+	found, unmatched := cat.Match(inv)
+	a := Assessment{Findings: found, Unmatched: unmatched}
+	products := map[string]string{}
+	var assessed []string
+	for _, as := range inv.All() {
+		p, ok, err := ProductOf(as)
+		if err != nil || !ok {
+			continue
+		}
+		if _, err := ParseVersion(p.Version); err != nil {
+			continue
+		}
+		addr := prefixString(as)
+		assessed = append(assessed, addr)
+		products[addr] = p.String()
+	}
+	rows := make([]store.Finding, 0, len(found))
+	for _, f := range found {
+		body, err := json.Marshal(f)
+		if err != nil {
+			return a, fmt.Errorf("assess: %w", err)
+		}
+		rows = append(rows, store.Finding{Asset: f.Asset, CVE: f.CVE, Risk: f.Risk, Body: body})
+	}
+	gone := func(f store.Finding) string {
+		if _, known := cat.Get(f.CVE); !known {
+			return "no longer in the vulnerability data"
+		}
+		return "no longer matches: the asset runs " + products[f.Asset]
+	}
+	var err error
+	a.Opened, a.Patched, err = sc.RecordFindings(ctx, actor, slices.Compact(assessed), rows, gone)
+	if err != nil {
+		return a, fmt.Errorf("assess: %w", err)
+	}
+	return a, nil
+}
+
+// Decode reads a kept finding's body.
+func Decode(f store.Finding) (Finding, error) {
+	var out Finding
+	if err := json.Unmarshal(f.Body, &out); err != nil {
+		return Finding{}, fmt.Errorf("read finding %s: %w", f.Key(), err)
+	}
+	return out, nil
+}
