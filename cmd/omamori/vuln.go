@@ -199,30 +199,9 @@ func vulnFindings(ctx context.Context, e env, st *store.Store, actor, tenant, in
 			fmt.Fprintf(e.stderr, "not assessed: %s (%s): %s\n", u.Asset, u.AssetName, u.Why)
 		}
 	}
-	kept, err := sc.Findings(ctx, states...)
+	out, err := vuln.Findings(ctx, sc, states...)
 	if err != nil {
 		return err
-	}
-	type shown struct {
-		vuln.Finding
-		State       store.FindingState `json:"state"`
-		StateReason string             `json:"state_reason"`
-		StateBy     string             `json:"state_by"`
-		StateUntil  *time.Time         `json:"state_until,omitempty"`
-		FirstSeen   time.Time          `json:"first_seen"`
-		LastSeen    time.Time          `json:"last_seen"`
-	}
-	out := []shown{}
-	for _, k := range kept {
-		f, err := vuln.Decode(k)
-		if err != nil {
-			return err
-		}
-		s := shown{Finding: f, State: k.State, StateReason: k.StateReason, StateBy: k.StateBy, FirstSeen: k.FirstSeen, LastSeen: k.LastSeen}
-		if !k.StateUntil.IsZero() {
-			s.StateUntil = &k.StateUntil
-		}
-		out = append(out, s)
 	}
 	if asJSON {
 		return printJSON(e.stdout, out)

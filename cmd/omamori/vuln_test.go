@@ -32,8 +32,8 @@ func TestVulnImportAndFindings(t *testing.T) {
 	}
 	type finding struct {
 		Asset, CVE, State, Why, Due string
-		Exploited, Ransomware    bool
-		Risk                     int
+		Exploited, Ransomware       bool
+		Risk                        int
 	}
 	findings := func(args ...string) []finding {
 		t.Helper()

@@ -133,7 +133,7 @@ func TestRanges(t *testing.T) {
 		{"CVE-2023-46805", "a:ivanti:connect_secure", "22.7R2.5", none},
 		{"CVE-2023-46805", "a:ivanti:policy_secure", "22.4R1", certain},
 		{"CVE-2024-21887", "a:ivanti:connect_secure", "9.1R18", certain},
-		{"CVE-2024-21887", "a:ivanti:connect_secure", "9.1.18", possible}, // 9.1.18 and 9.1R1 do not compare: said, not guessed
+		{"CVE-2024-21887", "a:ivanti:connect_secure", "9.1.18", possible},                         // 9.1.18 and 9.1R1 do not compare: said, not guessed
 		{"CVE-2019-19781", "o:citrix:application_delivery_controller_firmware", "12.1", possible}, // only on its hardware, which the inventory does not name
 		{"CVE-2019-19781", "o:citrix:application_delivery_controller_firmware", "13.0-47.24", possible},
 		{"CVE-2019-19781", "o:citrix:application_delivery_controller_firmware", "14.1", none},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/store"
@@ -92,11 +93,44 @@ func Assess(ctx context.Context, sc store.Scope, actor string, cat *Catalog, inv
 	return a, nil
 }
 
-// Decode reads a kept finding's body.
-func Decode(f store.Finding) (Finding, error) {
-	var out Finding
-	if err := json.Unmarshal(f.Body, &out); err != nil {
-		return Finding{}, fmt.Errorf("read finding %s: %w", f.Key(), err)
+// Kept is a finding as the store keeps it for a hospital: what matching found, and where
+// people have put it.
+type Kept struct {
+	Finding
+	State       store.FindingState `json:"state"`
+	StateReason string             `json:"state_reason"`
+	StateBy     string             `json:"state_by"`
+	StateUntil  *time.Time         `json:"state_until,omitempty"` // an acceptance's expiry
+	FirstSeen   time.Time          `json:"first_seen"`
+	LastSeen    time.Time          `json:"last_seen"`
+}
+
+// Decode reads a kept finding.
+func Decode(f store.Finding) (Kept, error) {
+	k := Kept{State: f.State, StateReason: f.StateReason, StateBy: f.StateBy, FirstSeen: f.FirstSeen, LastSeen: f.LastSeen}
+	if err := json.Unmarshal(f.Body, &k.Finding); err != nil {
+		return Kept{}, fmt.Errorf("read finding %s: %w", f.Key(), err)
+	}
+	if !f.StateUntil.IsZero() {
+		until := f.StateUntil
+		k.StateUntil = &until
+	}
+	return k, nil
+}
+
+// Findings returns the tenant's kept findings in states (all if none), highest risk first.
+func Findings(ctx context.Context, sc store.Scope, states ...store.FindingState) ([]Kept, error) {
+	kept, err := sc.Findings(ctx, states...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Kept, 0, len(kept))
+	for _, f := range kept {
+		k, err := Decode(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
 	}
 	return out, nil
 }
