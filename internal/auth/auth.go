@@ -45,7 +45,9 @@ const (
 	// clinical systems, before they show a record.
 	ScopeAccess Scope = "access"
 	// ScopeRespond acts on the tenant's response and incidents: adds, extends and revokes
-	// decisions, moves incidents on. Approving a held decision is for a person, in the UI.
+	// decisions, moves incidents on. A respond token never overrides a guardrail nor approves
+	// or rejects a held decision, whatever its other scopes: that is for an approver signed in
+	// to the web UI with a second factor; the API refuses a token's try with 403.
 	ScopeRespond Scope = "respond"
 )
 

@@ -98,6 +98,7 @@ ingest:
 		{"ingest.batch_wait from file", c.Ingest.BatchWait, 20 * time.Millisecond},
 		{"ingest.batch_size from env", c.Ingest.BatchSize, 500},
 		{"ingest.max_record default", c.Ingest.MaxRecord, 65536},
+		{"ingest.max_inflated default", c.Ingest.MaxInflated, int64(256 << 20)},
 		{"store.dsn verbatim from env", c.Store.DSN, "/tmp/x.db?_pragma=a#b: c"},
 		{"listener list replaced by file", len(c.Ingest.Syslog), 1},
 		{"listener listen from set", c.Ingest.Syslog[0].Listen, "0.0.0.0:1514"},
@@ -346,6 +347,13 @@ func TestValidate(t *testing.T) {
 		{"no deadline", func(c *Config) { c.Incidents.Deadlines.PPCPreliminaryDays = 0 }, []string{"incidents.deadlines.ppc_preliminary_days"}, "defaults"},
 		{"final with unlawful purpose shorter", func(c *Config) { c.Incidents.Deadlines.PPCFinalUnauthorizedDays = 20 },
 			[]string{"incidents.deadlines.ppc_final_unauthorized_days"}, "60 days"},
+		{"decision webhook of unknown events", func(c *Config) {
+			c.Respond.Webhooks = []Webhook{{Name: "edr", URL: "https://edr.hospital.example/isolate", Events: "held"}}
+		}, []string{"respond.webhooks.0.events"}, "enforced"},
+		{"decision webhooks of either events", func(c *Config) {
+			c.Respond.Webhooks = []Webhook{{Name: "edr", URL: "https://edr.hospital.example/isolate", Events: "enforced"},
+				{Name: "tickets", URL: "http://127.0.0.1:8080/hook", Events: "all"}}
+		}, nil, ""},
 		{"decision webhook over http", func(c *Config) {
 			c.Respond.Webhooks = []Webhook{{Name: "fgt", URL: "http://fortigate.hospital.example/stitch"}}
 		}, []string{"respond.webhooks.0.url"}, "https"},
@@ -363,6 +371,7 @@ func TestValidate(t *testing.T) {
 		{"postgres without dsn", func(c *Config) { c.Store.Driver = "postgres" }, []string{"store.dsn"}, "postgres://"},
 		{"postgres with file dsn", func(c *Config) { c.Store = Store{Driver: "postgres", DSN: "/tmp/x.db"} }, []string{"store.dsn"}, ""},
 		{"max record", func(c *Config) { c.Ingest.MaxRecord = 10 }, []string{"ingest.max_record"}, "65536"},
+		{"max inflated", func(c *Config) { c.Ingest.MaxInflated = 1000 }, []string{"ingest.max_inflated"}, "256 MiB"},
 		{"batch size", func(c *Config) { c.Ingest.BatchSize = 0 }, []string{"ingest.batch_size"}, ""},
 		{"batch wait", func(c *Config) { c.Ingest.BatchWait = 0 }, []string{"ingest.batch_wait"}, "50ms"},
 		{"tenant id", func(c *Config) { c.Ingest.DefaultTenant = "Tokyo General" }, []string{"ingest.default_tenant"}, "lower-case"},

@@ -59,9 +59,9 @@ type Respond struct {
 	Netns string `yaml:"nftables_netns"`
 	// Networks (CIDR) an isolated host may still reach, such as the SOC's management hosts.
 	Management []string `yaml:"management"`
-	// Receivers of every decision change as JSON (POST, retried): a FortiGate automation
-	// stitch filling an address group, an EDR's isolation API. Each delivery is kept in the
-	// archive.
+	// Receivers of decision changes as JSON (POST, retried): a FortiGate automation stitch
+	// filling an address group, an EDR's isolation API, a ticketing system. Each is sent only
+	// the decisions in force unless its events say all. Each delivery is kept in the archive.
 	Webhooks []Webhook `yaml:"webhooks"`
 	// CrowdSec bouncers that pull decisions from /v1/decisions (their api_url is omamori's
 	// address); each is given its key in its own configuration.
@@ -101,6 +101,12 @@ type Webhook struct {
 	// Sent as "Authorization: Bearer TOKEN" when set; set it through OMAMORI_RESPOND_WEBHOOKS
 	// rather than in this file.
 	Token string `yaml:"token"`
+	// Which changes it is sent. enforced (or empty): only decisions in force — made active or
+	// approved, extended — and the revocation or expiry of one that had been; for a receiver
+	// that acts on what it is sent, which must never isolate a ventilator a guardrail holds.
+	// all: held and rejected decisions too, marked by their status and "live": false; for a
+	// ticketing or notification receiver only.
+	Events string `yaml:"events"`
 }
 
 // Bouncer is one CrowdSec bouncer.
@@ -331,6 +337,10 @@ type Store struct {
 type Ingest struct {
 	// Longest record accepted, in bytes. A longer one goes to the dead letters, truncated.
 	MaxRecord int `yaml:"max_record"`
+	// Most bytes a gzip-compressed HTTP ingest body may inflate to; a larger one is answered
+	// 413 as soon as it reaches the limit, so that a compression bomb costs no more. The body
+	// as sent is limited to 64 MiB.
+	MaxInflated int64 `yaml:"max_inflated"`
 	// Most events put on the bus in one batch.
 	BatchSize int `yaml:"batch_size"`
 	// Longest time an event waits for its batch to fill before the batch is sent anyway.
@@ -376,6 +386,7 @@ func Default() Config {
 		Store: Store{Driver: "sqlite"},
 		Ingest: Ingest{
 			MaxRecord:     64 << 10,
+			MaxInflated:   256 << 20,
 			BatchSize:     1000,
 			BatchWait:     50 * time.Millisecond,
 			DefaultTenant: "default",

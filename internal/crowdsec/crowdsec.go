@@ -252,12 +252,12 @@ func parsePrefix(v string) (netip.Prefix, error) {
 }
 
 // served reports whether a decision is of a kind bouncers enforce, and converts it. Dry-run
-// decisions never reach a bouncer, not even as deleted; nor do held and rejected ones, which
-// have never been enforced (a decision is held only when made, and rejected only from held or
-// when made): a bouncer learns of what a guardrail keeps back, such as an isolation of a
-// ventilator, only once a person approves it.
+// decisions never reach a bouncer, not even as deleted; nor does any decision that was never
+// active (store.Decision.Activated): held, rejected, or held and then revoked before anyone
+// approved it. A bouncer learns of what a guardrail keeps back, such as an isolation of a
+// ventilator, only once a person approves it, and of its end only after that.
 func served(d store.Decision, now time.Time) (Decision, netip.Prefix, bool) {
-	if d.DryRun || d.Action != "block" && d.Action != "isolate" || d.Status == "held" || d.Status == "rejected" {
+	if d.DryRun || d.Action != "block" && d.Action != "isolate" || d.Activated.IsZero() {
 		return Decision{}, netip.Prefix{}, false
 	}
 	var scope string
@@ -332,8 +332,9 @@ func anySubstring(s string, subs []string) bool {
 
 // stream serves GET /v1/decisions/stream. With startup=true, or for a bouncer never seen, it
 // sends every live decision as new; otherwise what changed since the bouncer's last pull: new
-// what is live now, deleted what stopped (revoked, expired, rejected). The bouncer's position
-// moves only once the answer is built, so a failed pull is repeated, never skipped.
+// what is live now, deleted what stopped after having been active (revoked, expired). The
+// bouncer's position moves only once the answer is built, so a failed pull is repeated, never
+// skipped.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, b Bouncer) {
 	ctx := r.Context()
 	f, err := parseFilter(r, "ip,range")

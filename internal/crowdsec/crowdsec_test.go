@@ -569,3 +569,66 @@ func TestHeldNeverServed(t *testing.T) {
 		t.Errorf("the ventilator's isolation after the writes: %+v, %v; want still held", d, err)
 	}
 }
+
+// TestRevokedWhileHeldNeverServed: a held decision that a responder revokes before anyone
+// approved it — the ventilator's isolation, a block of its /24 — was never enforced, so no
+// pull lists it, not even under deleted; one approved and then revoked is listed new, then
+// deleted.
+func TestRevokedWhileHeldNeverServed(t *testing.T) {
+	st := openStore(t)
+	ids := seed(t, st, time.Now())
+	h := NewHandler(st, Config{Keys: keys(t)})
+	ctx := t.Context()
+	sc := st.Tenant("tokyo")
+	pull := func(url string) StreamResponse {
+		t.Helper()
+		code, body := get(t, h, tokyoKey, url)
+		var r StreamResponse
+		if err := json.Unmarshal([]byte(body), &r); code != 200 || err != nil {
+			t.Fatalf("GET %s = %d %s (%v)", url, code, body, err)
+		}
+		return r
+	}
+	change := func(id int64, status string) {
+		t.Helper()
+		if _, err := sc.UpdateDecision(ctx, "person:aiko", id, "decision."+status, func(d *store.Decision) error {
+			d.Status = status
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	values := func(ds []Decision) []string {
+		out := []string{}
+		for _, d := range ds {
+			out = append(out, d.Value)
+		}
+		return out
+	}
+	pull("/v1/decisions/stream?startup=true")
+
+	held := block("10.20.1.0/24", "range", time.Hour, time.Now())
+	held.Status, held.Guardrail = "held", "life-support: ICU ventilator bed 1"
+	approved := block("10.30.0.9", "ip", time.Hour, time.Now())
+	approved.Status, approved.Guardrail = "held", "protected: PACS-01"
+	ds, err := sc.CreateDecisions(ctx, "person:token:soar", []store.Decision{held, approved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(ds[1].ID, "active")
+	if r := pull("/v1/decisions/stream"); !cmp.Equal(values(r.New), []string{"10.30.0.9"}) || len(r.Deleted) != 0 {
+		t.Errorf("after the approval: new %v, deleted %v; want only the approved block new", values(r.New), values(r.Deleted))
+	}
+	change(ids["held"], "revoked") // the ventilator's isolation, from seed
+	change(ds[0].ID, "revoked")
+	change(ds[1].ID, "revoked")
+	if r := pull("/v1/decisions/stream"); len(r.New) != 0 || !cmp.Equal(values(r.Deleted), []string{"10.30.0.9"}) {
+		t.Errorf("after the revocations: new %v, deleted %v; want only the approved block deleted, nothing held", values(r.New), values(r.Deleted))
+	}
+	if r := pull("/v1/decisions/stream?startup=true"); fmt.Sprint(values(r.New), values(r.Deleted)) != "[203.0.113.7 198.51.100.0/24] []" {
+		t.Errorf("a startup pull: new %v, deleted %v; want the two seeded blocks new and nothing deleted", values(r.New), values(r.Deleted))
+	}
+	if r := pull("/v1/decisions/stream"); len(r.New)+len(r.Deleted) != 0 {
+		t.Errorf("the pull after: new %v, deleted %v; want nothing", values(r.New), values(r.Deleted))
+	}
+}

@@ -58,7 +58,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 			enforce(ctx, d)
 		}
 		if hooks != nil && !d.DryRun {
-			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), d.View(time.Now()))
+			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), enforced(d), d.View(time.Now()))
 		}
 	}}
 	for _, p := range cfg.Respond.Policies {
@@ -314,9 +314,15 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 	}, nil
 }
 
+// enforced reports whether a change of d is one the enforcers act on: d is in force, or ends
+// after having been. A decision never active — held, rejected, or revoked while held — is
+// none of theirs: the kernel has nothing of it to remove, and a receiver that acts on what it
+// is sent must not hear of a ventilator's isolation a guardrail holds.
+func enforced(d respond.Decision) bool { return !d.DryRun && !d.Activated.IsZero() }
+
 func applyDecision(ctx context.Context, en *nft.Enforcer, d respond.Decision) error {
 	p, ok := d.Prefix()
-	if !ok || d.DryRun {
+	if !ok || !enforced(d) {
 		return nil
 	}
 	now := time.Now()
@@ -335,7 +341,8 @@ func applyDecision(ctx context.Context, en *nft.Enforcer, d respond.Decision) er
 }
 
 // startWebhooks starts the sender of decisions to the configured receivers (nil: none), each
-// delivery kept in the archive.
+// delivery kept in the archive. A receiver is sent only what is enforced unless its events
+// are all.
 func (n *Node) startWebhooks(ctx context.Context, cfg *config.Config) *webhook.Sender {
 	if len(cfg.Respond.Webhooks) == 0 {
 		return nil
@@ -346,7 +353,7 @@ func (n *Node) startWebhooks(ctx context.Context, cfg *config.Config) *webhook.S
 		}
 	}}
 	for _, w := range cfg.Respond.Webhooks {
-		t := webhook.Target{Name: w.Name, URL: w.URL}
+		t := webhook.Target{Name: w.Name, URL: w.URL, All: w.Events == "all"}
 		if w.Token != "" {
 			t.Header = http.Header{"Authorization": {"Bearer " + w.Token}}
 		}

@@ -105,6 +105,9 @@ type Decision struct {
 	Updated   time.Time
 	UpdatedBy string
 	Note      string // the last person's comment, such as why they approved
+	// Activated is when it first came into force, which the store records; zero if it never
+	// did (held, rejected, or revoked while held): the enforcers hear of its end only if set.
+	Activated time.Time
 }
 
 // Prefix returns the decision's target as a network (a single address as a /32 or /128), or
@@ -244,5 +247,6 @@ func FromStore(d store.Decision) Decision {
 		TTL: d.TTL, Expires: d.Expires, Reason: d.Reason,
 		Origin:  Origin{Kind: OriginKind(d.Origin), Name: d.OriginName, Reference: d.OriginRef},
 		AlertID: d.AlertID, Status: Status(d.Status), Guardrail: d.Guardrail, DryRun: d.DryRun,
-		Created: d.Created, CreatedBy: d.CreatedBy, Updated: d.Updated, UpdatedBy: d.UpdatedBy, Note: d.Note}
+		Created: d.Created, CreatedBy: d.CreatedBy, Updated: d.Updated, UpdatedBy: d.UpdatedBy, Note: d.Note,
+		Activated: d.Activated}
 }

@@ -33,6 +33,12 @@ type Decision struct {
 	Updated    time.Time
 	UpdatedBy  string
 	Note       string // the last person's comment on a change, such as why they approved
+
+	// Activated is when its status first became "active", set by the store: at its making, or
+	// when an approver released it; zero if it never was (held, rejected, or revoked while
+	// held). What is told of a decision's end — a bouncer's "deleted", a webhook — goes only
+	// to those who may have been told of its start, so only for a decision activated.
+	Activated time.Time
 }
 
 // Live reports whether an enforcer should apply d at now: active, not a dry run, not expired.
@@ -54,18 +60,20 @@ type DecisionFilter struct {
 }
 
 const decisionColumns = `id, tenant, action, scope, value, ttl, expires, reason, origin, origin_name, origin_ref,
-	alert_id, status, guardrail, dry_run, created, created_by, updated, updated_by, note`
+	alert_id, status, guardrail, dry_run, created, created_by, updated, updated_by, note, activated`
 
 func scanDecision(row interface{ Scan(...any) error }) (Decision, error) {
 	var d Decision
 	var ttl int64
+	var activated sql.NullTime
 	err := row.Scan(&d.ID, &d.Tenant, &d.Action, &d.Scope, &d.Value, &ttl, &d.Expires, &d.Reason, &d.Origin,
 		&d.OriginName, &d.OriginRef, &d.AlertID, &d.Status, &d.Guardrail, &d.DryRun, &d.Created, &d.CreatedBy,
-		&d.Updated, &d.UpdatedBy, &d.Note)
+		&d.Updated, &d.UpdatedBy, &d.Note, &activated)
 	if err != nil {
 		return Decision{}, err
 	}
 	d.TTL = time.Duration(ttl) * time.Millisecond
+	d.Activated = fromNull(activated)
 	d.Expires, d.Created, d.Updated = d.Expires.UTC(), d.Created.UTC(), d.Updated.UTC()
 	return d, nil
 }
@@ -103,8 +111,8 @@ func validDecision(d Decision) error {
 }
 
 // CreateDecision stores a new decision in the scope's tenant, recording actor as its author in
-// the audit log and the change log, and returns it with its ID. d.Tenant is ignored; a zero
-// d.Created means now.
+// the audit log and the change log, and returns it with its ID. d.Tenant and d.Activated are
+// ignored (an active decision is activated at d.Created); a zero d.Created means now.
 func (sc Scope) CreateDecision(ctx context.Context, actor string, d Decision) (Decision, error) {
 	out, err := sc.CreateDecisions(ctx, actor, []Decision{d})
 	if err != nil {
@@ -126,8 +134,8 @@ func (sc Scope) CreateDecisions(ctx context.Context, actor string, ds []Decision
 			return err
 		}
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO decisions (tenant, action, scope, value, ttl, expires, reason,
-			origin, origin_name, origin_ref, alert_id, status, guardrail, dry_run, created, created_by, updated, updated_by, note)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id`)
+			origin, origin_name, origin_ref, alert_id, status, guardrail, dry_run, created, created_by, updated, updated_by, note, activated)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id`)
 		if err != nil {
 			return err
 		}
@@ -148,9 +156,13 @@ func (sc Scope) CreateDecisions(ctx context.Context, actor string, ds []Decision
 			d.Created, d.Expires = dbTime(d.Created), dbTime(d.Expires)
 			d.Updated, d.UpdatedBy = d.Created, actor
 			d.CreatedBy = actor
+			d.Activated = time.Time{}
+			if d.Status == "active" {
+				d.Activated = d.Created
+			}
 			err := ins.QueryRowContext(ctx, sc.tenant, d.Action, d.Scope, d.Value, d.TTL.Milliseconds(), d.Expires,
 				d.Reason, d.Origin, d.OriginName, d.OriginRef, d.AlertID, d.Status, d.Guardrail, d.DryRun,
-				d.Created, d.CreatedBy, d.Updated, d.UpdatedBy, d.Note).Scan(&d.ID)
+				d.Created, d.CreatedBy, d.Updated, d.UpdatedBy, d.Note, nullTime(d.Activated)).Scan(&d.ID)
 			if err != nil {
 				return sc.s.dialect.classify(err)
 			}
@@ -245,8 +257,9 @@ func (sc Scope) queryDecisions(ctx context.Context, op, q string, args ...any) (
 // UpdateDecision changes the tenant's decision id in one transaction: it reads the decision,
 // lets change modify it (returning an error leaves it unchanged and is returned wrapped), and
 // writes it back with the audit entry action (such as "decision.approve") by actor and a
-// change log entry. The ID, tenant, creation and origin cannot be changed. It returns
-// ErrNotFound if the tenant has no such decision.
+// change log entry. The ID, tenant, creation and origin cannot be changed, nor can Activated,
+// which the store sets the first time the status becomes active. It returns ErrNotFound if
+// the tenant has no such decision.
 func (sc Scope) UpdateDecision(ctx context.Context, actor string, id int64, action string, change func(*Decision) error) (Decision, error) {
 	var d Decision
 	err := sc.s.tx(ctx, func(tx *sql.Tx) error {
@@ -269,16 +282,20 @@ func (sc Scope) UpdateDecision(ctx context.Context, actor string, id int64, acti
 		d.ID, d.Tenant, d.Created, d.CreatedBy = before.ID, before.Tenant, before.Created, before.CreatedBy
 		d.Origin, d.OriginName, d.OriginRef, d.AlertID = before.Origin, before.OriginName, before.OriginRef, before.AlertID
 		d.Updated, d.UpdatedBy = dbTime(sc.s.now()), actor
+		d.Activated = before.Activated
+		if d.Activated.IsZero() && d.Status == "active" {
+			d.Activated = d.Updated
+		}
 		d.Expires = dbTime(d.Expires)
 		d.TTL = d.TTL.Truncate(time.Millisecond)
 		if err := validDecision(d); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE decisions SET action = $1, scope = $2, value = $3, ttl = $4, expires = $5,
-			reason = $6, status = $7, guardrail = $8, dry_run = $9, updated = $10, updated_by = $11, note = $12
-			WHERE id = $13 AND tenant = $14`,
+			reason = $6, status = $7, guardrail = $8, dry_run = $9, updated = $10, updated_by = $11, note = $12, activated = $13
+			WHERE id = $14 AND tenant = $15`,
 			d.Action, d.Scope, d.Value, d.TTL.Milliseconds(), d.Expires, d.Reason, d.Status, d.Guardrail, d.DryRun,
-			d.Updated, d.UpdatedBy, d.Note, d.ID, sc.tenant)
+			d.Updated, d.UpdatedBy, d.Note, nullTime(d.Activated), d.ID, sc.tenant)
 		if err != nil {
 			return err
 		}

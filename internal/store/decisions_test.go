@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +245,96 @@ func TestBouncerCursor(t *testing.T) {
 		if _, ok, _ := s.Tenant("osaka").BouncerCursor(ctx, "fw-1"); ok {
 			t.Error("osaka sees tokyo's bouncer position")
 		}
+	})
+}
+
+// TestDecisionActivated: the store records when a decision first came into force, whatever a
+// change asks — at its making if active, at the approval of a held one — and never for a held
+// decision revoked before anyone approved it; migration 0010 finds the same for decisions
+// made before it, from the audit log.
+func TestDecisionActivated(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ func() *Store) {
+		ctx := t.Context()
+		mustTenant(t, s, "tokyo")
+		sc := s.Tenant("tokyo")
+		set := func(status string) func(*Decision) error {
+			return func(d *Decision) error {
+				d.Status, d.Activated = status, t0.Add(-time.Hour) // a change cannot set it
+				return nil
+			}
+		}
+		update := func(id int64, action string, change func(*Decision) error) Decision {
+			t.Helper()
+			d, err := sc.UpdateDecision(ctx, "person:mori", id, action, change)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		active := newDecision("203.0.113.7")
+		active.Activated = t0.Add(-time.Hour) // ignored
+		held := newDecision("10.20.1.11")
+		held.Status, held.Guardrail = "held", "life-support: ICU ventilator bed 1"
+		ds, err := sc.CreateDecisions(ctx, "rule:x", []Decision{active, held, held, held, active})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ds[0].Activated.Equal(ds[0].Created) || !ds[1].Activated.IsZero() {
+			t.Errorf("activated at creation: active %v, held %v; want %v and never", ds[0].Activated, ds[1].Activated, ds[0].Created)
+		}
+		approved := update(ds[1].ID, "decision.approve", set("active"))
+		if approved.Activated.IsZero() || !approved.Activated.Equal(approved.Updated) {
+			t.Errorf("approved: activated %v, want its approval %v", approved.Activated, approved.Updated)
+		}
+		update(ds[1].ID, "decision.revoke", set("revoked"))
+		update(ds[2].ID, "decision.revoke", set("revoked"))
+		update(ds[3].ID, "decision.reject", set("rejected"))
+		update(ds[4].ID, "decision.revoke", set("revoked"))
+		if _, err := sc.ExpireDecisions(ctx, "system", t0.Add(5*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		want := map[int64]time.Time{ds[0].ID: ds[0].Created, ds[1].ID: approved.Activated, ds[2].ID: {}, ds[3].ID: {}, ds[4].ID: ds[4].Created}
+		check := func(when string) {
+			t.Helper()
+			for _, id := range slices.Sorted(maps.Keys(want)) {
+				w := want[id]
+				d, err := sc.Decision(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !d.Activated.Equal(w) {
+					t.Errorf("%s: decision %d (%s) activated %v, want %v", when, id, d.Status, d.Activated, w)
+				}
+			}
+		}
+		check("as the store set it")
+
+		// Migration 0010's backfill, on the same decisions as if made before it.
+		text, err := migrationFS.ReadFile("migrations/" + s.Driver() + "/0010_decision_activated.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.ExecContext(ctx, `UPDATE decisions SET activated = NULL`); err != nil {
+			t.Fatal(err)
+		}
+		for _, stmt := range strings.Split(string(text), ";\n") {
+			if strings.Contains(stmt, "ALTER TABLE") || strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("migration 0010: %v\n%s", err, stmt)
+			}
+		}
+		// An approval is dated by its audit entry, the only record of it but the decision's own.
+		log, err := sc.AuditLog(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range log {
+			if e.Action == "decision.approve" && e.Object == fmt.Sprint(ds[1].ID) {
+				want[ds[1].ID] = dbTime(e.Time)
+			}
+		}
+		check("after migration 0010's backfill")
 	})
 }

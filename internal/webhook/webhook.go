@@ -2,8 +2,11 @@
 // FortiGate's automation stitch that fills an address group, an EDR's isolation API, a
 // ticketing system. It sits at the end of the response path beside the nftables enforcer and
 // the bouncer API: respond reports each decision change, and a Sender posts it as JSON to
-// every configured target, retrying, and reports each delivery (the node journals them into
-// the archive, so the hospital can show when each system was told).
+// the configured targets, retrying, and reports each delivery (the node journals them into
+// the archive, so the hospital can show when each system was told). A target that enforces
+// what it is sent is sent only what is enforced: a decision a guardrail holds, such as an
+// isolation of a ventilator, goes only to targets that asked for every message (Target.All),
+// such as a ticketing system.
 //
 // Sending never blocks response: changes wait in a bounded queue, and a change that finds the
 // queue full is reported as a failed delivery rather than holding up the decision.
@@ -25,6 +28,10 @@ type Target struct {
 	Name   string
 	URL    string
 	Header http.Header // added to each request, such as Authorization
+	// All sends the target every message. Without it, it is sent only the messages sent as
+	// enforced, since a receiver that acts on whatever it receives (a firewall's address
+	// group, an EDR's isolation) would act on a held decision too.
+	All bool
 }
 
 // Delivery is the outcome of sending one message to one target.
@@ -61,8 +68,12 @@ type Sender struct {
 
 type message struct {
 	tenant, subject string
+	enforced        bool
 	body            []byte
 }
+
+// takes reports whether t is sent m.
+func (t Target) takes(m message) bool { return m.enforced || t.All }
 
 // New returns a Sender; Run must be running for anything to be sent.
 func New(cfg Config) *Sender {
@@ -84,18 +95,23 @@ func New(cfg Config) *Sender {
 	return &Sender{cfg: cfg, queue: make(chan message, cfg.Queue)}
 }
 
-// Send queues v, marshalled to JSON, for every target. It does not wait.
-func (s *Sender) Send(tenant, subject string, v any) error {
+// Send queues v, marshalled to JSON, for the targets. It does not wait. Enforced says that v
+// tells of something enforced — a decision in force, or the end of one that was — which every
+// target is sent; anything else (a decision held or rejected) goes only to the targets with All.
+func (s *Sender) Send(tenant, subject string, enforced bool, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("webhook: encode %s: %w", subject, err)
 	}
+	m := message{tenant, subject, enforced, body}
 	select {
-	case s.queue <- message{tenant, subject, body}:
+	case s.queue <- m:
 		return nil
 	default:
 		for _, t := range s.cfg.Targets {
-			s.delivered(Delivery{Target: t.Name, Tenant: tenant, Subject: subject, Error: "queue full: not sent", Time: time.Now()})
+			if t.takes(m) {
+				s.delivered(Delivery{Target: t.Name, Tenant: tenant, Subject: subject, Error: "queue full: not sent", Time: time.Now()})
+			}
 		}
 		return fmt.Errorf("webhook: queue full, %s not sent", subject)
 	}
@@ -109,7 +125,9 @@ func (s *Sender) Run(ctx context.Context) {
 			return
 		case m := <-s.queue:
 			for _, t := range s.cfg.Targets {
-				s.delivered(s.deliver(ctx, t, m))
+				if t.takes(m) {
+					s.delivered(s.deliver(ctx, t, m))
+				}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -52,7 +53,7 @@ func TestDeliveries(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go s.Run(ctx)
-	if err := s.Send("handa", "decision 1 active", map[string]string{"action": "block", "target": "198.51.100.77"}); err != nil {
+	if err := s.Send("handa", "decision 1 active", true, map[string]string{"action": "block", "target": "198.51.100.77"}); err != nil {
 		t.Fatal(err)
 	}
 	byTarget := map[string]Delivery{}
@@ -78,13 +79,53 @@ func TestDeliveries(t *testing.T) {
 func TestQueueFull(t *testing.T) {
 	var failed []Delivery
 	s := New(Config{Targets: []Target{{Name: "x", URL: "http://127.0.0.1:1"}}, Queue: 1, Delivered: func(d Delivery) { failed = append(failed, d) }})
-	if err := s.Send("a", "first", 1); err != nil {
+	if err := s.Send("a", "first", true, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Send("a", "second", 2); err == nil {
+	if err := s.Send("a", "second", true, 2); err == nil {
 		t.Fatal("a second message into a full queue of one was accepted")
 	}
 	if len(failed) != 1 || failed[0].Subject != "second" || failed[0].OK() {
 		t.Errorf("deliveries %+v, want the second reported as not sent", failed)
+	}
+}
+
+// TestHeldOnlyToAll: a message not sent as enforced — a held isolation — reaches only the
+// target that asked for every message (a ticketing system), never the one that enforces what
+// it receives (a FortiGate stitch), which gets the enforced message sent after it.
+func TestHeldOnlyToAll(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]string{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]string
+		json.NewDecoder(r.Body).Decode(&v)
+		mu.Lock()
+		got[r.URL.Path] = append(got[r.URL.Path], v["status"])
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+	deliveries := make(chan Delivery, 10)
+	s := New(Config{
+		Targets:   []Target{{Name: "fortigate", URL: receiver.URL + "/fortigate"}, {Name: "tickets", URL: receiver.URL + "/tickets", All: true}},
+		Delivered: func(d Delivery) { deliveries <- d },
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go s.Run(ctx)
+	s.Send("handa", "decision 1 held", false, map[string]string{"status": "held"})
+	s.Send("handa", "decision 2 active", true, map[string]string{"status": "active"})
+	var told []string
+	for range 3 { // held to tickets, active to both; sent in order by one goroutine
+		d := <-deliveries
+		told = append(told, d.Target+": "+d.Subject)
+	}
+	want := []string{"tickets: decision 1 held", "fortigate: decision 2 active", "tickets: decision 2 active"}
+	if fmt.Sprint(told) != fmt.Sprint(want) {
+		t.Errorf("deliveries %q, want %q", told, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got["/fortigate"]) != "[active]" || fmt.Sprint(got["/tickets"]) != "[held active]" {
+		t.Errorf("received %v, want the FortiGate only the active decision, the ticketing system both", got)
 	}
 }
