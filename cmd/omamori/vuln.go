@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,7 +113,11 @@ func runVuln(ctx context.Context, e env, fs *flag.FlagSet, args []string) error 
 		default:
 			want = nil
 			for _, s := range strings.Split(*states, ",") {
-				want = append(want, store.FindingState(strings.TrimSpace(s)))
+				st := store.FindingState(strings.TrimSpace(s))
+				if !slices.Contains(store.FindingStates(), st) {
+					return hint(fmt.Errorf("vuln findings: unknown state %q", st), "the states are open, patched, mitigated, accepted, or all")
+				}
+				want = append(want, st)
 			}
 		}
 		return vulnFindings(ctx, e, st, actor, *tenant, *invFile, want, *asJSON)

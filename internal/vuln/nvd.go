@@ -26,7 +26,7 @@ type nvdCVE struct {
 			BaseScore    float64 `json:"baseScore"`
 			BaseSeverity string  `json:"baseSeverity"`
 		} `json:"cvssData"`
-		BaseSeverity string `json:"baseSeverity"` // CVSS v2 has it here
+		BaseSeverity string `json:"baseSeverity"`
 	} `json:"metrics"`
 	Configurations []struct {
 		Operator string `json:"operator"`
@@ -83,8 +83,11 @@ func parseNVDCVE(data []byte) (Record, error) {
 	for _, key := range []string{"cvssMetricV40", "cvssMetricV31", "cvssMetricV30", "cvssMetricV2"} {
 		for _, m := range c.Metrics[key] {
 			if m.CVSSData.BaseScore > r.CVSS {
-				r.CVSS = m.CVSSData.BaseScore
-				r.Severity = strings.ToLower(m.CVSSData.BaseSeverity + m.BaseSeverity)
+				r.CVSS, r.Severity = m.CVSSData.BaseScore, m.CVSSData.BaseSeverity
+				if r.Severity == "" {
+					r.Severity = m.BaseSeverity // where CVSS v2 has it
+				}
+				r.Severity = strings.ToLower(r.Severity)
 			}
 		}
 		if r.CVSS > 0 {

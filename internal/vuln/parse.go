@@ -14,11 +14,14 @@ import (
 type Format string
 
 const (
-	FormatKEV     Format = "kev"     // known_exploited_vulnerabilities.json
-	FormatNVD     Format = "nvd"     // an NVD CVE API 2.0 response, or one of its cve objects
-	FormatJVN     Format = "jvn"     // MyJVN getVulnDetailInfo: a VULDEF-Document
-	maxInputBytes        = 512 << 20 // a full NVD year is about 100 MB; beyond this, a wrong file
+	FormatKEV Format = "kev" // known_exploited_vulnerabilities.json
+	FormatNVD Format = "nvd" // an NVD CVE API 2.0 response, or one of its cve objects
+	FormatJVN Format = "jvn" // MyJVN getVulnDetailInfo: a VULDEF-Document
 )
+
+// maxInputBytes bounds one file: a whole NVD year is about 100 MB, so beyond this it is the
+// wrong file.
+const maxInputBytes = 512 << 20
 
 // ErrFormat means the input is none of the formats Parse reads.
 var ErrFormat = errors.New("vuln: unknown file format (want the KEV catalogue JSON, NVD CVE API 2.0 JSON, or MyJVN VULDEF XML)")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/asset"
@@ -86,7 +85,7 @@ func Assess(ctx context.Context, sc store.Scope, actor string, cat *Catalog, inv
 		return "no longer matches: the asset runs " + products[f.Asset]
 	}
 	var err error
-	a.Opened, a.Patched, err = sc.RecordFindings(ctx, actor, slices.Compact(assessed), rows, gone)
+	a.Opened, a.Patched, err = sc.RecordFindings(ctx, actor, assessed, rows, gone)
 	if err != nil {
 		return a, fmt.Errorf("assess: %w", err)
 	}
