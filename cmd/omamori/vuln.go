@@ -198,8 +198,8 @@ func vulnFindings(ctx context.Context, e env, st *store.Store, actor, tenant, in
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "%d assets matched against %d CVEs: %d findings, %d new, %d patched\n",
-			inv.Len(), cat.Len(), len(a.Findings), a.Opened, a.Patched)
+		fmt.Fprintf(e.stderr, "%d assets matched against %d CVEs (%d with product configurations): %d findings, %d new, %d patched\n",
+			inv.Len(), cat.Len(), cat.Configured(), len(a.Findings), a.Opened, a.Patched)
 		for _, u := range a.Unmatched {
 			fmt.Fprintf(e.stderr, "not assessed: %s (%s): %s\n", u.Asset, u.AssetName, u.Why)
 		}

@@ -56,6 +56,10 @@ func TestVulnImportAndFindings(t *testing.T) {
 		return finding{}, false
 	}
 
+	_, stderr, err = runCLI(t, "vuln", "findings", "-data-dir", data, "-inventory", inventory("6.0.4"))
+	if err != nil || !strings.Contains(stderr, "2 assets matched against 1404 CVEs (14 with product configurations): 4 findings, 4 new, 0 patched") {
+		t.Errorf("vuln findings summary = %q, %v", stderr, err)
+	}
 	got := findings("-inventory", inventory("6.0.4"))
 	f, ok := has(got, "CVE-2018-13379")
 	if !ok || !f.Exploited || !f.Ransomware || f.Due != "2022-05-03" || f.Risk != 64 || f.State != "open" ||

@@ -88,6 +88,18 @@ func productKey(c CPE) string { return c.Vendor + ":" + c.Product }
 // Len returns the number of CVEs in the catalogue.
 func (c *Catalog) Len() int { return len(c.vulns) }
 
+// Configured returns the number of CVEs with configurations, the only ones an asset can
+// match: a CVE known only from the KEV catalogue names no product version.
+func (c *Catalog) Configured() int {
+	n := 0
+	for _, v := range c.vulns {
+		if len(v.Configurations) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Get returns the CVE's merged vulnerability.
 func (c *Catalog) Get(cve string) (*Vulnerability, bool) {
 	v, ok := c.vulns[cve]
