@@ -143,12 +143,13 @@ type Stream struct {
 	dec    decode.Decoder
 	peer   string // where records come from; see SetPeer
 
-	events []event.Event // slots of the current batch: events[:n] are decoded
-	n      int
-	dead   []deadletter.Record
-	arena  []byte // the raw records of the current batch, which its events point into
-	bytes  int
-	due    time.Time // when the current batch must go, zero while it is empty
+	events  []event.Event // slots of the current batch: events[:n] are decoded
+	n       int
+	untimed int // events of the current batch whose time is their time of arrival
+	dead    []deadletter.Record
+	arena   []byte // the raw records of the current batch, which its events point into
+	bytes   int
+	due     time.Time // when the current batch must go, zero while it is empty
 
 	acks    sync.WaitGroup
 	failed  atomic.Pointer[error]
@@ -246,6 +247,9 @@ func (s *Stream) add(e *event.Event, err error) {
 		if s.peer != "" {
 			e.Add(keyPeer, s.peer)
 		}
+		if decode.TimeFromReceipt(e) {
+			s.untimed++
+		}
 		s.n++
 	case errors.Is(err, decode.ErrSkip):
 	default:
@@ -299,7 +303,7 @@ func (s *Stream) Flush() {
 		dlBuf = p.buffer()
 		*dlBuf = deadletter.AppendBatch((*dlBuf)[:0], s.dead)
 	}
-	n, dead, bytes := s.n, len(s.dead), s.bytes
+	n, dead, bytes, untimed := s.n, len(s.dead), s.bytes, s.untimed
 	deadReasons := countReasons(s.dead)
 	// The events and records are encoded: their slots are free again. The arena is not,
 	// since decoders may keep strings of it (decode.Decoder); the next batch gets a new one.
@@ -310,7 +314,7 @@ func (s *Stream) Flush() {
 	if n < p.cfg.MaxEvents && bytes < p.cfg.MaxBytes {
 		s.events, s.dead, s.arenaSz = nil, nil, minArena
 	}
-	s.n, s.bytes, s.due = 0, 0, time.Time{}
+	s.n, s.bytes, s.untimed, s.due = 0, 0, 0, time.Time{}
 	s.arena = nil
 
 	p.pending.Add(1)
@@ -336,6 +340,9 @@ func (s *Stream) Flush() {
 		s.counts.dead.Add(int64(dead))
 		p.m.events.WithLabelValues(s.source).Add(float64(n))
 		p.m.bytes.WithLabelValues(s.source).Add(float64(bytes))
+		if untimed > 0 {
+			p.m.untimed.WithLabelValues(s.source).Add(float64(untimed))
+		}
 		p.m.batches.Inc()
 		for r, c := range deadReasons {
 			p.m.dead.Add(s.source, r, c)
