@@ -1,13 +1,13 @@
 package vuln
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -23,14 +23,16 @@ type HTTP struct {
 	Log       *slog.Logger
 }
 
-// FindingsPattern is the route's pattern, for the server's mux.
-const FindingsPattern = "GET /api/v1/findings"
+// Routes are the findings API's routes, with the scope each needs, for the server's table.
+func (h *HTTP) Routes() []httpapi.Route {
+	return []httpapi.Route{{Pattern: "GET /api/v1/findings", Scope: auth.ScopeRead, Handler: h}}
+}
 
 // ServeHTTP answers GET /api/v1/findings.
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tenant, _, err := h.Principal(r)
 	if err != nil {
-		api.WriteError(w, http.StatusUnauthorized, "not signed in", "")
+		httpapi.WriteError(w, http.StatusUnauthorized, "not signed in", "")
 		return
 	}
 	states := []store.FindingState{store.FindingOpen, store.FindingMitigated, store.FindingAccepted}
@@ -39,7 +41,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, s := range strings.Split(q, ",") {
 			st := store.FindingState(strings.TrimSpace(s))
 			if !slices.Contains(store.FindingStates(), st) {
-				api.WriteError(w, http.StatusBadRequest, "unknown state "+string(st), "states are open, patched, mitigated, accepted")
+				httpapi.WriteError(w, http.StatusBadRequest, "unknown state "+string(st), "states are open, patched, mitigated, accepted")
 				return
 			}
 			states = append(states, st)
@@ -50,9 +52,8 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.Log != nil {
 			h.Log.Error("findings request", "tenant", tenant, "err", err)
 		}
-		api.WriteError(w, http.StatusInternalServerError, "internal error", "")
+		httpapi.WriteError(w, http.StatusInternalServerError, "internal error", "")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
