@@ -430,6 +430,17 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (Incident, error) 
 	return fromStore(si)
 }
 
+// IncidentOf returns the ID of tenant's incident that holds the alert alertID, for a page
+// that shows an alert's or a decision's incident; store.ErrNotFound if none holds it.
+func (s *Service) IncidentOf(ctx context.Context, tenant, alertID string) (string, error) {
+	// The alert's ID stands for the fingerprint too: no fingerprint equals an alert ID.
+	a, err := s.st.Tenant(tenant).IncidentAlertByKey(ctx, alertID, alertID)
+	if err != nil {
+		return "", err
+	}
+	return a.Incident, nil
+}
+
 // List returns tenant's incidents in the given states (none: all), critical and most
 // recently active first: what is burning comes first.
 func (s *Service) List(ctx context.Context, tenant string, states ...State) ([]Incident, error) {

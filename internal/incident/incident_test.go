@@ -368,6 +368,33 @@ func TestGrouping(t *testing.T) {
 	}
 }
 
+// TestIncidentOf finds the incident an alert is on, as the decisions page shows it, and
+// nothing for an alert no incident holds or one of another tenant.
+func TestIncidentOf(t *testing.T) {
+	t0 := time.Date(2026, 4, 1, 9, 0, 0, 0, jst)
+	e := newEnv(t, t0, Config{})
+	out, err := e.svc.Ingest(t.Context(), alert("a1", "r1", "high", t0, detect.Entities{Source: "198.51.100.77"}), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.CreateTenant(t.Context(), "test", store.Tenant{ID: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tenant, alert string
+		want          string // "": store.ErrNotFound
+	}{
+		{tenant, "a1", out.Incident},
+		{tenant, "a2", ""},
+		{"other", "a1", ""},
+	} {
+		got, err := e.svc.IncidentOf(t.Context(), tc.tenant, tc.alert)
+		if got != tc.want || (tc.want == "" && !errors.Is(err, store.ErrNotFound)) || (tc.want != "" && err != nil) {
+			t.Errorf("IncidentOf(%s, %s) = %q, %v; want %q", tc.tenant, tc.alert, got, err, tc.want)
+		}
+	}
+}
+
 func TestSeverity(t *testing.T) {
 	t0 := time.Date(2026, 4, 1, 9, 0, 0, 0, jst)
 	e := newEnv(t, t0, Config{Protected: []string{"10.1.0.50"}})

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/asset"
-	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/crowdsec"
@@ -106,9 +105,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		}
 		return p.Tenant, respond.ByToken(p), nil
 	}}
-	for _, rt := range rh.Routes() {
-		n.handleRW(rt.Pattern, rt.Write, rt.Handler)
-	}
+	n.API.HandleRoutes(rh.Routes()...)
 
 	// Incidents.
 	icfg := incident.Config{Window: cfg.Incidents.Window}
@@ -137,9 +134,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	n.goServe("incidents", func() error { return n.Incidents.Follow(ctx, n.Bus, "incidents") })
 	n.goServe("incident-clocks", func() error { return n.Incidents.RunClocks(ctx, 30*time.Second) })
 	ih := &incident.HTTP{Service: n.Incidents, Log: n.log, Principal: tokenActor}
-	for _, rt := range ih.Routes() {
-		n.handleRW(rt.Pattern, rt.Write, rt.Handler)
-	}
+	n.API.HandleRoutes(ih.Routes()...)
 	return nil
 }
 
@@ -147,16 +142,6 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 func incidentDeadlines(d config.Deadlines) incident.Deadlines {
 	return incident.Deadlines{PPCPreliminaryDays: d.PPCPreliminaryDays, PPCFinalDays: d.PPCFinalDays,
 		PPCFinalUnauthorizedDays: d.PPCFinalUnauthorizedDays, MHLWHours: d.MHLWHours, PoliceHours: d.PoliceHours}
-}
-
-// handleRW registers a route of the response or incident API: reading needs the read scope,
-// changing needs respond.
-func (n *Node) handleRW(pattern string, write bool, h http.Handler) {
-	scope := auth.ScopeRead
-	if write {
-		scope = auth.ScopeRespond
-	}
-	n.API.Handle(pattern, scope, h)
 }
 
 // notifier is who is told outside omamori — of incidents, and of break-glass accesses: the

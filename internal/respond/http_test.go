@@ -8,14 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/decision"
 )
 
@@ -280,67 +276,6 @@ func TestHTTPDecisions(t *testing.T) {
 	}
 	if ids, _ := list("?status=active"); fmt.Sprint(ids) != fmt.Sprint([]int64{attacker.ID}) {
 		t.Errorf("active after the changes = %v, want only %d", ids, attacker.ID)
-	}
-}
-
-// TestOpenAPI checks that the API's served description (internal/api/openapi.yaml) describes
-// every route of the decisions API and every field of a decision as the handlers serve them,
-// and no decisions route that is not served.
-func TestOpenAPI(t *testing.T) {
-	var doc struct {
-		Paths map[string]map[string]struct {
-			Responses map[string]struct {
-				Content map[string]struct {
-					Schema struct {
-						Properties map[string]any `yaml:"properties"`
-					} `yaml:"schema"`
-				} `yaml:"content"`
-			} `yaml:"responses"`
-		} `yaml:"paths"`
-	}
-	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
-		t.Fatalf("internal/api/openapi.yaml: %v", err)
-	}
-	described := map[string]bool{}
-	for path, ops := range doc.Paths {
-		if !strings.HasPrefix(path, "/api/v1/decisions") {
-			continue
-		}
-		for method := range ops {
-			described[strings.ToUpper(method)+" "+path] = true
-		}
-	}
-	var fields []string
-	rt := reflect.TypeFor[decision.View]()
-	for i := range rt.NumField() {
-		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
-		fields = append(fields, name)
-	}
-	for _, r := range (&HTTP{}).Routes() {
-		if !described[r.Pattern] {
-			t.Errorf("internal/api/openapi.yaml does not describe %s", r.Pattern)
-		}
-		delete(described, r.Pattern)
-		method, path, _ := strings.Cut(r.Pattern, " ")
-		if method == "GET" && path == "/api/v1/decisions" {
-			continue
-		}
-		ok := "200"
-		if method == "POST" && path == "/api/v1/decisions" {
-			ok = "201"
-		}
-		props := doc.Paths[path][strings.ToLower(method)].Responses[ok].Content["application/json"].Schema.Properties
-		for _, f := range fields {
-			if _, ok := props[f]; !ok {
-				t.Errorf("internal/api/openapi.yaml: %s answers a decision without field %q", r.Pattern, f)
-			}
-		}
-		if len(props) != len(fields) {
-			t.Errorf("internal/api/openapi.yaml: %s describes %d decision fields, the handler serves %d", r.Pattern, len(props), len(fields))
-		}
-	}
-	for p := range described {
-		t.Errorf("internal/api/openapi.yaml describes %s, which no route serves", p)
 	}
 }
 

@@ -81,9 +81,8 @@ func (s *Server) showDecisions(w http.ResponseWriter, r *http.Request, p *page, 
 	row := func(dc decision.Decision) decisionRow {
 		rw := decisionRow{Decision: dc, Asker: who.Name(dc.CreatedBy), Changer: who.Name(dc.UpdatedBy)}
 		if incidents && dc.AlertID != "" {
-			// The alert's ID stands for the fingerprint too: no fingerprint equals an alert ID.
-			if a, err := s.opt.Store.Tenant(p.Tenant).IncidentAlertByKey(ctx, dc.AlertID, dc.AlertID); err == nil {
-				rw.Incident = a.Incident
+			if inc, err := s.opt.Incidents.IncidentOf(ctx, p.Tenant, dc.AlertID); err == nil {
+				rw.Incident = inc
 			} else if !errors.Is(err, store.ErrNotFound) {
 				s.log.Warn("find the incident of a decision", "tenant", p.Tenant, "decision", dc.ID, "err", err)
 			}

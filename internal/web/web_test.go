@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
@@ -53,9 +53,9 @@ type fixture struct {
 	held      int64             // tokyo's held decision: isolating the ventilator
 	osakaDec  int64             // a decision of osaka's
 
-	reviews *ehraccess.StoreQueue // break-glass accesses of both hospitals (access_test.go)
-	archive *archive.Archive      // their decisions, and the EHR's own access log
-	review  string                // tokyo's pending break-glass access
+	reviews *access.StoreQueue // break-glass accesses of both hospitals (access_test.go)
+	archive *archive.Archive   // their decisions, and the EHR's own access log
+	review  string             // tokyo's pending break-glass access
 
 	token, osakaToken string // an API token of each hospital (settings_test.go)
 }
@@ -687,7 +687,7 @@ func TestCatalogues(t *testing.T) {
 	for _, a := range answers {
 		used["facts.answer."+a.String()] = true
 	}
-	for _, o := range []ehraccess.Outcome{ehraccess.OutcomeJustified, ehraccess.OutcomeNotJustified} {
+	for _, o := range []access.Outcome{access.OutcomeJustified, access.OutcomeNotJustified} {
 		used["outcome."+string(o)] = true
 	}
 	for _, sc := range auth.Scopes() {
