@@ -68,7 +68,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := tenant.Parse(name); err != nil {
-		h.fail(w, http.StatusForbidden, "tenant %q cannot receive events", name)
+		h.fail(w, http.StatusForbidden, "tenant %q cannot receive events: %v", name, err)
 		return
 	}
 	format := r.URL.Query().Get("format")
