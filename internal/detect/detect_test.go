@@ -68,11 +68,11 @@ func TestStageOnTheBus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := newStage(t, Config{})
+	s := newStage(t, Config{Alerts: b})
 	runCtx, stop := context.WithCancel(t.Context())
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx, b) }()
+	go func() { done <- b.ConsumeEvents(runCtx, bus.ConsumeConfig{Durable: ConsumerName}, s) }()
 
 	// The last of the attack's alerts (the mass encryption) marks that all are published.
 	byTitle := map[string]Alert{}

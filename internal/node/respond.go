@@ -76,7 +76,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		n.Respond.SetGuardrails(t, g)
 	}
 	n.goServe("respond", func() error {
-		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: RespondConsumer}, n.onAlerts)
+		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: RespondConsumer}, bus.HandlerFunc(n.onAlerts))
 	})
 	n.goServe("respond-expiry", func() error { return n.Respond.Run(ctx, time.Minute) })
 	n.mountAssets()
@@ -133,7 +133,9 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	if err != nil {
 		return fmt.Errorf("incidents: %w", err)
 	}
-	n.goServe("incidents", func() error { return n.Incidents.Follow(ctx, n.Bus, "incidents") })
+	n.goServe("incidents", func() error {
+		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: incident.ConsumerName}, n.Incidents)
+	})
 	n.goServe("incident-clocks", func() error { return n.Incidents.RunClocks(ctx, 30*time.Second) })
 	ih := &incident.HTTP{Service: n.Incidents, Log: n.log, Principal: tokenActor}
 	for _, rt := range ih.Routes() {
