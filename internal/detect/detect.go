@@ -54,6 +54,21 @@ type Alert struct {
 	Evidence   []Evidence `json:"evidence,omitempty"`
 }
 
+// ParseAlert reads the alert of an ALERTS message and checks it is the tenant's that the
+// message's subject names: the subject, which the publisher's credentials decide, says whose
+// alert it is, and an alert whose body claims another tenant is refused. Every reader of
+// ALERTS (response, incidents, the web UI) reads alerts with it.
+func ParseAlert(m bus.Msg) (Alert, error) {
+	var a Alert
+	if err := json.Unmarshal(m.Data, &a); err != nil {
+		return Alert{}, fmt.Errorf("decode alert %d: %w", m.Seq, err)
+	}
+	if a.Tenant != m.Tenant {
+		return Alert{}, fmt.Errorf("alert %d names tenant %q on the subject of tenant %q", m.Seq, a.Tenant, m.Tenant)
+	}
+	return a, nil
+}
+
 // Entities are who and what an alert is about.
 type Entities struct {
 	Source      string `json:"source,omitempty"` // an address

@@ -331,3 +331,30 @@ func TestIntelAlerts(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAlert(t *testing.T) {
+	tests := []struct {
+		name, subject string
+		data          string
+		wantID        string // "" when it must be refused
+	}{
+		{"the subject's tenant", "handa", `{"id":"a1","tenant":"handa","rule_id":"r"}`, "a1"},
+		{"another tenant's body", "handa", `{"id":"a2","tenant":"other-hospital","rule_id":"r"}`, ""},
+		{"no tenant in the body", "handa", `{"id":"a3","rule_id":"r"}`, ""},
+		{"not JSON", "handa", `not json`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := ParseAlert(bus.Msg{Seq: 7, Subject: "alerts." + tt.subject, Tenant: tt.subject, Data: []byte(tt.data)})
+			if tt.wantID == "" {
+				if err == nil {
+					t.Errorf("ParseAlert(%s) = %+v, want an error", tt.data, a)
+				}
+				return
+			}
+			if err != nil || a.ID != tt.wantID || a.Tenant != tt.subject {
+				t.Errorf("ParseAlert(%s) = %+v, %v, want alert %s of %s", tt.data, a, err, tt.wantID, tt.subject)
+			}
+		})
+	}
+}

@@ -2,7 +2,6 @@ package incident
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -25,14 +24,9 @@ const ConsumerName = "incidents"
 // group, to be delivered again.
 func (s *Service) Handle(ctx context.Context, msgs []bus.Msg) error {
 	for _, m := range msgs {
-		var a detect.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
-			s.log.Error("skip an undecodable alert", "seq", m.Seq, "subject", m.Subject, "err", err)
-			continue
-		}
-		// The subject, which the publisher's credentials decide, says whose alert it is.
-		if a.Tenant != m.Tenant {
-			s.log.Error("skip an alert whose tenant differs from its subject's", "seq", m.Seq, "subject", m.Subject, "alert_tenant", a.Tenant)
+		a, err := detect.ParseAlert(m)
+		if err != nil {
+			s.log.Error("skip an alert that does not decode or is not its subject's tenant's", "seq", m.Seq, "subject", m.Subject, "err", err)
 			continue
 		}
 		out, err := s.Ingest(ctx, a, m.Seq)
