@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -17,7 +15,6 @@ import (
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/crowdsec"
-	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/nft"
@@ -25,9 +22,6 @@ import (
 	"github.com/omamori-project/omamori/internal/store"
 	"github.com/omamori-project/omamori/internal/webhook"
 )
-
-// RespondConsumer names response's durable consumer of ALERTS.
-const RespondConsumer = "respond"
 
 // startResponse follows ALERTS twice, with a durable consumer each: response turns alerts
 // into decisions under the guardrails, and incidents gather them into the SOC's workflow.
@@ -76,7 +70,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		n.Respond.SetGuardrails(t, g)
 	}
 	n.goServe("respond", func() error {
-		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: RespondConsumer}, bus.HandlerFunc(n.onAlerts))
+		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: respond.ConsumerName}, n.Respond)
 	})
 	n.goServe("respond-expiry", func() error { return n.Respond.Run(ctx, time.Minute) })
 	n.mountAssets()
@@ -167,33 +161,6 @@ func notifier(cfg *config.Config) incident.Notifier {
 		return nil
 	}
 	return &incident.Webhook{URL: cfg.Incidents.Webhook}
-}
-
-// onAlerts runs the response policies on a group of alerts from the bus. An alert that does
-// not decode is logged and skipped: it cannot become a decision, and holding the stream for
-// it would stop every later response.
-func (n *Node) onAlerts(ctx context.Context, msgs []bus.Msg) error {
-	for _, m := range msgs {
-		var a detect.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
-			n.log.Error("alert does not decode; no response to it", "seq", m.Seq, "err", err)
-			continue
-		}
-		if a.Tenant != m.Tenant {
-			n.log.Error("alert names another tenant than its subject; no response to it", "seq", m.Seq, "subject", m.Tenant)
-			continue
-		}
-		_, err := n.Respond.OnAlert(ctx, a)
-		switch {
-		case errors.Is(err, respond.ErrInvalid):
-			// A policy that cannot act on this alert (an isolation of a host the inventory
-			// does not know): the alert stays for people to act on.
-			n.log.Info("no automatic response to alert", "alert", a.ID, "rule", a.RuleID, "err", err)
-		case err != nil:
-			return err // the store failed: the group comes again
-		}
-	}
-	return nil
 }
 
 // allowlists are the networks never blocked automatically: the configured ones and the MISP
