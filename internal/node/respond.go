@@ -52,7 +52,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 			enforce(ctx, d)
 		}
 		if hooks != nil && !d.DryRun {
-			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), enforced(d), d.View(time.Now()))
+			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), d.Enforced(), d.View(time.Now()))
 		}
 	}}
 	for _, p := range cfg.Respond.Policies {
@@ -206,8 +206,8 @@ func (n *Node) journalDecision(d respond.Decision) {
 }
 
 // startEnforcer sets up nftables on this machine, brings it to the live decisions in the
-// store, and returns what applies each later change. Changes are applied in order by one
-// goroutine, so the respond service never waits for the kernel.
+// store, and returns what applies each later change through nft.Decisions. Changes are
+// applied in order by one goroutine, so the respond service never waits for the kernel.
 func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []string) (func(context.Context, respond.Decision), error) {
 	nc := nft.Config{Logger: n.log}
 	for _, s := range cfg.Respond.Management {
@@ -235,30 +235,18 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	now := time.Now()
-	var blocks, isolated []nft.Entry
+	var live []respond.Decision
 	for _, t := range tenants {
 		ds, err := n.Store.Tenant(t).Decisions(ctx, store.DecisionFilter{Live: now})
 		if err != nil {
 			return nil, fmt.Errorf("nftables: live decisions of %s: %w", t, err)
 		}
 		for _, sd := range ds {
-			d := respond.FromStore(sd)
-			p, ok := d.Prefix()
-			if !ok {
-				continue
-			}
-			e := nft.Entry{Prefix: p, TTL: d.Expires.Sub(now)}
-			if d.Action == respond.ActionIsolate {
-				isolated = append(isolated, e)
-			} else {
-				blocks = append(blocks, e)
-			}
+			live = append(live, respond.FromStore(sd))
 		}
 	}
-	if err := en.Reconcile(ctx, blocks); err != nil {
-		return nil, fmt.Errorf("nftables: %w", err)
-	}
-	if err := en.ReconcileIsolated(ctx, isolated); err != nil {
+	decisions := nft.NewDecisions(en)
+	if err := decisions.Load(ctx, live, now); err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	changes := make(chan respond.Decision, 4096)
@@ -269,7 +257,7 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 			case <-ctx.Done():
 				return nil
 			case d := <-changes:
-				if err := applyDecision(ctx, en, d); err != nil {
+				if err := decisions.Apply(ctx, d, time.Now()); err != nil {
 					n.log.Error("decision not enforced in nftables", "id", d.ID, "value", d.Value, "err", err)
 				}
 			}
@@ -281,32 +269,6 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 		case <-ctx.Done():
 		}
 	}, nil
-}
-
-// enforced reports whether a change of d is one the enforcers act on: d is in force, or ends
-// after having been. A decision never active — held, rejected, or revoked while held — is
-// none of theirs: the kernel has nothing of it to remove, and a receiver that acts on what it
-// is sent must not hear of a ventilator's isolation a guardrail holds.
-func enforced(d respond.Decision) bool { return !d.DryRun && !d.Activated.IsZero() }
-
-func applyDecision(ctx context.Context, en *nft.Enforcer, d respond.Decision) error {
-	p, ok := d.Prefix()
-	if !ok || !enforced(d) {
-		return nil
-	}
-	now := time.Now()
-	isolate := d.Action == respond.ActionIsolate
-	if !d.Live(now) {
-		if isolate {
-			return en.Release(ctx, []netip.Prefix{p})
-		}
-		return en.Unblock(ctx, []netip.Prefix{p})
-	}
-	e := []nft.Entry{{Prefix: p, TTL: d.Expires.Sub(now)}}
-	if isolate {
-		return en.Isolate(ctx, e)
-	}
-	return en.Block(ctx, e)
 }
 
 // startWebhooks starts the sender of decisions to the configured receivers (nil: none), each
