@@ -23,38 +23,51 @@ import (
 	"github.com/omamori-project/omamori/internal/webhook"
 )
 
-// startResponse follows ALERTS twice, with a durable consumer each: response turns alerts
-// into decisions under the guardrails, and incidents gather them into the SOC's workflow.
-// Decisions reach the kernel through nftables when this machine is the gateway, and every
-// CrowdSec bouncer through /v1/decisions.
+// startResponse starts what follows ALERTS besides the archive, in the order each needs the
+// one before: the inventories and allowlists the guardrails read; the respond service, which
+// turns alerts into decisions under them, with the enforcers it tells of every change; the
+// inventories' own route and their sync between nodes; the CrowdSec bouncer API and the
+// decisions API; and incidents, which gather alerts into the SOC's workflow.
 func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []string) error {
+	if err := n.loadGuardrails(ctx, cfg, tenants); err != nil {
+		return err
+	}
+	inv := n.inventories.get(cfg.Ingest.DefaultTenant) // as loaded, before other nodes' documents
+	if err := n.startDecisions(ctx, cfg, tenants); err != nil {
+		return err
+	}
+	n.startAssetSync(ctx)
+	if err := n.mountBouncerAPI(cfg); err != nil {
+		return err
+	}
+	n.mountDecisionsAPI()
+	return n.startIncidents(ctx, cfg, inv)
+}
+
+// loadGuardrails loads what the guardrails protect: each tenant's device inventory, and the
+// networks never blocked automatically.
+func (n *Node) loadGuardrails(ctx context.Context, cfg *config.Config, tenants []string) error {
 	n.inventories = &inventories{dir: filepath.Join(cfg.DataDir, "assets"), byTen: map[string]*asset.Inventory{}}
 	if err := n.inventories.load(ctx, n.Store, tenants, cfg.Ingest.DefaultTenant, cfg.Respond.Assets); err != nil {
 		return err
 	}
-	inv := n.inventories.get(cfg.Ingest.DefaultTenant)
 	allow, err := allowlists(cfg)
 	if err != nil {
 		return err
 	}
 	n.allow = allow
+	return nil
+}
 
-	var enforce func(context.Context, respond.Decision)
-	if cfg.Respond.Nftables {
-		if enforce, err = n.startEnforcer(ctx, cfg, tenants); err != nil {
-			return err
-		}
+// startDecisions starts the respond service with its policies and each tenant's guardrails,
+// the enforcers it tells of every change, its durable consumer of ALERTS and the expiry of
+// its decisions.
+func (n *Node) startDecisions(ctx context.Context, cfg *config.Config, tenants []string) error {
+	changed, err := n.startEnforcers(ctx, cfg, tenants)
+	if err != nil {
+		return err
 	}
-	hooks := n.startWebhooks(ctx, cfg)
-	rcfg := respond.Config{DryRun: cfg.Respond.DryRun, Log: n.log, Changed: func(ctx context.Context, d respond.Decision) {
-		n.journalDecision(d)
-		if enforce != nil {
-			enforce(ctx, d)
-		}
-		if hooks != nil && !d.DryRun {
-			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), d.Enforced(), d.View(time.Now()))
-		}
-	}}
+	rcfg := respond.Config{DryRun: cfg.Respond.DryRun, Log: n.log, Changed: changed}
 	for _, p := range cfg.Respond.Policies {
 		rcfg.Policies = append(rcfg.Policies, respond.Policy{Name: p.Name, Rules: p.Rules, Detectors: p.Detectors,
 			MinLevel: p.MinLevel, Action: respond.Action(p.Action), Target: respond.Entity(p.Target),
@@ -66,19 +79,51 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	}
 	for _, t := range tenants {
 		// A tenant without an inventory has all its automatic decisions held.
-		g := &respond.Guardrails{Allow: allow, Assets: n.inventories.get(t)}
+		g := &respond.Guardrails{Allow: n.allow, Assets: n.inventories.get(t)}
 		n.Respond.SetGuardrails(t, g)
 	}
 	n.goServe("respond", func() error {
 		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: respond.ConsumerName}, n.Respond)
 	})
 	n.goServe("respond-expiry", func() error { return n.Respond.Run(ctx, time.Minute) })
+	return nil
+}
+
+// startEnforcers starts what follows the decisions as they change — the journal in the
+// archive, nftables when this machine is the gateway, the webhook receivers — and returns
+// what tells them of a change. (CrowdSec bouncers pull decisions from the store.)
+func (n *Node) startEnforcers(ctx context.Context, cfg *config.Config, tenants []string) (func(context.Context, respond.Decision), error) {
+	var enforce func(context.Context, respond.Decision)
+	if cfg.Respond.Nftables {
+		var err error
+		if enforce, err = n.startEnforcer(ctx, cfg, tenants); err != nil {
+			return nil, err
+		}
+	}
+	hooks := n.startWebhooks(ctx, cfg)
+	return func(ctx context.Context, d respond.Decision) {
+		n.journalDecision(d)
+		if enforce != nil {
+			enforce(ctx, d)
+		}
+		if hooks != nil && !d.DryRun {
+			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), d.Enforced(), d.View(time.Now()))
+		}
+	}, nil
+}
+
+// startAssetSync mounts the inventories' route and takes up, from the store, what other nodes
+// were sent: from a minute before this one loaded (the clocks of nodes differ a little, and
+// taking up a document twice does no harm).
+func (n *Node) startAssetSync(ctx context.Context) {
 	n.mountAssets()
-	// What other nodes are sent: from a minute before this one loaded (the clocks of nodes
-	// differ a little, and taking up a document twice does no harm).
 	since := time.Now().Add(-time.Minute)
 	n.goServe("documents", func() error { return n.followDocuments(ctx, since) })
+}
 
+// mountBouncerAPI serves CrowdSec bouncers the decisions at /v1/, each configured key for its
+// tenant.
+func (n *Node) mountBouncerAPI(cfg *config.Config) error {
 	keys := map[string]crowdsec.Bouncer{}
 	for _, b := range cfg.Respond.Bouncers {
 		keys[b.Key] = crowdsec.Bouncer{Tenant: b.Tenant, Name: b.Name}
@@ -88,10 +133,13 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		return fmt.Errorf("respond.bouncers: %w", err)
 	}
 	n.API.Mount("/v1/", "bouncer key", crowdsec.NewHandler(n.Store, crowdsec.Config{Keys: sk, Log: n.log}))
+	return nil
+}
 
-	// Scripts change decisions through the API: a token with scope respond acts as a
-	// responder, never as an approver: approving what a guardrail held, or overriding it, is
-	// for a person signed in to the web UI with a second factor.
+// mountDecisionsAPI serves the decisions API. Scripts change decisions through it: a token
+// with scope respond acts as a responder, never as an approver: approving what a guardrail
+// held, or overriding it, is for a person signed in to the web UI with a second factor.
+func (n *Node) mountDecisionsAPI() {
 	rh := &respond.HTTP{Service: n.Respond, Log: n.log, Principal: func(r *http.Request) (string, respond.Person, error) {
 		p, err := tokenPrincipal(r)
 		if err != nil {
@@ -102,8 +150,12 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	for _, rt := range rh.Routes() {
 		n.handleRW(rt.Pattern, rt.Write, rt.Handler)
 	}
+}
 
-	// Incidents.
+// startIncidents starts the incidents service, which inv (the default tenant's inventory, or
+// nil) tells the hosts' addresses and which are protected, with its durable consumer of
+// ALERTS, its clocks and its API.
+func (n *Node) startIncidents(ctx context.Context, cfg *config.Config, inv *asset.Inventory) error {
 	icfg := incident.Config{Window: cfg.Incidents.Window}
 	if inv != nil {
 		icfg.Hosts = map[string]string{}
@@ -114,6 +166,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 			}
 		}
 	}
+	var err error
 	if icfg.Obligations, err = incident.ObligationsWith(incidentDeadlines(cfg.Incidents.Deadlines)); err != nil {
 		return fmt.Errorf("incidents: %w", err)
 	}
