@@ -12,6 +12,10 @@ import (
 // ConsumerName is the durable consumer the archive follows EVENTS with.
 const ConsumerName = "archive"
 
+// The archive resumes from its own records: were Resume's signature to drift from
+// bus.Resumer's, the consumer would start after its acknowledgement floor instead.
+var _ bus.Resumer = (*Archive)(nil)
+
 // Resume returns where the archive's consumer starts: after Position, the last bus sequence
 // it holds, whatever the bus's consumer state says (it could be ahead: an acknowledgement
 // that covered more than was archived, an archive restored from a backup). It makes the
