@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -29,7 +30,10 @@ them; DIR may be a checkout of github.com/SigmaHQ/sigma or any folder of .yml ru
 
 Standard output gets one line of JSON per match: the rule (id, title, level, ATT&CK
 techniques) and the event in Elastic Common Schema form. Standard error gets the rules
-that did not compile, with the reason, and a summary table of matches by severity.
+that did not compile, with the reason; the records that could not be read (dead
+letters, which no rule saw), as 'omamori decode' reports them: the first ten of each
+file with their line and reason, and a line per file with its counts by reason; and a
+summary with the dead letters of all files and a table of matches by severity.
 
 Flags:
 
@@ -69,65 +73,124 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	}
 	fmt.Fprintf(e.stderr, "%d rules compiled of %d\n", rep.Compiled, rep.Rules)
 
-	out := bufio.NewWriterSize(e.stdout, 256<<10)
-	defer out.Flush()
-	m, corr := rs.NewMatcher(), rs.NewCorrelator()
-	bySeverity := map[string]int{}
-	byRule := map[string]int{}
-	var buf []byte
-	var ms []sigma.Match
+	sc := scanner{out: bufio.NewWriterSize(e.stdout, 256<<10), stderr: e.stderr, rs: rs, m: rs.NewMatcher(), corr: rs.NewCorrelator(),
+		bySeverity: map[string]int{}, byRule: map[string]int{}}
 	for _, name := range flags.Args() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		f, err := openInput(name, e.stdin)
-		if err != nil {
+		if err := sc.file(ctx, name, *format, e.stdin); err != nil {
 			return err
 		}
-		rd, err := decode.Decompress(f)
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("scan %s: %w", name, err)
-		}
-		dr, _, err := decode.NewReader(rd, *format, decode.Options{}, 0)
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("scan %s: %w", name, err)
-		}
-		var ev event.Event
-		for ctx.Err() == nil {
-			err := dr.Next(&ev)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if _, ok := errors.AsType[*decode.Error](err); ok {
-				continue
-			}
-			if err != nil {
-				f.Close()
-				return fmt.Errorf("scan %s: %w", name, err)
-			}
-			ms = m.Match(&ev, ms[:0])
-			for _, mt := range ms {
-				bySeverity[mt.Rule.Level]++
-				byRule[mt.Rule.Level+"\x00"+mt.Rule.Title]++
-				buf = appendMatch(buf[:0], name, mt.Rule, &ev)
-				out.Write(buf)
-			}
-			for _, cm := range corr.Observe(ms, rs) {
-				bySeverity[cm.Rule.Level]++
-				byRule[cm.Rule.Level+"\x00"+cm.Rule.Title]++
-				buf = appendMatch(buf[:0], name, cm.Rule, nil)
-				out.Write(buf)
-			}
-		}
-		f.Close()
 	}
-	if err := out.Flush(); err != nil {
+	if err := sc.out.Flush(); err != nil {
 		return err
 	}
-	writeSummary(e.stderr, bySeverity, byRule)
+	fmt.Fprintf(e.stderr, "%d events scanned, %d dead letters in %d of %d files\n", sc.events, sc.dead, sc.deadFiles, flags.NArg())
+	if sc.dead > 0 {
+		fmt.Fprintln(e.stderr, "hint: no rule saw the dead letters; 'omamori decode FILE' lists every one with its reason")
+	}
+	writeSummary(e.stderr, sc.bySeverity, sc.byRule)
 	return ctx.Err()
+}
+
+// deadShown is how many dead letters of a file scan prints one by one; the file's counts by
+// reason cover the rest.
+const deadShown = 10
+
+// scanner runs the rules over the files of one scan and keeps its counts.
+type scanner struct {
+	out    *bufio.Writer
+	stderr io.Writer
+	rs     *sigma.Ruleset
+	m      *sigma.Matcher
+	corr   *sigma.Correlator
+
+	bySeverity, byRule map[string]int
+	events, dead       int
+	deadFiles          int // files with at least one dead letter
+	buf                []byte
+	ms                 []sigma.Match
+}
+
+// file scans one file, and reports on standard error what it could not read.
+func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reader) error {
+	f, err := openInput(name, stdin)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rd, err := decode.Decompress(f)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", name, err)
+	}
+	dr, format, err := decode.NewReader(rd, format, decode.Options{}, 0)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", name, err)
+	}
+	var ev event.Event
+	events, dead := 0, map[decode.Reason]int{}
+	for ctx.Err() == nil {
+		err := dr.Next(&ev)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if de, ok := errors.AsType[*decode.Error](err); ok {
+			if n := sumCounts(dead); n < deadShown {
+				fmt.Fprintf(sc.stderr, "%s: %v\n", name, de)
+			}
+			dead[de.Reason]++
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", name, err)
+		}
+		events++
+		sc.ms = sc.m.Match(&ev, sc.ms[:0])
+		for _, mt := range sc.ms {
+			sc.count(mt.Rule)
+			sc.buf = appendMatch(sc.buf[:0], name, mt.Rule, &ev)
+			sc.out.Write(sc.buf)
+		}
+		for _, cm := range sc.corr.Observe(sc.ms, sc.rs) {
+			sc.count(cm.Rule)
+			sc.buf = appendMatch(sc.buf[:0], name, cm.Rule, nil)
+			sc.out.Write(sc.buf)
+		}
+	}
+	n := sumCounts(dead)
+	fmt.Fprintf(sc.stderr, "%s: %d events, %d dead letters (format %s)", name, events, n, format)
+	if n > 0 {
+		reasons := slices.Sorted(maps.Keys(dead))
+		for i, r := range reasons {
+			sep := ", "
+			if i == 0 {
+				sep = ": "
+			}
+			fmt.Fprintf(sc.stderr, "%s%d %s", sep, dead[r], r)
+		}
+		if n > deadShown {
+			fmt.Fprintf(sc.stderr, " (%d not shown)", n-deadShown)
+		}
+		sc.deadFiles++
+	}
+	fmt.Fprintln(sc.stderr)
+	sc.events += events
+	sc.dead += n
+	return ctx.Err()
+}
+
+func (sc *scanner) count(r sigma.RuleInfo) {
+	sc.bySeverity[r.Level]++
+	sc.byRule[r.Level+"\x00"+r.Title]++
+}
+
+func sumCounts[K comparable](m map[K]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
+	}
+	return n
 }
 
 var levels = []string{"critical", "high", "medium", "low", "informational"}

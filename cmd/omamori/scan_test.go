@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,5 +86,85 @@ func TestScanBuiltinRules(t *testing.T) {
 		if !strings.Contains(out, title) {
 			t.Errorf("scan output lacks %q\nstderr:\n%s", title, stderr)
 		}
+	}
+}
+
+// TestScanReportsDeadLetters scans files with records that cannot be read: a real EVTX file
+// with one record made corrupt, and JSON lines of which most are not JSON. Scan says, as
+// decode does, which records it could not read and why, a count per file and reason, and the
+// total in its summary.
+func TestScanReportsDeadLetters(t *testing.T) {
+	dir := t.TempDir()
+	var lines strings.Builder
+	lines.WriteString(`{"message":"ok 1"}` + "\n")
+	for i := range 12 {
+		fmt.Fprintf(&lines, "not json %d\n", i)
+	}
+	lines.WriteString(`{"message":"ok 2"}` + "\n")
+	jsonFile := filepath.Join(dir, "app.json")
+	if err := os.WriteFile(jsonFile, []byte(lines.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{{
+		name: "json lines",
+		args: []string{"-format", "json", jsonFile},
+		want: []string{
+			jsonFile + ": decode json: line 2: syntax: invalid JSON",
+			jsonFile + ": 2 events, 12 dead letters (format json): 12 syntax (2 not shown)",
+			"2 events scanned, 12 dead letters in 1 of 1 files",
+		},
+	}}
+	// A real Windows log from SigmaHQ's regression data, its second record overwritten.
+	evtx := filepath.Join("..", "..", "..", "shared", "data", "sigma", "regression_data", "rules-emerging-threats", "2025", "Malware", "Shai-Hulud",
+		"proc_creation_win_mal_shai_hulud_malicious_node_bun_execution", "5299fadf-f228-4526-8274-251db1960be9.evtx")
+	if b, err := os.ReadFile(evtx); err == nil {
+		records := bytes.Split(b, []byte("\x2a\x2a\x00\x00")) // each record starts with its signature
+		if len(records) < 3 {
+			t.Fatalf("%s: %d record signatures, want at least 2", evtx, len(records)-1)
+		}
+		second := len(records[0]) + 4 + len(records[1])
+		for i := second + 30; i < second+60; i++ {
+			b[i] ^= 0xff
+		}
+		corrupt := filepath.Join(dir, "corrupt.evtx")
+		if err := os.WriteFile(corrupt, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tests = append(tests, struct {
+			name string
+			args []string
+			want []string
+		}{
+			name: "corrupt evtx and json lines",
+			args: []string{corrupt, "-", jsonFile},
+			want: []string{
+				corrupt + ": decode evtx: syntax: chunk 1: record 2:",
+				corrupt + ": 5 events, 1 dead letters (format evtx): 1 syntax\n",
+				"-: 0 events, 0 dead letters",
+				"7 events scanned, 13 dead letters in 2 of 3 files",
+			},
+		})
+	} else {
+		t.Logf("the real EVTX case is skipped: %v", err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, err := runCLI(t, append([]string{"scan"}, tt.args...)...)
+			if err != nil {
+				t.Fatalf("omamori scan %v: %v\n%s", tt.args, err, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("omamori scan %v: standard error lacks %q:\n%s", tt.args, w, stderr)
+				}
+			}
+			if !strings.Contains(stderr, "hint: no rule saw the dead letters") {
+				t.Errorf("omamori scan %v: no hint for the dead letters:\n%s", tt.args, stderr)
+			}
+		})
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +22,7 @@ import (
 var tokenCommand = command{
 	name:    "token",
 	summary: "create, list and revoke API tokens",
-	usage: `usage: omamori token create -name NAME -scope SCOPE[,SCOPE] [-tenant T] [-expires DURATION]
+	usage: `usage: omamori token create -name NAME -scope SCOPE[,SCOPE] [-tenant T] [-expires DURATION] [-init]
        omamori token list [-tenant T]
        omamori token revoke [-tenant T] ID
 
@@ -27,6 +30,14 @@ Token manages the API tokens that machines use: a log forwarder posting to
 /api/v1/ingest, Prometheus reading /metrics, a script of the administrator's.
 It works on the metadata store directly, so it needs no running server and no
 token of its own: whoever can read the data directory is the administrator.
+
+Token finds the data directory as 'omamori serve' does: -data-dir, else
+OMAMORI_DATA_DIR, else data_dir in the configuration file (-config or
+$OMAMORI_CONFIG), else ./omamori-data in the current directory. Give it the same
+-config or -data-dir as the server (which logs its data_dir when it starts): a
+token made in another data directory is one the server does not know. Token says
+which data directory it uses, and refuses one that does not exist unless -init
+asks it to create a new omamori there.
 
 create prints the new token once; omamori keeps only its hash, so copy it now.
 The scopes are: ` + scopeNames() + `.
@@ -42,6 +53,9 @@ Flags:
 		comma-separated scopes, such as ingest or read,metrics.
 	-expires DURATION
 		how long the token is valid, such as 8760h; default: until revoked.
+	-init
+		create the data directory when it does not exist: a new, empty omamori,
+		for a token made before the server's first start.
 ` + configFlagsUsage,
 	run: runToken,
 }
@@ -65,6 +79,7 @@ func runToken(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 	name := fs.String("name", "", "")
 	scopes := fs.String("scope", "", "")
 	expires := fs.Duration("expires", 0, "")
+	initDir := fs.Bool("init", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +89,9 @@ func runToken(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 	}
 	if *tenant == "" {
 		*tenant = cfg.Ingest.DefaultTenant
+	}
+	if err := checkDataDir(e, cf, cfg, sub == "create" && *initDir); err != nil {
+		return err
 	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -140,6 +158,61 @@ func runToken(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 		return nil
 	}
 	return hint(fmt.Errorf("token: unknown subcommand %q", sub), "omamori token create|list|revoke")
+}
+
+// checkDataDir says on standard error which data directory a token command works on and where
+// that was named, and refuses one that does not exist unless create is set: a token made in a
+// new, empty data directory is one the running server does not know. When the configuration
+// file names another data directory than the one a flag or the environment chose, it says so.
+func checkDataDir(e env, cf configFlags, cfg *config.Config, create bool) error {
+	dir := cfg.DataDir
+	origin, fileDir := dataDirOrigin(cf)
+	if fileDir != "" && fileDir != dir {
+		fmt.Fprintf(e.stderr, "note: %s names data_dir %s; %s overrides it\n", cf.file, fileDir, origin)
+	}
+	_, err := os.Stat(dir)
+	switch {
+	case err == nil:
+		fmt.Fprintf(e.stderr, "data directory %s (%s)\n", dir, origin)
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	case create:
+		fmt.Fprintf(e.stderr, "data directory %s (%s) does not exist: creating a new, empty one (-init)\n", dir, origin)
+		return nil
+	}
+	h := "give token the -config or -data-dir that 'omamori serve' runs with (it logs its data_dir when it starts)"
+	if fileDir != "" && fileDir != dir {
+		h = fmt.Sprintf("%s names %s; leave out %s to use it", cf.file, fileDir, origin)
+	}
+	return hint(fmt.Errorf("token: no data directory at %s (%s)", dir, origin),
+		h+"; -init creates a new, empty omamori there")
+}
+
+// dataDirOrigin says where the data directory of cf was named, with the precedence of
+// config.Load, and returns the data directory the configuration file alone names ("" without a
+// file).
+func dataDirOrigin(cf configFlags) (origin, fileDir string) {
+	if cf.file != "" {
+		if fc, err := config.Load(config.Sources{File: cf.file}); err == nil {
+			fileDir = fc.DataDir
+		}
+	}
+	def, _ := filepath.Abs(config.Default().DataDir)
+	switch {
+	case cf.dataDir != "":
+		origin = "-data-dir"
+	case slices.ContainsFunc(cf.sets, func(s string) bool { return strings.HasPrefix(s, "data_dir=") }):
+		origin = "-set data_dir"
+	case os.Getenv(config.EnvPrefix+"DATA_DIR") != "":
+		origin = config.EnvPrefix + "DATA_DIR"
+	case fileDir != "" && fileDir != def:
+		origin = "data_dir in " + cf.file
+	default:
+		wd, _ := os.Getwd()
+		origin = "the default " + config.Default().DataDir + " in the current directory " + wd
+	}
+	return origin, fileDir
 }
 
 // openStore opens the metadata store the configuration names, creating the data directory.

@@ -78,6 +78,16 @@ const (
 // events of 64 KiB each would exceed it; the ingest batcher splits by bytes too.
 const DefaultMaxPayload = 8 << 20
 
+// maxPending bounds the data the embedded server has queued for a client that has not read
+// it yet, past which nats-server closes the connection as a slow consumer. A node's one
+// in-process connection carries the pulls of all its durable consumers (archive, detection,
+// two tallies, incidents, response: six, each fetching up to 32 MiB) and of ReadEvents, so
+// when they catch up with a backlog at once the queue is theirs together; at 32 MiB the server
+// closed the node's connection under load and every publish after failed
+// (TestEmbeddedConsumersOfABacklog). It is a bound, not an allocation: the queue holds only
+// what is in flight.
+const maxPending = 512 << 20
+
 // Config says where the bus is and how it keeps events.
 type Config struct {
 	// URL of an external NATS server or cluster (nats://host:4222). Empty runs an embedded
@@ -194,14 +204,13 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 		return nil, errors.New("start embedded nats: no data directory")
 	}
 	opts := &server.Options{
-		ServerName: "omamori",
-		JetStream:  true,
-		StoreDir:   filepath.Join(cfg.DataDir, "jetstream"),
-		DontListen: cfg.Listen == "",
-		NoSigs:     true,
-		MaxPayload: DefaultMaxPayload,
-		// A client's pending data may hold a few maximal messages.
-		MaxPending:   4 * DefaultMaxPayload,
+		ServerName:   "omamori",
+		JetStream:    true,
+		StoreDir:     filepath.Join(cfg.DataDir, "jetstream"),
+		DontListen:   cfg.Listen == "",
+		NoSigs:       true,
+		MaxPayload:   DefaultMaxPayload,
+		MaxPending:   maxPending,
 		SyncInterval: cfg.SyncInterval,
 		SyncAlways:   cfg.SyncInterval == 0,
 	}

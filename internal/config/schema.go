@@ -337,6 +337,10 @@ type Store struct {
 type Ingest struct {
 	// Longest record accepted, in bytes. A longer one goes to the dead letters, truncated.
 	MaxRecord int `yaml:"max_record"`
+	// Most bytes a gzip-compressed HTTP ingest body may inflate to; a larger one is answered
+	// 413 as soon as it reaches the limit, so that a compression bomb costs no more. The body
+	// as sent is limited to 64 MiB.
+	MaxInflated int64 `yaml:"max_inflated"`
 	// Most events put on the bus in one batch.
 	BatchSize int `yaml:"batch_size"`
 	// Longest time an event waits for its batch to fill before the batch is sent anyway.
@@ -382,6 +386,7 @@ func Default() Config {
 		Store: Store{Driver: "sqlite"},
 		Ingest: Ingest{
 			MaxRecord:     64 << 10,
+			MaxInflated:   256 << 20,
 			BatchSize:     1000,
 			BatchWait:     50 * time.Millisecond,
 			DefaultTenant: "default",

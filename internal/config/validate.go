@@ -98,6 +98,9 @@ func (c *Config) validate() []Problem {
 	if in.MaxRecord < 1024 || in.MaxRecord > 16<<20 {
 		bad("ingest.max_record", fmt.Sprintf("%d is out of range", in.MaxRecord), "use between 1024 and 16777216 bytes; 65536 fits every syslog sender")
 	}
+	if in.MaxInflated < 1<<20 || in.MaxInflated > 16<<30 {
+		bad("ingest.max_inflated", fmt.Sprintf("%d is out of range", in.MaxInflated), "use between 1048576 and 17179869184 bytes; 268435456 (256 MiB) is the default")
+	}
 	if in.BatchSize < 1 || in.BatchSize > 100_000 {
 		bad("ingest.batch_size", fmt.Sprintf("%d is out of range", in.BatchSize), "use between 1 and 100000; 1000 is a good start")
 	}

@@ -191,6 +191,9 @@ func (d *textDecoder) cefCommon(e *event.Event, key, v string) bool {
 		e.BytesOut = n
 		return ok
 	case "dvchost":
+		if !hostLike(v) {
+			return false // kept as cef.dvchost
+		}
 		e.Host = v
 		return true
 	case "shost":

@@ -95,6 +95,27 @@ func ReasonOf(err error) Reason {
 	return ReasonUnknown
 }
 
+// TagTimeFromReceipt is the tag (ECS tags) of an event whose record carried no time that could
+// be read, so that its @timestamp is the time omamori received it. Timelines, the archive and
+// extracts show the tag; the ingest metrics count such events per source.
+const TagTimeFromReceipt = "time_from_receipt"
+
+var keyTags = event.K("tags")
+
+// TimeFromReceipt reports whether e's time is the time it was received, for want of one in
+// the record (see TagTimeFromReceipt).
+func TimeFromReceipt(e *event.Event) bool {
+	if !e.Time.Equal(e.Received) {
+		return false // the common case costs one comparison
+	}
+	for i := range e.Fields {
+		if e.Fields[i].Key == keyTags && e.Fields[i].Value == TagTimeFromReceipt {
+			return true
+		}
+	}
+	return false
+}
+
 // ErrSkip is returned for a record that holds no event but is not wrong either, such as a Zeek
 // header line. The caller moves on and counts nothing.
 var ErrSkip = errors.New("decode: not an event")

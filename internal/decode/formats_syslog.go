@@ -1,7 +1,7 @@
 package decode
 
 // syslogFormats are the formats that arrive as lines of text, most often over syslog.
-// Detection never picks fortigate or cef: the syslog decoder hands FortiGate and CEF bodies
+// Detection never picks fortigate, cef, cisco or panos: the syslog decoder hands their bodies
 // on, line by line, so a file that starts with a FortiGate line and goes on with sshd (as a
 // gateway's log does) decodes whole. They stay for a sender that speaks nothing else.
 var syslogFormats = []Format{
@@ -16,8 +16,18 @@ var syslogFormats = []Format{
 		New:  newCEF,
 	},
 	{
+		Name: "cisco",
+		Doc:  "Cisco ASA/FTD (%ASA-6-302013) and IOS (%FACILITY-SEVERITY-MNEMONIC) messages, with or without a syslog header",
+		New:  newCisco,
+	},
+	{
+		Name: "panos",
+		Doc:  "PAN-OS syslog CSV logs (TRAFFIC, THREAT, GLOBALPROTECT, SYSTEM), with or without a syslog header",
+		New:  newPANOS,
+	},
+	{
 		Name: "syslog",
-		Doc:  "syslog (RFC 5424, RFC 3164, /var/log files); sshd, PAM, su, sudo messages understood; CEF and FortiGate bodies handed on",
+		Doc:  "syslog (RFC 5424, RFC 3164, /var/log files); sshd, PAM, su, sudo messages understood; CEF, FortiGate, Cisco and PAN-OS bodies handed on",
 		New:  newSyslog,
 	},
 }

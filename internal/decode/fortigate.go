@@ -36,10 +36,15 @@ func fgLooksLike(s string) bool {
 type fgRecord struct {
 	date, time, tz, eventtime, devname string
 	typ, subtype, level, logid, action string
-	status, user, msg, logdesc         string
+	status, result, user, msg, logdesc string
 	srcip, dstip, remip, tunnelip      string
+	locip, remport, locport            string
 	srcport, dstport, proto            string
 	sentbyte, rcvdbyte                 string
+	utmaction                          string
+	// Keys that fill ECS fields as they are (fgECS).
+	policyname, transip, transport, tranip, tranport string
+	hostname, devid, srcintf, dstintf, app           string
 }
 
 func (r *fgRecord) set(key, v string) {
@@ -66,6 +71,36 @@ func (r *fgRecord) set(key, v string) {
 		r.action = v
 	case "status":
 		r.status = v
+	case "result":
+		r.result = v
+	case "locip":
+		r.locip = v
+	case "remport":
+		r.remport = v
+	case "locport":
+		r.locport = v
+	case "utmaction":
+		r.utmaction = v
+	case "policyname":
+		r.policyname = v
+	case "transip":
+		r.transip = v
+	case "transport":
+		r.transport = v
+	case "tranip":
+		r.tranip = v
+	case "tranport":
+		r.tranport = v
+	case "hostname":
+		r.hostname = v
+	case "devid":
+		r.devid = v
+	case "srcintf":
+		r.srcintf = v
+	case "dstintf":
+		r.dstintf = v
+	case "app":
+		r.app = v
 	case "user":
 		r.user = v
 	case "msg":
@@ -97,39 +132,14 @@ func (r *fgRecord) set(key, v string) {
 func (d *textDecoder) fortigate(e *event.Event, s string) error {
 	e.Format = "fortigate"
 	var r fgRecord
+	kv := kvScanner{s: s, format: "fortigate"}
 	for {
-		s = trimSpaceLeft(s)
-		if s == "" {
+		key, v, ok, err := kv.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
 			break
-		}
-		i := 0
-		for i < len(s) && keyByte(s[i]) {
-			i++
-		}
-		if i == 0 || i == len(s) || s[i] != '=' {
-			return failAs("fortigate", ReasonSyntax, "want key=value at "+quoteShort(s))
-		}
-		key := s[:i]
-		s = s[i+1:]
-		var v string
-		if s != "" && s[0] == '"' {
-			end, escaped := indexUnescaped(s[1:], '"')
-			if end < 0 {
-				return failAs("fortigate", ReasonSyntax, "unclosed quote in "+key+"=")
-			}
-			v, s = s[1:1+end], s[2+end:]
-			if escaped {
-				v = unescape(v, `"\`)
-			}
-			if s != "" && s[0] != ' ' && s[0] != '\t' {
-				return failAs("fortigate", ReasonSyntax, "no space after "+key+"=\"...\"")
-			}
-		} else {
-			i := 0
-			for i < len(s) && s[i] != ' ' && s[i] != '\t' {
-				i++
-			}
-			v, s = s[:i], s[i:]
 		}
 		e.Add(d.fgKeys.key(key, ""), v)
 		r.set(key, v)
@@ -137,6 +147,8 @@ func (d *textDecoder) fortigate(e *event.Event, s string) error {
 	if r.logid == "" && r.typ == "" {
 		return failAs("fortigate", ReasonSyntax, "no logid= or type=")
 	}
+	observer(e, "Fortinet", "FortiGate", "firewall")
+	fgECS(e, &r)
 	if err := d.fgTime(e, &r); err != nil {
 		return err
 	}
@@ -227,6 +239,36 @@ func parseOffset(s string) (time.Duration, bool) {
 
 var fgObserver = event.K("observer.name")
 
+// fgECS adds the ECS fields that keys give as they are, as Elastic's integration names them
+// (docs/field-maps.md#fortigate): the log id, the policy's name, the translated addresses, the
+// web host. The pairs are kept as fortigate.<key> as well.
+func fgECS(e *event.Event, r *fgRecord) {
+	add := func(k event.Key, v string) {
+		if v != "" && v != "N/A" {
+			e.Add(k, v)
+		}
+	}
+	add(keyEventCode, r.logid)
+	add(keyObserverSerial, r.devid)
+	add(keyRuleName, r.policyname)
+	if _, ok := parseAddr(r.transip); ok {
+		e.Add(keySrcNATIP, r.transip)
+	}
+	if p, ok := parsePort(r.transport); ok && p != 0 {
+		e.Add(keySrcNATPort, r.transport)
+	}
+	if _, ok := parseAddr(r.tranip); ok {
+		e.Add(keyDstNATIP, r.tranip)
+	}
+	if p, ok := parsePort(r.tranport); ok && p != 0 {
+		e.Add(keyDstNATPort, r.tranport)
+	}
+	add(keyIngressInterface, r.srcintf)
+	add(keyEgressInterface, r.dstintf)
+	add(keyNetworkApp, r.app)
+	add(keyURLDomain, r.hostname)
+}
+
 // fgCommon fills the typed fields that the keys name.
 func fgCommon(e *event.Event, r *fgRecord) {
 	if r.devname != "" {
@@ -234,7 +276,7 @@ func fgCommon(e *event.Event, r *fgRecord) {
 		// VPN or the admin console, system events) happen on it. Naming it the host of every
 		// traffic log would make it the host of every alert, and group them all as one.
 		e.Set(fgObserver, r.devname)
-		if r.typ == "event" {
+		if r.typ == "event" && hostLike(r.devname) {
 			e.Host = r.devname
 		}
 	}
@@ -276,13 +318,27 @@ func fgClassify(e *event.Event, r *fgRecord) {
 	switch r.typ {
 	case "traffic":
 		e.Dataset = "fortigate.traffic"
-		e.Category, e.Action = catNetwork, "traffic"
+		e.Category, e.Action = catNetwork, actTraffic
+		addTypes(e, typeConnection)
+		switch r.action {
+		case "":
+		case "start":
+			addTypes(e, typeStart)
+		default:
+			addTypes(e, typeEnd)
+		}
 		switch r.action {
 		case "deny", "block", "blocked", "dropped", "ip-conn":
 			e.Outcome = event.OutcomeFailure
+			addTypes(e, typeDenied)
 		case "":
 		default: // accept, close, timeout, server-rst, client-rst, start
 			e.Outcome = event.OutcomeSuccess
+			if r.utmaction == "block" {
+				addTypes(e, typeDenied) // a UTM profile ended the session
+			} else {
+				addTypes(e, typeAllowed)
+			}
 		}
 	case "event":
 		switch r.subtype {
@@ -294,10 +350,7 @@ func fgClassify(e *event.Event, r *fgRecord) {
 			fgSystem(e, r, msgID)
 		case "user":
 			e.Dataset = "fortigate.user"
-			if r.action == "authentication" || r.action == "auth-logon" {
-				e.Category, e.Action = catAuthentication, "user_login"
-				e.Outcome = fgStatus(r.status)
-			}
+			fgUser(e, r)
 		default:
 			e.Dataset = "fortigate.event"
 		}
@@ -320,16 +373,68 @@ func fgClassify(e *event.Event, r *fgRecord) {
 		default:
 			e.Dataset = "fortigate.utm"
 		}
+		fgUTMVerdict(e, r.action)
 	default:
 		e.Dataset = "fortigate"
 	}
 }
 
+// fgUTMVerdict sets the outcome and event.type of a UTM log from its action: whether the
+// profile let the traffic through.
+func fgUTMVerdict(e *event.Event, action string) {
+	switch action {
+	case "blocked", "block", "dropped", "deny", "reset", "clear_session", "quarantine":
+		e.Outcome = event.OutcomeFailure
+		addTypes(e, typeDenied)
+	case "passthrough", "pass", "allowed", "accept", "monitored", "detected", "exempt":
+		e.Outcome = event.OutcomeSuccess
+		addTypes(e, typeAllowed)
+	}
+}
+
+// fgUser classifies user events: firewall authentication and FSSO logons (which report a
+// logon that happened, hence success, as Elastic's integration has it) and their logoffs.
+func fgUser(e *event.Event, r *fgRecord) {
+	switch r.action {
+	case "authentication", "auth-logon", "FSSO-logon", "auth-fail":
+		e.Category, e.Action = catAuthentication, actUserLogin
+		e.Outcome = fgStatus(r.status)
+		if e.Outcome == event.OutcomeUnknown && r.action != "authentication" {
+			e.Outcome = event.OutcomeSuccess
+		}
+		if r.action == "auth-fail" {
+			e.Outcome = event.OutcomeFailure
+		}
+		addTypes(e, typeStart)
+	case "auth-logout", "FSSO-logoff":
+		e.Category, e.Action, e.Outcome = catSession, actUserLogout, event.OutcomeSuccess
+		addTypes(e, typeEnd)
+	}
+	if e.Outcome == event.OutcomeSuccess {
+		addTypes(e, typeAllowed)
+	} else if e.Outcome == event.OutcomeFailure {
+		addTypes(e, typeDenied)
+	}
+}
+
 // fgVPN classifies IPsec and SSL-VPN events; an SSL-VPN login that worked shows as tunnel-up.
 func fgVPN(e *event.Event, r *fgRecord) {
+	// The remote end (remip, remport) is the source; the FortiGate's own end (locip,
+	// locport) the destination, as Fortinet's "Understanding VPN related logs" and Elastic's
+	// integration have it.
 	if ip, ok := parseAddr(r.remip); ok {
 		e.SrcIP = ip
 	}
+	if ip, ok := parseAddr(r.locip); ok {
+		e.DstIP = ip
+	}
+	if p, ok := parsePort(r.remport); ok {
+		e.SrcPort = p
+	}
+	if p, ok := parsePort(r.locport); ok {
+		e.DstPort = p
+	}
+	addTypes(e, typeConnection)
 	if ip, ok := parseAddr(r.tunnelip); ok {
 		e.Add(event.KeyTunnelIP, ip.String())
 	}
@@ -343,6 +448,12 @@ func fgVPN(e *event.Event, r *fgRecord) {
 	default:
 		e.Category, e.Action = catNetwork, "vpn"
 		e.Outcome = fgStatus(r.status)
+		switch r.result {
+		case "OK":
+			e.Outcome = event.OutcomeSuccess
+		case "ERROR":
+			e.Outcome = event.OutcomeFailure
+		}
 	}
 }
 
@@ -367,7 +478,7 @@ func fgStatus(s string) event.Outcome {
 	switch s {
 	case "success", "succeeded":
 		return event.OutcomeSuccess
-	case "failed", "failure", "fail":
+	case "failed", "failure", "fail", "negotiate_error":
 		return event.OutcomeFailure
 	}
 	return event.OutcomeUnknown

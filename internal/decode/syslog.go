@@ -10,9 +10,11 @@ import (
 // The syslog decoder reads one syslog message: RFC 5424, RFC 3164 (BSD), and the lines that
 // syslog daemons write to files (no PRI, as in /var/log/messages), with the variants real
 // devices send: RFC 3339 timestamps after the PRI (rsyslog high precision), a year in the
-// timestamp, no host name, no tag. It then looks at the message body: a CEF record or
-// FortiGate key=value log is decoded as such (Format "cef" or "fortigate"), and sshd, PAM,
-// su, sudo and login messages get their user, address and outcome (see auth.go).
+// timestamp, no host name, no tag. It then looks at the message body: a CEF record, or a
+// FortiGate, Cisco, PAN-OS, Check Point, Sophos, SonicWall, Ivanti or WatchGuard log, is
+// decoded by that vendor's decoder (bodyKind names it; Format says which), and sshd, PAM, su,
+// sudo and login messages get their user, address and outcome (see auth.go). A host or tag
+// that the header does not prove stays in the message (hostLike, processLike).
 //
 // It is written by hand, without regular expressions, because it is on the hot path of every
 // syslog listener: a line costs well under a microsecond and, in the common case, no
@@ -27,22 +29,26 @@ var (
 )
 
 // textDecoder decodes a line of text that may carry a syslog header. want says which body it
-// accepts: "syslog" accepts any, "fortigate" and "cef" only their own.
+// accepts: "syslog" accepts any, "fortigate", "cef", "cisco" and "panos" only their own.
 type textDecoder struct {
 	opts Options
 	want string
 	// The keys of the fields each body names, one cache per prefix.
-	fgKeys, cefKeys, sdKeys keyCache
+	fgKeys, cefKeys, sdKeys, cpKeys, sophosKeys, swKeys, leefKeys keyCache
 }
 
 func newTextDecoder(opts Options, want string) *textDecoder {
 	return &textDecoder{opts: opts, want: want,
-		fgKeys: keyCache{prefix: "fortigate."}, cefKeys: keyCache{prefix: "cef."}, sdKeys: keyCache{prefix: "syslog.sd."}}
+		fgKeys: keyCache{prefix: "fortigate."}, cefKeys: keyCache{prefix: "cef."}, sdKeys: keyCache{prefix: "syslog.sd."},
+		cpKeys: keyCache{prefix: "checkpoint."}, sophosKeys: keyCache{prefix: "sophos."}, swKeys: keyCache{prefix: "sonicwall."},
+		leefKeys: keyCache{prefix: "leef."}}
 }
 
 func newSyslog(opts Options) Decoder    { return newTextDecoder(opts, "syslog") }
 func newFortiGate(opts Options) Decoder { return newTextDecoder(opts, "fortigate") }
 func newCEF(opts Options) Decoder       { return newTextDecoder(opts, "cef") }
+func newCisco(opts Options) Decoder     { return newTextDecoder(opts, "cisco") }
+func newPANOS(opts Options) Decoder     { return newTextDecoder(opts, "panos") }
 
 func (d *textDecoder) fail(reason Reason, detail string) error {
 	return &Error{Format: d.want, Reason: reason, Detail: detail}
@@ -65,15 +71,46 @@ func (d *textDecoder) Decode(e *event.Event) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case strings.HasPrefix(body, "CEF:"):
+	kind := bodyKind(e, body)
+	if d.want != "syslog" && kind != d.want {
+		switch d.want {
+		case "fortigate":
+			return d.fail(ReasonSyntax, "not a FortiGate key=value log")
+		case "cef":
+			return d.fail(ReasonSyntax, "no CEF: header")
+		case "cisco":
+			return d.fail(ReasonSyntax, "no Cisco %FACILITY-SEVERITY-MNEMONIC:")
+		default:
+			return d.fail(ReasonSyntax, "not a PAN-OS CSV log")
+		}
+	}
+	switch kind {
+	case "cef":
 		err = d.cef(e, body)
-	case fgLooksLike(body):
+	case "leef":
+		err = d.leef(e, body)
+	case "yamaha":
+		err = d.yamaha(e, body)
+	case "fortigate":
 		err = d.fortigate(e, body)
-	case d.want == "fortigate":
-		return d.fail(ReasonSyntax, "not a FortiGate key=value log")
-	case d.want == "cef":
-		return d.fail(ReasonSyntax, "no CEF: header")
+	case "cisco":
+		err = d.cisco(e, body)
+	case "panos":
+		err = d.panos(e, body)
+	case "checkpoint":
+		err = d.checkpoint(e, body)
+	case "sophos":
+		err = d.sophos(e, body, false)
+	case "sonicwall":
+		err = d.sonicwall(e, body)
+	case "pulse":
+		b, relayed, _ := pulseBody(e)
+		err = d.pulse(e, b, relayed)
+	case "watchguard":
+		b, serial, stamp, _ := wgBody(e)
+		err = d.watchguard(e, b, serial, stamp)
+	case "sophos-utm":
+		err = d.sophos(e, e.Message, true)
 	default:
 		authDecode(e, e.Message)
 	}
@@ -84,8 +121,11 @@ func (d *textDecoder) Decode(e *event.Event) error {
 		if e.Received.IsZero() {
 			return d.fail(ReasonTimestamp, "no timestamp in the record")
 		}
-		// A record without a time of its own happened when it arrived.
+		// A record without a time that can be read keeps the time of its arrival, which is
+		// the best there is, but says so: a timeline must not present it as the time of the
+		// event.
 		e.Time = e.Received
+		e.Add(keyTags, TagTimeFromReceipt)
 	}
 	return nil
 }
@@ -110,6 +150,15 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 	if t, n, ok := parseISOTime(s, d.opts.location()); ok {
 		e.Time = t
 		s = s[n:]
+	} else if t, n, ok := parseUTMTime(s, d.opts.location()); ok {
+		e.Time = t
+		s = s[n:]
+	} else if t, n, ok := parseSlashTime(s, d.opts.location()); ok {
+		// Yamaha RTX writes its log so ("2015/04/24 12:01:34: IP Tunnel[1] Up"), with neither
+		// host nor tag: the rest is the message.
+		e.Time = t
+		e.Message = trimSpaceRight(trimSpaceLeft(s[n:]))
+		return e.Message, nil
 	} else if ts, n, ok := parseBSDTime(s); ok {
 		t, ok := ts.time(d.opts, e.Received)
 		if !ok {
@@ -133,23 +182,110 @@ func (d *textDecoder) header(e *event.Event, s string) (string, error) {
 		return e.Message, nil
 	}
 	s = trimSpaceLeft(s)
-	if isBody(s) {
-		return s, nil
-	}
-	// The host name, unless the word is already the tag ("sshd[12]:", "kernel:").
-	if w, rest := cutWord(s); w != "" && w[len(w)-1] != ':' && strings.IndexByte(w, '[') < 0 && strings.IndexByte(w, '=') < 0 {
+	// The host name, unless the word is already the tag ("sshd[12]:", "kernel:") or is no
+	// host name at all (the start of a CSV record, "1,2021/03/02"): a wrong host.name is
+	// worse than none, since rules, the archive and extracts take it as the machine's.
+	// A vendor's body after the time or the host (date=..., CEF:0|..., %ASA-...) is neither
+	// a host nor a tag, so it comes back whole as the message, which bodyKind then names.
+	if w, rest := cutWord(s); hostLike(w) {
 		e.Host = w
 		s = trimSpaceLeft(rest)
-		if isBody(s) {
-			return s, nil
-		}
+	}
+	if yamahaLooksLike(s) {
+		// "PP[01] Rejected at ...": an interface, not a tag with a pid.
+		e.Message = trimSpaceRight(s)
+		return e.Message, nil
 	}
 	d.tagAndMessage(e, s)
 	return e.Message, nil
 }
 
+// bodyKind names the vendor decoder that reads the body (or, for Sophos UTM, the message
+// after the tag), or "" for a syslog message. It runs once on every line, so the tests that
+// a first byte rules out come first.
+func bodyKind(e *event.Event, body string) string {
+	if body == "" {
+		return ""
+	}
+	switch c := body[0]; {
+	case c == 'C' && strings.HasPrefix(body, "CEF:"):
+		return "cef"
+	case c == 'L' && strings.HasPrefix(body, "LEEF:"):
+		return "leef"
+	case isDigit(c) && panLooksLike(body):
+		return "panos"
+	case c == 'd' && sophosXGLooksLike(body):
+		return "sophos"
+	case c == 'i' && sonicwallLooksLike(body):
+		return "sonicwall"
+	case c == 'i' && sophosUTMLooksLike(e.Process, e.Message):
+		return "sophos-utm"
+	case (c == '[' || c == 'P' || c == 'L' || c == 'T') && yamahaLooksLike(body):
+		return "yamaha"
+	case c == '[' && e.Message == "" && cpLooksLike(body):
+		return "checkpoint" // only after an RFC 5424 header, which then leaves no message
+	}
+	switch {
+	case fgLooksLike(body):
+		return "fortigate"
+	case e.Process == "" && ciscoLooksLike(body):
+		// A Cisco line has no tag: its mnemonic is never taken for one (processLike).
+		return "cisco"
+	}
+	if _, _, ok := pulseBody(e); ok {
+		return "pulse"
+	}
+	if _, _, _, ok := wgBody(e); ok {
+		return "watchguard"
+	}
+	return ""
+}
+
 // isBody reports whether s is a message body that another decoder reads whole.
-func isBody(s string) bool { return strings.HasPrefix(s, "CEF:") || fgLooksLike(s) }
+func isBody(s string) bool {
+	return strings.HasPrefix(s, "CEF:") || strings.HasPrefix(s, "LEEF:") || fgLooksLike(s) || ciscoLooksLike(s) || panLooksLike(s) || sophosXGLooksLike(s) || sonicwallLooksLike(s)
+}
+
+// hostLike reports whether w can be a host name or address: letters, digits, dots, hyphens,
+// underscores, the colons of an IPv6 address and, inside a device's configured name ("FGT
+// 60F"), spaces; and not only digits (a Cisco sequence number "6705" is none). Every decoder
+// checks a host.name with it, so that what is not a host (the start of a CSV record,
+// "1,2021/03/02") never becomes one.
+func hostLike(w string) bool {
+	if w == "" || len(w) > 255 {
+		return false
+	}
+	number := true
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		switch {
+		case isDigit(c):
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_', c == '.', c == ':', c == ' ':
+			number = false
+		default:
+			return false
+		}
+	}
+	end := w[len(w)-1]
+	return !number && end != ':' && end != ' ' && w[0] != '.' && w[0] != '-' && w[0] != ' '
+}
+
+// processLike reports whether a syslog tag can name a process: it holds a letter and none of
+// the bytes that mark something else (a Cisco message id "%ASA-4-106023", a sequence number
+// "6705", CSV, key=value).
+func processLike(tag string) bool {
+	letter := false
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			letter = true
+		case c == '%' || c == ',' || c == '=' || c == '"' || c == '\'' || c == '<' || c == '>':
+			return false
+		}
+	}
+	return letter
+}
 
 // syslogPRI parses "<PRI>" at the start of s and returns its value and length, or n == 0.
 func syslogPRI(s string) (pri, n int) {
@@ -174,7 +310,7 @@ func syslogPRI(s string) (pri, n int) {
 // and the message after it into e. Without a tag the whole of s is the message.
 func (d *textDecoder) tagAndMessage(e *event.Event, s string) {
 	tag, pid, msg, ok := syslogTag(s)
-	if !ok {
+	if !ok || !processLike(tag) {
 		e.Message = trimSpaceRight(s)
 		return
 	}
@@ -246,6 +382,13 @@ func syslogTag(s string) (tag string, pid int32, msg string, ok bool) {
 func (d *textDecoder) rfc5424(e *event.Event, s string) (string, error) {
 	var ts string
 	ts, s = cutWord(s)
+	// Check Point's Log Exporter writes "2018-03-21 17:25:25" where RFC 5424 has one word.
+	if len(ts) == 10 && ts[4] == '-' && ts[7] == '-' && len(s) > 8 && s[2] == ':' && s[5] == ':' {
+		clock, rest := cutWord(s)
+		if t, n, ok := parseISOTime(ts+"T"+clock, d.opts.location()); ok && n == len(ts)+1+len(clock) {
+			e.Time, ts, s = t, "-", rest
+		}
+	}
 	if ts != "-" {
 		t, n, ok := parseISOTime(ts, d.opts.location())
 		if !ok || n != len(ts) {
@@ -261,10 +404,10 @@ func (d *textDecoder) rfc5424(e *event.Event, s string) (string, error) {
 	if msgid == "" {
 		return "", d.fail(ReasonSyntax, "RFC 5424 header is cut short")
 	}
-	if host != "-" {
+	if host != "-" && hostLike(host) {
 		e.Host = host
 	}
-	if app != "-" {
+	if app != "-" && processLike(app) {
 		e.Process = app
 	}
 	if procid != "-" {
@@ -280,6 +423,10 @@ func (d *textDecoder) rfc5424(e *event.Event, s string) (string, error) {
 	switch {
 	case strings.HasPrefix(s, "-"):
 		s = s[1:]
+	case cpLooksLike(s):
+		// Check Point's field list fills the rest of the line; see checkpoint.go.
+		e.Message = ""
+		return s, nil
 	case strings.HasPrefix(s, "["):
 		n, err := d.structuredData(e, s)
 		if err != nil {
@@ -363,14 +510,17 @@ func quoteShort(s string) string {
 	return "\"" + s + "\""
 }
 
-// bsdTime is an RFC 3164 timestamp ("Dec 10 06:55:46"), which usually has no year.
+// bsdTime is an RFC 3164 timestamp ("Dec 10 06:55:46"), which usually has no year and no zone.
 type bsdTime struct {
 	year, month, day, hour, min, sec, nsec int
+	zoned                                  bool          // the timestamp named its zone
+	offset                                 time.Duration // east of UTC, when zoned
 }
 
 // parseBSDTime reads "Mmm dd hh:mm:ss" with the variants devices send: a space-padded day
-// ("Jul  1"), a year ("Jul 1 2024 10:00:00", Cisco), fractions of a second, and a colon after
-// the time (Cisco). It returns the length read.
+// ("Jul  1"), a year ("Jul 1 2024 10:00:00", Cisco), fractions of a second, a zone ("Z" right
+// after the time as Cisco FTD writes it, or " UTC", " JST"; see parseOffset), and a colon
+// after the time (Cisco). It returns the length read.
 func parseBSDTime(s string) (bsdTime, int, bool) {
 	var t bsdTime
 	m, ok := monthOf(s)
@@ -405,6 +555,17 @@ func parseBSDTime(s string) (bsdTime, int, bool) {
 		return t, 0, false
 	}
 	i += n
+	if i < len(s) && (s[i] == 'Z' || s[i] == 'z') {
+		t.zoned = true
+		i++
+	} else if i+1 < len(s) && s[i] == ' ' && s[i+1] >= 'A' && s[i+1] <= 'Z' {
+		w, _ := cutWord(s[i+1:])
+		w = strings.TrimSuffix(w, ":")
+		if off, ok := parseOffset(w); ok {
+			t.zoned, t.offset = true, off
+			i += 1 + len(w)
+		}
+	}
 	if i < len(s) && s[i] == ':' {
 		i++
 	}
@@ -418,6 +579,9 @@ func parseBSDTime(s string) (bsdTime, int, bool) {
 // received (or now), or the one before when that would put t more than a day in the future.
 func (t bsdTime) time(opts Options, received time.Time) (time.Time, bool) {
 	loc := opts.location()
+	if t.zoned {
+		loc = time.UTC
+	}
 	year := t.year
 	if year == 0 {
 		year = opts.Year
@@ -437,7 +601,48 @@ func (t bsdTime) time(opts Options, received time.Time) (time.Time, bool) {
 	if tt.Day() != t.day {
 		return time.Time{}, false // Feb 30
 	}
-	return tt, true
+	return tt.Add(-t.offset), true
+}
+
+// parseSlashTime reads "2015/04/24 12:01:34" followed by a colon or a space, in loc, and
+// returns the length read with the colon.
+func parseSlashTime(s string, loc *time.Location) (time.Time, int, bool) {
+	if len(s) < 20 || s[4] != '/' || s[7] != '/' || s[10] != ' ' || (s[19] != ':' && s[19] != ' ') {
+		return time.Time{}, 0, false
+	}
+	y, ok1 := atoiN(s, 4)
+	mo, ok2 := atoiN(s[5:], 2)
+	d, ok3 := atoiN(s[8:], 2)
+	var h, mi, sc, ns int
+	n, ok4 := parseClock(s[11:19], &h, &mi, &sc, &ns)
+	if !ok1 || !ok2 || !ok3 || !ok4 || n != 8 || mo < 1 || mo > 12 || d < 1 ||
+		d != time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() {
+		return time.Time{}, 0, false
+	}
+	n = 19
+	if s[19] == ':' {
+		n = 20
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, sc, 0, loc), n, true
+}
+
+// parseUTMTime reads the timestamp Sophos UTM writes at the start of its lines,
+// "2023:04:28-00:50:54", in loc (the appliance's zone, which the line does not name), and
+// returns the length read.
+func parseUTMTime(s string, loc *time.Location) (time.Time, int, bool) {
+	if len(s) < 19 || s[4] != ':' || s[7] != ':' || s[10] != '-' || (len(s) > 19 && s[19] != ' ') {
+		return time.Time{}, 0, false
+	}
+	y, ok1 := atoiN(s, 4)
+	mo, ok2 := atoiN(s[5:], 2)
+	d, ok3 := atoiN(s[8:], 2)
+	var h, mi, sc, ns int
+	n, ok4 := parseClock(s[11:], &h, &mi, &sc, &ns)
+	if !ok1 || !ok2 || !ok3 || !ok4 || n != 8 || mo < 1 || mo > 12 || d < 1 ||
+		d != time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() {
+		return time.Time{}, 0, false
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, sc, 0, loc), 19, true
 }
 
 // monthOf reads a three-letter English month name at the start of s.

@@ -11,8 +11,8 @@ import (
 )
 
 // BenchmarkDecodeText measures the line-of-text decoders per record (ns/op is per line) on
-// real lines: the loghub OpenSSH and Linux samples, and the FortiGate and CEF samples under
-// testdata. The event is reused, as a batch reuses its events.
+// real lines: the loghub OpenSSH and Linux samples, the FortiGate and CEF samples under
+// testdata, and the Cisco ASA and PAN-OS conformance records. The event is reused, as a batch reuses its events.
 func BenchmarkDecodeText(b *testing.B) {
 	loghub := func(rel string) [][]byte {
 		raw, err := os.ReadFile(sharedData(b, rel))
@@ -32,6 +32,15 @@ func BenchmarkDecodeText(b *testing.B) {
 		}
 		return textLines(raw)[:10] // the valid ones; the errors are at the end
 	}
+	conformance := func(file string) [][]byte {
+		var lines [][]byte
+		for _, c := range conformanceCases(b) {
+			if c.file == file && c.reason == "" {
+				lines = append(lines, []byte(c.raw))
+			}
+		}
+		return lines
+	}
 	for _, c := range []struct {
 		name, format string
 		lines        func() [][]byte
@@ -40,6 +49,8 @@ func BenchmarkDecodeText(b *testing.B) {
 		{"syslog/linux", "syslog", func() [][]byte { return loghub("syslog/loghub/Linux/Linux_2k.log") }},
 		{"fortigate", "fortigate", func() [][]byte { return testdata("fortigate/fortios7.log") }},
 		{"cef", "cef", func() [][]byte { return testdata("cef/spec.log") }},
+		{"cisco-asa", "syslog", func() [][]byte { return conformance("cisco_asa.txt") }},
+		{"panos", "syslog", func() [][]byte { return conformance("panos.txt") }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			lines := c.lines()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -36,6 +37,21 @@ func textFuzzSeeds(f *testing.F, dirs ...string) {
 	}
 }
 
+// conformanceFuzzSeeds adds the records of the conformance files whose name starts with
+// prefix (the vendor).
+func conformanceFuzzSeeds(f *testing.F, prefix string) {
+	n := 0
+	for _, c := range conformanceCases(f) {
+		if strings.HasPrefix(c.file, prefix) {
+			f.Add([]byte(c.raw))
+			n++
+		}
+	}
+	if n == 0 {
+		f.Fatalf("no conformance records in testdata/conformance/%s*", prefix)
+	}
+}
+
 func textFuzz(f *testing.F, format string) {
 	dec, err := New(format, textGoldenOpts)
 	if err != nil {
@@ -60,12 +76,15 @@ func textFuzz(f *testing.F, format string) {
 			t.Errorf("Decode(%q): no time", raw)
 		}
 		switch e.Format {
-		case "syslog", "fortigate", "cef":
+		case "syslog", "fortigate", "cef", "cisco", "panos", "checkpoint", "sophos", "sonicwall", "pulse", "watchguard", "leef", "yamaha":
 		default:
 			t.Errorf("Decode(%q): format %q", raw, e.Format)
 		}
 		if format != "syslog" && e.Format != format {
 			t.Errorf("Decode(%q) by %s: format %q", raw, format, e.Format)
+		}
+		if msg := hostProcessViolation(&e, string(raw)); msg != "" {
+			t.Errorf("Decode(%q): %s", raw, msg)
 		}
 		if e.Severity > 7 || e.Facility > 23 {
 			t.Errorf("Decode(%q): severity %d facility %d", raw, e.Severity, e.Facility)
@@ -88,7 +107,18 @@ func textFuzz(f *testing.F, format string) {
 
 func FuzzSyslog(f *testing.F) {
 	textFuzzSeeds(f, "syslog", "sshd", "fortigate", "cef")
+	conformanceFuzzSeeds(f, "")
 	textFuzz(f, "syslog")
+}
+
+func FuzzCisco(f *testing.F) {
+	conformanceFuzzSeeds(f, "cisco")
+	textFuzz(f, "cisco")
+}
+
+func FuzzPANOS(f *testing.F) {
+	conformanceFuzzSeeds(f, "panos")
+	textFuzz(f, "panos")
 }
 
 func FuzzFortiGate(f *testing.F) {

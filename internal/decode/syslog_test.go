@@ -49,7 +49,16 @@ func TestSyslogHeader(t *testing.T) {
 		{"May  1 10:20:30 gw started at 12:34", utc, time.Date(2024, 5, 1, 10, 20, 30, 0, time.UTC), "gw", "", "started at 12:34", 0, 0, 0},
 		{"May  1 10:20:30 gw app[x]: pid not a number", utc, time.Date(2024, 5, 1, 10, 20, 30, 0, time.UTC), "gw", "app", "pid not a number", 0, 0, 0},
 		// A year, fractions, a colon (Cisco).
-		{"<166>May 01 2023 10:20:30.250: %ASA-6-1: m", utc, time.Date(2023, 5, 1, 10, 20, 30, 250e6, time.UTC), "", "%ASA-6-1", "m", 0, 6, 20},
+		{"<166>May 01 2023 10:20:30.250: asa[7]: m", utc, time.Date(2023, 5, 1, 10, 20, 30, 250e6, time.UTC), "", "asa", "m", 7, 6, 20},
+		// A zone after the time: Z as Cisco FTD writes it, or a name parseOffset knows.
+		{"<166>May 01 2026 09:24:32Z: fw[7]: m", utc, time.Date(2026, 5, 1, 9, 24, 32, 0, time.UTC), "", "fw", "m", 7, 6, 20},
+		{"<166>May  1 10:20:30 JST h app: m", utc, time.Date(2024, 5, 1, 1, 20, 30, 0, time.UTC), "h", "app", "m", 0, 6, 20},
+		// Sophos UTM's own timestamp, in the configured zone.
+		{"2023:04:28-00:50:54 utm ulogd[5180]: m", Options{Location: jst}, time.Date(2023, 4, 28, 0, 50, 54, 0, jst), "utm", "ulogd", "m", 5180, 0, 0},
+		// Words that are not a host or a process stay in the message.
+		{"<14>Mar  2 10:00:01 1,2021/03/02 10:00:01,x", utc, time.Date(2024, 3, 2, 10, 0, 1, 0, time.UTC), "", "", "1,2021/03/02 10:00:01,x", 0, 6, 1},
+		{"<14>Mar  2 10:00:01 gw 6705: not a process", utc, time.Date(2024, 3, 2, 10, 0, 1, 0, time.UTC), "gw", "", "6705: not a process", 0, 6, 1},
+		{"<14>Mar  2 10:00:01 gw %FOO: not a mnemonic", utc, time.Date(2024, 3, 2, 10, 0, 1, 0, time.UTC), "gw", "", "%FOO: not a mnemonic", 0, 6, 1},
 		// RFC 3339 after PRI and in files, with offsets.
 		{"<30>2024-05-01T10:20:30.123456+09:00 h app[7]: m", utc, time.Date(2024, 5, 1, 1, 20, 30, 123456000, time.UTC), "h", "app", "m", 7, 6, 3},
 		{"2024-05-01T10:20:30-0700 h app: m", utc, time.Date(2024, 5, 1, 17, 20, 30, 0, time.UTC), "h", "app", "m", 0, 0, 0},
@@ -70,10 +79,20 @@ func TestSyslogHeader(t *testing.T) {
 			t.Errorf("Decode(%q) = time %v host %q process %q pid %d message %q, want %v %q %q %d %q",
 				tt.raw, e.Time, e.Host, e.Process, e.PID, e.Message, tt.time, tt.host, tt.process, tt.pid, tt.msg)
 		}
-		if e.Severity != tt.severity || e.Facility != tt.facility || e.Format != "syslog" {
+		if e.Severity != tt.severity || e.Facility != tt.facility || e.Format != "syslog" || decodeTagged(e, TagTimeFromReceipt) {
 			t.Errorf("Decode(%q) = severity %d facility %d format %q, want %d %d syslog", tt.raw, e.Severity, e.Facility, e.Format, tt.severity, tt.facility)
 		}
 	}
+}
+
+// decodeTagged reports whether e carries the tag.
+func decodeTagged(e *event.Event, tag string) bool {
+	for _, f := range e.Fields {
+		if f.Key.String() == "tags" && f.Value == tag {
+			return true
+		}
+	}
+	return false
 }
 
 func TestSyslogStructuredData(t *testing.T) {

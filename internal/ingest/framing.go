@@ -1,10 +1,10 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // framer cuts a syslog byte stream into messages as RFC 6587 says: each message is either
@@ -18,7 +18,7 @@ import (
 // keep), so a read deadline may interrupt it at any point: next returns the timeout and the
 // following call carries on where it stopped.
 type framer struct {
-	r    *bufio.Reader
+	r    *readBuffer
 	max  int // longest message kept whole
 	skip struct {
 		line  bool // discarding the rest of a line too long to keep
@@ -31,9 +31,19 @@ var errTruncated = errors.New("stream ended inside an octet-counted message")
 
 const maxDigits = 9 // octet counts up to a billion bytes; no real message comes near
 
-func newFramer(r io.Reader, max int) *framer {
-	return &framer{r: bufio.NewReaderSize(r, max+maxDigits+2), max: max}
+// framerBuffer is the read buffer a framer of messages up to max bytes needs: the longest
+// message with its octet count.
+func framerBuffer(max int) int { return max + maxDigits + 2 }
+
+// newFramer returns a framer of r for messages up to max bytes, taking its read buffers from
+// pool (newReadPool(max)) while it needs them.
+func newFramer(r io.Reader, max int, pool *sync.Pool) *framer {
+	return &framer{r: newReadBuffer(r, framerBuffer(max), pool), max: max}
 }
+
+// release gives back the framer's large read buffer while the stream is quiet; it keeps a
+// message begun and not finished. Messages returned earlier are invalid after it.
+func (f *framer) release() { f.r.release() }
 
 // next returns the next message, or io.EOF at the end of the stream. A message longer than max
 // is returned cut to its first max bytes with tooLong set, and the rest of it skipped. The
@@ -160,12 +170,14 @@ func (f *framer) skipRest() error {
 		}
 	}
 	for f.skip.line {
-		b, err := f.r.ReadSlice('\n')
-		if err == nil {
+		b, _ := f.r.Peek(f.r.Buffered())
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			_, _ = f.r.Discard(i + 1)
 			f.skip.line = false
 			return nil
 		}
-		if !errors.Is(err, bufio.ErrBufferFull) || len(b) == 0 {
+		_, _ = f.r.Discard(len(b))
+		if _, err := f.r.Peek(1); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ type frame struct {
 
 // frames reads every message of r with a framer keeping at most max bytes.
 func frames(r io.Reader, max int) ([]frame, error) {
-	f := newFramer(r, max)
+	f := newFramer(r, max, newReadPool(max))
 	var got []frame
 	for {
 		msg, tooLong, err := f.next()
@@ -72,9 +73,11 @@ func TestFramer(t *testing.T) {
 
 // timeoutReader returns a timeout error before every other read, as a conn with a deadline that
 // passes mid-message does.
+// timeoutReader alternates a timeout and a read of at most chunk bytes (default 3).
 type timeoutReader struct {
-	r    io.Reader
-	tick bool
+	r     io.Reader
+	chunk int
+	tick  bool
 }
 
 type timeoutErr struct{}
@@ -87,7 +90,11 @@ func (t *timeoutReader) Read(p []byte) (int, error) {
 	if t.tick {
 		return 0, timeoutErr{}
 	}
-	return t.r.Read(p[:min(len(p), 3)])
+	chunk := t.chunk
+	if chunk == 0 {
+		chunk = 3
+	}
+	return t.r.Read(p[:min(len(p), chunk)])
 }
 
 // TestFramerTimeouts checks that a read deadline passing in the middle of a message loses no
@@ -95,7 +102,7 @@ func (t *timeoutReader) Read(p []byte) (int, error) {
 func TestFramerTimeouts(t *testing.T) {
 	in := "<13>first line\n11 <13>counted<13>" + strings.Repeat("z", 40) + "\n<13>last"
 	want := []frame{{"<13>first line", false}, {"<13>counted", false}, {"<13>" + strings.Repeat("z", 12), true}, {"<13>last", false}}
-	f := newFramer(&timeoutReader{r: strings.NewReader(in)}, 16)
+	f := newFramer(&timeoutReader{r: strings.NewReader(in)}, 16, newReadPool(16))
 	var got []frame
 	timeouts := 0
 	for {
@@ -120,6 +127,53 @@ func TestFramerTimeouts(t *testing.T) {
 	}
 }
 
+// TestFramerBuffers frames messages shorter and longer than the small read buffer, read in
+// pieces of many sizes with a timeout after each, at which the framer gives its large buffer
+// back as a quiet connection does: no byte is lost or repeated, and a framer that holds no more
+// than the small buffer's worth holds no large buffer.
+func TestFramerBuffers(t *testing.T) {
+	const max = 8 << 10
+	var in strings.Builder
+	var want []frame
+	for i, n := range []int{1, smallRead - 10, smallRead, smallRead + 1, 3 * smallRead, max - 4, max + 100, 5} {
+		msg := "<13>" + strings.Repeat(string(rune('a'+i)), n)
+		if i%2 == 0 {
+			fmt.Fprintf(&in, "%d %s", len(msg), msg)
+		} else {
+			in.WriteString(msg + "\n")
+		}
+		if len(msg) > max {
+			want = append(want, frame{msg[:max], true})
+		} else {
+			want = append(want, frame{msg, false})
+		}
+	}
+	for _, chunk := range []int{1, 7, smallRead - 1, smallRead, smallRead + 1, 3 * smallRead, 64 << 10} {
+		f := newFramer(&timeoutReader{r: strings.NewReader(in.String()), chunk: chunk}, max, newReadPool(max))
+		var got []frame
+		for {
+			msg, tooLong, err := f.next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if isTimeout(err) {
+				f.release()
+				if f.r.Buffered() <= smallRead && f.r.big != nil {
+					t.Fatalf("read in pieces of %d: after release with %d bytes unread the framer keeps its large buffer", chunk, f.r.Buffered())
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("read in pieces of %d: next: %v", chunk, err)
+			}
+			got = append(got, frame{string(msg), tooLong})
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("read in pieces of %d: frames differ (-want +got):\n%s", chunk, diff)
+		}
+	}
+}
+
 // stalled is a connection whose sender has stopped in the middle of something: every read
 // times out.
 type stalled struct{}
@@ -139,7 +193,7 @@ func TestFramerPending(t *testing.T) {
 		{"20 <13>" + strings.Repeat("y", 10), "20 <13>" + strings.Repeat("y", 9)}, // at most max bytes
 	}
 	for _, tt := range tests {
-		f := newFramer(io.MultiReader(strings.NewReader(tt.in), stalled{}), 16)
+		f := newFramer(io.MultiReader(strings.NewReader(tt.in), stalled{}), 16, newReadPool(16))
 		for {
 			if _, _, err := f.next(); err != nil {
 				if !isTimeout(err) {

@@ -26,12 +26,18 @@ type Handler struct {
 	// Tenant authenticates the request and says whose records it carries and which source
 	// (an API token's name) sent them. An error answers 401 with the error's text. Required.
 	Tenant func(*http.Request) (tenant, source string, err error)
-	// MaxBody bounds the request body as sent; default 64 MiB. MaxExpanded bounds it after
-	// gzip, against compression bombs; default 8 × MaxBody.
+	// MaxBody bounds the request body as sent; default 64 MiB. MaxInflated bounds it after
+	// gzip, as it inflates, against compression bombs: a gzip stream inflates up to a
+	// thousandfold, so 64 MiB sent could be 64 GiB to read. Default DefaultMaxInflated.
 	MaxBody     int64
-	MaxExpanded int64
+	MaxInflated int64
 	Decode      decode.Options
 }
+
+// DefaultMaxInflated is the default of Handler.MaxInflated: four times the default MaxBody,
+// which real logs, compressing five- to tenfold, fill only when the compressed body is near
+// its own limit; a sender with more splits it into requests.
+const DefaultMaxInflated = 256 << 20
 
 type httpError struct {
 	Error    string `json:"error"`
@@ -82,9 +88,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if maxBody <= 0 {
 		maxBody = 64 << 20
 	}
-	maxExpanded := h.MaxExpanded
-	if maxExpanded <= 0 {
-		maxExpanded = 8 * maxBody
+	maxInflated := h.MaxInflated
+	if maxInflated <= 0 {
+		maxInflated = DefaultMaxInflated
 	}
 	if r.ContentLength > maxBody {
 		h.fail(w, http.StatusRequestEntityTooLarge, "body of %d bytes is larger than the limit of %d; split it", r.ContentLength, maxBody)
@@ -100,7 +106,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer zr.Close()
-		body = &limitReader{r: zr, n: maxExpanded}
+		body = &limitReader{r: zr, n: maxInflated, limit: maxInflated}
 	default:
 		h.fail(w, http.StatusUnsupportedMediaType, "content encoding %q not supported: send plain or gzip", enc)
 		return
@@ -122,7 +128,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case readErr != nil:
 		// What was read before the error is durable, and the counts say how much.
 		status := http.StatusBadRequest
-		if _, ok := errors.AsType[*http.MaxBytesError](readErr); ok || errors.Is(readErr, errExpanded) {
+		if _, ok := errors.AsType[*http.MaxBytesError](readErr); ok || errors.Is(readErr, errInflated) {
 			status = http.StatusRequestEntityTooLarge
 		}
 		writeJSON(w, status, httpError{Error: fmt.Sprintf("read body: %v", readErr), Accepted: &counts.Accepted, Dead: &counts.DeadLetters})
@@ -134,10 +140,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // read feeds the lines of body to s.
 func (h *Handler) read(s *Stream, body io.Reader) error {
 	max := h.Pipeline.cfg.MaxRecord
-	br := bufio.NewReaderSize(body, 64<<10)
+	br := h.Pipeline.lineReader(body)
+	defer func() { br.Reset(nil); h.Pipeline.lines.Put(br) }()
 	var line []byte
 	tooLong := false
 	for {
+		if len(line) == 0 && !tooLong {
+			skipBlankLines(br)
+		}
 		chunk, err := br.ReadSlice('\n')
 		if !tooLong {
 			if len(line)+len(chunk) > max+1 {
@@ -166,17 +176,41 @@ func (h *Handler) read(s *Stream, body io.Reader) error {
 	}
 }
 
-var errExpanded = errors.New("gzip body expands beyond the limit")
+// skipBlankLines skips the line endings at the start of what br holds, all at once: a body
+// of nothing but newlines (which inflate two-thousandfold) is read as fast as it inflates,
+// not one empty line at a time.
+func skipBlankLines(br *bufio.Reader) {
+	b, _ := br.Peek(br.Buffered())
+	i := 0
+	for i < len(b) && (b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	_, _ = br.Discard(i)
+}
+
+// lineReader returns a buffered reader of body from the pipeline's pool; put it back in
+// p.lines when done.
+func (p *Pipeline) lineReader(body io.Reader) *bufio.Reader {
+	if br, ok := p.lines.Get().(*bufio.Reader); ok {
+		br.Reset(body)
+		return br
+	}
+	return bufio.NewReaderSize(body, 64<<10)
+}
+
+// errInflated is the error of a gzip body that inflates beyond Handler.MaxInflated.
+var errInflated = errors.New("gzip body inflates beyond the limit")
 
 // limitReader is io.LimitReader with an error at the limit instead of a silent EOF.
 type limitReader struct {
-	r io.Reader
-	n int64
+	r     io.Reader
+	n     int64 // what may still be read
+	limit int64
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
-		return 0, errExpanded
+		return 0, fmt.Errorf("%w of %d bytes; send it in smaller requests", errInflated, l.limit)
 	}
 	p = p[:min(int64(len(p)), l.n)]
 	n, err := l.r.Read(p)

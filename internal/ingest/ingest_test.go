@@ -273,7 +273,10 @@ func TestTCPFlushesByTime(t *testing.T) {
 	t.Error("a batch of one event on an open connection was not published within 10s with MaxDelay 20ms")
 }
 
-func TestTLS(t *testing.T) {
+// testTLS returns the TLS configurations of a syslog listener with a self-signed certificate
+// for localhost and of a client that trusts it.
+func testTLS(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
 	certFile, keyFile, err := selfsigned.Ensure(t.TempDir(), "syslog", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -282,14 +285,19 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := newTestBus(t)
-	p := newTestPipeline(t, mb, Config{})
-	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, &tls.Config{Certificates: []tls.Certificate{cert}})
-	defer stop()
 	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
-	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool, ServerName: "localhost"}
+}
+
+func TestTLS(t *testing.T) {
+	serverTLS, clientTLS := testTLS(t)
+	mb := newTestBus(t)
+	p := newTestPipeline(t, mb, Config{})
+	addr, stop := serveTCP(t, p, Listener{Tenant: "hospital-a"}, serverTLS)
+	defer stop()
+	c, err := tls.Dial("tcp", addr, clientTLS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ type metrics struct {
 	dead           *deadletter.Counter
 	conns          *prometheus.GaugeVec
 	rejected       *prometheus.CounterVec
+	untimed        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,8 +51,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "omamori_ingest_connections_rejected_total",
 			Help: "Connections closed at once because the listener had its maximum open.",
 		}, []string{"source"}),
+		untimed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omamori_ingest_time_from_receipt_total",
+			Help: "Events acknowledged whose record had no time that could be read, so that their time is that of arrival (tag time_from_receipt), by source.",
+		}, []string{"source"}),
 	}
-	for _, c := range []prometheus.Collector{m.events, m.bytes, m.batches, m.publishSeconds, m.publishErrors, m.conns, m.rejected} {
+	for _, c := range []prometheus.Collector{m.events, m.bytes, m.batches, m.publishSeconds, m.publishErrors, m.conns, m.rejected, m.untimed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

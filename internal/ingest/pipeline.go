@@ -78,7 +78,9 @@ type Pipeline struct {
 	// still delivers what was read, and ends at Close.
 	ctx    context.Context
 	cancel context.CancelFunc
-	bufs   sync.Pool // *[]byte encoding buffers
+	bufs   sync.Pool  // *[]byte encoding buffers
+	reads  *sync.Pool // the connections' full read buffers (newReadPool)
+	lines  sync.Pool  // *bufio.Reader of HTTP bodies (lineReader)
 }
 
 // NewPipeline makes a pipeline publishing to pub, with metrics registered on reg (nil: not
@@ -97,7 +99,7 @@ func NewPipeline(pub Publisher, cfg Config, reg prometheus.Registerer, log *slog
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Pipeline{pub: pub, cfg: cfg, log: log.With("component", "ingest"), m: m,
-		sem: make(chan struct{}, cfg.MaxInFlight), ctx: ctx, cancel: cancel}, nil
+		sem: make(chan struct{}, cfg.MaxInFlight), ctx: ctx, cancel: cancel, reads: newReadPool(cfg.MaxRecord)}, nil
 }
 
 // Close waits for the batches in flight to be acknowledged, or ctx to end, in which case it
@@ -129,6 +131,10 @@ type Counts struct {
 //
 // A Stream is used by one goroutine at a time, except that its acknowledgements arrive from
 // others, which is why Wait exists.
+//
+// A stream's memory follows its traffic: its event slots and the arena of raw records grow as
+// records arrive, up to a full batch, and a batch that leaves because it is due rather than
+// full takes them along, so a quiet stream (one of a thousand idle devices) holds none.
 type Stream struct {
 	p      *Pipeline
 	tenant string
@@ -137,18 +143,26 @@ type Stream struct {
 	dec    decode.Decoder
 	peer   string // where records come from; see SetPeer
 
-	events []event.Event // the current batch: events[:n] are decoded
-	n      int
-	dead   []deadletter.Record
-	arena  []byte // the raw records of the current batch, which its events point into
-	bytes  int
-	due    time.Time // when the current batch must go, zero while it is empty
+	events  []event.Event // slots of the current batch: events[:n] are decoded
+	n       int
+	untimed int // events of the current batch whose time is their time of arrival
+	dead    []deadletter.Record
+	arena   []byte // the raw records of the current batch, which its events point into
+	bytes   int
+	due     time.Time // when the current batch must go, zero while it is empty
 
 	acks    sync.WaitGroup
 	failed  atomic.Pointer[error]
 	counts  struct{ accepted, dead atomic.Int64 }
-	arenaSz int // capacity for the next arena
+	arenaSz int // capacity for the next arena chunk
 }
+
+// Sizes of a stream's arena chunks: a quiet stream's first is small, and each chunk a batch
+// fills doubles the next, up to maxArena.
+const (
+	minArena = 4 << 10
+	maxArena = 64 << 10
+)
 
 // NewStream starts a stream of records in format (a decode record format) for tenant, coming
 // from source (a listener's or token's name, which labels metrics and events).
@@ -163,8 +177,7 @@ func (p *Pipeline) NewStream(tenant, source, format string, opts decode.Options)
 	if f.New != nil {
 		dec = f.New(opts)
 	}
-	return &Stream{p: p, tenant: tenant, source: source, format: format, dec: dec,
-		events: make([]event.Event, p.cfg.MaxEvents), arenaSz: 64 << 10}, nil
+	return &Stream{p: p, tenant: tenant, source: source, format: format, dec: dec, arenaSz: minArena}, nil
 }
 
 // Add decodes one record received at received and adds it to the current batch, or to the
@@ -179,7 +192,7 @@ func (s *Stream) Add(record []byte, received time.Time) {
 // event when err is nil, and otherwise holds in e.Raw the record that err says could not be
 // decoded. AddDecoded copies e but keeps e.Raw, which readers hand over and never change.
 func (s *Stream) AddDecoded(e *event.Event, err error) {
-	slot := &s.events[s.n]
+	slot := s.slot()
 	fields := append(slot.Fields[:0], e.Fields...)
 	*slot = *e
 	slot.Fields = fields
@@ -202,16 +215,27 @@ func (s *Stream) AddBad(record []byte, received time.Time, reason decode.Reason,
 func (s *Stream) next(record []byte, received time.Time) *event.Event {
 	if len(s.arena)+len(record) > cap(s.arena) {
 		s.arena = make([]byte, 0, max(s.arenaSz, len(record)))
+		s.arenaSz = min(2*s.arenaSz, maxArena)
 	}
 	start := len(s.arena)
 	s.arena = append(s.arena, record...)
 	raw := s.arena[start:len(s.arena):len(s.arena)]
 	s.bytes += len(raw)
 
-	e := &s.events[s.n]
+	e := s.slot()
 	e.Reset()
 	e.Raw, e.Received, e.Tenant, e.Source = raw, received, s.tenant, s.source
 	return e
+}
+
+// slot returns the next free event slot, growing the batch's slots as records arrive.
+func (s *Stream) slot() *event.Event {
+	if s.n == len(s.events) {
+		grown := make([]event.Event, min(max(2*len(s.events), 16), s.p.cfg.MaxEvents))
+		copy(grown, s.events)
+		s.events = grown
+	}
+	return &s.events[s.n]
 }
 
 func (s *Stream) add(e *event.Event, err error) {
@@ -223,6 +247,9 @@ func (s *Stream) add(e *event.Event, err error) {
 		if s.peer != "" {
 			e.Add(keyPeer, s.peer)
 		}
+		if decode.TimeFromReceipt(e) {
+			s.untimed++
+		}
 		s.n++
 	case errors.Is(err, decode.ErrSkip):
 	default:
@@ -231,7 +258,7 @@ func (s *Stream) add(e *event.Event, err error) {
 	if s.due.IsZero() {
 		s.due = received.Add(s.p.cfg.MaxDelay)
 	}
-	if s.n == len(s.events) || s.bytes >= s.p.cfg.MaxBytes {
+	if s.n == s.p.cfg.MaxEvents || s.bytes >= s.p.cfg.MaxBytes {
 		s.Flush()
 	}
 }
@@ -264,6 +291,9 @@ func (s *Stream) Flush() {
 		return
 	}
 	p := s.p
+	// The slot first, then the encoding buffers: a thousand streams flushing at once wait for
+	// slots without holding a buffer each.
+	p.sem <- struct{}{}
 	var evBuf, dlBuf *[]byte
 	if s.n > 0 {
 		evBuf = p.buffer()
@@ -273,17 +303,20 @@ func (s *Stream) Flush() {
 		dlBuf = p.buffer()
 		*dlBuf = deadletter.AppendBatch((*dlBuf)[:0], s.dead)
 	}
-	n, dead, bytes := s.n, len(s.dead), s.bytes
+	n, dead, bytes, untimed := s.n, len(s.dead), s.bytes, s.untimed
 	deadReasons := countReasons(s.dead)
 	// The events and records are encoded: their slots are free again. The arena is not,
 	// since decoders may keep strings of it (decode.Decoder); the next batch gets a new one.
+	// A full batch means a busy stream, which keeps its slots for the next; any other batch
+	// leaves because it is due or the stream ends, and the stream gives its memory up.
 	clear(s.dead)
 	s.dead = s.dead[:0]
-	s.n, s.bytes, s.due = 0, 0, time.Time{}
-	s.arenaSz = max(cap(s.arena), 64<<10)
+	if n < p.cfg.MaxEvents && bytes < p.cfg.MaxBytes {
+		s.events, s.dead, s.arenaSz = nil, nil, minArena
+	}
+	s.n, s.bytes, s.untimed, s.due = 0, 0, 0, time.Time{}
 	s.arena = nil
 
-	p.sem <- struct{}{}
 	p.pending.Add(1)
 	s.acks.Add(1)
 	go func() {
@@ -307,6 +340,9 @@ func (s *Stream) Flush() {
 		s.counts.dead.Add(int64(dead))
 		p.m.events.WithLabelValues(s.source).Add(float64(n))
 		p.m.bytes.WithLabelValues(s.source).Add(float64(bytes))
+		if untimed > 0 {
+			p.m.untimed.WithLabelValues(s.source).Add(float64(untimed))
+		}
 		p.m.batches.Inc()
 		for r, c := range deadReasons {
 			p.m.dead.Add(s.source, r, c)

@@ -133,7 +133,8 @@ func (p *Pipeline) serveConn(ctx context.Context, c net.Conn, l Listener, log *s
 	defer stop()
 
 	clock := &clockReader{r: c, now: time.Now()}
-	f := newFramer(clock, p.cfg.MaxRecord)
+	f := newFramer(clock, p.cfg.MaxRecord, p.reads)
+	defer f.release()
 	lastMsg := time.Now()
 	var deadline time.Time
 	for {
@@ -166,8 +167,10 @@ func (p *Pipeline) serveConn(ctx context.Context, c net.Conn, l Listener, log *s
 			p.finish(s, c, true, "eof", log, remote)
 			return
 		case isTimeout(err):
+			// Quiet: the batch goes when due, and the large buffers go back to their pools.
 			now := time.Now()
 			s.FlushIfDue(now)
+			f.release()
 			if !now.Before(lastMsg.Add(l.IdleTimeout)) {
 				keepPending(s, f, "idle")
 				p.finish(s, c, false, "idle", log, remote)

@@ -234,8 +234,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	}
 	decodeOpts := decode.Options{Location: cfg.Location()}
 	n.API.Handle("POST /api/v1/ingest", auth.ScopeIngest, &ingest.Handler{
-		Pipeline: n.pipeline,
-		Decode:   decodeOpts,
+		Pipeline:    n.pipeline,
+		Decode:      decodeOpts,
+		MaxInflated: cfg.Ingest.MaxInflated,
 		Tenant: func(r *http.Request) (string, string, error) {
 			p, err := tokenPrincipal(r)
 			return p.Tenant, "api:" + p.Name, err
