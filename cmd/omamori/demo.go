@@ -331,7 +331,7 @@ func showResponse(ctx context.Context, e env, n *node.Node, tenant string, alert
 			grouped += in.Alerts
 		}
 		// Response has decided on every alert (the ventilator's may come before others).
-		left, err := n.Bus.AlertsPending(ctx, node.RespondConsumer)
+		left, err := n.Bus.AlertsPending(ctx, respond.ConsumerName)
 		if err != nil {
 			return err
 		}
