@@ -26,6 +26,7 @@ import (
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/journal"
 	"github.com/omamori-project/omamori/internal/node"
+	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/scenario"
 	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
@@ -332,7 +333,7 @@ func showResponse(ctx context.Context, e env, n *node.Node, tenant string, alert
 			grouped += in.Alerts
 		}
 		// Response has decided on every alert (the ventilator's may come before others).
-		left, err := n.Bus.AlertsPending(ctx, node.RespondConsumer)
+		left, err := n.Bus.AlertsPending(ctx, respond.ConsumerName)
 		if err != nil {
 			return err
 		}

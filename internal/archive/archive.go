@@ -1,6 +1,6 @@
 // Package archive is omamori's memory: it keeps every event for years, compressed, encrypted
 // and tamper-evident, and proves to an outsider that an extract is complete and unaltered. It
-// sits at the end of the data path, as a consumer of the bus (Consume), and it also takes the
+// sits at the end of the data path, as a consumer of the bus (Handle, a bus.Handler), and it also takes the
 // records of omamori's own actions (Append), so that they share the same proof.
 //
 // Each tenant (hospital) has its own append-only log under Options.Dir/<tenant>:

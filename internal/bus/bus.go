@@ -1,7 +1,9 @@
 // Package bus is omamori's event bus: NATS JetStream, embedded in the process by default with
 // its file store under the data directory, or an external NATS cluster at scale. It sits in the
 // middle of the data path: ingest publishes batches of events (event.AppendBatch) and dead
-// letters to it, and the archive, detection and search read them back.
+// letters to it, and the archive, detection and search read them back. Every stage that
+// follows a stream (archive, detection, tally, response, incidents) is a Handler, and a
+// durable consumer (ConsumeEvents) drives its acknowledgements the same way for all.
 //
 // Three streams hold everything:
 //

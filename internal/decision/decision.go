@@ -125,6 +125,12 @@ func (d Decision) Live(now time.Time) bool {
 	return d.Status == StatusActive && !d.DryRun && now.Before(d.Expires)
 }
 
+// Enforced reports whether a change of d is one the enforcers act on: d is in force, or ends
+// after having been. A decision never active — held, rejected, or revoked while held — is
+// none of theirs: the kernel has nothing of it to remove, and a receiver that acts on what it
+// is sent must not hear of a ventilator's isolation a guardrail holds.
+func (d Decision) Enforced() bool { return !d.DryRun && !d.Activated.IsZero() }
+
 // Waiting returns how long a held decision has waited for a person at now; 0 if not held.
 func (d Decision) Waiting(now time.Time) time.Duration {
 	if d.Status != StatusHeld {

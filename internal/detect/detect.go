@@ -1,5 +1,5 @@
 // Package detect is the detection stage of the data path. It follows the EVENTS stream with a
-// durable consumer of its own, runs every event through the compiled Sigma rules (the
+// durable consumer of its own (the Stage is a bus.Handler), runs every event through the compiled Sigma rules (the
 // hospital rules omamori ships, and SigmaHQ's when configured) and their correlations,
 // through the behavioural detectors (package behavior) and against threat-intelligence
 // indicators (package intel), and publishes what they find as
@@ -55,6 +55,21 @@ type Alert struct {
 	Evidence   []Evidence `json:"evidence,omitempty"`
 }
 
+// ParseAlert reads the alert of an ALERTS message and checks it is the tenant's that the
+// message's subject names: the subject, which the publisher's credentials decide, says whose
+// alert it is, and an alert whose body claims another tenant is refused. Every reader of
+// ALERTS (response, incidents, the web UI) reads alerts with it.
+func ParseAlert(m bus.Msg) (Alert, error) {
+	var a Alert
+	if err := json.Unmarshal(m.Data, &a); err != nil {
+		return Alert{}, fmt.Errorf("decode alert %d: %w", m.Seq, err)
+	}
+	if a.Tenant != m.Tenant {
+		return Alert{}, fmt.Errorf("alert %d names tenant %q on the subject of tenant %q", m.Seq, a.Tenant, m.Tenant)
+	}
+	return a, nil
+}
+
 // Entities are who and what an alert is about.
 type Entities struct {
 	Source      string `json:"source,omitempty"` // an address
@@ -72,6 +87,15 @@ type Evidence struct {
 	Message string    `json:"message,omitempty"`
 }
 
+// ConsumerName is the durable consumer the stage follows EVENTS with.
+const ConsumerName = "detect"
+
+// AlertPublisher puts an alert, JSON, on the ALERTS stream under its tenant's subject, and
+// returns once it is durable there: *bus.Bus.
+type AlertPublisher interface {
+	PublishAlert(ctx context.Context, tenant string, data []byte) error
+}
+
 // Config tunes the stage. Zero values take the defaults.
 type Config struct {
 	// MinLevel is the lowest rule level that raises an alert (default low): informational
@@ -80,13 +104,15 @@ type Config struct {
 	// Window is how long alerts of one rule about the same entities are held back after one
 	// was raised (default 10 minutes).
 	Window time.Duration
-	// Durable names the consumer on EVENTS (default "detect").
-	Durable string
+	// Alerts is where Handle publishes the alerts it raises: the bus's ALERTS. Without it
+	// they wait for Take.
+	Alerts AlertPublisher
 	// Behavior holds the thresholds of the behavioural detectors; nil runs the rules alone.
 	Behavior *behavior.Config
 }
 
-// Stage runs the rules over the stream. It is used by one goroutine, Run's.
+// Stage runs the rules over the stream. It is used by one goroutine at a time: the consumer's,
+// which calls Handle.
 type Stage struct {
 	rules   *sigma.Ruleset
 	engines map[string]*behavior.Engine // behavioural detectors per tenant: state never mixes hospitals
@@ -118,9 +144,6 @@ func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 10 * time.Minute
-	}
-	if cfg.Durable == "" {
-		cfg.Durable = "detect"
 	}
 	min, err := severity.Parse(string(cfg.MinLevel))
 	if err != nil {
@@ -155,34 +178,36 @@ func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.
 	return s, nil
 }
 
-// Run follows EVENTS until ctx ends, publishing alerts to b. A group of bus messages is
-// acknowledged only once its alerts are published, so a crash repeats alerts rather than
+// Handle runs the events of a group of EVENTS messages (batches in the bus encoding) through
+// the detectors and publishes the alerts they raise to Config.Alerts, and returns once they
+// are published: the group is acknowledged only then, so a crash repeats alerts rather than
 // losing them. Correlation windows live in memory and start afresh after a restart.
-func (s *Stage) Run(ctx context.Context, b *bus.Bus) error {
-	return b.ConsumeEvents(ctx, bus.ConsumeConfig{Durable: s.cfg.Durable}, func(ctx context.Context, msgs []bus.Msg) error {
-		for _, m := range msgs {
-			i := 0
-			err := event.DecodeBatch(m.Data, func(e *event.Event) error {
-				s.Observe(m.Seq, i, e)
-				i++
-				return nil
-			})
-			if err != nil {
-				// The archive keeps the undecodable batch; detection can only say so.
-				s.log.Warn("batch does not decode; its events are not checked", "seq", m.Seq, "err", err)
-			}
+func (s *Stage) Handle(ctx context.Context, msgs []bus.Msg) error {
+	for _, m := range msgs {
+		i := 0
+		err := event.DecodeBatch(m.Data, func(e *event.Event) error {
+			s.Observe(m.Seq, i, e)
+			i++
+			return nil
+		})
+		if err != nil {
+			// The archive keeps the undecodable batch; detection can only say so.
+			s.log.Warn("batch does not decode; its events are not checked", "seq", m.Seq, "err", err)
 		}
-		for _, a := range s.Take() {
-			data, err := json.Marshal(a)
-			if err != nil {
-				return fmt.Errorf("detect: encode alert: %w", err)
-			}
-			if err := b.PublishAlert(ctx, a.Tenant, data); err != nil {
-				return err
-			}
-		}
+	}
+	if s.cfg.Alerts == nil {
 		return nil
-	})
+	}
+	for _, a := range s.Take() {
+		data, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("detect: encode alert: %w", err)
+		}
+		if err := s.cfg.Alerts.PublishAlert(ctx, a.Tenant, data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Observe runs one event through the rules; the alerts it raises wait for Take. seq and index
@@ -220,7 +245,7 @@ func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
 }
 
 // SetIntel swaps in the threat-intelligence indicators that events are checked against from
-// now on (nil: none). It is safe to call while Run runs: feeds refresh on their own schedule.
+// now on (nil: none). It is safe to call while Handle runs: feeds refresh on their own schedule.
 func (s *Stage) SetIntel(set *intel.Set) { s.intel.Store(set) }
 
 // indicate raises an alert for every indicator e matches. The level follows the indicator's

@@ -69,11 +69,11 @@ func TestStageOnTheBus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := newStage(t, Config{})
+	s := newStage(t, Config{Alerts: b})
 	runCtx, stop := context.WithCancel(t.Context())
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx, b) }()
+	go func() { done <- b.ConsumeEvents(runCtx, bus.ConsumeConfig{Durable: ConsumerName}, s) }()
 
 	// The last of the attack's alerts (the mass encryption) marks that all are published.
 	byTitle := map[string]Alert{}
@@ -331,5 +331,32 @@ func TestIntelAlerts(t *testing.T) {
 		if a.Detector == "intel" {
 			t.Errorf("intel alert after the feed was removed: %+v", a)
 		}
+	}
+}
+
+func TestParseAlert(t *testing.T) {
+	tests := []struct {
+		name, subject string
+		data          string
+		wantID        string // "" when it must be refused
+	}{
+		{"the subject's tenant", "handa", `{"id":"a1","tenant":"handa","rule_id":"r"}`, "a1"},
+		{"another tenant's body", "handa", `{"id":"a2","tenant":"other-hospital","rule_id":"r"}`, ""},
+		{"no tenant in the body", "handa", `{"id":"a3","rule_id":"r"}`, ""},
+		{"not JSON", "handa", `not json`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := ParseAlert(bus.Msg{Seq: 7, Subject: "alerts." + tt.subject, Tenant: tt.subject, Data: []byte(tt.data)})
+			if tt.wantID == "" {
+				if err == nil {
+					t.Errorf("ParseAlert(%s) = %+v, want an error", tt.data, a)
+				}
+				return
+			}
+			if err != nil || a.ID != tt.wantID || a.Tenant != tt.subject {
+				t.Errorf("ParseAlert(%s) = %+v, %v, want alert %s of %s", tt.data, a, err, tt.wantID, tt.subject)
+			}
+		})
 	}
 }

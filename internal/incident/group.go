@@ -116,7 +116,7 @@ func (s *Service) protected(a detect.Alert) bool {
 // incident: a new one opens, and a person who sees the same matter reopens or merges.
 //
 // Ingest is safe to call concurrently, but alerts of one tenant are meant to come from one
-// goroutine, as Follow does: two alerts about the same new attacker ingested at the same
+// goroutine, as Handle does: two alerts about the same new attacker ingested at the same
 // instant could each open an incident, which a person would then merge.
 func (s *Service) Ingest(ctx context.Context, a detect.Alert, seq uint64) (Outcome, error) {
 	if a.Tenant == "" || a.ID == "" || a.RuleID == "" {

@@ -9,10 +9,11 @@
 // hospital's profile (Profile, kept per tenant in the store), the facts people established
 // (a yes-or-no fact is Unconfirmed until someone says otherwise) and the measures taken.
 //
-// It sits after detection on the data path: detect publishes alerts on ALERTS, Follow
-// reads them into incidents, RunClocks escalates, and the API (HTTP.Routes), the web UI and
-// the CLI act on incidents through a Service. Its state lives in the metadata store
-// (package store), per tenant, so clocks and timelines survive restarts.
+// It sits after detection on the data path: detect publishes alerts on ALERTS, the Service's
+// Handle (a bus.Handler) reads them into incidents, RunClocks escalates, and the API
+// (HTTP.Routes), the web UI and the CLI act on incidents through a Service. Its state lives
+// in the metadata store (package store), per tenant, so clocks and timelines survive
+// restarts.
 //
 // Clinical safety: nothing here acts on the network; it only records, notifies and drafts.
 package incident

@@ -51,21 +51,16 @@ func Observe(e *event.Event) (Observation, bool) {
 	return Observation{Host: strings.Clone(e.Host), CPE: fortiOS, Version: strings.Clone(v)}, true
 }
 
-// EventSource delivers the EVENTS stream in groups, with the contract of
-// bus.Bus.ConsumeEvents: a group is acknowledged when fn returns nil and delivered again
-// when it fails.
-type EventSource interface {
-	ConsumeEvents(ctx context.Context, cfg bus.ConsumeConfig, fn func(ctx context.Context, msgs []bus.Msg) error) error
-}
+// ConsumerName is the durable consumer the watcher follows EVENTS with.
+const ConsumerName = "vuln"
 
-// DefaultDurable names the consumer of EVENTS that Follow uses by default.
-const DefaultDurable = "vuln"
+var _ bus.Handler = (*Watcher)(nil)
 
 // Watcher is the stage after the bus that keeps findings current with what devices say they
 // run: when a FortiGate logs its FortiOS version, the inventory entry of that name is
 // reassessed with it — its findings open, or close with the version that fixed them. It
 // changes nothing else: the inventory kept is the hospital's, and the version learnt lives in
-// the findings it made. It is safe for one Follow at a time.
+// the findings it made. It is safe for one consumer at a time.
 type Watcher struct {
 	st  *store.Store
 	log *slog.Logger
@@ -76,20 +71,12 @@ func NewWatcher(st *store.Store, log *slog.Logger) *Watcher {
 	return &Watcher{st: st, log: log.With("component", "vuln")}
 }
 
-// Follow reads EVENTS from src with the durable consumer durable (empty: DefaultDurable)
-// until ctx ends or the store fails.
-func (w *Watcher) Follow(ctx context.Context, src EventSource, durable string) error {
-	if durable == "" {
-		durable = DefaultDurable
-	}
-	return src.ConsumeEvents(ctx, bus.ConsumeConfig{Durable: durable}, w.HandleEvents)
-}
-
-// HandleEvents reassesses the assets whose versions the events of msgs report, in order. A
+// Handle reassesses the assets whose versions the events of msgs report, in order: the
+// watcher is a bus.Handler, which follows EVENTS with the durable consumer ConsumerName. A
 // batch that does not decode, and an observation of a device not in its tenant's inventory,
 // are logged and skipped: retrying cannot help. A store error fails the group, to be
 // delivered again; reassessing twice changes nothing.
-func (w *Watcher) HandleEvents(ctx context.Context, msgs []bus.Msg) error {
+func (w *Watcher) Handle(ctx context.Context, msgs []bus.Msg) error {
 	type seen struct {
 		tenant string
 		o      Observation

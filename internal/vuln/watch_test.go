@@ -76,10 +76,10 @@ func TestWatcherFollowsReportedVersions(t *testing.T) {
 		return fs
 	}
 
-	if err := w.HandleEvents(ctx, []bus.Msg{fortigateBatch(t, 1, traffic)}); err != nil || len(findings()) != 0 {
-		t.Fatalf("HandleEvents(traffic) = %v, %d findings; want none", err, len(findings()))
+	if err := w.Handle(ctx, []bus.Msg{fortigateBatch(t, 1, traffic)}); err != nil || len(findings()) != 0 {
+		t.Fatalf("Handle(traffic) = %v, %d findings; want none", err, len(findings()))
 	}
-	if err := w.HandleEvents(ctx, []bus.Msg{fortigateBatch(t, 2, traffic, version("v7.2.6"))}); err != nil {
+	if err := w.Handle(ctx, []bus.Msg{fortigateBatch(t, 2, traffic, version("v7.2.6"))}); err != nil {
 		t.Fatal(err)
 	}
 	got := findings()
@@ -91,10 +91,10 @@ func TestWatcherFollowsReportedVersions(t *testing.T) {
 		t.Errorf("finding = %+v, want exploited by ransomware, for fortios v7.2.6 in [7.2.0, 7.2.7)", f)
 	}
 	// Redelivered: nothing changes.
-	if err := w.HandleEvents(ctx, []bus.Msg{fortigateBatch(t, 2, traffic, version("v7.2.6"))}); err != nil || len(findings()) != 1 {
-		t.Fatalf("HandleEvents(again) = %v, %d findings; want the same one", err, len(findings()))
+	if err := w.Handle(ctx, []bus.Msg{fortigateBatch(t, 2, traffic, version("v7.2.6"))}); err != nil || len(findings()) != 1 {
+		t.Fatalf("Handle(again) = %v, %d findings; want the same one", err, len(findings()))
 	}
-	if err := w.HandleEvents(ctx, []bus.Msg{fortigateBatch(t, 3, version("v7.2.7"))}); err != nil {
+	if err := w.Handle(ctx, []bus.Msg{fortigateBatch(t, 3, version("v7.2.7"))}); err != nil {
 		t.Fatal(err)
 	}
 	got = findings()
@@ -104,8 +104,8 @@ func TestWatcherFollowsReportedVersions(t *testing.T) {
 	}
 	// A device not in the inventory, and a batch that does not decode, are skipped.
 	other := strings.ReplaceAll(version("v7.2.6"), "FGT60F-HOSP", "FGT-ELSEWHERE")
-	if err := w.HandleEvents(ctx, []bus.Msg{fortigateBatch(t, 4, other), {Seq: 5, Tenant: "handa", Data: []byte("junk")}}); err != nil {
-		t.Errorf("HandleEvents(unknown device, junk) = %v, want them skipped", err)
+	if err := w.Handle(ctx, []bus.Msg{fortigateBatch(t, 4, other), {Seq: 5, Tenant: "handa", Data: []byte("junk")}}); err != nil {
+		t.Errorf("Handle(unknown device, junk) = %v, want them skipped", err)
 	}
 }
 

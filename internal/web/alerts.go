@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -33,13 +32,9 @@ func (s *Server) tenantAlerts(ctx context.Context, tenant string) ([]detect.Aler
 		if m.Tenant != tenant {
 			return nil
 		}
-		var a detect.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
+		a, err := detect.ParseAlert(m) // the subject and the body must agree, or it is not shown
+		if err != nil {
 			s.log.Warn("unreadable alert on the bus", "seq", m.Seq, "err", err)
-			return nil
-		}
-		if a.Tenant != tenant { // the subject and the body must agree, or it is not shown
-			s.log.Warn("alert body names another tenant than its subject", "seq", m.Seq, "subject", m.Tenant, "body", a.Tenant)
 			return nil
 		}
 		out = append(out, a)
