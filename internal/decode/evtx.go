@@ -16,11 +16,13 @@ import (
 func sniffEVTX(head []byte) bool { return evtx.Sniff(head) }
 
 func openEVTX(r io.Reader, opts Options) (Reader, error) {
-	return &evtxReader{r: evtx.NewReader(r)}, nil
+	x := &evtxReader{}
+	x.r = *evtx.NewReader(r) // in one allocation with the flattener, as before the parser moved
+	return x, nil
 }
 
 type evtxReader struct {
-	r    *evtx.Reader
+	r    evtx.Reader
 	flat jsonFlat
 }
 
