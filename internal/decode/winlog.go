@@ -416,19 +416,26 @@ func sniffEVTXJSON(head []byte) bool {
 // pretty-printed over many lines or not. A broken value is returned as an error and the
 // reader goes on with the next value.
 func openEVTXJSON(r io.Reader, opts Options) (Reader, error) {
+	return newWinJSONStream(r, "evtx-json", &evtxJSONDecoder{opts: opts}), nil
+}
+
+// newWinJSONStream reads a stream of JSON objects, each a record for dec: one per line,
+// pretty-printed, or the items of a JSON array.
+func newWinJSONStream(r io.Reader, format string, dec Decoder) *winJSONStream {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
-	return &winJSONStream{r: br, dec: &evtxJSONDecoder{opts: opts}, max: DefaultMaxRecord * 4, line: 1}, nil
+	return &winJSONStream{r: br, dec: dec, format: format, max: DefaultMaxRecord * 4, line: 1}
 }
 
 type winJSONStream struct {
-	r    *bufio.Reader
-	dec  *evtxJSONDecoder
-	max  int
-	line int // line of the next byte
-	err  error
+	r      *bufio.Reader
+	dec    Decoder
+	format string
+	max    int
+	line   int // line of the next byte
+	err    error
 }
 
 func (s *winJSONStream) Next(e *event.Event) error {
@@ -439,7 +446,7 @@ func (s *winJSONStream) Next(e *event.Event) error {
 	}
 	e.Raw = raw
 	if tooLong {
-		return &Error{Format: "evtx-json", Reason: ReasonTooLong, Line: start,
+		return &Error{Format: s.format, Reason: ReasonTooLong, Line: start,
 			Detail: fmt.Sprintf("record longer than %d bytes; its start is kept", s.max)}
 	}
 	if err := s.dec.Decode(e); err != nil {
@@ -458,7 +465,7 @@ func (s *winJSONStream) value() (raw []byte, start int, tooLong bool, err error)
 		return nil, 0, false, s.err
 	}
 	var c byte
-	for { // skip white space and a byte-order mark
+	for { // skip white space, a byte-order mark, and the brackets and commas of an array
 		c, err = s.r.ReadByte()
 		if err != nil {
 			s.err = err
@@ -467,7 +474,8 @@ func (s *winJSONStream) value() (raw []byte, start int, tooLong bool, err error)
 		if c == '\n' {
 			s.line++
 		}
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xef && c != 0xbb && c != 0xbf {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xef && c != 0xbb && c != 0xbf &&
+			c != '[' && c != ']' && c != ',' {
 			break
 		}
 	}
