@@ -118,6 +118,10 @@ func (r *winRecord) winFields(e *event.Event) {
 	add(winKeyRelated, r.relatedID)
 }
 
+// winChannels are the channels whose datasets winDataset names, as Windows writes them.
+var winChannels = []string{"Security", "System", "Application", "Microsoft-Windows-Sysmon/Operational",
+	"Microsoft-Windows-PowerShell/Operational", "Windows PowerShell"}
+
 // winDataset returns "windows.<channel>": windows.security, windows.sysmon, ...
 func winDataset(channel string) string {
 	switch channel {
@@ -135,6 +139,12 @@ func winDataset(channel string) string {
 		return "windows.powershell_classic"
 	case "":
 		return "windows"
+	}
+	// Windows compares channel names without case; forwarders write "security" too.
+	for _, c := range winChannels {
+		if strings.EqualFold(channel, c) {
+			return winDataset(c)
+		}
 	}
 	c := strings.ToLower(channel)
 	c = strings.TrimPrefix(c, "microsoft-windows-")
@@ -259,7 +269,7 @@ func (r *winRecord) winCommon(e *event.Event) {
 		return v
 	}
 	switch {
-	case r.channel == "Security":
+	case strings.EqualFold(r.channel, "Security"):
 		e.Action, e.Category, e.Outcome = winSecurity(r.eventID)
 		if e.Category == "authentication" {
 			e.User = get(winKeyTargetUser)
@@ -292,7 +302,7 @@ func (r *winRecord) winCommon(e *event.Event) {
 				}
 			}
 		}
-	case r.provider == "Microsoft-Windows-Sysmon":
+	case strings.EqualFold(r.provider, "Microsoft-Windows-Sysmon"):
 		e.Action, e.Category = winSysmon(r.eventID)
 		e.User = get(winKeyUser)
 		if r.eventID == "3" {
