@@ -255,6 +255,7 @@ func winSysmon(id string) (action, category string) {
 
 // winCommon sets the common fields of e from r and from the event data already in e.Fields.
 func (r *winRecord) winCommon(e *event.Event) {
+	winTranslate(e)
 	e.Host = r.computer
 	e.Process = r.provider
 	if n, err := strconv.ParseInt(r.pid, 10, 32); err == nil && n >= 0 {
