@@ -140,4 +140,3 @@ func alertsByShape(t *testing.T, b *bus.Bus) map[string][]string {
 	}
 	return out
 }
-
