@@ -43,6 +43,11 @@ type winFlatShape struct {
 	times []string
 	// skipEmpty drops empty items: Azure exports hold every column of the table.
 	skipEmpty bool
+	// columns says the other top-level items are EventData items even though the shape has
+	// a data key: SecurityEvent's columns (TargetUserName, ...) are.
+	columns bool
+	// syslog: a record may come behind a syslog header, as NXLog's om_tcp sends it.
+	syslog bool
 }
 
 var nxlogShape = &winFlatShape{
@@ -93,6 +98,7 @@ var nxlogShape = &winFlatShape{
 		"type", "beat", "fields", "log", "agent", "input", "ecs", "event"),
 	prefix: "nxlog.",
 	times:  []string{"EventTime", "@timestamp", "EventReceivedTime"},
+	syslog: true,
 }
 
 var winlogbeat6Shape = &winFlatShape{
@@ -175,6 +181,7 @@ var logAnalyticsShape = &winFlatShape{
 	data:      "EventData",
 	times:     []string{"TimeGenerated", "TimeCreated", "TimeCollected"},
 	skipEmpty: true,
+	columns:   true,
 }
 
 func winSet(keys ...string) map[string]bool {
@@ -219,7 +226,7 @@ func newLogAnalyticsDecoder(opts Options) Decoder {
 func (d *winFlatDecoder) Decode(e *event.Event) error {
 	s := d.shape
 	raw := e.Raw
-	if s == nxlogShape {
+	if s.syslog {
 		raw = winSyslogBody(raw)
 	}
 	if err := d.f.parse(raw); err != nil {
@@ -239,7 +246,6 @@ func (d *winFlatDecoder) Decode(e *event.Event) error {
 		}
 		path := f.keyOf(l)
 		top, rest, nested := bytes.Cut(path, []byte{'.'})
-		key := string(top) // no allocation: the compiler reads the map and compares in place
 		for j, tk := range s.times {
 			if string(path) == tk && times[j] == "" {
 				times[j], timeKinds[j] = l.val, l.kind
@@ -257,7 +263,7 @@ func (d *winFlatDecoder) Decode(e *event.Event) error {
 				f.fields = append(f.fields, event.Field{Key: f.intern("winlog.user_data.", rest), Value: l.val})
 			}
 		case s.system(&r, string(path), l.val):
-		case s.meta[key]:
+		case s.meta[string(top)]: // no allocation: a map index
 			if string(path) == "message" || string(path) == "Message" {
 				e.Message = l.val
 				continue
@@ -267,8 +273,8 @@ func (d *winFlatDecoder) Decode(e *event.Event) error {
 			e.Message = l.val
 		case s.data == "" && !nested:
 			f.fields = append(f.fields, event.Field{Key: f.intern("winlog.event_data.", path), Value: l.val})
-		case s == logAnalyticsShape && !nested:
-			// SecurityEvent's columns are EventData items; EventData's own text wins.
+		case s.columns && !nested:
+			// EventData's own items come first and win (winAppendUnique).
 			f.fields = append(f.fields, event.Field{Key: f.intern("winlog.event_data.", path), Value: l.val})
 		default:
 			prefix := ""
@@ -354,7 +360,6 @@ func (d *winFlatDecoder) dataText(v string) {
 		if d.data.parse([]byte(t)) != nil {
 			return
 		}
-		d.data.cache = d.f.cache
 		for i := range d.data.leaves {
 			l := &d.data.leaves[i]
 			if l.kind != jsonNull {
