@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -214,6 +215,28 @@ type durableConsumer struct {
 	s    jetstream.Stream
 	c    jetstream.Consumer
 	name string
+	// recreate says the server predates the consumer reset API (nats-server 2.14, ADR-60),
+	// so a reset is made by recreating the consumer at the sequence instead.
+	recreate bool
+}
+
+// resetAPI is the first nats-server version with $JS.API.CONSUMER.RESET. An older server
+// does not answer the request at all: it would only time out.
+var resetAPI = [2]int{2, 14}
+
+// serverBefore reports whether version (as a server announces it, "2.9.10") is older than
+// major.minor; a version it cannot read counts as current.
+func serverBefore(version string, want [2]int) bool {
+	parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major < want[0] || major == want[0] && minor < want[1]
 }
 
 // durable returns the durable consumer name on stream, created if missing, its settings
@@ -253,7 +276,7 @@ func (b *Bus) durable(ctx context.Context, stream, name string) (*durableConsume
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
 	}
-	return &durableConsumer{s: s, c: c, name: name}, nil
+	return &durableConsumer{s: s, c: c, name: name, recreate: serverBefore(b.nc.ConnectedServerVersion(), resetAPI)}, nil
 }
 
 // reset makes the consumer deliver from stream sequence seq, or from the first message after
@@ -269,6 +292,9 @@ func (d *durableConsumer) reset(ctx context.Context, seq uint64) (uint64, error)
 		if last := info.State.LastSeq; seq > last+1 {
 			return 0, fmt.Errorf("reset consumer %s to %d: %w (%s ends at %d)", d.name, seq, ErrStreamBehind, info.Config.Name, last)
 		}
+	}
+	if d.recreate {
+		return d.recreateAt(ctx, seq)
 	}
 	var r *jetstream.ConsumerResetResponse
 	var err error
@@ -286,6 +312,38 @@ func (d *durableConsumer) reset(ctx context.Context, seq uint64) (uint64, error)
 		return 0, fmt.Errorf("reset consumer %s: %w", d.name, err)
 	}
 	return r.ResetSeq, nil
+}
+
+// recreateAt resets the consumer on a server without the reset API, the only way such a
+// server allows: the consumer is made again to deliver from seq (0: after its acknowledgement
+// floor, and not before the start an earlier omamori gave it; unlike the reset API, a
+// recreated consumer can go back before that start). A consumer already there, with
+// nothing delivered and not acknowledged, is left as it is: a clean restart recreates nothing.
+func (d *durableConsumer) recreateAt(ctx context.Context, seq uint64) (uint64, error) {
+	info, err := d.c.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reset consumer %s: %w", d.name, err)
+	}
+	cc := info.Config
+	if seq == 0 {
+		seq = info.AckFloor.Stream + 1
+		if cc.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
+			seq = max(seq, cc.OptStartSeq)
+		}
+	}
+	if info.NumAckPending == 0 && info.Delivered.Stream+1 == seq {
+		return seq, nil
+	}
+	cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = jetstream.DeliverByStartSequencePolicy, seq, nil
+	if err := d.s.DeleteConsumer(ctx, d.name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, fmt.Errorf("reset consumer %s: %w", d.name, err)
+	}
+	c, err := d.s.CreateConsumer(ctx, cc)
+	if err != nil {
+		return 0, fmt.Errorf("reset consumer %s: recreate it at %d: %w", d.name, seq, err)
+	}
+	d.c = c
+	return seq, nil
 }
 
 // Dropped returns how many messages EVENTS no longer holds that the durable consumer name had

@@ -231,6 +231,11 @@ func TestConsumeEventsKeepsItsConsumer(t *testing.T) {
 				t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 			}
 		}
+		// A server without the reset API (before 2.14) can only be reset by recreating.
+		if serverBefore(b.nc.ConnectedServerVersion(), resetAPI) {
+			t.Logf("nats-server %s has no consumer reset: consumers are recreated to go back", b.nc.ConnectedServerVersion())
+			first, firstLegacy = created("test"), created("legacy")
+		}
 		if c := created("test"); !c.Equal(first) {
 			t.Errorf("consumer test was created again at %v (first %v)", c, first)
 		}
@@ -242,10 +247,31 @@ func TestConsumeEventsKeepsItsConsumer(t *testing.T) {
 		if !errors.Is(err, ErrStreamBehind) {
 			t.Errorf("ConsumeEvents From 100 of 8 = %v, want %v", err, ErrStreamBehind)
 		}
+		if serverBefore(b.nc.ConnectedServerVersion(), resetAPI) {
+			// Recreated, a legacy consumer can go back before its start.
+			if got := consumeAll(t, b, ConsumeConfig{Durable: "legacy", From: 2, MaxWait: 20 * time.Millisecond}); !slices.Equal(got, seqs(2, 8)) {
+				t.Errorf("legacy From 2 on nats-server %s: got %v, want %v", b.nc.ConnectedServerVersion(), got, seqs(2, 8))
+			}
+			return
+		}
 		// From below a legacy consumer's start cannot be served: said, not skipped.
 		err = b.ConsumeEvents(ctx, ConsumeConfig{Durable: "legacy", From: 2}, HandlerFunc(func(context.Context, []Msg) error { return nil }))
 		if !errors.Is(err, jetstream.ErrConsumerInvalidReset) {
 			t.Errorf("ConsumeEvents legacy From 2 = %v, want %v", err, jetstream.ErrConsumerInvalidReset)
 		}
 	})
+}
+
+func TestServerBefore(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		want    bool
+	}{
+		{"2.9.10", true}, {"v2.13.9", true}, {"1.4.0", true},
+		{"2.14.0", false}, {"2.15.2", false}, {"3.0.0", false}, {"", false}, {"dev", false},
+	} {
+		if got := serverBefore(tc.version, resetAPI); got != tc.want {
+			t.Errorf("serverBefore(%q, 2.14) = %v, want %v", tc.version, got, tc.want)
+		}
+	}
 }
