@@ -249,7 +249,7 @@ it to checkpoints kept apart from it:
 
 And it fails when a hospital's checkpoints file is missing while its log holds records,
 or when a segment other than the last holds records no checkpoint covers (a checkpoint
-is signed whenever a new segment begins). Records after the newest checkpoint, in the
+is signed when the batch that begins a new segment ends). Records after the newest checkpoint, in the
 last segment, are normal: they are counted, and the server signs a checkpoint of them
 within archive.checkpoint_interval.
 

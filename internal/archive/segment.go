@@ -31,7 +31,8 @@ import (
 // Integers are big-endian; str is a uvarint length and bytes. first is the tree index of the
 // segment's (block's) first record, seq numbers the blocks of a segment from 0, mint and maxt
 // bound the records' times (Unix nanoseconds), mark is the caller's position (the bus sequence
-// of the batch), plain the length of the compressed records before encryption.
+// of the batch; its top bit set on every block of a batch but the last, also across a segment's
+// end), plain the length of the compressed records before encryption.
 //
 // The segment's data secret (32 random bytes) is wrapped by a master key (keyring.Wrapper)
 // with the context "omamori segment <tenant> <first>"; HKDF-SHA256 derives from it the block
