@@ -78,7 +78,7 @@ func TestCompleteAcrossSegments(t *testing.T) {
 	b := completeBus(t)
 	for _, size := range []int64{8 << 10, 2 << 10} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			a := archiveBus(t, b, nil, nil, func(o *Options) { o.SegmentBytes, o.BlockBytes = size, 1 << 10 })
+			a := archiveBus(t, b, nil, nil, func(o *Options) { o.SegmentBytes, o.BlockBytes = size, 1<<10 })
 			if n := len(a.tenants["clinic-a"].segs); n < 4 {
 				t.Fatalf("clinic-a has %d segments, want several", n)
 			}
