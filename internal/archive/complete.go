@@ -43,9 +43,16 @@ type Gap struct {
 	Records     uint64 // the records they make
 	Mismatch    bool   // the archive holds records for the run, but not as many as the bus
 	Archived    uint64 // for a Mismatch, the records the archive holds for the run
+	// Dropped says the bus dropped the run (by bus.max_age or bus.max_bytes) after the
+	// archive's position, before the archive read it: its tenants and records are unknown.
+	Dropped bool
 }
 
 func (g Gap) String() string {
+	if g.Dropped {
+		return fmt.Sprintf("bus messages %d-%d (%d messages) were dropped by the bus before the archive read them: they are in no archive",
+			g.First, g.Last, g.Batches)
+	}
 	if g.Mismatch {
 		return fmt.Sprintf("tenant %s: bus messages %d-%d (%d batches, %d records) are in the archive as %d records",
 			g.Tenant, g.First, g.Last, g.Batches, g.Records, g.Archived)
@@ -120,6 +127,12 @@ func Complete(ctx context.Context, a *Archive, b *bus.Bus) (*Completeness, error
 			}
 		}
 	})
+	// The stream's first message follows the archive's position, unless the bus dropped
+	// messages the archive never read. (st.First, read before the messages: those that left
+	// EVENTS while it was read may have been archived since the archive was opened.)
+	if st.First > c.Position+1 {
+		c.Gaps = append(c.Gaps, Gap{First: c.Position + 1, Last: st.First - 1, Batches: int(st.First - 1 - c.Position), Dropped: true})
+	}
 	for _, t := range tenants {
 		c.compare(t, onBus[t], logs[t])
 	}

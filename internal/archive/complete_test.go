@@ -226,3 +226,47 @@ func ExampleGap() {
 	fmt.Println(Gap{Tenant: "default", First: 1, Last: 7, Batches: 7, Records: 6975})
 	// Output: tenant default: bus messages 1-7 (7 batches, 6975 records) are on EVENTS but not in the archive
 }
+
+// TestCompleteReportsWhatTheBusDropped: messages the bus dropped by its limits before the
+// archive read them are a gap, though they are no longer on EVENTS to compare.
+func TestCompleteReportsWhatTheBusDropped(t *testing.T) {
+	ctx := t.Context()
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	batch := func(i int) []byte { return event.AppendBatch(nil, events[i*100:(i+1)*100]) }
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir(), MaxBytes: int64(3 * len(batch(0)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir, keys := t.TempDir(), testKeys(t)
+	a := openTest(t, dir, keys)
+	defer a.Close()
+	for i := range 14 {
+		if err := b.PublishEvents(ctx, "clinic-a", batch(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i < 5 { // the archive reads 1-5 as they come, then stops
+			if err := a.AppendBatch(ctx, "clinic-a", uint64(i+1), batch(i)); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st, err := b.EventsState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.First <= 7 {
+		t.Fatalf("EVENTS starts at %d, want the bus to have dropped 1-6 or more", st.First)
+	}
+	c, err := Complete(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Gap{{First: 6, Last: st.First - 1, Batches: int(st.First - 6), Dropped: true}}
+	if diff := cmp.Diff(want, c.Gaps); diff != "" || c.OK() {
+		t.Errorf("Complete gaps (-want +got):\n%s", diff)
+	}
+}

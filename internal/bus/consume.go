@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ConsumeConfig configures a durable consumer of EVENTS.
@@ -173,9 +175,11 @@ func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfi
 
 // durableConsumer is a durable consumer and its stream.
 type durableConsumer struct {
-	s    jetstream.Stream
-	c    jetstream.Consumer
-	name string
+	s      jetstream.Stream
+	c      jetstream.Consumer
+	name   string
+	log    *slog.Logger
+	unread prometheus.Counter // Bus.unread
 }
 
 // durable returns the durable consumer name on stream, created if missing, its settings
@@ -215,7 +219,7 @@ func (b *Bus) durable(ctx context.Context, stream, name string) (*durableConsume
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
 	}
-	return &durableConsumer{s: s, c: c, name: name}, nil
+	return &durableConsumer{s: s, c: c, name: name, log: b.log, unread: b.unread}, nil
 }
 
 // reset makes the consumer deliver from stream sequence seq, or from the first message after
@@ -230,6 +234,12 @@ func (d *durableConsumer) reset(ctx context.Context, seq uint64) (uint64, error)
 		}
 		if last := info.State.LastSeq; seq > last+1 {
 			return 0, fmt.Errorf("reset consumer %s to %d: %w (%s ends at %d)", d.name, seq, ErrStreamBehind, info.Config.Name, last)
+		}
+		// JetStream starts at the first message it holds: those before were never read.
+		if first := info.State.FirstSeq; seq < first {
+			d.log.Error("the stream dropped messages before the consumer read them (bus.max_age, bus.max_bytes): they are lost to it",
+				"consumer", d.name, "stream", info.Config.Name, "from", seq, "to", first-1, "messages", first-seq)
+			d.unread.Add(float64(first - seq))
 		}
 	}
 	var r *jetstream.ConsumerResetResponse

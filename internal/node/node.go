@@ -128,7 +128,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	}
 	n.Bus, err = bus.Open(ctx, bus.Config{
 		URL: cfg.Bus.URL, DataDir: cfg.DataDir, Listen: cfg.Bus.Listen, SyncInterval: interval,
-		MaxAge: cfg.Bus.MaxAge, MaxBytes: cfg.Bus.MaxBytes, Logger: log,
+		MaxAge: cfg.Bus.MaxAge, MaxBytes: cfg.Bus.MaxBytes, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start bus: %w", err)
