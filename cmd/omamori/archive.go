@@ -225,7 +225,8 @@ func (c *checkpointFiles) String() string     { return strings.Join(*c, ",") }
 func (c *checkpointFiles) Set(v string) error { *c = append(*c, v); return nil }
 
 func archiveVerify(ctx context.Context, e env, fs *flag.FlagSet, cf *configFlags, args []string) error {
-	subUsage(fs, e, `usage: omamori archive verify [-checkpoint FILE]... [-no-store] [-config FILE] [-data-dir DIR]
+	subUsage(fs, e, `usage: omamori archive verify [-checkpoint FILE]... [-no-store] [-no-bus] [-server URL]
+	[-config FILE] [-data-dir DIR]
 
 Verify re-reads every segment of every hospital and checks every checksum, sequence
 number, authentication tag and record, recomputes each Merkle tree from its records and
@@ -233,8 +234,11 @@ compares it with the stored subtree hashes and every signed checkpoint. It print
 problem with its hospital, segment, block and record, and fails if there is any.
 It then compares the archive with the bus: every message still on the EVENTS stream up
 to the last one the archive holds must be in it, and each gap is printed by hospital and
-bus sequence range, and fails verify. It needs the master keys, and runs beside a server
-(the bus is compared there only through bus.listen).
+bus sequence range, and fails verify. It needs the master keys, and runs beside a server:
+the server holds the bus then, so verify asks it to compare (GET /api/v1/archive/complete,
+with the token of $OMAMORI_TOKEN, scope read: the token's hospital, or every hospital for
+a token with scope operator), or else reads the bus through bus.listen. If it can do
+neither, it says so and exits with status 3, not 0.
 
 A rollback — the last segments removed together with the checkpoints and tree hashes
 that cover them — leaves an archive that is consistent in itself, so verify also holds
@@ -261,11 +265,25 @@ Flags:
 		do not read the metadata store (an archive copied elsewhere): verify says that
 		it was not checked against the store's checkpoints. Without it, a store that
 		cannot be read fails the verification.
+	-no-bus
+		do not compare the archive with the bus: verify says that it was not checked.
+	-server URL
+		the running server's API, asked to compare beside it (default `+defaultServer+`).
+
+Exit status:
+
+	0   the archive verifies, and every message on the bus up to its position is in it.
+	1   a problem or a gap was found (or the archive cannot be read).
+	3   the archive verifies in itself, but beside a running server it could not be
+	    compared with the bus: set $OMAMORI_TOKEN and -server, or bus.listen, or give
+	    -no-bus to verify the archive alone.
 
 `+configFlagsUsage)
 	var cpFiles checkpointFiles
 	fs.Var(&cpFiles, "checkpoint", "")
 	noStore := fs.Bool("no-store", false, "")
+	noBus := fs.Bool("no-bus", false, "")
+	server := fs.String("server", defaultServer, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -329,12 +347,21 @@ Flags:
 	if !rep.OK() {
 		return hint(fmt.Errorf("archive verify: %d problems", len(rep.Problems)), "keep the archive as it is for investigation; restore the named segments from a backup and verify again")
 	}
-	gaps, err := verifyComplete(ctx, e, cfg, keys)
+	if *noBus {
+		fmt.Fprintln(e.stdout, "completeness against the bus: not checked (-no-bus)")
+		fmt.Fprintln(e.stdout, "ok")
+		return nil
+	}
+	gaps, compared, err := verifyComplete(ctx, e, cfg, keys, *server)
 	if err != nil {
 		return err
 	}
 	if gaps > 0 {
 		return hint(fmt.Errorf("archive verify: %d gaps against the bus", gaps), "the named bus messages are not archived: keep the bus's data (data_dir/jetstream) until they are, and report it")
+	}
+	if !compared {
+		return exitStatus{hint(errors.New("archive verify: the archive verifies in itself, but its completeness against the bus was not checked"),
+			"set $OMAMORI_TOKEN (scope read; operator for every hospital) and -server to let the server compare, or bus.listen; or give -no-bus to verify the archive alone"), statusNotCompared}
 	}
 	fmt.Fprintln(e.stdout, "ok")
 	return nil

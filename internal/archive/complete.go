@@ -28,11 +28,36 @@ type Completeness struct {
 	Gaps []Gap
 	// Problems are bus marks of the archive that do not fit EVENTS: a mark past its end, or
 	// naming a message that is not the tenant's.
-	Problems []string
+	Problems []Problem
+	// Tenants are the tenants compared, sorted: those with messages on EVENTS or a log.
+	Tenants []string
 }
 
 // OK reports whether every message the archive should hold is there.
 func (c *Completeness) OK() bool { return len(c.Gaps) == 0 && len(c.Problems) == 0 }
+
+// Only returns what c found of tenant: its gaps and problems, and the gaps of messages the
+// bus dropped unread, whose tenants nobody knows. The counts stay those of the whole stream.
+func (c *Completeness) Only(tenant string) *Completeness {
+	o := *c
+	o.Gaps, o.Problems, o.Tenants = nil, nil, []string{tenant}
+	for _, g := range c.Gaps {
+		if g.Tenant == tenant || g.Dropped {
+			o.Gaps = append(o.Gaps, g)
+		}
+	}
+	for _, p := range c.Problems {
+		if p.Tenant == tenant {
+			o.Problems = append(o.Problems, p)
+		}
+	}
+	return &o
+}
+
+// markProblem is a Problem of tenant's bus marks, which have no place in a segment.
+func markProblem(tenant, format string, args ...any) Problem {
+	return Problem{Tenant: tenant, Block: -1, Record: -1, Offset: -1, Message: fmt.Sprintf(format, args...)}
+}
 
 // Gap is a run of one tenant's messages on EVENTS that the archive does not hold, or, when
 // Archived is not zero, holds a different number of records for.
@@ -133,6 +158,7 @@ func Complete(ctx context.Context, a *Archive, b *bus.Bus) (*Completeness, error
 	if st.First > c.Position+1 {
 		c.Gaps = append(c.Gaps, Gap{First: c.Position + 1, Last: st.First - 1, Batches: int(st.First - 1 - c.Position), Dropped: true})
 	}
+	c.Tenants = tenants
 	for _, t := range tenants {
 		c.compare(t, onBus[t], logs[t])
 	}
@@ -156,7 +182,7 @@ func (c *Completeness) compare(tenant string, msgs []busBatch, bounds []boundary
 	i := 0 // msgs[i:] are after the boundaries compared so far
 	for _, bd := range bounds {
 		if bd.mark > c.Last {
-			c.Problems = append(c.Problems, fmt.Sprintf("tenant %s: the archive holds bus message %d, but EVENTS ends at %d: the bus is not the one this archive followed", tenant, bd.mark, c.Last))
+			c.Problems = append(c.Problems, markProblem(tenant, "the archive holds bus message %d, but EVENTS ends at %d: the bus is not the one this archive followed", bd.mark, c.Last))
 			continue
 		}
 		j := i
@@ -175,7 +201,7 @@ func (c *Completeness) compare(tenant string, msgs []busBatch, bounds []boundary
 		}
 		if last == nil {
 			flush()
-			c.Problems = append(c.Problems, fmt.Sprintf("tenant %s: the archive holds bus message %d, which is not on EVENTS as a message of this tenant", tenant, bd.mark))
+			c.Problems = append(c.Problems, markProblem(tenant, "the archive holds bus message %d, which is not on EVENTS as a message of this tenant", bd.mark))
 			continue
 		}
 		var all uint64
