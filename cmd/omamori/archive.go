@@ -177,7 +177,7 @@ func witnessInStore(ctx context.Context, cfg *config.Config, e env, a *archive.A
 		fmt.Fprintf(e.stderr, "note: the checkpoints signed now are not kept in the store (until the server next starts): %v\n", err)
 		return nil
 	}
-	a.AddWitness(ctx, archive.NewStoreWitness(st, a.PublicKey()))
+	a.AddStoreWitness(st)
 	return st
 }
 

@@ -82,7 +82,7 @@ func appendArchive(t *testing.T, dataDir string, evs []event.Event) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.AddWitness(ctx, archive.NewStoreWitness(st, a.PublicKey()))
+	a.AddStoreWitness(st)
 	if err := a.Append(ctx, "default", a.Mark("default")+1, evs); err != nil {
 		t.Fatal(err)
 	}

@@ -104,14 +104,20 @@ type Archive struct {
 	tenants map[string]*tenantLog
 	// witnesses are given every new checkpoint (AddWitness); unwitnessed are those signed
 	// (under mu) not yet given, kept only once there is a witness (witnessed). wmu serializes
-	// giving them and guards witnesses and witnessSizes, what each witness was last known to
-	// hold, by origin; witnessing counts the goroutines that give them (witnessLater).
-	witnesses    []Witness
-	witnessed    atomic.Bool
-	unwitnessed  []witnessed
-	wmu          sync.Mutex
-	witnessSizes []map[string]uint64
-	witnessing   sync.WaitGroup
+	// giving them and guards witnesses, witnessSizes (what each witness was last known to
+	// hold, by origin), witnessFailed (the newest checkpoint each did not take, by origin, to
+	// give again) and witnessRetry, the wait before that; witnessRetryAt is when it is over
+	// (Unix nanoseconds, 0 for nothing to give again). witnessing counts the goroutines that
+	// give them (witnessLater).
+	witnesses      []Witness
+	witnessed      atomic.Bool
+	unwitnessed    []witnessJob
+	wmu            sync.Mutex
+	witnessSizes   []map[string]uint64
+	witnessFailed  []map[string]witnessJob
+	witnessRetry   time.Duration
+	witnessRetryAt atomic.Int64
+	witnessing     sync.WaitGroup
 	// Discarded lists what Open cut off torn tails.
 	Discarded []Discard
 }
@@ -229,10 +235,12 @@ func (a *Archive) Close() error {
 	var err error
 	if !a.opts.ReadOnly && a.tenants != nil {
 		err = a.sync()
-		// The last checkpoints reach the witnesses before the logs close.
+		// The last checkpoints, and those a witness did not take, reach the witnesses before
+		// the logs close.
 		a.witnessing.Wait()
 		a.witnessAll(context.Background())
 	}
+	a.witnessing.Wait()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, t := range a.tenants {

@@ -152,13 +152,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	}
 	// Each checkpoint is kept in the store too, apart from the archive's disk, so that a
 	// rollback of the archive's directory shows in 'omamori archive verify'.
-	n.Archive.AddWitness(ctx, archive.NewStoreWitness(n.Store, n.Archive.PublicKey()))
+	n.Archive.AddStoreWitness(n.Store)
 	for _, cw := range cfg.Archive.Witnesses {
 		w, err := archive.NewHTTPWitness(cw.URL, cw.Key, &http.Client{Timeout: 10 * time.Second})
 		if err != nil {
 			return nil, fmt.Errorf("archive.witnesses: %w", err)
 		}
-		n.Archive.AddWitness(ctx, w)
+		n.Archive.AddWitness(w)
 	}
 	// The archive reads the bus as a consumer of its own, so events wait there while it is slow.
 	n.goServe("archive", func() error { return archive.Consume(runCtx, n.Bus, n.Archive, log) })
