@@ -304,13 +304,14 @@ Exit status:
 		}
 		known = append(known, archive.KnownCheckpoint{Source: "the checkpoint in " + name, Note: b})
 	}
+	var others []string
 	if !*noStore {
-		kept, err := storeCheckpoints(ctx, cfg)
+		kept, o, err := storeCheckpoints(ctx, cfg)
 		if err != nil {
 			return hint(fmt.Errorf("archive verify: the store's checkpoints: %w", err),
 				"check store.driver and store.dsn; for an archive copied without its store, run with -no-store")
 		}
-		known = append(known, kept...)
+		known, others = append(known, kept...), o
 	}
 	var total int64
 	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
@@ -334,6 +335,9 @@ Exit status:
 		fmt.Fprintf(e.stdout, "not checked against the store's checkpoints (-no-store); against %d of %d given by -checkpoint\n", rep.Known, len(cpFiles))
 	default:
 		fmt.Fprintf(e.stdout, "checked against %d checkpoints kept apart from the archive (the store's, and %d given by -checkpoint)\n", rep.Known, len(cpFiles))
+	}
+	if len(others) > 0 {
+		fmt.Fprintf(e.stdout, "note: the store also keeps checkpoints of other archives, not held against this one: %s\n", strings.Join(others, ", "))
 	}
 	if rep.Unsigned > 0 {
 		fmt.Fprintf(e.stdout, "%d records at the end are not yet under a checkpoint (the server signs one every %v)\n", rep.Unsigned, cfg.Archive.CheckpointInterval)
@@ -367,30 +371,43 @@ Exit status:
 	return nil
 }
 
-// storeCheckpoints returns the archive checkpoints the metadata store of cfg keeps. A SQLite
-// store that does not exist is an error, not an empty one: opening it would create it, and
-// a deleted store would pass for one that never knew a checkpoint.
-func storeCheckpoints(ctx context.Context, cfg *config.Config) ([]archive.KnownCheckpoint, error) {
+// storeCheckpoints returns the checkpoints of this archive (of cfg) that the metadata store of
+// cfg keeps, and the origins of the others it keeps: a store shared by several nodes, or one
+// that outlived an archive re-created after its key was lost, holds other archives' too, which
+// say nothing of this one. A SQLite store that does not exist is an error, not an empty one:
+// opening it would create it, and a deleted store would pass for one that never knew a
+// checkpoint.
+func storeCheckpoints(ctx context.Context, cfg *config.Config) ([]archive.KnownCheckpoint, []string, error) {
+	pub, err := os.ReadFile(filepath.Join(cfg.Archive.Dir, "signing.pub"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the archive's public key: %w", err)
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(string(pub)), "+")
 	if cfg.Store.Driver == "sqlite" && !strings.HasPrefix(cfg.Store.DSN, "file:") {
 		path, _, _ := strings.Cut(cfg.Store.DSN, "?")
 		if _, err := os.Stat(path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer st.Close()
 	cps, err := st.ArchiveCheckpoints(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]archive.KnownCheckpoint, len(cps))
-	for i, c := range cps {
-		out[i] = archive.KnownCheckpoint{Source: "the store's checkpoint", Note: c.Note}
+	var out []archive.KnownCheckpoint
+	var others []string
+	for _, c := range cps {
+		if i := strings.LastIndexByte(c.Origin, '/'); i < 0 || c.Origin[:i] != name {
+			others = append(others, c.Origin)
+			continue
+		}
+		out = append(out, archive.KnownCheckpoint{Source: "the store's checkpoint", Note: c.Note})
 	}
-	return out, nil
+	return out, others, nil
 }
 
 // queryFlags are the flags that select records.

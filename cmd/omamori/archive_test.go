@@ -171,6 +171,44 @@ func TestArchiveCommands(t *testing.T) {
 	}
 }
 
+// TestArchiveVerifyStoreShared: a store shared with another archive (another node, or an
+// archive re-created after its key was lost) holds that archive's checkpoints too, which are
+// not held against this one: verify notes them and passes.
+func TestArchiveVerifyStoreShared(t *testing.T) {
+	ctx := t.Context()
+	dd := t.TempDir()
+	evs := sshEvents(t)
+	appendArchive(t, dd, evs[:500])
+	st, err := store.Open(ctx, "sqlite", filepath.Join(dd, "omamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := keyring.New(keyring.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := archive.Open(ctx, archive.Options{Dir: t.TempDir(), Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.AddStoreWitness(st)
+	if err := other.Append(ctx, "default", 1, evs[500:600]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Checkpoint(ctx, "default"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runArchiveCLI(t, "verify", "-data-dir", dd)
+	if err != nil || !strings.Contains(out, "note: the store also keeps checkpoints of other archives, not held against this one: "+other.Origin("default")) ||
+		!strings.Contains(out, "checked against 1 checkpoints kept apart") || !strings.HasSuffix(out, "ok\n") {
+		t.Errorf("archive verify with a shared store = %q, %v; want ok against its own checkpoint, noting the other archive's", out, err)
+	}
+}
+
 // TestArchiveVerifyRollback puts an archive back to an earlier backup, whole and consistent
 // in itself, as an intruder would to hide what was logged after it: verify finds it against
 // the store's checkpoint, and against a checkpoint an authority kept, and says when it was
