@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -598,7 +599,9 @@ it offline; docs/archive-verification.md gives the steps with other tools.
 A record can be proven only under a checkpoint that covers it. Without a server, export
 signs one of everything. Beside a running server, which holds the archive, export asks it
 for one (POST /api/v1/archive/checkpoint, with the token of $OMAMORI_TOKEN, scope read);
-if it cannot, and matching records are newer than the last checkpoint, export says how
+matching records archived after the server signed it are newer than the export: they are
+left out, and the bundle's signed query.json counts them (newer_omitted). If the server
+cannot be asked, and matching records are newer than the last checkpoint, export says how
 many and writes nothing, unless -partial.
 
 Flags:
@@ -630,9 +633,10 @@ Flags:
 	if err != nil {
 		return err
 	}
+	var signed uint64 // the size of the checkpoint the server signed for the export, 0 if none
 	a, err := openArchiveBeside(ctx, cf, e, func() {
 		c, err := (&clientFlags{server: *server}).client()
-		askCheckpoint(ctx, e, c, err, q.Tenant)
+		signed = askCheckpoint(ctx, e, c, err, q.Tenant)
 	})
 	if err != nil {
 		return err
@@ -644,8 +648,14 @@ Flags:
 	}
 	bar := newBar(e, a.TenantBytes(q.Tenant), "export")
 	export := a.Export
-	if *partial {
+	switch {
+	case *partial:
 		export = a.ExportPartial
+	case signed > 0:
+		// What was appended after the server signed is newer than this export.
+		export = func(ctx context.Context, q archive.Query, w io.Writer, progress func(int64)) (*archive.ExportStats, error) {
+			return a.ExportCovering(ctx, q, w, progress, signed)
+		}
 	}
 	st, err := export(ctx, q, f, func(b int64) { bar.Add64(b) })
 	bar.Finish()
@@ -665,7 +675,10 @@ Flags:
 	}
 	fmt.Fprintf(e.stdout, "%s: %d records, proven under checkpoint %s at size %d\npublic key: %s\n",
 		*outName, st.Records, st.Checkpoint.Origin, st.Checkpoint.Size, a.PublicKey())
-	if st.Newer > 0 {
+	switch {
+	case st.Newer > 0 && signed > 0 && !*partial:
+		fmt.Fprintf(e.stdout, "%d matching records were archived after the server signed the checkpoint, and are not in the bundle (it says so)\n", st.Newer)
+	case st.Newer > 0:
 		fmt.Fprintf(e.stdout, "partial: %d matching records newer than the checkpoint were left out (the bundle says so)\n", st.Newer)
 	}
 	return nil
@@ -673,9 +686,9 @@ Flags:
 
 // askCheckpoint asks the running server, through c (or, if c could not be made, cerr says
 // why), to sign a checkpoint of everything tenant's archive holds, for an export that reads
-// the archive read-only beside it. A failure is a note: the export then counts what the last
-// checkpoint leaves out.
-func askCheckpoint(ctx context.Context, e env, c *apiClient, cerr error, tenant string) {
+// the archive read-only beside it, and returns the size of the checkpoint it signed. A failure
+// is a note, and 0: the export then counts what the last checkpoint leaves out.
+func askCheckpoint(ctx context.Context, e env, c *apiClient, cerr error, tenant string) uint64 {
 	var got struct {
 		Tenant string
 		Size   uint64
@@ -689,9 +702,10 @@ func askCheckpoint(ctx context.Context, e env, c *apiClient, cerr error, tenant 
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "note: could not ask the server for a checkpoint of everything: %v\n", err)
-		return
+		return 0
 	}
 	fmt.Fprintf(e.stderr, "note: the server signed a checkpoint of %d records of %s\n", got.Size, tenant)
+	return got.Size
 }
 
 // statusUntrustedKey is verify-bundle's exit status for a bundle that verifies only under its
