@@ -445,3 +445,32 @@ func TestBatchTornAcrossSegments(t *testing.T) {
 		})
 	}
 }
+
+// TestReadOnlyBesideNewSegment: beside a server that has just begun a segment and not yet
+// written its whole header, a read-only open sees the log without it.
+func TestReadOnlyBesideNewSegment(t *testing.T) {
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	dir, keys := t.TempDir(), testKeys(t)
+	a := openTest(t, dir, keys)
+	appendAll(t, a, "clinic-a", events[:512], 256)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := newSegment(keys, "clinic-a", 512, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 5, len(h.encode()) - 1} {
+		if err := os.WriteFile(filepath.Join(dir, "clinic-a", segName(512)), h.encode()[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ro, err := Open(context.Background(), Options{Dir: dir, Keys: keys, ReadOnly: true})
+		if err != nil {
+			t.Fatalf("read-only Open beside a segment header of %d bytes = %v, want the log without it", n, err)
+		}
+		if all, _ := ro.Size("clinic-a"); all != 512 {
+			t.Errorf("read-only Size beside a segment header of %d bytes = %d, want 512", n, all)
+		}
+		ro.Close()
+	}
+}
