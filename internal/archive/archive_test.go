@@ -472,5 +472,8 @@ func TestReadOnlyBesideNewSegment(t *testing.T) {
 			t.Errorf("read-only Size beside a segment header of %d bytes = %d, want 512", n, all)
 		}
 		ro.Close()
+		if rep, err := Verify(context.Background(), dir, keys, nil); err != nil || !rep.OK() || rep.Records != 512 {
+			t.Errorf("Verify beside a segment header of %d bytes = %+v, %v; want 512 records and no problem", n, rep, err)
+		}
 	}
 }

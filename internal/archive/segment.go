@@ -86,11 +86,14 @@ func appendStr(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
+// errHeaderShort says a segment ends inside its header: being written, or torn.
+var errHeaderShort = errors.New("header cut short")
+
 // readSegHeader reads a segment header from r and returns it with its encoded length.
 func readSegHeader(r io.Reader) (*segHeader, int64, error) {
 	var fixed [12]byte
 	if _, err := io.ReadFull(r, fixed[:]); err != nil {
-		return nil, 0, fmt.Errorf("%w: header cut short", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: %w", ErrCorrupt, errHeaderShort)
 	}
 	if string(fixed[:8]) != segMagic {
 		return nil, 0, fmt.Errorf("%w: not an omamori segment (magic %q)", ErrCorrupt, fixed[:8])
@@ -101,7 +104,7 @@ func readSegHeader(r io.Reader) (*segHeader, int64, error) {
 	}
 	body := make([]byte, n+4)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, 0, fmt.Errorf("%w: header cut short", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: %w", ErrCorrupt, errHeaderShort)
 	}
 	crc := binary.BigEndian.Uint32(body[n:])
 	body = body[:n]

@@ -545,6 +545,12 @@ func (v *verifier) segmentStart(it *vitem) bool {
 	v.rep.Segments++
 	name := it.name
 	if it.head == nil {
+		if it.last && errors.Is(it.herr, errHeaderShort) {
+			// Being begun beside a running server, or torn by a crash: it holds no record,
+			// and the writer's Open removes a torn one.
+			v.rep.Segments--
+			return false
+		}
 		if errors.Is(it.herr, ErrCorrupt) {
 			v.problem(name, -1, -1, 0, "header: %v", it.herr)
 		} else {
