@@ -12,6 +12,7 @@ import (
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 // statusNotCompared is archive verify's exit status for an archive that verifies in itself
@@ -92,7 +93,7 @@ func printCompleteness(e env, cfg *config.Config, c *archive.Completeness, how s
 	var missed []string
 	ents, _ := os.ReadDir(cfg.Archive.Dir)
 	for _, d := range ents {
-		if d.IsDir() && archive.ValidTenant(d.Name()) && !slices.Contains(c.Tenants, d.Name()) {
+		if _, err := tenant.Parse(d.Name()); err == nil && d.IsDir() && !slices.Contains(c.Tenants, d.Name()) {
 			missed = append(missed, d.Name())
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/rules"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/sigma"
 )
 
@@ -35,6 +36,11 @@ letters, which no rule saw), as 'omamori decode' reports them: the first ten of 
 file with their line and reason, and a line per file with its counts by reason; and a
 summary with the dead letters of all files and a table of matches by severity.
 
+Each file's line also says how many of its events met at least one rule's log source (a
+Windows channel, a dataset). A file whose events met none gets a warning that names the
+format it was read as and the formats that would fit: no rule could have matched it, so
+its zeros mean nothing.
+
 Flags:
 
 	-rules DIR
@@ -44,6 +50,12 @@ Flags:
 	-format F
 		the format of the files; by default it is detected from each file's first
 		bytes. One of: ` + strings.Join(decode.Names(), ", ") + `.
+
+Exit status:
+
+	0	every file was read, and every file with events had events some rule could see
+	1	an error
+	4	the events of some file met no rule's log source (see the warning)
 `,
 	run: runScan,
 }
@@ -74,7 +86,7 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	fmt.Fprintf(e.stderr, "%d rules compiled of %d\n", rep.Compiled, rep.Rules)
 
 	sc := scanner{out: bufio.NewWriterSize(e.stdout, 256<<10), stderr: e.stderr, rs: rs, m: rs.NewMatcher(), corr: rs.NewCorrelator(),
-		bySeverity: map[string]int{}, byRule: map[string]int{}}
+		bySeverity: map[severity.Level]int{}, byRule: map[string]int{}}
 	for _, name := range flags.Args() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -86,12 +98,23 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	if err := sc.out.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "%d events scanned, %d dead letters in %d of %d files\n", sc.events, sc.dead, sc.deadFiles, flags.NArg())
+	fmt.Fprintf(e.stderr, "%d events scanned, %d of them met a rule's log source, %d dead letters in %d of %d files\n",
+		sc.events, sc.met, sc.dead, sc.deadFiles, flags.NArg())
 	if sc.dead > 0 {
 		fmt.Fprintln(e.stderr, "hint: no rule saw the dead letters; 'omamori decode FILE' lists every one with its reason")
 	}
+	if len(sc.unseen) > 0 {
+		fmt.Fprintf(e.stderr, "warning: no rule could see the events of %d of %d files: the table counts only the others\n", len(sc.unseen), flags.NArg())
+	}
 	writeSummary(e.stderr, sc.bySeverity, sc.byRule)
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(sc.unseen) > 0 {
+		return exitStatus{hint(fmt.Errorf("scan: the events of %s met no rule's log source: no rule could match them, and the zeros above say nothing about them",
+			strings.Join(sc.unseen, ", ")), "read the warning above for the format that fits, and scan again with -format"), statusNoCoverage}
+	}
+	return nil
 }
 
 // deadShown is how many dead letters of a file scan prints one by one; the file's counts by
@@ -106,11 +129,14 @@ type scanner struct {
 	m      *sigma.Matcher
 	corr   *sigma.Correlator
 
-	bySeverity, byRule map[string]int
-	events, dead       int
-	deadFiles          int // files with at least one dead letter
-	buf                []byte
-	ms                 []sigma.Match
+	bySeverity   map[severity.Level]int
+	byRule       map[string]int
+	events, dead int
+	met          int      // events that met at least one rule's log source
+	unseen       []string // files with events none of which met one
+	deadFiles    int      // files with at least one dead letter
+	buf          []byte
+	ms           []sigma.Match
 }
 
 // file scans one file, and reports on standard error what it could not read.
@@ -130,6 +156,7 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 	}
 	var ev event.Event
 	events, dead := 0, map[decode.Reason]int{}
+	cov := coverage{covers: sc.rs.Covers}
 	for ctx.Err() == nil {
 		err := dr.Next(&ev)
 		if errors.Is(err, io.EOF) {
@@ -146,6 +173,7 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 			return fmt.Errorf("scan %s: %w", name, err)
 		}
 		events++
+		cov.observe(&ev)
 		sc.ms = sc.m.Match(&ev, sc.ms[:0])
 		for _, mt := range sc.ms {
 			sc.count(mt.Rule)
@@ -159,7 +187,7 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 		}
 	}
 	n := sumCounts(dead)
-	fmt.Fprintf(sc.stderr, "%s: %d events, %d dead letters (format %s)", name, events, n, format)
+	fmt.Fprintf(sc.stderr, "%s: %d events, %d met a rule's log source, %d dead letters (format %s)", name, events, cov.met, n, format)
 	if n > 0 {
 		reasons := slices.Sorted(maps.Keys(dead))
 		for i, r := range reasons {
@@ -175,6 +203,10 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 		sc.deadFiles++
 	}
 	fmt.Fprintln(sc.stderr)
+	if cov.warn(sc.stderr, name, format, events) {
+		sc.unseen = append(sc.unseen, name)
+	}
+	sc.met += cov.met
 	sc.events += events
 	sc.dead += n
 	return ctx.Err()
@@ -182,7 +214,7 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 
 func (sc *scanner) count(r sigma.RuleInfo) {
 	sc.bySeverity[r.Level]++
-	sc.byRule[r.Level+"\x00"+r.Title]++
+	sc.byRule[string(r.Level)+"\x00"+r.Title]++
 }
 
 func sumCounts[K comparable](m map[K]int) int {
@@ -193,9 +225,10 @@ func sumCounts[K comparable](m map[K]int) int {
 	return n
 }
 
-var levels = []string{"critical", "high", "medium", "low", "informational"}
-
-func writeSummary(w io.Writer, bySeverity, byRule map[string]int) {
+// writeSummary writes the matches by level, most severe first, and by rule within each level.
+func writeSummary(w io.Writer, bySeverity map[severity.Level]int, byRule map[string]int) {
+	levels := severity.All()
+	slices.Reverse(levels)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEVERITY\tMATCHES")
 	for _, l := range levels {
@@ -207,12 +240,9 @@ func writeSummary(w io.Writer, bySeverity, byRule map[string]int) {
 	for k := range byRule {
 		keys = append(keys, k)
 	}
-	rank := func(k string) int {
+	rank := func(k string) int { // most severe first, a level Sigma does not name last
 		l, _, _ := strings.Cut(k, "\x00")
-		if i := slices.Index(levels, l); i >= 0 {
-			return i
-		}
-		return len(levels)
+		return -severity.Level(l).Rank()
 	}
 	slices.SortFunc(keys, func(a, b string) int {
 		if ra, rb := rank(a), rank(b); ra != rb {
@@ -237,7 +267,7 @@ func appendMatch(dst []byte, file string, r sigma.RuleInfo, ev *event.Event) []b
 	dst = append(dst, `,"title":`...)
 	dst = event.AppendJSONString(dst, r.Title)
 	dst = append(dst, `,"level":`...)
-	dst = event.AppendJSONString(dst, r.Level)
+	dst = event.AppendJSONString(dst, string(r.Level))
 	dst = append(dst, `,"techniques":[`...)
 	for i, t := range r.Techniques() {
 		if i > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,13 +13,11 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 func TestScanRegressionCase(t *testing.T) {
-	sigmaDir := filepath.Join("..", "..", "..", "shared", "data", "sigma")
-	if _, err := os.Stat(filepath.Join(sigmaDir, "rules")); err != nil {
-		t.Skipf("SigmaHQ rules not found at %s (the shared test data): %v", sigmaDir, err)
-	}
+	sigmaDir := filepath.Dir(shareddata.Path(t, "sigma", "rules"))
 	// Potential CVE-2026-33829 Exploitation: two Sysmon events, as EVTX.
 	file := filepath.Join(sigmaDir, "regression_data", "rules-emerging-threats", "2026", "Exploits", "CVE-2026-33829",
 		"proc_creation_win_exploit_cve_2026_33829", "7c3a5b1d-9e2f-4a8c-b5d7-1e0f3c6a9b2d.evtx")
@@ -114,14 +113,18 @@ func TestScanReportsDeadLetters(t *testing.T) {
 		args: []string{"-format", "json", jsonFile},
 		want: []string{
 			jsonFile + ": decode json: line 2: syntax: invalid JSON",
-			jsonFile + ": 2 events, 12 dead letters (format json): 12 syntax (2 not shown)",
-			"2 events scanned, 12 dead letters in 1 of 1 files",
+			jsonFile + ": 2 events, 0 met a rule's log source, 12 dead letters (format json): 12 syntax (2 not shown)",
+			"warning: " + jsonFile + ": none of its 2 events met a rule's log source",
+			"2 events scanned, 0 of them met a rule's log source, 12 dead letters in 1 of 1 files",
 		},
 	}}
 	// A real Windows log from SigmaHQ's regression data, its second record overwritten.
-	evtx := filepath.Join("..", "..", "..", "shared", "data", "sigma", "regression_data", "rules-emerging-threats", "2025", "Malware", "Shai-Hulud",
-		"proc_creation_win_mal_shai_hulud_malicious_node_bun_execution", "5299fadf-f228-4526-8274-251db1960be9.evtx")
-	if b, err := os.ReadFile(evtx); err == nil {
+	if evtx, ok := shareddata.Optional(t, "sigma", "regression_data", "rules-emerging-threats", "2025", "Malware", "Shai-Hulud",
+		"proc_creation_win_mal_shai_hulud_malicious_node_bun_execution", "5299fadf-f228-4526-8274-251db1960be9.evtx"); ok {
+		b, err := os.ReadFile(evtx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		records := bytes.Split(b, []byte("\x2a\x2a\x00\x00")) // each record starts with its signature
 		if len(records) < 3 {
 			t.Fatalf("%s: %d record signatures, want at least 2", evtx, len(records)-1)
@@ -143,19 +146,19 @@ func TestScanReportsDeadLetters(t *testing.T) {
 			args: []string{corrupt, "-", jsonFile},
 			want: []string{
 				corrupt + ": decode evtx: syntax: chunk 1: record 2:",
-				corrupt + ": 5 events, 1 dead letters (format evtx): 1 syntax\n",
-				"-: 0 events, 0 dead letters",
-				"7 events scanned, 13 dead letters in 2 of 3 files",
+				corrupt + ": 5 events, 0 met a rule's log source, 1 dead letters (format evtx): 1 syntax\n",
+				"-: 0 events, 0 met a rule's log source, 0 dead letters",
+				"7 events scanned, 0 of them met a rule's log source, 13 dead letters in 2 of 3 files",
 			},
 		})
-	} else {
-		t.Logf("the real EVTX case is skipped: %v", err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// No rule is given, and omamori's own read neither Sysmon nor generic JSON: scan
+			// says that no rule could see these files.
 			_, stderr, err := runCLI(t, append([]string{"scan"}, tt.args...)...)
-			if err != nil {
-				t.Fatalf("omamori scan %v: %v\n%s", tt.args, err, stderr)
+			if st, ok := errors.AsType[exitStatus](err); !ok || st.status != statusNoCoverage {
+				t.Fatalf("omamori scan %v = %v, want exit status %d\n%s", tt.args, err, statusNoCoverage, stderr)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(stderr, w) {

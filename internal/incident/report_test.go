@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/omamori-project/omamori/internal/store"
+	"github.com/omamori-project/omamori/internal/decision"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -47,17 +47,17 @@ func TestReports(t *testing.T) {
 		return rec.Alerts[i].ID
 	}
 	at := func(min int) time.Time { return scenarioStart.Add(time.Duration(min) * time.Minute) }
-	for _, d := range []store.Decision{
-		{Action: "block", Scope: "ip", Value: "198.51.100.77", Reason: "brute force (policy block-attackers)", Origin: "rule",
-			OriginName: "behavior.brute_force", AlertID: alertOf("brute_force"), Status: "active", Created: at(1), Expires: at(1).Add(24 * time.Hour)},
+	for _, d := range []decision.Decision{
+		{Action: "block", Scope: "ip", Value: "198.51.100.77", Reason: "brute force (policy block-attackers)", Origin: decision.Origin{Kind: "rule",
+			Name: "behavior.brute_force"}, AlertID: alertOf("brute_force"), Status: "active", Created: at(1), Expires: at(1).Add(24 * time.Hour)},
 		{Action: "isolate", Scope: "ip", Value: "192.168.20.15", Reason: "lateral movement (policy isolate-lateral-movement)",
-			Origin: "rule", OriginName: "behavior.lateral_movement", AlertID: alertOf("lateral"), Status: "active", Created: at(12), Expires: at(12).Add(4 * time.Hour)},
+			Origin: decision.Origin{Kind: "rule", Name: "behavior.lateral_movement"}, AlertID: alertOf("lateral"), Status: "active", Created: at(12), Expires: at(12).Add(4 * time.Hour)},
 		{Action: "isolate", Scope: "ip", Value: "192.168.10.21", Reason: "ransomware (policy isolate-encrypting-hosts)",
-			Origin: "rule", OriginName: "behavior.ransomware_burst", AlertID: alertOf("ransomware_burst"), Status: "active", Created: at(14), Expires: at(14).Add(4 * time.Hour)},
-		{Action: "block", Scope: "range", Value: "198.51.100.0/24", Reason: "dry run", Origin: "rule", OriginName: "behavior.brute_force",
+			Origin: decision.Origin{Kind: "rule", Name: "behavior.ransomware_burst"}, AlertID: alertOf("ransomware_burst"), Status: "active", Created: at(14), Expires: at(14).Add(4 * time.Hour)},
+		{Action: "block", Scope: "range", Value: "198.51.100.0/24", Reason: "dry run", Origin: decision.Origin{Kind: "rule", Name: "behavior.brute_force"},
 			AlertID: alertOf("brute_force"), Status: "active", DryRun: true, Created: at(1), Expires: at(1).Add(time.Hour)},
 	} {
-		if _, err := e.st.Tenant(tenant).CreateDecision(ctx, "rule:"+d.OriginName, d); err != nil {
+		if _, err := e.st.Tenant(tenant).CreateDecision(ctx, "rule:"+d.Origin.Name, d); err != nil {
 			t.Fatal(err)
 		}
 	}

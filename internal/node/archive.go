@@ -3,9 +3,9 @@ package node
 import (
 	"net/http"
 
-	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/httpapi"
 )
 
 // mountArchive registers the archive's routes for the CLI beside a running server. The server
@@ -18,36 +18,36 @@ func (n *Node) mountArchive() {
 	n.API.Handle("GET /api/v1/archive/complete", auth.ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := tokenPrincipal(r)
 		if err != nil {
-			api.WriteError(w, http.StatusInternalServerError, err.Error(), "")
+			httpapi.WriteError(w, http.StatusInternalServerError, err.Error(), "")
 			return
 		}
 		c, err := archive.Complete(r.Context(), n.Archive, n.Bus)
 		if err != nil {
 			n.log.Error("compare the archive with the bus", "err", err)
-			api.WriteError(w, http.StatusServiceUnavailable, "the archive could not be compared with the bus", "look in the server's log")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "the archive could not be compared with the bus", "look in the server's log")
 			return
 		}
 		if !p.Has(auth.ScopeOperator) {
 			c = c.Only(p.Tenant)
 		}
-		api.WriteJSON(w, http.StatusOK, c)
+		httpapi.WriteJSON(w, http.StatusOK, c)
 	}))
 	n.API.Handle("POST /api/v1/archive/checkpoint", auth.ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := tokenPrincipal(r)
 		if err != nil {
-			api.WriteError(w, http.StatusInternalServerError, err.Error(), "")
+			httpapi.WriteError(w, http.StatusInternalServerError, err.Error(), "")
 			return
 		}
 		if _, synced := n.Archive.Size(p.Tenant); synced == 0 {
-			api.WriteError(w, http.StatusNotFound, "the archive holds no record of tenant "+p.Tenant, "")
+			httpapi.WriteError(w, http.StatusNotFound, "the archive holds no record of tenant "+p.Tenant, "")
 			return
 		}
 		c, err := n.Archive.Checkpoint(r.Context(), p.Tenant)
 		if err != nil {
 			n.log.Error("sign an archive checkpoint", "tenant", p.Tenant, "err", err)
-			api.WriteError(w, http.StatusServiceUnavailable, "the archive could not sign a checkpoint", "look in the server's log")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "the archive could not sign a checkpoint", "look in the server's log")
 			return
 		}
-		api.WriteJSON(w, http.StatusOK, map[string]any{"tenant": p.Tenant, "size": c.Size, "checkpoint": string(c.Note)})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tenant": p.Tenant, "size": c.Size, "checkpoint": string(c.Note)})
 	}))
 }

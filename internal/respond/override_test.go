@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -64,8 +65,8 @@ func principals() []principal {
 // shape is one decision against the inventory of testdata/assets.csv: protected says a
 // guardrail must hold it.
 type shape struct {
-	action    Action
-	scope     Scope
+	action    decision.Action
+	scope     decision.Scope
 	value     string
 	protected bool
 }
@@ -88,17 +89,17 @@ func shapes() []shape {
 		"192.0.2.80",        // the cloud EHR
 	}
 	for _, a := range addrs {
-		out = append(out, shape{ActionIsolate, ScopeIP, a, true}, shape{ActionBlock, ScopeIP, a, true})
+		out = append(out, shape{decision.ActionIsolate, decision.ScopeIP, a, true}, shape{decision.ActionBlock, decision.ScopeIP, a, true})
 	}
 	for _, r := range []string{"10.20.1.11/32", "10.20.1.0/24", "10.20.0.0/16", "10.0.0.0/8", "0.0.0.0/0",
 		"10.20.2.128/25", "10.20.3.4/30", "2001:db8:20::/64", "2001:db8::/32", "::/0", "::ffff:10.20.1.0/120", "10.40.0.0/24"} {
-		out = append(out, shape{ActionBlock, ScopeRange, r, true})
+		out = append(out, shape{decision.ActionBlock, decision.ScopeRange, r, true})
 	}
 	for _, d := range []string{"ehr.tokyo-general.example", "tokyo-general.example", "pump-07.icu.tokyo-medical.example",
 		"icu.tokyo-medical.example", "Tokyo-Medical.Example.", "cloud-ehr.vendor.example"} {
-		out = append(out, shape{ActionBlock, ScopeDomain, d, true})
+		out = append(out, shape{decision.ActionBlock, decision.ScopeDomain, d, true})
 	}
-	return append(out, shape{ActionBlock, ScopeIP, "203.0.113.7", false}, shape{ActionBlock, ScopeRange, "198.18.0.0/16", false})
+	return append(out, shape{decision.ActionBlock, decision.ScopeIP, "203.0.113.7", false}, shape{decision.ActionBlock, decision.ScopeRange, "198.18.0.0/16", false})
 }
 
 // TestGuardrailOverrideIsAPersonsAct tries every principal × every decision shape × override
@@ -112,7 +113,7 @@ func TestGuardrailOverrideIsAPersonsAct(t *testing.T) {
 	s, _, _, changed := newService(t, false)
 	ctx := t.Context()
 	ps, ss := principals(), shapes()
-	var held []Decision
+	var held []decision.Decision
 	for _, p := range ps {
 		for _, sh := range ss {
 			for _, override := range []bool{false, true} {
@@ -131,20 +132,20 @@ func TestGuardrailOverrideIsAPersonsAct(t *testing.T) {
 				case err != nil:
 					t.Errorf("%s: %v", what, err)
 				case sh.protected && override:
-					if d.Status != StatusActive || !strings.Contains(d.Guardrail, "(overridden by "+p.who.Name+")") {
+					if d.Status != decision.StatusActive || !strings.Contains(d.Guardrail, "(overridden by "+p.who.Name+")") {
 						t.Errorf("%s = %s %q; want active, the override recorded", what, d.Status, d.Guardrail)
 					}
 				case sh.protected:
-					if d.Status != StatusHeld || d.Guardrail == "" {
+					if d.Status != decision.StatusHeld || d.Guardrail == "" {
 						t.Errorf("%s = %s %q; want held by a guardrail", what, d.Status, d.Guardrail)
 					}
 					held = append(held, d)
 				default:
-					if d.Status != StatusActive {
+					if d.Status != decision.StatusActive {
 						t.Errorf("%s = %s %q; want active: nothing is protected there", what, d.Status, d.Guardrail)
 					}
 				}
-				if err == nil && d.Status == StatusActive && sh.protected && !p.approver {
+				if err == nil && d.Status == decision.StatusActive && sh.protected && !p.approver {
 					t.Errorf("%s made an active decision on a protected target: %+v", what, d)
 				}
 			}
@@ -179,7 +180,7 @@ func TestGuardrailOverrideIsAPersonsAct(t *testing.T) {
 		}
 	}
 	for _, d := range *changed {
-		if d.Status == StatusActive && protected[d.Value] && d.CreatedBy != "person:mori" {
+		if d.Status == decision.StatusActive && protected[d.Value] && d.CreatedBy != "person:mori" {
 			t.Errorf("an enforcer was told of active decision %d (%s %s) by %s", d.ID, d.Action, d.Value, d.CreatedBy)
 		}
 	}
@@ -190,10 +191,10 @@ func TestGuardrailOverrideIsAPersonsAct(t *testing.T) {
 			mori = p
 		}
 	}
-	if got, err := s.Approve(ctx, "tokyo", mori.who, held[0].ID, "ward confirmed"); err != nil || got.Status != StatusActive {
+	if got, err := s.Approve(ctx, "tokyo", mori.who, held[0].ID, "ward confirmed"); err != nil || got.Status != decision.StatusActive {
 		t.Errorf("Approve(%d) by the approver = %+v, %v; want active", held[0].ID, got, err)
 	}
-	still, err := s.List(ctx, "tokyo", store.DecisionFilter{Status: []string{string(StatusHeld)}})
+	still, err := s.List(ctx, "tokyo", store.DecisionFilter{Status: []decision.Status{decision.StatusHeld}})
 	if err != nil || len(still) != len(held)-1 {
 		t.Errorf("held after the attempts: %d, %v; want %d", len(still), err, len(held)-1)
 	}
@@ -206,13 +207,13 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 	c := &clock{t: t0}
 	var policies []Policy
 	for _, p := range []Policy{
-		{Name: "block-source", Action: ActionBlock},
-		{Name: "block-source-24", Action: ActionBlock, Prefix: 24, PrefixV6: 64},
-		{Name: "block-source-16", Action: ActionBlock, Prefix: 16, PrefixV6: 48},
-		{Name: "block-source-8", Action: ActionBlock, Prefix: 8, PrefixV6: 8},
-		{Name: "block-destination", Action: ActionBlock, Target: EntityDestination},
-		{Name: "isolate-host", Action: ActionIsolate, Target: EntityHost},
-		{Name: "isolate-source", Action: ActionIsolate},
+		{Name: "block-source", Action: decision.ActionBlock},
+		{Name: "block-source-24", Action: decision.ActionBlock, Prefix: 24, PrefixV6: 64},
+		{Name: "block-source-16", Action: decision.ActionBlock, Prefix: 16, PrefixV6: 48},
+		{Name: "block-source-8", Action: decision.ActionBlock, Prefix: 8, PrefixV6: 8},
+		{Name: "block-destination", Action: decision.ActionBlock, Target: EntityDestination},
+		{Name: "isolate-host", Action: decision.ActionIsolate, Target: EntityHost},
+		{Name: "isolate-source", Action: decision.ActionIsolate},
 	} {
 		p.TTL, p.Continue = time.Hour, true
 		policies = append(policies, p)
@@ -224,7 +225,7 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 	s.SetGuardrails("tokyo", hospitalGuardrails(t, false))
 	n := 0
 	for _, sh := range shapes() {
-		if sh.scope != ScopeIP || !sh.protected {
+		if sh.scope != decision.ScopeIP || !sh.protected {
 			continue
 		}
 		n++
@@ -238,7 +239,7 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 			t.Errorf("OnAlert(%s) made %d decisions, want one per policy (%d)", sh.value, len(ds), len(policies))
 		}
 		for _, d := range ds {
-			if d.Status == StatusActive {
+			if d.Status == decision.StatusActive {
 				t.Errorf("OnAlert(%s): policy made active %s %s %s", sh.value, d.Action, d.Scope, d.Value)
 			}
 		}
