@@ -94,9 +94,13 @@ type busBatch struct {
 // boundary is the end of a bus batch in a tenant's log: the blocks since the previous
 // boundary hold records records, and end with the batch mark. known says the previous
 // boundary is the tenant's one before (no retention deletion or start of the log between).
+// carry counts, for logs written before a batch could go on across segments, the records of
+// a block without a mark that ended the segment before the boundary's first block: there a
+// segment that filled up inside a batch ended with such a block, so it may be the batch's
+// first part (compare tries the run with and without it).
 type boundary struct {
-	prev, mark, records uint64
-	known               bool
+	prev, mark, records, carry uint64
+	known                      bool
 }
 
 // Complete compares the bus marks of the archive with the EVENTS stream: every message still
@@ -210,9 +214,9 @@ func (c *Completeness) compare(tenant string, msgs []busBatch, bounds []boundary
 		}
 		whole := bd.known && bd.prev+1 >= c.First // every message of the run is still on EVENTS
 		switch {
-		case bd.records == all && whole:
+		case (bd.records == all || bd.records+bd.carry == all) && whole:
 			flush()
-		case bd.records == last.records:
+		case bd.records == last.records || bd.records+bd.carry == last.records:
 			// The batch that ends the boundary is there, alone: those before it are not.
 			for _, m := range run[:len(run)-1] {
 				if m.records > 0 {
@@ -259,14 +263,14 @@ func (a *Archive) boundaries() map[string][]boundary {
 	out := map[string][]boundary{}
 	for name, t := range a.tenants {
 		var bs []boundary
-		var prev, records, end uint64
+		var prev, records, carry, end uint64
 		known := true
-		for _, s := range t.segs {
+		for si, s := range t.segs {
 			if s.head.First != end {
-				known, records = false, 0 // records deleted by retention
+				known, records, carry = false, 0, 0 // records deleted by retention
 			}
 			end = s.head.First
-			for _, f := range s.frames {
+			for fi, f := range s.frames {
 				if f.Head.First+uint64(f.Head.Count) > t.synced {
 					break
 				}
@@ -276,11 +280,17 @@ func (a *Archive) boundaries() map[string][]boundary {
 					continue
 				}
 				if f.Head.Mark == 0 {
-					records = 0 // records of no bus batch (retention's, omamori's own)
+					// Records of no bus batch (retention's, omamori's own), or, at the end of
+					// a segment of an older log, the first part of a batch.
+					carry = 0
+					if fi == len(s.frames)-1 && si < len(t.segs)-1 {
+						carry = records
+					}
+					records = 0
 					continue
 				}
-				bs = append(bs, boundary{prev: prev, mark: f.Head.Mark, records: records, known: known})
-				prev, records, known = f.Head.Mark, 0, true
+				bs = append(bs, boundary{prev: prev, mark: f.Head.Mark, records: records, carry: carry, known: known})
+				prev, records, carry, known = f.Head.Mark, 0, 0, true
 			}
 		}
 		out[name] = bs

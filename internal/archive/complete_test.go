@@ -270,3 +270,45 @@ func TestCompleteReportsWhatTheBusDropped(t *testing.T) {
 		t.Errorf("Complete gaps (-want +got):\n%s", diff)
 	}
 }
+
+// TestCompleteOlderLogAcrossSegments: a log written before a batch could go on across
+// segments ended a segment that filled up inside a batch with a block without a mark; such a
+// log still compares as complete.
+func TestCompleteOlderLogAcrossSegments(t *testing.T) {
+	ctx := t.Context()
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 3 {
+		if err := b.PublishEvents(ctx, "clinic-a", event.AppendBatch(nil, events[i*100:(i+1)*100])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := openTest(t, t.TempDir(), testKeys(t), func(o *Options) { o.SegmentBytes = 1 << 10 })
+	defer a.Close()
+	appendAll(t, a, "clinic-a", events[:200], 100)
+	// Batch 3 as the older archive wrote it: its first 56 records end the segment in a block
+	// without a mark, the other 44 begin the next one (the roll comes at record 256).
+	if err := a.Append(ctx, "clinic-a", 0, events[200:256]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(ctx, "clinic-a", 3, events[256:300]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.tenants["clinic-a"].segs); n != 2 {
+		t.Fatalf("the log has %d segments, want the batch across two", n)
+	}
+	c, err := Complete(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.OK() || c.Checked != 3 {
+		t.Errorf("Complete = gaps %v, problems %v, %d checked; want none, 3 checked", c.Gaps, c.Problems, c.Checked)
+	}
+}
