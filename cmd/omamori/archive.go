@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -177,7 +178,7 @@ func witnessInStore(ctx context.Context, cfg *config.Config, e env, a *archive.A
 		fmt.Fprintf(e.stderr, "note: the checkpoints signed now are not kept in the store (until the server next starts): %v\n", err)
 		return nil
 	}
-	a.AddWitness(ctx, archive.NewStoreWitness(st, a.PublicKey()))
+	a.AddStoreWitness(st)
 	return st
 }
 
@@ -225,7 +226,8 @@ func (c *checkpointFiles) String() string     { return strings.Join(*c, ",") }
 func (c *checkpointFiles) Set(v string) error { *c = append(*c, v); return nil }
 
 func archiveVerify(ctx context.Context, e env, fs *flag.FlagSet, cf *configFlags, args []string) error {
-	subUsage(fs, e, `usage: omamori archive verify [-checkpoint FILE]... [-no-store] [-config FILE] [-data-dir DIR]
+	subUsage(fs, e, `usage: omamori archive verify [-checkpoint FILE]... [-no-store] [-no-bus] [-server URL]
+	[-config FILE] [-data-dir DIR]
 
 Verify re-reads every segment of every hospital and checks every checksum, sequence
 number, authentication tag and record, recomputes each Merkle tree from its records and
@@ -233,8 +235,11 @@ compares it with the stored subtree hashes and every signed checkpoint. It print
 problem with its hospital, segment, block and record, and fails if there is any.
 It then compares the archive with the bus: every message still on the EVENTS stream up
 to the last one the archive holds must be in it, and each gap is printed by hospital and
-bus sequence range, and fails verify. It needs the master keys, and runs beside a server
-(the bus is compared there only through bus.listen).
+bus sequence range, and fails verify. It needs the master keys, and runs beside a server:
+the server holds the bus then, so verify asks it to compare (GET /api/v1/archive/complete,
+with the token of $OMAMORI_TOKEN, scope read: the token's hospital, or every hospital for
+a token with scope operator), or else reads the bus through bus.listen. If it can do
+neither, it says so and exits with status 3, not 0.
 
 A rollback — the last segments removed together with the checkpoints and tree hashes
 that cover them — leaves an archive that is consistent in itself, so verify also holds
@@ -249,7 +254,7 @@ it to checkpoints kept apart from it:
 
 And it fails when a hospital's checkpoints file is missing while its log holds records,
 or when a segment other than the last holds records no checkpoint covers (a checkpoint
-is signed whenever a new segment begins). Records after the newest checkpoint, in the
+is signed when the batch that begins a new segment ends). Records after the newest checkpoint, in the
 last segment, are normal: they are counted, and the server signs a checkpoint of them
 within archive.checkpoint_interval.
 
@@ -261,11 +266,25 @@ Flags:
 		do not read the metadata store (an archive copied elsewhere): verify says that
 		it was not checked against the store's checkpoints. Without it, a store that
 		cannot be read fails the verification.
+	-no-bus
+		do not compare the archive with the bus: verify says that it was not checked.
+	-server URL
+		the running server's API, asked to compare beside it (default `+defaultServer+`).
+
+Exit status:
+
+	0   the archive verifies, and every message on the bus up to its position is in it.
+	1   a problem or a gap was found (or the archive cannot be read).
+	3   the archive verifies in itself, but beside a running server it could not be
+	    compared with the bus: set $OMAMORI_TOKEN and -server, or bus.listen, or give
+	    -no-bus to verify the archive alone.
 
 `+configFlagsUsage)
 	var cpFiles checkpointFiles
 	fs.Var(&cpFiles, "checkpoint", "")
 	noStore := fs.Bool("no-store", false, "")
+	noBus := fs.Bool("no-bus", false, "")
+	server := fs.String("server", defaultServer, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -286,13 +305,14 @@ Flags:
 		}
 		known = append(known, archive.KnownCheckpoint{Source: "the checkpoint in " + name, Note: b})
 	}
+	var others []string
 	if !*noStore {
-		kept, err := storeCheckpoints(ctx, cfg)
+		kept, o, err := storeCheckpoints(ctx, cfg)
 		if err != nil {
 			return hint(fmt.Errorf("archive verify: the store's checkpoints: %w", err),
 				"check store.driver and store.dsn; for an archive copied without its store, run with -no-store")
 		}
-		known = append(known, kept...)
+		known, others = append(known, kept...), o
 	}
 	var total int64
 	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
@@ -317,6 +337,9 @@ Flags:
 	default:
 		fmt.Fprintf(e.stdout, "checked against %d checkpoints kept apart from the archive (the store's, and %d given by -checkpoint)\n", rep.Known, len(cpFiles))
 	}
+	if len(others) > 0 {
+		fmt.Fprintf(e.stdout, "note: the store also keeps checkpoints of other archives, not held against this one: %s\n", strings.Join(others, ", "))
+	}
 	if rep.Unsigned > 0 {
 		fmt.Fprintf(e.stdout, "%d records at the end are not yet under a checkpoint (the server signs one every %v)\n", rep.Unsigned, cfg.Archive.CheckpointInterval)
 	}
@@ -329,41 +352,63 @@ Flags:
 	if !rep.OK() {
 		return hint(fmt.Errorf("archive verify: %d problems", len(rep.Problems)), "keep the archive as it is for investigation; restore the named segments from a backup and verify again")
 	}
-	gaps, err := verifyComplete(ctx, e, cfg, keys)
+	if *noBus {
+		fmt.Fprintln(e.stdout, "completeness against the bus: not checked (-no-bus)")
+		fmt.Fprintln(e.stdout, "ok")
+		return nil
+	}
+	gaps, compared, err := verifyComplete(ctx, e, cfg, keys, *server)
 	if err != nil {
 		return err
 	}
 	if gaps > 0 {
 		return hint(fmt.Errorf("archive verify: %d gaps against the bus", gaps), "the named bus messages are not archived: keep the bus's data (data_dir/jetstream) until they are, and report it")
 	}
+	if !compared {
+		return exitStatus{hint(errors.New("archive verify: the archive verifies in itself, but its completeness against the bus was not checked"),
+			"set $OMAMORI_TOKEN (scope read; operator for every hospital) and -server to let the server compare, or bus.listen; or give -no-bus to verify the archive alone"), statusNotCompared}
+	}
 	fmt.Fprintln(e.stdout, "ok")
 	return nil
 }
 
-// storeCheckpoints returns the archive checkpoints the metadata store of cfg keeps. A SQLite
-// store that does not exist is an error, not an empty one: opening it would create it, and
-// a deleted store would pass for one that never knew a checkpoint.
-func storeCheckpoints(ctx context.Context, cfg *config.Config) ([]archive.KnownCheckpoint, error) {
+// storeCheckpoints returns the checkpoints of this archive (of cfg) that the metadata store of
+// cfg keeps, and the origins of the others it keeps: a store shared by several nodes, or one
+// that outlived an archive re-created after its key was lost, holds other archives' too, which
+// say nothing of this one. A SQLite store that does not exist is an error, not an empty one:
+// opening it would create it, and a deleted store would pass for one that never knew a
+// checkpoint.
+func storeCheckpoints(ctx context.Context, cfg *config.Config) ([]archive.KnownCheckpoint, []string, error) {
+	pub, err := os.ReadFile(filepath.Join(cfg.Archive.Dir, "signing.pub"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the archive's public key: %w", err)
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(string(pub)), "+")
 	if cfg.Store.Driver == "sqlite" && !strings.HasPrefix(cfg.Store.DSN, "file:") {
 		path, _, _ := strings.Cut(cfg.Store.DSN, "?")
 		if _, err := os.Stat(path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer st.Close()
 	cps, err := st.ArchiveCheckpoints(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]archive.KnownCheckpoint, len(cps))
-	for i, c := range cps {
-		out[i] = archive.KnownCheckpoint{Source: "the store's checkpoint", Note: c.Note}
+	var out []archive.KnownCheckpoint
+	var others []string
+	for _, c := range cps {
+		if i := strings.LastIndexByte(c.Origin, '/'); i < 0 || c.Origin[:i] != name {
+			others = append(others, c.Origin)
+			continue
+		}
+		out = append(out, archive.KnownCheckpoint{Source: "the store's checkpoint", Note: c.Note})
 	}
-	return out, nil
+	return out, others, nil
 }
 
 // queryFlags are the flags that select records.
@@ -554,7 +599,9 @@ it offline; docs/archive-verification.md gives the steps with other tools.
 A record can be proven only under a checkpoint that covers it. Without a server, export
 signs one of everything. Beside a running server, which holds the archive, export asks it
 for one (POST /api/v1/archive/checkpoint, with the token of $OMAMORI_TOKEN, scope read);
-if it cannot, and matching records are newer than the last checkpoint, export says how
+matching records archived after the server signed it are newer than the export: they are
+left out, and the bundle's signed query.json counts them (newer_omitted). If the server
+cannot be asked, and matching records are newer than the last checkpoint, export says how
 many and writes nothing, unless -partial.
 
 Flags:
@@ -586,9 +633,10 @@ Flags:
 	if err != nil {
 		return err
 	}
+	var signed uint64 // the size of the checkpoint the server signed for the export, 0 if none
 	a, err := openArchiveBeside(ctx, cf, e, func() {
 		c, err := (&clientFlags{server: *server}).client()
-		askCheckpoint(ctx, e, c, err, q.Tenant)
+		signed = askCheckpoint(ctx, e, c, err, q.Tenant)
 	})
 	if err != nil {
 		return err
@@ -600,8 +648,14 @@ Flags:
 	}
 	bar := newBar(e, a.TenantBytes(q.Tenant), "export")
 	export := a.Export
-	if *partial {
+	switch {
+	case *partial:
 		export = a.ExportPartial
+	case signed > 0:
+		// What was appended after the server signed is newer than this export.
+		export = func(ctx context.Context, q archive.Query, w io.Writer, progress func(int64)) (*archive.ExportStats, error) {
+			return a.ExportCovering(ctx, q, w, progress, signed)
+		}
 	}
 	st, err := export(ctx, q, f, func(b int64) { bar.Add64(b) })
 	bar.Finish()
@@ -621,7 +675,10 @@ Flags:
 	}
 	fmt.Fprintf(e.stdout, "%s: %d records, proven under checkpoint %s at size %d\npublic key: %s\n",
 		*outName, st.Records, st.Checkpoint.Origin, st.Checkpoint.Size, a.PublicKey())
-	if st.Newer > 0 {
+	switch {
+	case st.Newer > 0 && signed > 0 && !*partial:
+		fmt.Fprintf(e.stdout, "%d matching records were archived after the server signed the checkpoint, and are not in the bundle (it says so)\n", st.Newer)
+	case st.Newer > 0:
 		fmt.Fprintf(e.stdout, "partial: %d matching records newer than the checkpoint were left out (the bundle says so)\n", st.Newer)
 	}
 	return nil
@@ -629,9 +686,9 @@ Flags:
 
 // askCheckpoint asks the running server, through c (or, if c could not be made, cerr says
 // why), to sign a checkpoint of everything tenant's archive holds, for an export that reads
-// the archive read-only beside it. A failure is a note: the export then counts what the last
-// checkpoint leaves out.
-func askCheckpoint(ctx context.Context, e env, c *apiClient, cerr error, tenant string) {
+// the archive read-only beside it, and returns the size of the checkpoint it signed. A failure
+// is a note, and 0: the export then counts what the last checkpoint leaves out.
+func askCheckpoint(ctx context.Context, e env, c *apiClient, cerr error, tenant string) uint64 {
 	var got struct {
 		Tenant string
 		Size   uint64
@@ -645,9 +702,10 @@ func askCheckpoint(ctx context.Context, e env, c *apiClient, cerr error, tenant 
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "note: could not ask the server for a checkpoint of everything: %v\n", err)
-		return
+		return 0
 	}
 	fmt.Fprintf(e.stderr, "note: the server signed a checkpoint of %d records of %s\n", got.Size, tenant)
+	return got.Size
 }
 
 // statusUntrustedKey is verify-bundle's exit status for a bundle that verifies only under its

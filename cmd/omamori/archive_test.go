@@ -83,7 +83,7 @@ func appendArchive(t *testing.T, dataDir string, evs []event.Event) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.AddWitness(ctx, archive.NewStoreWitness(st, a.PublicKey()))
+	a.AddStoreWitness(st)
 	if err := a.Append(ctx, "default", a.Mark("default")+1, evs); err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +172,44 @@ func TestArchiveCommands(t *testing.T) {
 	}
 }
 
+// TestArchiveVerifyStoreShared: a store shared with another archive (another node, or an
+// archive re-created after its key was lost) holds that archive's checkpoints too, which are
+// not held against this one: verify notes them and passes.
+func TestArchiveVerifyStoreShared(t *testing.T) {
+	ctx := t.Context()
+	dd := t.TempDir()
+	evs := sshEvents(t)
+	appendArchive(t, dd, evs[:500])
+	st, err := store.Open(ctx, "sqlite", filepath.Join(dd, "omamori.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := keyring.New(keyring.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := archive.Open(ctx, archive.Options{Dir: t.TempDir(), Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.AddStoreWitness(st)
+	if err := other.Append(ctx, "default", 1, evs[500:600]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Checkpoint(ctx, "default"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runArchiveCLI(t, "verify", "-data-dir", dd)
+	if err != nil || !strings.Contains(out, "note: the store also keeps checkpoints of other archives, not held against this one: "+other.Origin("default")) ||
+		!strings.Contains(out, "checked against 1 checkpoints kept apart") || !strings.HasSuffix(out, "ok\n") {
+		t.Errorf("archive verify with a shared store = %q, %v; want ok against its own checkpoint, noting the other archive's", out, err)
+	}
+}
+
 // TestArchiveVerifyRollback puts an archive back to an earlier backup, whole and consistent
 // in itself, as an intruder would to hide what was logged after it: verify finds it against
 // the store's checkpoint, and against a checkpoint an authority kept, and says when it was
@@ -234,11 +272,20 @@ func TestArchiveVerifyRollback(t *testing.T) {
 // not cover the newest matching records: without a way to ask the server, export refuses and
 // says how many it would miss, or with -partial writes what is covered and says so; with a
 // token it asks the server for a checkpoint and misses nothing.
-func TestArchiveExportBesideServer(t *testing.T) {
+// testServer is a running server for the archive commands to run beside: its data
+// directory, tenant, API address and a token of scopes ingest and read.
+type testServer struct {
+	*node.Node
+	dir, tenant, server string
+	token               string
+}
+
+func startTestServer(t *testing.T, set ...string) *testServer {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	cfg, err := config.Load(config.Sources{Set: []string{"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.syslog=",
-		"ingest.batch_wait=10ms", "archive.checkpoint_interval=1h"}})
+	cfg, err := config.Load(config.Sources{Set: append([]string{"data_dir=" + dir, "http.listen=127.0.0.1:0", "ingest.syslog=",
+		"ingest.batch_wait=10ms"}, set...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,26 +293,61 @@ func TestArchiveExportBesideServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Shutdown(ctx)
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
 	tenant := cfg.Ingest.DefaultTenant
 	_, token, err := auth.Issue(ctx, n.Store.Tenant(tenant), "test", auth.Request{Name: "liaison", Scopes: []auth.Scope{auth.ScopeIngest, auth.ScopeRead}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := "http://" + n.HTTPAddr.String()
-	ingest := func(lines ...string) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, "POST", server+"/api/v1/ingest", strings.NewReader(strings.Join(lines, "\n")+"\n"))
-		req.Header.Set("Authorization", "Bearer "+token.Reveal())
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("ingest: %s", resp.Status)
-		}
+	return &testServer{Node: n, dir: dir, tenant: tenant, server: "http://" + n.HTTPAddr.String(), token: token.Reveal()}
+}
+
+// ingest sends lines of NDJSON to the server.
+func (s *testServer) ingest(t *testing.T, lines ...string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.server+"/api/v1/ingest", strings.NewReader(strings.Join(lines, "\n")+"\n"))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest: %s", resp.Status)
+	}
+}
+
+// TestArchiveVerifyBesideServer: beside a running server, which holds the bus, verify has the
+// server compare the archive with it; when it cannot, it says so with a status of its own.
+func TestArchiveVerifyBesideServer(t *testing.T) {
+	s := startTestServer(t)
+	s.ingest(t, `{"@timestamp":"2026-05-01T10:00:01Z","message":"login 1"}`, `{"@timestamp":"2026-05-01T10:00:02Z","message":"login 2"}`)
+	wctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := s.Archive.WaitSynced(wctx, s.tenant, 2); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OMAMORI_TOKEN", "")
+	out, _, err := runArchiveCLI(t, "verify", "-data-dir", s.dir, "-server", s.server)
+	var st exitStatus
+	if !errors.As(err, &st) || st.status != statusNotCompared || !strings.Contains(out, "NOT CHECKED") || strings.HasSuffix(out, "ok\n") {
+		t.Errorf("archive verify beside a server, no token = %q, %v; want exit status %d and NOT CHECKED", out, err, statusNotCompared)
+	}
+	if out, _, err := runArchiveCLI(t, "verify", "-data-dir", s.dir, "-no-bus"); err != nil || !strings.Contains(out, "not checked (-no-bus)") || !strings.HasSuffix(out, "ok\n") {
+		t.Errorf("archive verify -no-bus = %q, %v; want ok, saying the bus was not checked", out, err)
+	}
+	t.Setenv("OMAMORI_TOKEN", s.token)
+	out, _, err = runArchiveCLI(t, "verify", "-data-dir", s.dir, "-server", s.server)
+	if err != nil || !strings.Contains(out, "; the server compared ") || !strings.Contains(out, "\ncomplete: ") || !strings.HasSuffix(out, "ok\n") {
+		t.Errorf("archive verify beside a server with a token = %q, %v; want the server's comparison, complete, ok", out, err)
+	}
+}
+
+func TestArchiveExportBesideServer(t *testing.T) {
+	ctx := t.Context()
+	s := startTestServer(t, "archive.checkpoint_interval=1h")
+	n, dir, tenant, server := s.Node, s.dir, s.tenant, s.server
+	ingest := func(lines ...string) { t.Helper(); s.ingest(t, lines...) }
 	line := func(user string, i int) string {
 		return fmt.Sprintf(`{"@timestamp":"2026-05-01T10:00:%02dZ","message":"login %d","user.name":%q}`, i, i, user)
 	}
@@ -309,7 +391,7 @@ func TestArchiveExportBesideServer(t *testing.T) {
 		t.Errorf("verify-bundle of the partial export = %q, want it to say 2 were left out", v)
 	}
 
-	t.Setenv("OMAMORI_TOKEN", token.Reveal())
+	t.Setenv("OMAMORI_TOKEN", s.token)
 	out = bundle()
 	stdout, stderr, err = runArchiveCLI(t, "export", "-data-dir", dir, "-server", server, "-tenant", tenant, "-user", "alice", "-out", out)
 	if err != nil || !strings.Contains(stdout, ": 4 records") || !strings.Contains(stderr, "the server signed a checkpoint") {

@@ -187,7 +187,7 @@ func TestArchiveVerifyReportsBusGaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.AddWitness(ctx, archive.NewStoreWitness(st, a.PublicKey()))
+	a.AddStoreWitness(st)
 	err = b.ReadEvents(ctx, func(m bus.Msg) error {
 		if m.Seq <= 7 {
 			return nil

@@ -106,14 +106,20 @@ type Archive struct {
 	tenants map[string]*tenantLog
 	// witnesses are given every new checkpoint (AddWitness); unwitnessed are those signed
 	// (under mu) not yet given, kept only once there is a witness (witnessed). wmu serializes
-	// giving them and guards witnesses and witnessSizes, what each witness was last known to
-	// hold, by origin; witnessing counts the goroutines that give them (witnessLater).
-	witnesses    []Witness
-	witnessed    atomic.Bool
-	unwitnessed  []witnessed
-	wmu          sync.Mutex
-	witnessSizes []map[string]uint64
-	witnessing   sync.WaitGroup
+	// giving them and guards witnesses, witnessSizes (what each witness was last known to
+	// hold, by origin), witnessFailed (the newest checkpoint each did not take, by origin, to
+	// give again) and witnessRetry, the wait before that; witnessRetryAt is when it is over
+	// (Unix nanoseconds, 0 for nothing to give again). witnessing counts the goroutines that
+	// give them (witnessLater).
+	witnesses      []Witness
+	witnessed      atomic.Bool
+	unwitnessed    []witnessJob
+	wmu            sync.Mutex
+	witnessSizes   []map[string]uint64
+	witnessFailed  []map[string]witnessJob
+	witnessRetry   time.Duration
+	witnessRetryAt atomic.Int64
+	witnessing     sync.WaitGroup
 	// Discarded lists what Open cut off torn tails.
 	Discarded []Discard
 }
@@ -223,10 +229,12 @@ func (a *Archive) Close() error {
 	var err error
 	if !a.opts.ReadOnly && a.tenants != nil {
 		err = a.sync()
-		// The last checkpoints reach the witnesses before the logs close.
+		// The last checkpoints, and those a witness did not take, reach the witnesses before
+		// the logs close.
 		a.witnessing.Wait()
 		a.witnessAll(context.Background())
 	}
+	a.witnessing.Wait()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, t := range a.tenants {
@@ -374,7 +382,7 @@ func (a *Archive) sync() error {
 			errs = append(errs, fmt.Errorf("sync tenant %s: %w", t.name, err))
 			continue
 		}
-		if t.synced > t.cpSize() && a.opts.Now().Sub(t.cpTime()) >= a.opts.CheckpointEvery {
+		if t.synced > t.cpSize() && (t.cpDue || a.opts.Now().Sub(t.cpTime()) >= a.opts.CheckpointEvery) {
 			if _, err := t.checkpoint(); err != nil {
 				errs = append(errs, fmt.Errorf("checkpoint tenant %s: %w", t.name, err))
 			}
@@ -422,6 +430,12 @@ type tenantLog struct {
 	synced uint64 // records on disk
 	mark   uint64
 	w      *segWriter
+	// rolled are the writers of segments that filled up in the middle of the batch being
+	// appended: their blocks are written, with w's, when the batch ends (sync), so that what
+	// is on disk always ends a batch. cpDue says a segment was begun since the last
+	// checkpoint: the next sync signs one, so that every segment but the last is covered.
+	rolled []*segWriter
+	cpDue  bool
 	broken error // a failed write: the log takes no more until reopened
 	cps    []checkpoint
 	cpFile *os.File
@@ -453,9 +467,11 @@ func (a *Archive) openTenant(name string) (*tenantLog, error) {
 	for i, n := range names {
 		s, disc, err := a.scanSegment(filepath.Join(t.dir, n), i == len(names)-1)
 		if errors.Is(err, errEmptySegment) {
-			disc.Tenant = name
-			a.Discarded = append(a.Discarded, *disc)
-			a.log.Warn("removed a segment whose header was never completed", "tenant", name, "segment", n)
+			if disc != nil {
+				disc.Tenant = name
+				a.Discarded = append(a.Discarded, *disc)
+				a.log.Warn("removed a segment whose header was never completed", "tenant", name, "segment", n)
+			}
 			continue
 		}
 		if err != nil {
@@ -476,6 +492,14 @@ func (a *Archive) openTenant(name string) (*tenantLog, error) {
 		}
 		t.segs = append(t.segs, s)
 		next = s.end
+	}
+	if err := t.cutTornBatch(); err != nil {
+		return nil, err
+	}
+	if len(t.segs) > 0 {
+		next = t.segs[len(t.segs)-1].end
+	}
+	for _, s := range t.segs {
 		for _, f := range s.frames {
 			if m := f.Head.Mark &^ continued; m != 0 {
 				t.mark = max(t.mark, m)
@@ -519,8 +543,12 @@ func (a *Archive) scanSegment(path string, last bool) (*segInfo, *Discard, error
 	}
 	head, hlen, err := readSegHeader(io.NewSectionReader(f, 0, fi.Size()))
 	if err != nil {
-		if last && fi.Size() < 4096 && !a.opts.ReadOnly {
-			// A segment whose header was being written when the process died holds no record.
+		if last && fi.Size() < 4096 {
+			// A segment whose header was being written when the process died holds no record;
+			// beside a running server, one whose header is being written holds none yet.
+			if a.opts.ReadOnly {
+				return nil, nil, errEmptySegment
+			}
 			d := &Discard{Segment: filepath.Base(path), Bytes: fi.Size(), Reason: "segment header incomplete: " + err.Error()}
 			os.Remove(path)
 			return nil, d, errEmptySegment
@@ -550,9 +578,11 @@ func (a *Archive) scanSegment(path string, last bool) (*segInfo, *Discard, error
 		s.end += uint64(fr.Head.Count)
 		off += fr.Len
 	}
-	// A batch cut between its blocks is torn too: the last kept block must end its batch.
+	// A batch cut between its blocks is torn too: the last kept block of the log must end its
+	// batch. A segment before the last may end inside one, which goes on in the next segment
+	// (see cutTornBatch for a log that ends there).
 	keep := len(s.frames)
-	if bad != nil || off < fi.Size() || (keep > 0 && s.frames[keep-1].Head.Mark&continued != 0) {
+	if bad != nil || off < fi.Size() || (last && endsInBatch(s)) {
 		if !last {
 			if bad == nil {
 				bad = fmt.Errorf("%w: %d bytes after the last block", ErrCorrupt, fi.Size()-off)
@@ -595,9 +625,63 @@ func (a *Archive) scanSegment(path string, last bool) (*segInfo, *Discard, error
 
 var errEmptySegment = errors.New("archive: empty segment removed")
 
+// endsInBatch reports whether s's last block says its batch goes on.
+func endsInBatch(s *segInfo) bool {
+	return len(s.frames) > 0 && s.frames[len(s.frames)-1].Head.Mark&continued != 0
+}
+
+// cutTornBatch cuts off a batch that the log's last segments begin and do not end: the
+// process died while writing the segments of a batch that filled one (see roll), or, beside a
+// running server, it is writing them now. scanSegment has cut the last segment's part; the
+// segments that hold nothing else are removed, and the earlier part cut from the segment
+// before. No checkpoint covers them: checkpoints are signed at the end of a batch. A
+// read-only archive changes nothing and only leaves them out.
+func (t *tenantLog) cutTornBatch() error {
+	for len(t.segs) > 0 {
+		s := t.segs[len(t.segs)-1]
+		if len(s.frames) == 0 && len(t.segs) > 1 && endsInBatch(t.segs[len(t.segs)-2]) {
+			if !t.a.opts.ReadOnly {
+				if err := os.Remove(s.path); err != nil {
+					return fmt.Errorf("remove the segment of a torn batch: %w", err)
+				}
+				t.a.Discarded = append(t.a.Discarded, Discard{Tenant: t.name, Segment: s.name(), Bytes: s.size, Reason: "incomplete batch"})
+				t.a.log.Warn("removed a segment that holds only part of a batch", "tenant", t.name, "segment", s.name())
+			}
+			t.segs = t.segs[:len(t.segs)-1]
+			continue
+		}
+		if !endsInBatch(s) {
+			return nil
+		}
+		keep := len(s.frames)
+		for keep > 0 && s.frames[keep-1].Head.Mark&continued != 0 {
+			keep--
+		}
+		cut := s.hlen
+		if keep > 0 {
+			cut = s.frames[keep-1].Off + s.frames[keep-1].Len
+		}
+		if !t.a.opts.ReadOnly {
+			if err := os.Truncate(s.path, cut); err != nil {
+				return fmt.Errorf("cut torn batch: %w", err)
+			}
+			t.a.Discarded = append(t.a.Discarded, Discard{Tenant: t.name, Segment: s.name(), Offset: cut, Bytes: s.size - cut, Reason: "incomplete batch"})
+			t.a.log.Warn("discarded torn tail", "tenant", t.name, "segment", s.name(), "offset", cut, "bytes", s.size-cut, "reason", "incomplete batch")
+		}
+		s.frames = s.frames[:keep]
+		s.end, s.size = s.head.First, cut
+		for _, fr := range s.frames {
+			s.end += uint64(fr.Head.Count)
+		}
+	}
+	return nil
+}
+
 func (t *tenantLog) close() {
-	if t.w != nil && t.w.f != nil {
-		t.w.f.Close()
+	for _, w := range append(t.rolled, t.w) {
+		if w != nil && w.f != nil {
+			w.f.Close()
+		}
 	}
 	if t.tree != nil {
 		t.tree.close()
@@ -725,7 +809,8 @@ func (t *tenantLog) leafHashes(begin, end uint64) ([][]byte, error) {
 
 // segWriter appends to the last segment of a tenant.
 type segWriter struct {
-	f      *os.File
+	f      *os.File // nil until the segment's first sync creates it
+	head   []byte   // the encoded header, written when the file is created
 	seg    *segInfo
 	keys   *segKeys
 	bloomH *bloomHasher
@@ -847,19 +932,50 @@ func (t *tenantLog) sync() error {
 		return nil
 	}
 	t.seal(false)
-	w := t.w
+	// Oldest first: should the process die in between, the log on disk ends in the middle of
+	// the batch, which Open cuts off (see cutTornBatch) and the bus delivers again.
+	for len(t.rolled) > 0 {
+		w := t.rolled[0]
+		if err := t.write(w); err != nil {
+			return err
+		}
+		w.f.Close()
+		t.rolled = t.rolled[1:]
+	}
+	if err := t.write(t.w); err != nil {
+		return err
+	}
+	t.synced = t.w.seg.end
+	return t.tree.sync()
+}
+
+// write writes w's sealed blocks and fsyncs them, creating its segment first if it is new.
+func (t *tenantLog) write(w *segWriter) error {
+	if w.f == nil {
+		f, err := os.OpenFile(w.seg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("create segment: %w", err)
+		}
+		if _, err := f.Write(w.head); err != nil {
+			f.Close()
+			return fmt.Errorf("create segment %s: %w", w.seg.name(), err)
+		}
+		w.f = f
+		if err := syncDir(t.dir); err != nil {
+			return err
+		}
+	}
 	if len(w.out) > 0 {
 		if _, err := w.f.WriteAt(w.out, w.seg.size); err != nil {
 			return fmt.Errorf("write segment %s: %w", w.seg.name(), err)
 		}
-		if err := w.f.Sync(); err != nil {
-			return fmt.Errorf("sync segment %s: %w", w.seg.name(), err)
-		}
 		w.seg.size += int64(len(w.out))
 		w.out = w.out[:0]
 	}
-	t.synced = w.seg.end
-	return t.tree.sync()
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment %s: %w", w.seg.name(), err)
+	}
+	return nil
 }
 
 func (t *tenantLog) needRoll() bool {
@@ -884,44 +1000,23 @@ func (t *tenantLog) roll(first uint64) error {
 		}
 	}
 	if t.w != nil {
-		// The old segment ends here, synced. Should the process die before the batch that
-		// goes on in the new segment is synced, its first part stays and the bus delivers the
-		// whole batch again: a rare duplicate, never a loss.
-		if err := t.sync(); err != nil {
-			return err
-		}
-		// Every segment but the last is covered by a checkpoint: records that no checkpoint
-		// covers can only be at the end of the log, and 'archive verify' holds it to that.
-		if _, err := t.checkpoint(); err != nil {
-			return err
-		}
-		t.w.f.Close()
+		// The old segment ends here, in the middle of a batch (add rolls only there): its
+		// last block says the batch goes on, in the new segment, and both are written when
+		// the batch ends. The checkpoint that covers the old segment is signed then too, as
+		// every segment but the last is covered by one: records that no checkpoint covers
+		// can only be at the end of the log, and 'archive verify' holds it to that.
+		t.seal(true)
+		t.rolled = append(t.rolled, t.w)
+		t.cpDue = true
 	}
 	h, k, err := newSegment(t.a.opts.Keys, t.name, first, t.a.opts.Now())
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(t.dir, segName(first))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create segment: %w", err)
-	}
 	hb := h.encode()
-	if _, err := f.Write(hb); err != nil {
-		f.Close()
-		return fmt.Errorf("create segment: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("create segment: %w", err)
-	}
-	if err := syncDir(t.dir); err != nil {
-		f.Close()
-		return err
-	}
-	s := &segInfo{path: path, head: h, hlen: int64(len(hb)), keys: k, end: first, size: int64(len(hb))}
+	s := &segInfo{path: filepath.Join(t.dir, segName(first)), head: h, hlen: int64(len(hb)), keys: k, end: first, size: int64(len(hb))}
 	t.segs = append(t.segs, s)
-	t.w = &segWriter{f: f, seg: s, keys: k, bloomH: newBloomHasher(k.bloom), values: map[string]struct{}{}}
+	t.w = &segWriter{head: hb, seg: s, keys: k, bloomH: newBloomHasher(k.bloom), values: map[string]struct{}{}}
 	return nil
 }
 

@@ -349,3 +349,122 @@ func readLastKeyLine(t *testing.T, file string) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestBatchTornAcrossSegments: a batch that fills segments is on disk whole or not at all,
+// whatever part of its segments a crash left; the bus then delivers it again.
+func TestBatchTornAcrossSegments(t *testing.T) {
+	ctx := context.Background()
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	small := func(o *Options) { o.SegmentBytes, o.BlockBytes = 4<<10, 1<<10 }
+	for _, tc := range []struct {
+		name  string
+		crash func(t *testing.T, tl *tenantLog) // writes part of the batch, as a crash would leave it
+	}{
+		{"only the earlier segments written", func(t *testing.T, tl *tenantLog) {
+			for _, w := range tl.rolled {
+				if err := tl.write(w); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"the last segment's header cut short", func(t *testing.T, tl *tenantLog) {
+			for _, w := range tl.rolled {
+				if err := tl.write(w); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(tl.w.seg.path, tl.w.head[:len(tl.w.head)/2], 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the last block cut short", func(t *testing.T, tl *tenantLog) {
+			tl.seal(false)
+			for _, w := range append(tl.rolled, tl.w) {
+				if err := tl.write(w); err != nil {
+					t.Fatal(err)
+				}
+			}
+			last := tl.w.seg.frames[len(tl.w.seg.frames)-1]
+			if err := os.Truncate(tl.w.seg.path, last.Off+last.Len/2); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, keys := t.TempDir(), testKeys(t)
+			a := openTest(t, dir, keys, small)
+			appendAll(t, a, "clinic-a", events[:300], 100)
+			if err := a.Append(ctx, "clinic-a", 4, events[300:1500]); err != nil {
+				t.Fatal(err)
+			}
+			a.mu.Lock()
+			tl := a.tenants["clinic-a"]
+			if len(tl.rolled) < 2 {
+				t.Fatalf("the batch began %d new segments, want it to span three or more", len(tl.rolled))
+			}
+			tc.crash(t, tl)
+			tl.close() // the process dies: nothing more is written
+			a.lock.Close()
+			a.mu.Unlock()
+
+			ro := openTest(t, dir, keys, small, func(o *Options) { o.ReadOnly = true })
+			if all, _ := ro.Size("clinic-a"); all != 300 {
+				t.Errorf("read-only Size after the crash = %d, want 300", all)
+			}
+			ro.Close()
+			a = openTest(t, dir, keys, small)
+			defer a.Close()
+			if all, _ := a.Size("clinic-a"); all != 300 || a.Mark("clinic-a") != 3 {
+				t.Errorf("after the crash, Size = %d and Mark = %d, want 300 and 3 (the batch kept whole or not at all)", all, a.Mark("clinic-a"))
+			}
+			if len(a.Discarded) == 0 {
+				t.Error("Open discarded nothing, want the torn batch reported")
+			}
+			// Delivered again, the batch is archived once.
+			appendAll(t, a, "clinic-a", events[300:1500], 1200)
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Verify(ctx, dir, keys, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() || rep.Records != 1500 {
+				t.Errorf("Verify = %d records, problems %q; want 1500 and none", rep.Records, rep.Problems)
+			}
+			a = openTest(t, dir, keys, small)
+		})
+	}
+}
+
+// TestReadOnlyBesideNewSegment: beside a server that has just begun a segment and not yet
+// written its whole header, a read-only open sees the log without it.
+func TestReadOnlyBesideNewSegment(t *testing.T) {
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	dir, keys := t.TempDir(), testKeys(t)
+	a := openTest(t, dir, keys)
+	appendAll(t, a, "clinic-a", events[:512], 256)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := newSegment(keys, "clinic-a", 512, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 5, len(h.encode()) - 1} {
+		if err := os.WriteFile(filepath.Join(dir, "clinic-a", segName(512)), h.encode()[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ro, err := Open(context.Background(), Options{Dir: dir, Keys: keys, ReadOnly: true})
+		if err != nil {
+			t.Fatalf("read-only Open beside a segment header of %d bytes = %v, want the log without it", n, err)
+		}
+		if all, _ := ro.Size("clinic-a"); all != 512 {
+			t.Errorf("read-only Size beside a segment header of %d bytes = %d, want 512", n, all)
+		}
+		ro.Close()
+		if rep, err := Verify(context.Background(), dir, keys, nil); err != nil || !rep.OK() || rep.Records != 512 {
+			t.Errorf("Verify beside a segment header of %d bytes = %+v, %v; want 512 records and no problem", n, rep, err)
+		}
+	}
+}

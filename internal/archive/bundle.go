@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ type ExportStats struct {
 	Records    int
 	Checkpoint Checkpoint
 	// Newer counts the matching records that were left out because they are newer than the
-	// checkpoint (only ExportPartial leaves any out).
+	// checkpoint (only ExportPartial and ExportCovering leave any out).
 	Newer int
 }
 
@@ -85,8 +86,9 @@ type queryJSON struct {
 	ExportedAt string   `json:"exported_at"`
 	TreeSize   uint64   `json:"tree_size"`
 	Records    int      `json:"records"`
-	// NewerOmitted counts the matching records newer than the checkpoint that a partial export
-	// left out; a complete export has none.
+	// NewerOmitted counts the matching records newer than the checkpoint that the export left
+	// out: a partial one, or one beside a server of records appended after it signed the
+	// checkpoint; an export of everything has none.
 	NewerOmitted int `json:"newer_omitted,omitempty"`
 }
 
@@ -102,16 +104,26 @@ var bundleFiles = []string{"README.md", "query.json", "records.ndjson", "proofs.
 // server) can prove records only up to its latest stored checkpoint: if matching records are
 // newer, Export refuses with an *IncompleteError rather than write a bundle that misses them.
 func (a *Archive) Export(ctx context.Context, q Query, w io.Writer, progress func(int64)) (*ExportStats, error) {
-	return a.export(ctx, q, w, progress, false)
+	return a.export(ctx, q, w, progress, math.MaxUint64)
 }
 
 // ExportPartial is Export that, instead of refusing, leaves out the matching records newer
 // than the checkpoint and says how many in the bundle's signed query.json and in the stats.
 func (a *Archive) ExportPartial(ctx context.Context, q Query, w io.Writer, progress func(int64)) (*ExportStats, error) {
-	return a.export(ctx, q, w, progress, true)
+	return a.export(ctx, q, w, progress, 0)
 }
 
-func (a *Archive) export(ctx context.Context, q Query, w io.Writer, progress func(int64), partial bool) (*ExportStats, error) {
+// ExportCovering is Export beside a running server that signed, for this export, a checkpoint
+// of size records: what it held when asked. The matching records appended after it are newer
+// than the request, not missed by the bundle: they are left out and counted, as ExportPartial
+// does, without a refusal. It refuses only if the latest checkpoint is older than size.
+func (a *Archive) ExportCovering(ctx context.Context, q Query, w io.Writer, progress func(int64), size uint64) (*ExportStats, error) {
+	return a.export(ctx, q, w, progress, size)
+}
+
+// export writes the bundle; matching records newer than the checkpoint are a refusal when the
+// checkpoint is of fewer than covered records, and are left out and counted otherwise.
+func (a *Archive) export(ctx context.Context, q Query, w io.Writer, progress func(int64), covered uint64) (*ExportStats, error) {
 	if a.signer == nil {
 		return nil, errors.New("export: the archive's signing key is not available")
 	}
@@ -175,7 +187,7 @@ func (a *Archive) export(ctx context.Context, q Query, w io.Writer, progress fun
 		if q.Limit > 0 {
 			newer = min(newer, q.Limit-n)
 		}
-		if newer > 0 && !partial {
+		if newer > 0 && cp.Size < covered {
 			return nil, &IncompleteError{Tenant: q.Tenant, Checkpoint: cp.Size, Synced: synced, Newer: newer}
 		}
 	}

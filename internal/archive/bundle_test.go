@@ -202,6 +202,21 @@ func TestExportNewerThanCheckpoint(t *testing.T) {
 	if err != nil || rep.NewerOmitted != newer || rep.Checkpoint.Size != 1000 {
 		t.Errorf("VerifyBundle(partial) = %+v, %v; want newer_omitted %d at size 1000", rep, err, newer)
 	}
+	// Beside a server that signed the checkpoint of 1000 for this export, the records
+	// archived after it are newer than the request: left out and counted, not a refusal.
+	buf.Reset()
+	st, err = ro.ExportCovering(ctx, q, &buf, nil, 1000)
+	if err != nil || st.Newer != newer || st.Checkpoint.Size != 1000 {
+		t.Fatalf("ExportCovering(1000) = %+v, %v; want the bundle at 1000 with %d newer counted", st, err, newer)
+	}
+	if rep, err := VerifyBundle(bytes.NewReader(buf.Bytes()), ro.PublicKey()); err != nil || rep.NewerOmitted != newer {
+		t.Errorf("VerifyBundle(covering) = %+v, %v; want newer_omitted %d", rep, err, newer)
+	}
+	// A checkpoint of more than the archive read holds is not covered: a refusal.
+	buf.Reset()
+	if _, err := ro.ExportCovering(ctx, q, &buf, nil, 1500); !errors.As(err, &inc) || buf.Len() != 0 {
+		t.Errorf("ExportCovering(1500) with a checkpoint of 1000 = %v, %d bytes; want an IncompleteError", err, buf.Len())
+	}
 	// The writer signs a fresh checkpoint: nothing is left out.
 	buf.Reset()
 	st, err = a.Export(ctx, q, &buf, nil)

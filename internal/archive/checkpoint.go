@@ -338,8 +338,9 @@ func (t *tenantLog) checkpoint() (*Checkpoint, error) {
 	}
 	c := Checkpoint{Origin: origin, Size: t.synced, Root: root, Note: msg}
 	t.cps = append(t.cps, checkpoint{Checkpoint: c, time: t.a.opts.Now()})
+	t.cpDue = false
 	if t.a.witnessed.Load() {
-		t.a.unwitnessed = append(t.a.unwitnessed, witnessed{tenant: t.name, cp: c})
+		t.a.unwitnessed = append(t.a.unwitnessed, witnessJob{tenant: t.name, cp: c})
 	}
 	return &c, nil
 }

@@ -28,11 +28,36 @@ type Completeness struct {
 	Gaps []Gap
 	// Problems are bus marks of the archive that do not fit EVENTS: a mark past its end, or
 	// naming a message that is not the tenant's.
-	Problems []string
+	Problems []Problem
+	// Tenants are the tenants compared, sorted: those with messages on EVENTS or a log.
+	Tenants []string
 }
 
 // OK reports whether every message the archive should hold is there.
 func (c *Completeness) OK() bool { return len(c.Gaps) == 0 && len(c.Problems) == 0 }
+
+// Only returns what c found of tenant: its gaps and problems, and the gaps of messages the
+// bus dropped unread, whose tenants nobody knows. The counts stay those of the whole stream.
+func (c *Completeness) Only(tenant string) *Completeness {
+	o := *c
+	o.Gaps, o.Problems, o.Tenants = nil, nil, []string{tenant}
+	for _, g := range c.Gaps {
+		if g.Tenant == tenant || g.Dropped {
+			o.Gaps = append(o.Gaps, g)
+		}
+	}
+	for _, p := range c.Problems {
+		if p.Tenant == tenant {
+			o.Problems = append(o.Problems, p)
+		}
+	}
+	return &o
+}
+
+// markProblem is a Problem of tenant's bus marks, which have no place in a segment.
+func markProblem(tenant, format string, args ...any) Problem {
+	return Problem{Tenant: tenant, Block: -1, Record: -1, Offset: -1, Message: fmt.Sprintf(format, args...)}
+}
 
 // Gap is a run of one tenant's messages on EVENTS that the archive does not hold, or, when
 // Archived is not zero, holds a different number of records for.
@@ -43,9 +68,16 @@ type Gap struct {
 	Records     uint64 // the records they make
 	Mismatch    bool   // the archive holds records for the run, but not as many as the bus
 	Archived    uint64 // for a Mismatch, the records the archive holds for the run
+	// Dropped says the bus dropped the run (by bus.max_age or bus.max_bytes) after the
+	// archive's position, before the archive read it: its tenants and records are unknown.
+	Dropped bool
 }
 
 func (g Gap) String() string {
+	if g.Dropped {
+		return fmt.Sprintf("bus messages %d-%d (%d messages) were dropped by the bus before the archive read them: they are in no archive",
+			g.First, g.Last, g.Batches)
+	}
 	if g.Mismatch {
 		return fmt.Sprintf("tenant %s: bus messages %d-%d (%d batches, %d records) are in the archive as %d records",
 			g.Tenant, g.First, g.Last, g.Batches, g.Records, g.Archived)
@@ -62,9 +94,13 @@ type busBatch struct {
 // boundary is the end of a bus batch in a tenant's log: the blocks since the previous
 // boundary hold records records, and end with the batch mark. known says the previous
 // boundary is the tenant's one before (no retention deletion or start of the log between).
+// carry counts, for logs written before a batch could go on across segments, the records of
+// a block without a mark that ended the segment before the boundary's first block: there a
+// segment that filled up inside a batch ended with such a block, so it may be the batch's
+// first part (compare tries the run with and without it).
 type boundary struct {
-	prev, mark, records uint64
-	known               bool
+	prev, mark, records, carry uint64
+	known                      bool
 }
 
 // Complete compares the bus marks of the archive with the EVENTS stream: every message still
@@ -120,6 +156,13 @@ func Complete(ctx context.Context, a *Archive, b *bus.Bus) (*Completeness, error
 			}
 		}
 	})
+	// The stream's first message follows the archive's position, unless the bus dropped
+	// messages the archive never read. (st.First, read before the messages: those that left
+	// EVENTS while it was read may have been archived since the archive was opened.)
+	if st.First > c.Position+1 {
+		c.Gaps = append(c.Gaps, Gap{First: c.Position + 1, Last: st.First - 1, Batches: int(st.First - 1 - c.Position), Dropped: true})
+	}
+	c.Tenants = tenants
 	for _, t := range tenants {
 		c.compare(t, onBus[t], logs[t])
 	}
@@ -143,7 +186,7 @@ func (c *Completeness) compare(tenant string, msgs []busBatch, bounds []boundary
 	i := 0 // msgs[i:] are after the boundaries compared so far
 	for _, bd := range bounds {
 		if bd.mark > c.Last {
-			c.Problems = append(c.Problems, fmt.Sprintf("tenant %s: the archive holds bus message %d, but EVENTS ends at %d: the bus is not the one this archive followed", tenant, bd.mark, c.Last))
+			c.Problems = append(c.Problems, markProblem(tenant, "the archive holds bus message %d, but EVENTS ends at %d: the bus is not the one this archive followed", bd.mark, c.Last))
 			continue
 		}
 		j := i
@@ -162,7 +205,7 @@ func (c *Completeness) compare(tenant string, msgs []busBatch, bounds []boundary
 		}
 		if last == nil {
 			flush()
-			c.Problems = append(c.Problems, fmt.Sprintf("tenant %s: the archive holds bus message %d, which is not on EVENTS as a message of this tenant", tenant, bd.mark))
+			c.Problems = append(c.Problems, markProblem(tenant, "the archive holds bus message %d, which is not on EVENTS as a message of this tenant", bd.mark))
 			continue
 		}
 		var all uint64
@@ -171,9 +214,9 @@ func (c *Completeness) compare(tenant string, msgs []busBatch, bounds []boundary
 		}
 		whole := bd.known && bd.prev+1 >= c.First // every message of the run is still on EVENTS
 		switch {
-		case bd.records == all && whole:
+		case (bd.records == all || bd.records+bd.carry == all) && whole:
 			flush()
-		case bd.records == last.records:
+		case bd.records == last.records || bd.records+bd.carry == last.records:
 			// The batch that ends the boundary is there, alone: those before it are not.
 			for _, m := range run[:len(run)-1] {
 				if m.records > 0 {
@@ -220,14 +263,14 @@ func (a *Archive) boundaries() map[string][]boundary {
 	out := map[string][]boundary{}
 	for name, t := range a.tenants {
 		var bs []boundary
-		var prev, records, end uint64
+		var prev, records, carry, end uint64
 		known := true
-		for _, s := range t.segs {
+		for si, s := range t.segs {
 			if s.head.First != end {
-				known, records = false, 0 // records deleted by retention
+				known, records, carry = false, 0, 0 // records deleted by retention
 			}
 			end = s.head.First
-			for _, f := range s.frames {
+			for fi, f := range s.frames {
 				if f.Head.First+uint64(f.Head.Count) > t.synced {
 					break
 				}
@@ -237,11 +280,17 @@ func (a *Archive) boundaries() map[string][]boundary {
 					continue
 				}
 				if f.Head.Mark == 0 {
-					records = 0 // records of no bus batch (retention's, omamori's own)
+					// Records of no bus batch (retention's, omamori's own), or, at the end of
+					// a segment of an older log, the first part of a batch.
+					carry = 0
+					if fi == len(s.frames)-1 && si < len(t.segs)-1 {
+						carry = records
+					}
+					records = 0
 					continue
 				}
-				bs = append(bs, boundary{prev: prev, mark: f.Head.Mark, records: records, known: known})
-				prev, records, known = f.Head.Mark, 0, true
+				bs = append(bs, boundary{prev: prev, mark: f.Head.Mark, records: records, carry: carry, known: known})
+				prev, records, carry, known = f.Head.Mark, 0, 0, true
 			}
 		}
 		out[name] = bs

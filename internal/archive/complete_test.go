@@ -40,12 +40,13 @@ func completeBus(t *testing.T) *bus.Bus {
 }
 
 // archiveBus archives the messages of b up to 13 as Handle does, but for those skip names,
-// and then extra, and returns the archive opened read-only as verify opens it.
-func archiveBus(t *testing.T, b *bus.Bus, skip map[uint64]bool, extra func(*Archive)) *Archive {
+// and then extra, and returns the archive opened read-only as verify opens it. mod changes
+// the options of both opens.
+func archiveBus(t *testing.T, b *bus.Bus, skip map[uint64]bool, extra func(*Archive), mod ...func(*Options)) *Archive {
 	t.Helper()
 	ctx := t.Context()
 	dir, keys := t.TempDir(), testKeys(t)
-	a := openTest(t, dir, keys)
+	a := openTest(t, dir, keys, mod...)
 	err := b.ReadEvents(ctx, func(m bus.Msg) error {
 		if m.Seq > 13 || skip[m.Seq] {
 			return nil
@@ -64,9 +65,33 @@ func archiveBus(t *testing.T, b *bus.Bus, skip map[uint64]bool, extra func(*Arch
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ro := openTest(t, dir, keys, func(o *Options) { o.ReadOnly = true })
+	ro := openTest(t, dir, keys, append(mod, func(o *Options) { o.ReadOnly = true })...)
 	t.Cleanup(func() { ro.Close() })
 	return ro
+}
+
+// TestCompleteAcrossSegments: a segment that fills up in the middle of a bus batch leaves
+// the batch whole in the archive's marks, so a full archive compares as complete. With
+// segments of a few KiB, most of the 100-record batches begin in one segment and end in the
+// next (or the one after).
+func TestCompleteAcrossSegments(t *testing.T) {
+	b := completeBus(t)
+	for _, size := range []int64{8 << 10, 2 << 10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			a := archiveBus(t, b, nil, nil, func(o *Options) { o.SegmentBytes, o.BlockBytes = size, 1<<10 })
+			if n := len(a.tenants["clinic-a"].segs); n < 4 {
+				t.Fatalf("clinic-a has %d segments, want several", n)
+			}
+			c, err := Complete(t.Context(), a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.OK() || c.Checked != 13 || c.Position != 13 {
+				t.Errorf("Complete = gaps %v, problems %q, %d checked, position %d; want none, 13 checked, position 13",
+					c.Gaps, c.Problems, c.Checked, c.Position)
+			}
+		})
+	}
 }
 
 func TestCompleteFindsWhatTheArchiveMisses(t *testing.T) {
@@ -200,4 +225,90 @@ func acked(ctx context.Context, b *bus.Bus) bool {
 func ExampleGap() {
 	fmt.Println(Gap{Tenant: "default", First: 1, Last: 7, Batches: 7, Records: 6975})
 	// Output: tenant default: bus messages 1-7 (7 batches, 6975 records) are on EVENTS but not in the archive
+}
+
+// TestCompleteReportsWhatTheBusDropped: messages the bus dropped by its limits before the
+// archive read them are a gap, though they are no longer on EVENTS to compare.
+func TestCompleteReportsWhatTheBusDropped(t *testing.T) {
+	ctx := t.Context()
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	batch := func(i int) []byte { return event.AppendBatch(nil, events[i*100:(i+1)*100]) }
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir(), MaxBytes: int64(3 * len(batch(0)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir, keys := t.TempDir(), testKeys(t)
+	a := openTest(t, dir, keys)
+	defer a.Close()
+	for i := range 14 {
+		if err := b.PublishEvents(ctx, "clinic-a", batch(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i < 5 { // the archive reads 1-5 as they come, then stops
+			if err := a.AppendBatch(ctx, "clinic-a", uint64(i+1), batch(i)); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st, err := b.EventsState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.First <= 7 {
+		t.Fatalf("EVENTS starts at %d, want the bus to have dropped 1-6 or more", st.First)
+	}
+	c, err := Complete(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Gap{{First: 6, Last: st.First - 1, Batches: int(st.First - 6), Dropped: true}}
+	if diff := cmp.Diff(want, c.Gaps); diff != "" || c.OK() {
+		t.Errorf("Complete gaps (-want +got):\n%s", diff)
+	}
+}
+
+// TestCompleteOlderLogAcrossSegments: a log written before a batch could go on across
+// segments ended a segment that filled up inside a batch with a block without a mark; such a
+// log still compares as complete.
+func TestCompleteOlderLogAcrossSegments(t *testing.T) {
+	ctx := t.Context()
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 3 {
+		if err := b.PublishEvents(ctx, "clinic-a", event.AppendBatch(nil, events[i*100:(i+1)*100])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := openTest(t, t.TempDir(), testKeys(t), func(o *Options) { o.SegmentBytes = 1 << 10 })
+	defer a.Close()
+	appendAll(t, a, "clinic-a", events[:200], 100)
+	// Batch 3 as the older archive wrote it: its first 56 records end the segment in a block
+	// without a mark, the other 44 begin the next one (the roll comes at record 256).
+	if err := a.Append(ctx, "clinic-a", 0, events[200:256]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(ctx, "clinic-a", 3, events[256:300]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.tenants["clinic-a"].segs); n != 2 {
+		t.Fatalf("the log has %d segments, want the batch across two", n)
+	}
+	c, err := Complete(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.OK() || c.Checked != 3 {
+		t.Errorf("Complete = gaps %v, problems %v, %d checked; want none, 3 checked", c.Gaps, c.Problems, c.Checked)
+	}
 }

@@ -61,7 +61,7 @@ func (v *verifier) checkpointInGap(d Deletion, start uint64) {
 	nLeft := len(compact.RangeNodes(start, cp.Size, nil))
 	left, err := v.fact.NewRange(v.rng.Begin(), v.rng.End(), slices.Clone(v.rng.Hashes()))
 	if err != nil {
-		v.problem(d.Segment, -1, int64(cp.Size-1), -1, "check %s: %v", v.cpName(v.nextCP), err)
+		v.problem(d.Segment, -1, int64(cp.Size-1), -1, "check %s: %v", cp.name, err)
 		return
 	}
 	tile := v.fact.NewEmptyRange(start)
@@ -69,7 +69,7 @@ func (v *verifier) checkpointInGap(d Deletion, start uint64) {
 		h, ok := v.nodes[id]
 		if !ok {
 			v.problem(retentionFile, -1, int64(cp.Size-1), -1, "%s, of %d records, lies among the records deleted by retention with %s, and the retention file lacks the hashes to check it",
-				v.cpName(v.nextCP), cp.Size, d.Segment)
+				cp.name, cp.Size, d.Segment)
 			return
 		}
 		begin, end := id.Coverage()
@@ -82,19 +82,19 @@ func (v *verifier) checkpointInGap(d Deletion, start uint64) {
 				err = r.AppendRange(n, nil)
 			}
 			if err != nil {
-				v.problem(retentionFile, -1, int64(cp.Size-1), -1, "hashes kept for %s: %v", v.cpName(v.nextCP), err)
+				v.problem(retentionFile, -1, int64(cp.Size-1), -1, "hashes kept for %s: %v", cp.name, err)
 				return
 			}
 		}
 	}
 	if hs := tile.Hashes(); len(hs) != 1 || !bytes.Equal(hs[0], v.levels[0][start/tileSize*32:(start/tileSize+1)*32]) {
 		v.problem(retentionFile, -1, int64(start), -1, "the hashes kept for %s do not make the stored hash of records %d to %d (tree/L08 #%d): the retention file or the tree was altered",
-			v.cpName(v.nextCP), start, start+tileSize-1, start/tileSize)
+			cp.name, start, start+tileSize-1, start/tileSize)
 		return
 	}
 	if root, _ := left.GetRootHash(nil); !bytes.Equal(root, cp.Root) {
 		v.problem(d.Segment, -1, int64(cp.Size-1), -1, "the tree of %d records, through the records deleted by retention, does not match %s: the stored hashes or the retention file were altered",
-			cp.Size, v.cpName(v.nextCP))
+			cp.Size, cp.name)
 	}
 }
 

@@ -31,7 +31,8 @@ import (
 // Integers are big-endian; str is a uvarint length and bytes. first is the tree index of the
 // segment's (block's) first record, seq numbers the blocks of a segment from 0, mint and maxt
 // bound the records' times (Unix nanoseconds), mark is the caller's position (the bus sequence
-// of the batch), plain the length of the compressed records before encryption.
+// of the batch; its top bit set on every block of a batch but the last, also across a segment's
+// end), plain the length of the compressed records before encryption.
 //
 // The segment's data secret (32 random bytes) is wrapped by a master key (keyring.Wrapper)
 // with the context "omamori segment <tenant> <first>"; HKDF-SHA256 derives from it the block
@@ -85,11 +86,14 @@ func appendStr(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
+// errHeaderShort says a segment ends inside its header: being written, or torn.
+var errHeaderShort = errors.New("header cut short")
+
 // readSegHeader reads a segment header from r and returns it with its encoded length.
 func readSegHeader(r io.Reader) (*segHeader, int64, error) {
 	var fixed [12]byte
 	if _, err := io.ReadFull(r, fixed[:]); err != nil {
-		return nil, 0, fmt.Errorf("%w: header cut short", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: %w", ErrCorrupt, errHeaderShort)
 	}
 	if string(fixed[:8]) != segMagic {
 		return nil, 0, fmt.Errorf("%w: not an omamori segment (magic %q)", ErrCorrupt, fixed[:8])
@@ -100,7 +104,7 @@ func readSegHeader(r io.Reader) (*segHeader, int64, error) {
 	}
 	body := make([]byte, n+4)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, 0, fmt.Errorf("%w: header cut short", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: %w", ErrCorrupt, errHeaderShort)
 	}
 	crc := binary.BigEndian.Uint32(body[n:])
 	body = body[:n]

@@ -31,7 +31,7 @@ func tamperBase(t *testing.T) (string, *keyring.Ring, *store.Store) {
 	}
 	t.Cleanup(func() { st.Close() })
 	a := openTest(t, dir, keys, func(o *Options) { o.BlockBytes = 4 << 10; o.SegmentBytes = 6 << 10 })
-	a.AddWitness(context.Background(), NewStoreWitness(st, a.PublicKey()))
+	a.AddStoreWitness(st)
 	appendAll(t, a, "clinic-a", sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a"), 200)
 	if _, err := a.Checkpoint(context.Background(), "clinic-a"); err != nil {
 		t.Fatal(err)
@@ -431,7 +431,8 @@ func TestWitnessRefusesRollback(t *testing.T) {
 		o.SegmentBytes = 6 << 10
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
-	a.AddWitness(ctx, NewStoreWitness(st, a.PublicKey()))
+	a.AddStoreWitness(st)
+	a.witnessing.Wait()
 	if !strings.Contains(logs.String(), "a witness did not take") || !strings.Contains(logs.String(), "rolled back") {
 		t.Errorf("AddWitness(rolled-back archive) logged %q, want the witness's refusal naming a rollback", logs.String())
 	}

@@ -184,10 +184,8 @@ type verifier struct {
 	count  uint64
 	levels [maxLevels][]byte // the stored hash files
 	// cps are the checkpoints to compare the tree with, by size: those of the checkpoints
-	// file and the known ones (cpKnown), named by cpNames in problems.
-	cps     []checkpoint
-	cpNames []string
-	cpKnown []bool
+	// file and the known ones.
+	cps     []verifyCP
 	nextCP  int
 	known   []knownCP
 	fileCP  uint64 // the size of the newest checkpoint in the file
@@ -236,11 +234,9 @@ func (v *verifier) run(ctx context.Context) error {
 				v.problem("checkpoints", -1, -1, -1, "checkpoint %d has size %d, smaller than the %d before it", i, cps[i].Size, cps[i-1].Size)
 			}
 		}
-		v.cps = cps
 		v.rep.Checkpoints += len(cps)
 		for i := range cps {
-			v.cpNames = append(v.cpNames, fmt.Sprintf("checkpoint %d", i))
-			v.cpKnown = append(v.cpKnown, false)
+			v.cps = append(v.cps, verifyCP{checkpoint: cps[i], name: fmt.Sprintf("checkpoint %d", i)})
 			v.fileCP = max(v.fileCP, cps[i].Size)
 			if want := strings.SplitN(string(cps[i].Note), "\n", 2)[0]; !strings.HasSuffix(want, "/"+v.tenant) {
 				v.problem("checkpoints", -1, -1, -1, "checkpoint %d has origin %q, not of tenant %s", i, want, v.tenant)
@@ -298,12 +294,12 @@ func (v *verifier) run(ctx context.Context) error {
 	}
 	// Checkpoints beyond the records: records were removed from the end.
 	for ; !v.broken && v.nextCP < len(v.cps); v.nextCP++ {
-		if !v.cpKnown[v.nextCP] {
+		if cp := v.cps[v.nextCP]; !cp.known {
 			v.problem("checkpoints", -1, -1, -1, "%s covers %d records, but the segments hold only %d: records at the end were removed",
-				v.cpNames[v.nextCP], v.cps[v.nextCP].Size, n)
+				cp.name, cp.Size, n)
 		} else {
 			v.problem("", -1, -1, -1, "%s covers %d records, but the segments hold only %d: the archive was rolled back (its last records removed with the checkpoints that covered them)",
-				v.cpNames[v.nextCP], v.cps[v.nextCP].Size, n)
+				cp.name, cp.Size, n)
 		}
 	}
 	for j := 0; !v.broken && j < maxLevels; j++ {
@@ -549,6 +545,12 @@ func (v *verifier) segmentStart(it *vitem) bool {
 	v.rep.Segments++
 	name := it.name
 	if it.head == nil {
+		if it.last && errors.Is(it.herr, errHeaderShort) {
+			// Being begun beside a running server, or torn by a crash: it holds no record,
+			// and the writer's Open removes a torn one.
+			v.rep.Segments--
+			return false
+		}
 		if errors.Is(it.herr, ErrCorrupt) {
 			v.problem(name, -1, -1, 0, "header: %v", it.herr)
 		} else {
@@ -673,7 +675,7 @@ func (v *verifier) checkpointWithin(begin, end uint64) bool {
 // same note as one of the file's only confirms it.
 func (v *verifier) addKnown() {
 	for _, k := range v.known {
-		if slices.ContainsFunc(v.cps, func(c checkpoint) bool { return bytes.Equal(c.Note, k.Note) }) {
+		if slices.ContainsFunc(v.cps, func(c verifyCP) bool { return bytes.Equal(c.Note, k.Note) }) {
 			continue
 		}
 		if k.Size > v.fileCP {
@@ -681,9 +683,7 @@ func (v *verifier) addKnown() {
 				k.name, k.Size, v.fileCP)
 		}
 		i := sort.Search(len(v.cps), func(i int) bool { return v.cps[i].Size > k.Size })
-		v.cps = slices.Insert(v.cps, i, k.checkpoint)
-		v.cpNames = slices.Insert(v.cpNames, i, k.name)
-		v.cpKnown = slices.Insert(v.cpKnown, i, true)
+		v.cps = slices.Insert(v.cps, i, verifyCP{checkpoint: k.checkpoint, name: k.name, known: true})
 	}
 }
 
@@ -700,8 +700,13 @@ func (v *verifier) coveredSince(b []byte) bool {
 	return err == nil && len(cps) > 0 && slices.MaxFunc(cps, func(x, y checkpoint) int { return cmp.Compare(x.Size, y.Size) }).Size >= v.uncoveredEnd
 }
 
-// cpName names checkpoint i of v.cps in a problem.
-func (v *verifier) cpName(i int) string { return v.cpNames[i] }
+// verifyCP is a checkpoint the tree is compared with: of the checkpoints file, or known
+// (kept apart from the archive), and its name in problems.
+type verifyCP struct {
+	checkpoint
+	name  string
+	known bool
+}
 
 func (v *verifier) lastCPSize() uint64 {
 	if len(v.cps) == 0 {
@@ -735,7 +740,7 @@ func (v *verifier) checkpoints(seg string, block int, off int64) {
 		root, _ := v.rng.GetRootHash(nil)
 		if !bytes.Equal(root, v.cps[v.nextCP].Root) {
 			v.problem(seg, block, int64(v.rng.End()-1), off, "the tree of %d records does not match %s: records up to here were altered, removed or reordered",
-				v.rng.End(), v.cpName(v.nextCP))
+				v.rng.End(), v.cps[v.nextCP].name)
 		}
 		v.nextCP++
 	}

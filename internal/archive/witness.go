@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 )
@@ -121,45 +125,64 @@ func (w *StoreWitness) held(ctx context.Context, origin string) (*Checkpoint, er
 	return c, nil
 }
 
-// witnessed is a checkpoint to give to the witnesses.
-type witnessed struct {
+// witnessJob is a checkpoint to give to the witnesses.
+type witnessJob struct {
 	tenant string
 	cp     Checkpoint
 }
 
-// AddWitness gives w every checkpoint signed from now on, and the newest of each tenant's log
-// at once (returning when w has answered). Call it before the archive is written to, so that
-// w misses none.
-func (a *Archive) AddWitness(ctx context.Context, w Witness) {
+// A witness that did not take a checkpoint is given it again with the next delivery, or
+// after a wait that doubles from minWitnessRetry up to maxWitnessRetry while it fails.
+const (
+	minWitnessRetry = 10 * time.Second
+	maxWitnessRetry = 10 * time.Minute
+)
+
+// AddWitness gives w every checkpoint signed from now on, and the newest of each tenant's log,
+// in the background, as every delivery is (see witnessLater): a witness that is away never
+// holds up the caller. Call it before the archive is written to, so that w misses none.
+func (a *Archive) AddWitness(w Witness) {
 	a.wmu.Lock()
 	a.witnesses = append(a.witnesses, w)
 	a.witnessSizes = append(a.witnessSizes, map[string]uint64{})
+	a.witnessFailed = append(a.witnessFailed, map[string]witnessJob{})
 	a.witnessed.Store(true)
 	a.wmu.Unlock()
 	a.mu.Lock()
 	for _, t := range a.tenants {
 		if len(t.cps) > 0 {
-			a.unwitnessed = append(a.unwitnessed, witnessed{tenant: t.name, cp: t.cps[len(t.cps)-1].Checkpoint})
+			a.unwitnessed = append(a.unwitnessed, witnessJob{tenant: t.name, cp: t.cps[len(t.cps)-1].Checkpoint})
 		}
 	}
 	a.mu.Unlock()
-	a.witnessAll(ctx)
+	a.witnessLater()
 }
 
-// witnessLater gives the checkpoints signed since to the witnesses in a goroutine of its own:
-// a witness that is slow or away never holds up archiving. Close waits for it.
+// AddStoreWitness adds the witness that keeps the archive's checkpoints in st, the metadata
+// store, as every writer of the archive does (the server, and the commands that sign).
+func (a *Archive) AddStoreWitness(st CheckpointStore) {
+	a.AddWitness(NewStoreWitness(st, a.PublicKey()))
+}
+
+// witnessLater gives the checkpoints signed since, and those a witness did not take once
+// their wait is over, to the witnesses in a goroutine of its own: a witness that is slow or
+// away never holds up archiving. Close waits for it.
 func (a *Archive) witnessLater() {
 	a.mu.Lock()
 	pending := len(a.unwitnessed) > 0
 	a.mu.Unlock()
+	if r := a.witnessRetryAt.Load(); r != 0 && a.opts.Now().UnixNano() >= r && a.witnessRetryAt.CompareAndSwap(r, 0) {
+		pending = true
+	}
 	if pending {
 		a.witnessing.Go(func() { a.witnessAll(context.Background()) })
 	}
 }
 
-// witnessAll gives the checkpoints signed since the last call to every witness, each from the
-// size that witness was last known to hold. It never fails the caller: archiving goes on
-// while a witness is away, and what a witness refuses is logged as an error (a rollback, an
+// witnessAll gives every witness the newest checkpoint of each log that it has not taken:
+// signed since the last call, or refused or missed before. Each goes from the size that
+// witness was last known to hold. It never fails the caller: archiving goes on while a
+// witness is away, and what a witness refuses is logged as an error (a rollback, an
 // inconsistent checkpoint) for people to look into, and for 'archive verify' to find.
 func (a *Archive) witnessAll(ctx context.Context) {
 	a.wmu.Lock()
@@ -168,19 +191,44 @@ func (a *Archive) witnessAll(ctx context.Context) {
 	todo := a.unwitnessed
 	a.unwitnessed = nil
 	a.mu.Unlock()
-	for _, job := range todo {
-		for i, w := range a.witnesses {
+	failures := 0
+	for i, w := range a.witnesses {
+		for _, job := range newestJobs(a.witnessFailed[i], todo) {
 			if err := a.witnessOne(ctx, i, w, job); err != nil {
 				a.log.Error("a witness did not take the archive's checkpoint", "witness", i, "tenant", job.tenant,
 					"size", job.cp.Size, "err", err)
+				a.witnessFailed[i][job.cp.Origin] = job
+				failures++
+				continue
 			}
+			delete(a.witnessFailed[i], job.cp.Origin)
 		}
 	}
+	if failures == 0 {
+		a.witnessRetry = 0
+		a.witnessRetryAt.Store(0)
+		return
+	}
+	a.witnessRetry = min(max(2*a.witnessRetry, minWitnessRetry), maxWitnessRetry)
+	a.witnessRetryAt.Store(a.opts.Now().Add(a.witnessRetry).UnixNano())
+}
+
+// newestJobs returns the newest checkpoint of each origin among failed and todo, by origin:
+// a witness takes a newer checkpoint with the consistency proof from the one it holds, so
+// the older ones need not be given.
+func newestJobs(failed map[string]witnessJob, todo []witnessJob) []witnessJob {
+	by := maps.Clone(failed)
+	for _, j := range todo {
+		if have, ok := by[j.cp.Origin]; !ok || j.cp.Size >= have.cp.Size {
+			by[j.cp.Origin] = j
+		}
+	}
+	return slices.SortedFunc(maps.Values(by), func(x, y witnessJob) int { return strings.Compare(x.cp.Origin, y.cp.Origin) })
 }
 
 // witnessOne gives one checkpoint to witness i, following its answer once if it holds
 // another size than believed.
-func (a *Archive) witnessOne(ctx context.Context, i int, w Witness, job witnessed) error {
+func (a *Archive) witnessOne(ctx context.Context, i int, w Witness, job witnessJob) error {
 	old := a.witnessSizes[i][job.cp.Origin]
 	for attempt := 0; ; attempt++ {
 		if old > job.cp.Size {

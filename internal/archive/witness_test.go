@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,10 @@ type tlogWitness struct {
 	w    *StoreWitness
 	// forge, when set, signs with another key: the answer of something that is not the witness.
 	forge bool
+	// down, when set, answers 503, as a witness that is away; gate, when set, holds every
+	// request until it is closed.
+	down atomic.Bool
+	gate chan struct{}
 }
 
 func newTLogWitness(t *testing.T, logKey string) (*tlogWitness, string) {
@@ -48,6 +53,13 @@ func newTLogWitness(t *testing.T, logKey string) (*tlogWitness, string) {
 }
 
 func (tw *tlogWitness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if tw.gate != nil {
+		<-tw.gate
+	}
+	if tw.down.Load() {
+		http.Error(w, "away", http.StatusServiceUnavailable)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/add-checkpoint" {
 		http.NotFound(w, r)
 		return
@@ -123,7 +135,7 @@ func TestHTTPWitness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.AddWitness(ctx, w)
+	a.AddWitness(w)
 	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
 	appendAll(t, a, "clinic-a", events[:1000], 200)
 	if _, err := a.Checkpoint(ctx, "clinic-a"); err != nil {
@@ -147,7 +159,8 @@ func TestHTTPWitness(t *testing.T) {
 
 	// The backup put back, as a restarted server would find it.
 	b := openTest(t, backup, keys, mod)
-	b.AddWitness(ctx, w)
+	b.AddWitness(w)
+	b.witnessing.Wait()
 	if !strings.Contains(logs.String(), "rolled back") {
 		t.Errorf("a rolled-back archive's witness logged %q, want a rollback", logs.String())
 	}
@@ -157,7 +170,7 @@ func TestHTTPWitness(t *testing.T) {
 	logs.Reset()
 	tw.forge = true
 	c := openTest(t, dir, keys, mod)
-	c.AddWitness(ctx, w)
+	c.AddWitness(w)
 	appendAll(t, c, "clinic-a", events[:10], 10)
 	if _, err := c.Checkpoint(ctx, "clinic-a"); err != nil {
 		t.Fatal(err)
@@ -185,5 +198,52 @@ func TestNewHTTPWitnessKey(t *testing.T) {
 		if _, err := NewHTTPWitness("http://127.0.0.1:1", tt.vkey, nil); (err == nil) != tt.ok {
 			t.Errorf("NewHTTPWitness(%q) = %v, want ok %v", tt.vkey, err, tt.ok)
 		}
+	}
+}
+
+// TestWitnessAwayDoesNotHoldUpAndIsGivenAgain: AddWitness returns while the witness has not
+// answered, and a checkpoint the witness did not take while away is given to it again, with
+// the next delivery after a wait (driven by Sync) or at Close, though no newer one is signed.
+func TestWitnessAwayDoesNotHoldUpAndIsGivenAgain(t *testing.T) {
+	ctx := context.Background()
+	events := sample(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log", "clinic-a")
+	for _, tc := range []string{"after a wait", "at close"} {
+		t.Run(tc, func(t *testing.T) {
+			dir, keys := t.TempDir(), testKeys(t)
+			now := time.Now()
+			clock := func() time.Time { return now }
+			a := openTest(t, dir, keys, func(o *Options) { o.Now = clock })
+			appendAll(t, a, "clinic-a", events[:100], 100)
+			tw, vkey := newTLogWitness(t, a.PublicKey())
+			tw.gate = make(chan struct{})
+			tw.down.Store(true)
+			srv := httptest.NewServer(tw)
+			defer srv.Close()
+			w, err := NewHTTPWitness(srv.URL, vkey, srv.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.AddWitness(w) // returns though the witness holds the request
+			close(tw.gate)
+			a.witnessing.Wait()
+			if a.witnessRetryAt.Load() == 0 {
+				t.Fatal("the witness that was away has nothing to be given again")
+			}
+			tw.down.Store(false)
+			if tc == "after a wait" {
+				now = now.Add(maxWitnessRetry)
+				if err := a.Sync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				a.witnessing.Wait()
+			} else if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			kept, err := tw.w.store.ArchiveCheckpoint(ctx, a.Origin("clinic-a"))
+			if err != nil || !bytes.Contains(kept, []byte("\n100\n")) {
+				t.Errorf("the witness keeps %q, %v; want the checkpoint of 100 records it missed while away", kept, err)
+			}
+			a.Close()
+		})
 	}
 }

@@ -62,6 +62,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omamori-project/omamori/internal/tenant"
 )
@@ -123,6 +124,8 @@ type Config struct {
 	Prefix string
 
 	Logger *slog.Logger
+	// Registerer, if set, takes the bus's metrics.
+	Registerer prometheus.Registerer
 }
 
 // Bus is a connection to JetStream with the streams omamori uses. It is safe for concurrent use.
@@ -136,6 +139,8 @@ type Bus struct {
 	dead   string
 	alerts string
 	lock   *os.File // held while the embedded server owns DataDir
+	// unread counts the messages a consumer asked for that the stream no longer held.
+	unread prometheus.Counter
 }
 
 // Open starts the embedded server or connects to the external one, and makes sure the streams
@@ -145,7 +150,15 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Bus{cfg: cfg, log: log.With("component", "bus")}
+	b := &Bus{cfg: cfg, log: log.With("component", "bus"), unread: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "omamori_bus_dropped_unread_total",
+		Help: "Messages a durable consumer was to read from that the stream had already dropped by its limits (bus.max_age, bus.max_bytes): lost to that consumer.",
+	})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(b.unread); err != nil {
+			return nil, fmt.Errorf("open bus: %w", err)
+		}
+	}
 	b.events, b.dead, b.alerts = b.streamName(EventsStream), b.streamName(DeadLetterStream), b.streamName(AlertsStream)
 	if err := b.connect(ctx); err != nil {
 		b.Close()

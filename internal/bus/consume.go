@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ConsumeConfig configures a durable consumer of EVENTS.
@@ -212,9 +214,11 @@ func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfi
 
 // durableConsumer is a durable consumer and its stream.
 type durableConsumer struct {
-	s    jetstream.Stream
-	c    jetstream.Consumer
-	name string
+	s      jetstream.Stream
+	c      jetstream.Consumer
+	name   string
+	log    *slog.Logger
+	unread prometheus.Counter // Bus.unread
 	// recreate says the server predates the consumer reset API (nats-server 2.14, ADR-60),
 	// so a reset is made by recreating the consumer at the sequence instead.
 	recreate bool
@@ -276,7 +280,8 @@ func (b *Bus) durable(ctx context.Context, stream, name string) (*durableConsume
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
 	}
-	return &durableConsumer{s: s, c: c, name: name, recreate: serverBefore(b.nc.ConnectedServerVersion(), resetAPI)}, nil
+	return &durableConsumer{s: s, c: c, name: name, log: b.log, unread: b.unread,
+		recreate: serverBefore(b.nc.ConnectedServerVersion(), resetAPI)}, nil
 }
 
 // reset makes the consumer deliver from stream sequence seq, or from the first message after
@@ -291,6 +296,12 @@ func (d *durableConsumer) reset(ctx context.Context, seq uint64) (uint64, error)
 		}
 		if last := info.State.LastSeq; seq > last+1 {
 			return 0, fmt.Errorf("reset consumer %s to %d: %w (%s ends at %d)", d.name, seq, ErrStreamBehind, info.Config.Name, last)
+		}
+		// JetStream starts at the first message it holds: those before were never read.
+		if first := info.State.FirstSeq; seq < first {
+			d.log.Error("the stream dropped messages before the consumer read them (bus.max_age, bus.max_bytes): they are lost to it",
+				"consumer", d.name, "stream", info.Config.Name, "from", seq, "to", first-1, "messages", first-seq)
+			d.unread.Add(float64(first - seq))
 		}
 	}
 	if d.recreate {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestConsumeEventsAcksAfterFnAndRedeliversInOrder(t *testing.T) {
@@ -274,4 +275,41 @@ func TestServerBefore(t *testing.T) {
 			t.Errorf("serverBefore(%q, 2.14) = %v, want %v", tc.version, got, tc.want)
 		}
 	}
+}
+
+// TestConsumeFromDroppedMessagesCountsThem: a consumer asked to start at a message the
+// stream has dropped starts at its first, and the messages it never read are counted.
+func TestConsumeFromDroppedMessagesCountsThem(t *testing.T) {
+	forEachBus(t, func(t *testing.T, b *Bus) {
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		for i := range 10 {
+			if err := b.PublishEvents(ctx, "clinic-a", []byte(fmt.Sprintf("batch %d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := b.js.Stream(ctx, b.events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(ctx, jetstream.WithPurgeSequence(5)); err != nil { // as MaxAge would drop 1-4
+			t.Fatal(err)
+		}
+		var first uint64
+		runCtx, stop := context.WithCancel(ctx)
+		err = b.ConsumeEvents(runCtx, ConsumeConfig{Durable: "test", From: 2}, HandlerFunc(func(_ context.Context, msgs []Msg) error {
+			first = msgs[0].Seq
+			stop()
+			return nil
+		}))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("ConsumeEvents = %v, want %v", err, context.Canceled)
+		}
+		if first != 5 {
+			t.Errorf("ConsumeEvents from 2 delivered %d first, want 5 (the stream's first)", first)
+		}
+		if got := testutil.ToFloat64(b.unread); got != 3 {
+			t.Errorf("omamori_bus_dropped_unread_total = %v, want 3 (messages 2-4)", got)
+		}
+	})
 }

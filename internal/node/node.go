@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	}
 	n.Bus, err = bus.Open(ctx, bus.Config{
 		URL: cfg.Bus.URL, DataDir: cfg.DataDir, Listen: cfg.Bus.Listen, SyncInterval: interval,
-		MaxAge: cfg.Bus.MaxAge, MaxBytes: cfg.Bus.MaxBytes, Logger: log,
+		MaxAge: cfg.Bus.MaxAge, MaxBytes: cfg.Bus.MaxBytes, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start bus: %w", err)
@@ -153,13 +153,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	}
 	// Each checkpoint is kept in the store too, apart from the archive's disk, so that a
 	// rollback of the archive's directory shows in 'omamori archive verify'.
-	n.Archive.AddWitness(ctx, archive.NewStoreWitness(n.Store, n.Archive.PublicKey()))
+	n.Archive.AddStoreWitness(n.Store)
 	for _, cw := range cfg.Archive.Witnesses {
 		w, err := archive.NewHTTPWitness(cw.URL, cw.Key, &http.Client{Timeout: 10 * time.Second})
 		if err != nil {
 			return nil, fmt.Errorf("archive.witnesses: %w", err)
 		}
-		n.Archive.AddWitness(ctx, w)
+		n.Archive.AddWitness(w)
 	}
 	// The archive reads the bus as a consumer of its own, so events wait there while it is slow.
 	n.goServe("archive", func() error {
