@@ -21,6 +21,7 @@ import (
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/keyring"
 	"github.com/omamori-project/omamori/internal/node"
+	"github.com/omamori-project/omamori/internal/shareddata"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -41,7 +42,7 @@ func fillArchive(t *testing.T, dataDir string) {
 // sshEvents returns the OpenSSH sample's 2,000 events, of tenant default.
 func sshEvents(t *testing.T) []event.Event {
 	t.Helper()
-	f, err := os.Open(sharedData(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log"))
+	f, err := os.Open(shareddata.Path(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log"))
 	if err != nil {
 		t.Fatal(err)
 	}

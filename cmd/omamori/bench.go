@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
-	"testing"
 	"text/tabwriter"
 	"time"
 
@@ -89,7 +89,9 @@ func runBench(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 	for _, w := range which {
 		switch w {
 		case "decode":
-			benchDecode(e)
+			if err := benchDecode(e); err != nil {
+				return err
+			}
 		case "ingest":
 			fmt.Fprintf(e.stdout, "ingest: %d events over %d TCP connections, %d events per batch...\n", *events, *conns, *batch)
 			r, err := ingest.Bench(ctx, ingest.BenchOptions{Events: *events, Conns: *conns, BatchEvents: *batch})
@@ -127,7 +129,7 @@ func runBench(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 
 // benchDecode measures each decoder on records of its own format, decoding into one reused
 // event as the ingest pipeline does.
-func benchDecode(e env) {
+func benchDecode(e env) error {
 	routine := bytes.Split(bytes.TrimSuffix(scenario.Routine(10_000), []byte("\n")), []byte("\n"))
 	var fortigate, sshd, windows [][]byte
 	for _, l := range routine {
@@ -155,28 +157,62 @@ func benchDecode(e env) {
 	for _, s := range sets {
 		d, err := decode.New(s.format, decode.Options{Location: time.UTC})
 		if err != nil {
-			panic(err) // the formats are omamori's own
+			return fmt.Errorf("bench decode %s: %w", s.name, err)
 		}
 		size := 0
 		for _, r := range s.records {
 			size += len(r)
 		}
 		now := time.Now()
-		res := testing.Benchmark(func(b *testing.B) {
-			var ev event.Event
-			for i := 0; b.Loop(); i++ {
-				ev.Reset()
-				ev.Raw, ev.Received = s.records[i%len(s.records)], now
-				if err := d.Decode(&ev); err != nil {
-					b.Fatal(err)
-				}
+		var ev event.Event
+		var decodeErr error
+		res := loop(func(i int) {
+			ev.Reset()
+			ev.Raw, ev.Received = s.records[i%len(s.records)], now
+			if err := d.Decode(&ev); err != nil && decodeErr == nil {
+				decodeErr = err
 			}
 		})
-		ns := float64(res.T.Nanoseconds()) / float64(res.N)
+		if decodeErr != nil {
+			return fmt.Errorf("bench decode %s: %w", s.name, decodeErr)
+		}
+		ns := float64(res.elapsed.Nanoseconds()) / float64(res.n)
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.1f\t%.0f\t\n", s.name, ns, 1e9/ns,
-			float64(res.MemAllocs)/float64(res.N), float64(size)/float64(len(s.records))/ns*1e3)
+			float64(res.allocs)/float64(res.n), float64(size)/float64(len(s.records))/ns*1e3)
 	}
-	tw.Flush()
+	return tw.Flush()
+}
+
+// loopResult is what loop measured.
+type loopResult struct {
+	n       int           // calls of op
+	elapsed time.Duration // wall time of the n calls
+	allocs  uint64        // heap allocations made meanwhile
+}
+
+// loop calls op(0), op(1), ... on this goroutine for about a second and counts the time and
+// the heap allocations, as testing.Benchmark does with its default -benchtime. It is written
+// out here because importing testing would put the test framework and its flags into the
+// binary every hospital runs; omamori bench stays in that binary so that an operator measures
+// the server they run, with no Go toolchain.
+func loop(op func(i int)) loopResult {
+	const (
+		benchtime = time.Second
+		check     = 256 // calls between reads of the clock, so that reading it costs nothing per call
+	)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	n := 0
+	for time.Since(start) < benchtime {
+		for end := n + check; n < end; n++ {
+			op(n)
+		}
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	return loopResult{n: n, elapsed: elapsed, allocs: after.Mallocs - before.Mallocs}
 }
 
 // benchArchive measures the archive on each file: one pass for the size on disk (a repeated
@@ -291,15 +327,13 @@ func benchStage(e env) error {
 		}
 		events = append(events, ev)
 	}
-	res := testing.Benchmark(func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			stage.Observe(uint64(i), 0, &events[i%len(events)])
-			if i%1000 == 0 {
-				stage.Take()
-			}
+	res := loop(func(i int) {
+		stage.Observe(uint64(i), 0, &events[i%len(events)])
+		if i%1000 == 0 {
+			stage.Take()
 		}
 	})
 	fmt.Fprintf(e.stdout, "detect stage (hospital rules and behavioural detectors, routine gateway log): %.0f events/s on one core, %d allocs/event\n",
-		float64(res.N)/res.T.Seconds(), res.AllocsPerOp())
+		float64(res.n)/res.elapsed.Seconds(), res.allocs/uint64(res.n))
 	return nil
 }

@@ -8,17 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// sharedData returns the path of the project's shared test data, or skips.
-func sharedData(t *testing.T, rel string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data not found at %s (../shared beside the repository): %v", p, err)
-	}
-	return p
-}
+	"github.com/omamori-project/omamori/internal/shareddata"
+)
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
@@ -46,7 +38,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 }
 
 func TestDecodeOpenSSH(t *testing.T) {
-	file := sharedData(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log")
+	file := shareddata.Path(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log")
 	out, stderr, err := runCLI(t, "decode", "-year", "2015", file)
 	if err != nil {
 		t.Fatalf("omamori decode: %v\n%s", err, stderr)

@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // TestVulnImportAndFindings is the check: the real KEV catalogue and NVD records
 // imported, then a FortiGate on FortiOS 6.0.4 has CVE-2018-13379, known exploited and used by
 // ransomware; upgraded to 6.0.5, that finding is patched and no longer listed.
 func TestVulnImportAndFindings(t *testing.T) {
-	kev := sharedData(t, "vuln/kev/known_exploited_vulnerabilities.json")
+	kev := shareddata.Path(t, "vuln/kev/known_exploited_vulnerabilities.json")
 	nvd, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(kev)), "nvd", "*.json"))
 	if len(nvd) != 14 {
 		t.Fatalf("found %d NVD records, want 14", len(nvd))

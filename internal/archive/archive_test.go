@@ -16,22 +16,13 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
-
-// sharedData returns the path of a file of the project's shared test data, or skips.
-func sharedData(t testing.TB, rel string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data not found at %s (../shared beside the repository): %v", p, err)
-	}
-	return p
-}
 
 // sample decodes a shared sample file into events of tenant.
 func sample(t testing.TB, rel, tenant string) []event.Event {
 	t.Helper()
-	f, err := os.Open(sharedData(t, rel))
+	f, err := os.Open(shareddata.Path(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,12 @@ package archive
 import (
 	"context"
 	"testing"
+
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 func TestBenchSmall(t *testing.T) {
-	r, err := Bench(context.Background(), BenchOptions{File: sharedData(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log"), Events: 5000})
+	r, err := Bench(context.Background(), BenchOptions{File: shareddata.Path(t, "syslog/loghub/OpenSSH/OpenSSH_2k.log"), Events: 5000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"testing"
+
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // TestBenchFigures prints the figures of the aims; it runs only when asked
@@ -13,7 +15,7 @@ func TestBenchFigures(t *testing.T) {
 		t.Skip("set OMAMORI_BENCH=1 to print the archive's bench figures")
 	}
 	for _, f := range []string{"zeek/stratosphere/002-zeek-scenario-port-scanning/conn.log", "zeek/stratosphere/005-zeek-scenario-malicious/conn.log", "syslog/loghub/OpenSSH/OpenSSH_2k.log", "syslog/loghub/Linux/Linux_2k.log"} {
-		p := sharedData(t, f)
+		p := shareddata.Path(t, f)
 		one, err := Bench(context.Background(), BenchOptions{File: p, Events: -1})
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // runScenario decodes the ransomware scenario's records and returns every finding.
@@ -123,7 +123,7 @@ func TestScenarioPartitioned(t *testing.T) {
 // failures within Window (counted here with a regular expression and a sliding window over
 // the raw lines) is found, and nothing else.
 func TestOpenSSHBruteForce(t *testing.T) {
-	name := filepath.Join(sharedData(t), "syslog", "loghub", "OpenSSH", "OpenSSH_2k.log")
+	name := shareddata.Path(t, "syslog", "loghub", "OpenSSH", "OpenSSH_2k.log")
 	cfg := DefaultConfig()
 
 	// The independent count.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // feedFiles decodes Zeek logs (plain or gzip) into fn, in the order given.
@@ -86,7 +87,7 @@ func TestBeaconRITA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			feedFiles(t, ritaFiles(t, filepath.Join(sharedData(t), "zeek", "rita", "test_data", c.dir)), func(e *event.Event) {
+			feedFiles(t, ritaFiles(t, shareddata.Path(t, "zeek", "rita", "test_data", c.dir)), func(e *event.Event) {
 				en.Observe(nil, e)
 			})
 			scores := en.BeaconScores()

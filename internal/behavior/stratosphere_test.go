@@ -2,13 +2,13 @@ package behavior
 
 import (
 	"net/netip"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // TestPortScanStratosphere runs Stratosphere Laboratory's Nmap capture (one client,
@@ -20,7 +20,7 @@ func TestPortScanStratosphere(t *testing.T) {
 		t.Fatal(err)
 	}
 	var fs []Finding
-	n := feedFiles(t, []string{filepath.Join(sharedData(t), "zeek", "stratosphere", "002-zeek-scenario-port-scanning", "conn.log")}, func(e *event.Event) {
+	n := feedFiles(t, []string{shareddata.Path(t, "zeek", "stratosphere", "002-zeek-scenario-port-scanning", "conn.log")}, func(e *event.Event) {
 		fs = en.Observe(fs, e)
 	})
 	var scanners []string
@@ -38,7 +38,7 @@ func TestPortScanStratosphere(t *testing.T) {
 // connections (many keys, many findings: a hard case).
 func BenchmarkObserve(b *testing.B) {
 	var events []event.Event
-	feedFiles(b, []string{filepath.Join(sharedData(b), "zeek", "stratosphere", "002-zeek-scenario-port-scanning", "conn.log")}, func(e *event.Event) {
+	feedFiles(b, []string{shareddata.Path(b, "zeek", "stratosphere", "002-zeek-scenario-port-scanning", "conn.log")}, func(e *event.Event) {
 		events = append(events, *e)
 	})
 	b.ReportAllocs()
@@ -56,7 +56,7 @@ func BenchmarkObserve(b *testing.B) {
 // BenchmarkBeacons is one beacon sweep over RITA's proxy test set.
 func BenchmarkBeacons(b *testing.B) {
 	en, _ := New(DefaultConfig(), Shard{})
-	feedFiles(b, ritaFiles(b, filepath.Join(sharedData(b), "zeek", "rita", "test_data", "proxy")), func(e *event.Event) {
+	feedFiles(b, ritaFiles(b, shareddata.Path(b, "zeek", "rita", "test_data", "proxy")), func(e *event.Event) {
 		en.Observe(nil, e)
 	})
 	b.ReportAllocs()

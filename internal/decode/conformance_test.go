@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // Conformance tests of the firewall and VPN decoders: testdata/conformance/<vendor>.txt holds
@@ -149,7 +150,7 @@ func TestHostProcessProperty(t *testing.T) {
 			}
 		}
 	}
-	if dir := sharedDataOptional("syslog/loghub"); dir != "" {
+	if dir, ok := shareddata.Optional(t, "syslog/loghub"); ok {
 		for _, name := range []string{"OpenSSH/OpenSSH_2k.log", "Linux/Linux_2k.log"} {
 			b, err := os.ReadFile(filepath.Join(dir, name))
 			if err == nil {
@@ -187,15 +188,6 @@ func hostProcessViolation(e *event.Event, raw string) string {
 		return "process.name " + quoteShort(e.Process) + " is not a process of the record"
 	}
 	return ""
-}
-
-// sharedDataOptional returns the path of the shared test data elem, or "" when it is missing.
-func sharedDataOptional(elem string) string {
-	p := filepath.Join("..", "..", "..", "shared", "data", filepath.FromSlash(elem))
-	if _, err := os.Stat(p); err != nil {
-		return ""
-	}
-	return p
 }
 
 // TestTimeFromReceipt checks that a record whose time cannot be read keeps its time of arrival

@@ -1,7 +1,6 @@
 package decode
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -105,51 +104,5 @@ func TestEVTXGolden(t *testing.T) {
 		}
 		got, _, _ := jsonRender(t, p, "")
 		jsonGolden(t, "testdata/evtx/"+w+".golden", got)
-	}
-}
-
-// TestEVTXDamaged builds a file of three chunks from a real one, breaks the first chunk's
-// magic and a record of the second, and wants the reader to report both and go on.
-func TestEVTXDamaged(t *testing.T) {
-	var p string
-	for _, f := range winRegressionFiles(t, ".evtx") {
-		if strings.Contains(f, "file_event_win_anydesk_artefact") {
-			p = f
-		}
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := data[evtxFileHeaderSize : evtxFileHeaderSize+evtxChunkSize]
-	var file []byte
-	file = append(file, data[:evtxFileHeaderSize]...)
-	for range 3 {
-		file = append(file, chunk...)
-	}
-	file[evtxFileHeaderSize] = 'X'                                  // chunk 1: bad magic
-	file[evtxFileHeaderSize+evtxChunkSize+evtxChunkHeader+1] = 0x77 // chunk 2: first record's magic
-	r, _, err := NewReader(bytes.NewReader(file), "", Options{}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e event.Event
-	var events, errs int
-	for {
-		err := r.Next(&e)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if ReasonOf(err) != ReasonSyntax {
-				t.Fatalf("Next = %v, want a syntax error", err)
-			}
-			errs++
-			continue
-		}
-		events++
-	}
-	if events != 5 || errs != 2 {
-		t.Errorf("damaged file: %d events, %d errors; want 5 events (chunk 3), 2 errors", events, errs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // jsonBenchLines returns the non-blank lines of a file that decode without error in format.
@@ -81,16 +82,15 @@ func BenchmarkDecodeEVTXJSON(b *testing.B) {
 }
 
 func BenchmarkDecodeZeekJSON(b *testing.B) {
-	p := filepath.Join("..", "..", "..", "shared", "data", "zeek", "rita", "test_data", "json_with_all_fields", "conn.log")
+	p := shareddata.Path(b, "zeek", "rita", "test_data", "json_with_all_fields", "conn.log")
 	jsonBenchDecode(b, "zeek-json", jsonBenchLines(b, p, "zeek-json"))
 }
 
 // BenchmarkDecodeZeek decodes the data lines of a Stratosphere conn.log after its header.
 func BenchmarkDecodeZeek(b *testing.B) {
-	p := filepath.Join("..", "..", "..", "shared", "data", "zeek", "stratosphere", "005-zeek-scenario-malicious", "conn.log")
-	data, err := os.ReadFile(p)
+	data, err := os.ReadFile(shareddata.Path(b, "zeek", "stratosphere", "005-zeek-scenario-malicious", "conn.log"))
 	if err != nil {
-		b.Skipf("bench input: %v", err)
+		b.Fatal(err)
 	}
 	d := newZeekDecoder(Options{})
 	var lines [][]byte
@@ -120,8 +120,8 @@ func BenchmarkDecodeZeek(b *testing.B) {
 // BenchmarkReadEVTX reads a whole .evtx file; ns/op is per file, and the events per file
 // are reported.
 func BenchmarkReadEVTX(b *testing.B) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "data", "sigma", "regression_data",
-		"rules", "windows", "file", "file_event", "file_event_win_anydesk_artefact", "*.evtx"))
+	files, _ := filepath.Glob(filepath.Join(shareddata.Path(b, "sigma", "regression_data",
+		"rules", "windows", "file", "file_event", "file_event_win_anydesk_artefact"), "*.evtx"))
 	if len(files) == 0 {
 		b.Skip("no .evtx bench input")
 	}

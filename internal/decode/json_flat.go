@@ -19,7 +19,7 @@ import (
 // the text of one Windows XML element, rendered as {"#attributes":{"Name":..},"#text":..},
 // can be paired again.
 //
-// The EVTX reader fills the same structure from binary XML, which is how a .evtx record and
+// Package evtx fills the same structure from binary XML (jsonFlat is its Sink), which is how a .evtx record and
 // its JSON rendering come out as the same event.
 type jsonFlat struct {
 	data   []byte
@@ -253,9 +253,12 @@ func (f *jsonFlat) literal(obj int32, lit string, kind jsonKind) error {
 	return nil
 }
 
-func (f *jsonFlat) leaf(obj int32, kind jsonKind, v string) {
+func (f *jsonFlat) leaf(obj int32, kind jsonKind, v string) { f.leafAt(f.path, obj, kind, v) }
+
+// leafAt adds a leaf at path: the path of the value being read, or one the EVTX reader gives.
+func (f *jsonFlat) leafAt(path []byte, obj int32, kind jsonKind, v string) {
 	k0 := int32(len(f.keys))
-	f.keys = append(f.keys, f.path...)
+	f.keys = append(f.keys, path...)
 	f.leaves = append(f.leaves, jsonLeaf{k0: k0, k1: int32(len(f.keys)), obj: obj, kind: kind, val: v})
 }
 

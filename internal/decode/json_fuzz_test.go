@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // jsonSeedLines adds every line of the files matching pattern to the fuzz corpus.
@@ -104,13 +105,15 @@ func FuzzZeek(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	if logs, _ := filepath.Glob("../../../shared/data/zeek/stratosphere/*/*.log"); len(logs) > 0 {
+	if dir, ok := shareddata.Optional(f, "zeek/stratosphere"); ok {
+		logs, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
 		for _, p := range logs {
 			data, _ := os.ReadFile(p)
 			f.Add(data[:min(len(data), 4096)])
 		}
 	}
-	if logs, _ := filepath.Glob("../../../shared/data/zeek/rita/test_data/json_with_all_fields/*.log"); len(logs) > 0 {
+	if dir, ok := shareddata.Optional(f, "zeek/rita/test_data/json_with_all_fields"); ok {
+		logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 		for _, p := range logs {
 			data, _ := os.ReadFile(p)
 			line, _, _ := bytes.Cut(data, []byte{'\n'})
@@ -129,9 +132,11 @@ func FuzzZeek(f *testing.F) {
 func FuzzEVTXJSON(f *testing.F) {
 	jsonSeedLines(f, "testdata/evtxjson/*.json")
 	jsonSeedLines(f, "testdata/winlogbeat/*.json")
-	if files, _ := filepath.Glob("../../../shared/data/sigma/regression_data/rules/windows/builtin/security/*/*.json"); len(files) > 0 {
-		data, _ := os.ReadFile(files[0])
-		f.Add(data)
+	if dir, ok := shareddata.Optional(f, "sigma/regression_data/rules/windows/builtin/security"); ok {
+		if files, _ := filepath.Glob(filepath.Join(dir, "*", "*.json")); len(files) > 0 {
+			data, _ := os.ReadFile(files[0])
+			f.Add(data)
+		}
 	}
 	d, wb := newEVTXJSONDecoder(Options{}), newWinlogbeatDecoder(Options{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -139,21 +144,4 @@ func FuzzEVTXJSON(f *testing.F) {
 		jsonFuzzDecode(t, d, data)
 		jsonFuzzDecode(t, wb, data)
 	})
-}
-
-// FuzzEVTX reads binary files: the regression data's smallest .evtx files seed it.
-func FuzzEVTX(f *testing.F) {
-	files, _ := filepath.Glob("../../../shared/data/sigma/regression_data/rules/windows/*/*/*.evtx")
-	for _, p := range files[:min(len(files), 4)] {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		// The first records of the first chunk are where the templates are: keep the seeds
-		// small so the fuzzer spends its time there.
-		f.Add(data[:min(len(data), evtxFileHeaderSize+8192)])
-		f.Add(data)
-	}
-	f.Add([]byte("ElfFile\x00"))
-	f.Fuzz(func(t *testing.T, data []byte) { jsonFuzzStream(t, "evtx", data) })
 }

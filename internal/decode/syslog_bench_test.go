@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // BenchmarkDecodeText measures the line-of-text decoders per record (ns/op is per line) on
@@ -15,7 +16,7 @@ import (
 // testdata, and the Cisco ASA and PAN-OS conformance records. The event is reused, as a batch reuses its events.
 func BenchmarkDecodeText(b *testing.B) {
 	loghub := func(rel string) [][]byte {
-		raw, err := os.ReadFile(sharedData(b, rel))
+		raw, err := os.ReadFile(shareddata.Path(b, rel))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // Golden tests of the line-of-text decoders: testdata/<dir>/NAME.log holds one record a line,
@@ -114,7 +115,7 @@ func TestTextGoldenLoghub(t *testing.T) {
 		{"Linux", "Linux_2k.log", "testdata/linux/loghub_templates.golden"},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
-			dir := sharedData(t, "syslog/loghub/"+c.dir)
+			dir := shareddata.Path(t, "syslog/loghub/"+c.dir)
 			raw, err := os.ReadFile(filepath.Join(dir, c.log))
 			if err != nil {
 				t.Fatal(err)

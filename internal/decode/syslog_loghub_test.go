@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // The loghub samples (github.com/logpai/loghub) come with a CSV that its authors made from
@@ -143,7 +144,7 @@ func loghubCheck(t *testing.T, line string, msg string, e *event.Event, exps []l
 }
 
 func TestOpenSSHLoghub(t *testing.T) {
-	dir := sharedData(t, "syslog/loghub/OpenSSH")
+	dir := shareddata.Path(t, "syslog/loghub/OpenSSH")
 	evs := loghubDecode(t, filepath.Join(dir, "OpenSSH_2k.log"), Options{Location: time.UTC, Year: 2016})
 	rows := loghubCSV(t, filepath.Join(dir, "OpenSSH_2k.log_structured.csv"))
 	if len(evs) != 2000 || len(rows) != 2000 {
@@ -185,7 +186,7 @@ func TestOpenSSHLoghub(t *testing.T) {
 }
 
 func TestLinuxLoghub(t *testing.T) {
-	dir := sharedData(t, "syslog/loghub/Linux")
+	dir := shareddata.Path(t, "syslog/loghub/Linux")
 	evs := loghubDecode(t, filepath.Join(dir, "Linux_2k.log"), Options{Location: time.UTC, Year: 2005})
 	rows := loghubCSV(t, filepath.Join(dir, "Linux_2k.log_structured.csv"))
 	if len(evs) != 2000 || len(rows) != 2000 {

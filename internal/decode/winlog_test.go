@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // winRegressionFiles returns the files with extension ext under Sigma's regression_data.
 func winRegressionFiles(t testing.TB, ext string) []string {
 	t.Helper()
-	root := sharedData(t, "sigma", "regression_data")
+	root := shareddata.Path(t, "sigma", "regression_data")
 	var files []string
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ext) {

@@ -13,12 +13,13 @@ import (
 	"testing"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // TestZeekStratosphere decodes every Stratosphere Zeek log: no errors, and one event per
 // line that is not a header.
 func TestZeekStratosphere(t *testing.T) {
-	dir := sharedData(t, "zeek", "stratosphere")
+	dir := shareddata.Path(t, "zeek", "stratosphere")
 	logs, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
 	if len(logs) == 0 {
 		t.Fatalf("no logs in %s", dir)
@@ -44,7 +45,7 @@ func TestZeekStratosphere(t *testing.T) {
 // TestZeekGolden compares the first records of each Stratosphere log and of RITA's JSON and
 // TSV logs with golden files.
 func TestZeekGolden(t *testing.T) {
-	root := sharedData(t, "zeek")
+	root := shareddata.Path(t, "zeek")
 	var files []string
 	for _, pat := range []string{"stratosphere/*/*.log", "rita/test_data/json_with_all_fields/*.log",
 		"rita/test_data/proxy/conn.log", "rita/test_data/proxy/http.log", "rita/test_data/proxy/ssl.log",
@@ -65,7 +66,7 @@ func TestZeekGolden(t *testing.T) {
 // TestZeekRITA decodes every RITA log, plain or gzipped, TSV or JSON, with auto-detection,
 // and wants no errors.
 func TestZeekRITA(t *testing.T) {
-	root := sharedData(t, "zeek", "rita", "test_data")
+	root := shareddata.Path(t, "zeek", "rita", "test_data")
 	total := 0
 	err := filepath.WalkDir(root, func(p string, de os.DirEntry, err error) error {
 		if err != nil || de.IsDir() {

@@ -15,6 +15,7 @@ import (
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
 // TestWindowsShapesServed sends the same four attack events (internal/decode/testdata/windows)
@@ -24,10 +25,7 @@ import (
 // that each shape raises the same SigmaHQ alerts. Each shape's events get hosts of their own
 // (DC01.<shape>), so that their alerts stay apart.
 func TestWindowsShapesServed(t *testing.T) {
-	rules := filepath.Join("..", "..", "..", "shared", "data", "sigma", "rules", "windows")
-	if _, err := os.Stat(rules); err != nil {
-		t.Skipf("SigmaHQ rules not found at %s (the shared test data): %v", rules, err)
-	}
+	rules := shareddata.Path(t, "sigma", "rules", "windows")
 	cfg := testConfig(t, "ingest.batch_wait=10ms", "detect.sigma_rules=["+rules+"]",
 		"ingest.syslog=[{name: nxlog, protocol: tcp, listen: '127.0.0.1:0', format: nxlog}]")
 	n := startNode(t, cfg)

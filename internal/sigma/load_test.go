@@ -7,16 +7,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/omamori-project/omamori/internal/shareddata"
 )
 
-// sigmaData returns the SigmaHQ checkout under the shared test data, or skips.
+// sigmaData returns the SigmaHQ checkout under the shared test data, the folder that holds
+// its rules, or skips (fails under CI).
 func sigmaData(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "data", "sigma")
-	if _, err := os.Stat(filepath.Join(dir, "rules")); err != nil {
-		t.Skipf("SigmaHQ rules not found at %s (the shared test data): %v", dir, err)
-	}
-	return dir
+	return filepath.Dir(shareddata.Path(t, "sigma", "rules"))
 }
 
 func TestLoadSigmaHQ(t *testing.T) {
