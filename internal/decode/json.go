@@ -61,13 +61,22 @@ func (d *jsonDecoder) Decode(e *event.Event) error {
 func jsonWindowsKeys(f *jsonFlat) bool {
 	for i := range f.leaves {
 		p := f.keyOf(&f.leaves[i])
-		if len(p) < 5 || (p[0] != 'E' && p[0] != 'e' && p[0] != 'w') {
+		if len(p) < 7 {
 			continue
 		}
-		switch {
-		case string(p) == "EventID", string(p) == "event_id",
-			bytes.HasPrefix(p, []byte("winlog.")), bytes.HasPrefix(p, []byte("Event.")):
-			return true
+		switch p[0] {
+		case 'E':
+			if string(p) == "EventID" || bytes.HasPrefix(p, []byte("Event.")) {
+				return true
+			}
+		case 'e': // event.* keys of ECS documents come here: the length sends most away
+			if len(p) == 8 && string(p) == "event_id" {
+				return true
+			}
+		case 'w':
+			if bytes.HasPrefix(p, []byte("winlog.")) {
+				return true
+			}
 		}
 	}
 	return false
