@@ -19,7 +19,7 @@ import (
 var decodeCommand = command{
 	name:    "decode",
 	summary: "show what omamori understands of log files",
-	usage: `usage: omamori decode [-format F] [-tz ZONE] [-year YEAR] FILE...
+	usage: `usage: omamori decode [-format F] [-tz ZONE] [-year YEAR] [-explain] FILE...
 
 Decode reads log files and prints each record as omamori understood it: one line of
 JSON per event, with Elastic Common Schema field names (@timestamp, source.ip,
@@ -37,6 +37,13 @@ would fit.
 
 Flags:
 
+	-explain
+		instead of the JSON, print each record's ECS fields one a line, each with the
+		key=value pairs of the record it comes from ("source.ip  192.0.2.1  ←
+		srcip=192.0.2.1", "event.outcome  failure  ← action=deny"): the pairs without
+		which the decoder would give the field another value. Use it to check a new
+		appliance's logs field by field. Pairs are followed for key=value logs
+		(FortiGate, Sophos XG, SonicWall, LEEF); docs/field-maps.md has the maps of all.
 	-format F
 		the format of the files; by default it is detected from each file's first
 		bytes. One of: ` + strings.Join(decode.Names(), ", ") + `.
@@ -54,6 +61,7 @@ func runDecode(ctx context.Context, e env, fs *flag.FlagSet, args []string) erro
 	format := fs.String("format", "auto", "")
 	tz := fs.String("tz", "Asia/Tokyo", "")
 	year := fs.Int("year", 0, "")
+	explain := fs.Bool("explain", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,7 +80,7 @@ func runDecode(ctx context.Context, e env, fs *flag.FlagSet, args []string) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := decodeFile(ctx, e, out, name, *format, opts, logSources); err != nil {
+		if err := decodeFile(ctx, e, out, name, *format, opts, logSources, *explain); err != nil {
 			return err
 		}
 	}
@@ -80,8 +88,9 @@ func runDecode(ctx context.Context, e env, fs *flag.FlagSet, args []string) erro
 }
 
 // decodeFile prints the events of one file. logSources tells the events of a kind some Sigma
-// log source means: decode loads no rules, so it asks the mapping.
-func decodeFile(ctx context.Context, e env, out *bufio.Writer, name, format string, opts decode.Options, logSources func(*event.Event) bool) error {
+// log source means: decode loads no rules, so it asks the mapping. With explain, each event is
+// printed field by field with the vendor fields it came from (explainRecord).
+func decodeFile(ctx context.Context, e env, out *bufio.Writer, name, format string, opts decode.Options, logSources func(*event.Event) bool, explain bool) error {
 	f, err := openInput(name, e.stdin)
 	if err != nil {
 		return err
@@ -118,6 +127,12 @@ func decodeFile(ctx context.Context, e env, out *bufio.Writer, name, format stri
 		cov.observe(&ev)
 		ev.Received = time.Time{} // the output shows the record, not when this command ran
 		buf = event.AppendECS(buf[:0], &ev)
+		if explain {
+			if err := explainRecord(out, events, format, ev.Raw, opts); err != nil {
+				return fmt.Errorf("decode %s: %w", name, err)
+			}
+			continue
+		}
 		if _, err := out.Write(buf); err != nil {
 			return err
 		}

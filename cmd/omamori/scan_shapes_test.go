@@ -89,28 +89,29 @@ func TestScanWindowsShapes(t *testing.T) {
 	}
 }
 
-// TestScanNoCoverage scans NXLog's JSON read as generic JSON: the events are read, no rule's
-// log source is met, and scan says so, names the format that fits, and exits with its own
-// status.
+// TestScanNoCoverage scans NXLog's syslog-framed JSON read as plain syslog: the events are
+// read, no rule's log source is met, and scan says so, names the format that fits, and exits
+// with its own status. (Read as generic JSON, NXLog's records are now handed to the nxlog
+// reader, so that is no longer a case of no coverage.)
 func TestScanNoCoverage(t *testing.T) {
 	rules := sigmaWindowsRules(t)
-	file := filepath.Join(windowsShapes, "nxlog.json")
-	got, stderr, err := scanTitles(t, "-rules", rules, "-format", "json", file)
+	file := filepath.Join(windowsShapes, "nxlog-syslog.log")
+	got, stderr, err := scanTitles(t, "-rules", rules, "-format", "syslog", file)
 	if len(got) != 0 {
-		t.Errorf("scan -format json %s matched %v, want nothing", file, got)
+		t.Errorf("scan -format syslog %s matched %v, want nothing", file, got)
 	}
 	var st exitStatus
 	if !errors.As(err, &st) || st.status != statusNoCoverage {
-		t.Fatalf("scan -format json %s = %v, want exit status %d", file, err, statusNoCoverage)
+		t.Fatalf("scan -format syslog %s = %v, want exit status %d", file, err, statusNoCoverage)
 	}
 	for _, want := range []string{
-		"nxlog.json: 4 events, 0 met a rule's log source",
+		"nxlog-syslog.log: 4 events, 0 met a rule's log source",
 		"warning: " + file + ": none of its 4 events met a rule's log source",
-		"read as format json",
+		"read as format syslog",
 		"-format nxlog",
 	} {
 		if !strings.Contains(stderr, want) {
-			t.Errorf("scan -format json %s: standard error lacks %q:\n%s", file, want, stderr)
+			t.Errorf("scan -format syslog %s: standard error lacks %q:\n%s", file, want, stderr)
 		}
 	}
 	// The same file in the format it is in: no warning, status 0.
@@ -121,13 +122,13 @@ func TestScanNoCoverage(t *testing.T) {
 
 // TestDecodeCoverage checks decode's count of the events Sigma rules can see, and its warning.
 func TestDecodeCoverage(t *testing.T) {
-	file := filepath.Join(windowsShapes, "nxlog.json")
+	file := filepath.Join(windowsShapes, "nxlog-syslog.log")
 	for _, tt := range []struct {
 		format, want string
 		warn         bool
 	}{
 		{"auto", "4 events, 4 met a Sigma log source, 0 dead letters (format nxlog)", false},
-		{"json", "4 events, 0 met a Sigma log source, 0 dead letters (format json)", true},
+		{"syslog", "4 events, 0 met a Sigma log source, 0 dead letters (format syslog)", true},
 	} {
 		var stdout, stderr bytes.Buffer
 		e := env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}

@@ -13,9 +13,14 @@ import (
 // jsonDecoder decodes generic JSON documents, one per line. Fields with Elastic Common
 // Schema names, nested ({"source":{"ip":..}}) or dotted ("source.ip"), fill the common
 // fields; everything else is kept flat under its dotted path.
+//
+// A record that is a Windows event in one of the JSON shapes shippers write (NXLog,
+// Winlogbeat, Log Analytics, evtx_dump) is handed to that shape's decoder, so a client that
+// posts it without naming the format still reaches the Windows rules.
 type jsonDecoder struct {
 	opts Options
 	f    jsonFlat
+	win  *winAnyDecoder // made when a record first looks like a Windows event
 }
 
 func newJSONDecoder(opts Options) Decoder { return &jsonDecoder{opts: opts} }
@@ -23,6 +28,14 @@ func newJSONDecoder(opts Options) Decoder { return &jsonDecoder{opts: opts} }
 func (d *jsonDecoder) Decode(e *event.Event) error {
 	if err := d.f.parse(e.Raw); err != nil {
 		return jsonSyntax("json", err)
+	}
+	if jsonWindowsKeys(&d.f) {
+		if d.win == nil {
+			d.win = newWinAnyDecoder(d.opts).(*winAnyDecoder)
+		}
+		if dec := d.win.shapeOf(e.Raw); dec != nil {
+			return dec.Decode(e)
+		}
 	}
 	e.Format = "json"
 	for i := range d.f.leaves {
@@ -40,6 +53,33 @@ func (d *jsonDecoder) Decode(e *event.Event) error {
 		}
 	}
 	return nil
+}
+
+// jsonWindowsKeys reports whether the parsed record has a key that every Windows JSON shape
+// has one of (EventID, event_id, winlog, Event): the cheap test that spares every other record
+// the shapes' sniffers.
+func jsonWindowsKeys(f *jsonFlat) bool {
+	for i := range f.leaves {
+		p := f.keyOf(&f.leaves[i])
+		if len(p) < 7 {
+			continue
+		}
+		switch p[0] {
+		case 'E':
+			if string(p) == "EventID" || bytes.HasPrefix(p, []byte("Event.")) {
+				return true
+			}
+		case 'e': // event.* keys of ECS documents come here: the length sends most away
+			if len(p) == 8 && string(p) == "event_id" {
+				return true
+			}
+		case 'w':
+			if bytes.HasPrefix(p, []byte("winlog.")) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // jsonAddField adds a field prefix+path, moving names that the ECS rendering writes from

@@ -39,7 +39,15 @@ func newWinAnyDecoder(opts Options) Decoder {
 }
 
 func (d *winAnyDecoder) Decode(e *event.Event) error {
-	raw := e.Raw
+	if dec := d.shapeOf(e.Raw); dec != nil {
+		return dec.Decode(e)
+	}
+	return &Error{Format: "windows", Reason: ReasonUnknown,
+		Detail: "not a Windows event in any shape omamori reads (evtx-json, winlogbeat 6 to 8, nxlog, log-analytics, wef-xml)"}
+}
+
+// shapeOf returns the decoder of the Windows shape raw is in, or nil if it is in none.
+func (d *winAnyDecoder) shapeOf(raw []byte) Decoder {
 	if len(raw) > 8<<10 {
 		raw = raw[:8<<10]
 	}
@@ -50,8 +58,7 @@ func (d *winAnyDecoder) Decode(e *event.Event) error {
 		if d.decs[i] == nil {
 			d.decs[i] = s.new(d.opts)
 		}
-		return d.decs[i].Decode(e)
+		return d.decs[i]
 	}
-	return &Error{Format: "windows", Reason: ReasonUnknown,
-		Detail: "not a Windows event in any shape omamori reads (evtx-json, winlogbeat 6 to 8, nxlog, log-analytics, wef-xml)"}
+	return nil
 }

@@ -40,9 +40,11 @@ func TestWindowsShapesServed(t *testing.T) {
 		}
 		return bytes.ReplaceAll(data, []byte(".contoso.local"), []byte("."+shape))
 	}
-	// Over HTTP: shape → file and the format the client names.
+	// Over HTTP: shape → file and the format the client names; none is the default, generic
+	// JSON, which hands each Windows record to its shape's reader.
 	posts := []struct{ shape, file, format string }{
 		{"nxlog", "nxlog.json", "nxlog"},
+		{"plain", "nxlog.json", ""},
 		{"logstash", "nxlog-logstash.json", "windows"},
 		{"winlogbeat6", "winlogbeat6.json", "winlogbeat6"},
 		{"winlogbeat8", "winlogbeat8.json", "windows"},
@@ -50,7 +52,11 @@ func TestWindowsShapesServed(t *testing.T) {
 		{"evtxjson", "evtx.json", "windows"},
 	}
 	for _, p := range posts {
-		resp := request(t, n, "POST", "/api/v1/ingest?format="+p.format, token, string(read(p.file, p.shape)))
+		path := "/api/v1/ingest"
+		if p.format != "" {
+			path += "?format=" + p.format
+		}
+		resp := request(t, n, "POST", path, token, string(read(p.file, p.shape)))
 		resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
 			t.Fatalf("POST %s as %s: %s", p.file, p.format, resp.Status)
