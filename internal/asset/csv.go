@@ -20,9 +20,10 @@ import (
 //	department  such as ICU or Radiology                                            optional
 //	protected   whether it is a protected clinical service: true/false, yes/no,
 //	            1/0, or empty for false                                             optional
+//	hostname    its DNS name, vent-01.icu.hospital.example, where name is for people optional
 //
 // Lines starting with '#' are comments.
-var Columns = []string{"address", "name", "category", "department", "protected"}
+var Columns = []string{"address", "name", "category", "department", "protected", "hostname"}
 
 // LineError is what is wrong with one line of a CSV import.
 type LineError struct {
@@ -142,6 +143,7 @@ func parseRecord(rec []string, field func([]string, string) string) (Asset, erro
 	if a.Protected, err = parseBool(field(rec, "protected")); err != nil {
 		return a, err
 	}
+	a.Hostname = field(rec, "hostname")
 	return a, nil
 }
 
@@ -193,7 +195,7 @@ func WriteCSV(w io.Writer, assets []Asset) error {
 		if a.Prefix.IsSingleIP() {
 			addr = a.Prefix.Addr().String()
 		}
-		cw.Write([]string{addr, a.Name, string(a.Category), a.Department, fmt.Sprint(a.Protected)})
+		cw.Write([]string{addr, a.Name, string(a.Category), a.Department, fmt.Sprint(a.Protected), a.Hostname})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
