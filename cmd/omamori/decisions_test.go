@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/omamori-project/omamori/internal/asset"
+	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
@@ -74,9 +75,15 @@ var testTokens = map[string]struct {
 	tenant string
 	who    respond.Person
 }{
-	"tok-aiko":  {"tokyo", respond.Person{Name: "aiko", Role: respond.RoleResponder}},
-	"tok-kenji": {"tokyo", respond.Person{Name: "kenji", Role: respond.RoleViewer}},
-	"tok-hana":  {"osaka", respond.Person{Name: "hana", Role: respond.RoleAdmin}},
+	"tok-aiko":  {"tokyo", signedIn("aiko", "tokyo", auth.RoleAnalystL2)},
+	"tok-kenji": {"tokyo", signedIn("kenji", "tokyo", auth.RoleViewer)},
+	"tok-hana":  {"osaka", signedIn("hana", "osaka", auth.RoleIncidentLead)},
+}
+
+// signedIn is a person holding roles in tenant, signed in with TOTP, as the server would
+// make them from their session.
+func signedIn(name, tenant string, roles ...auth.Role) respond.Person {
+	return respond.SignedIn(auth.Identity{UserID: name, Name: name, Roles: map[string][]auth.Role{tenant: roles}, SecondFactor: true}, tenant)
 }
 
 func newAPIServer(t *testing.T) *apiServer {

@@ -244,9 +244,9 @@ type AddRequest struct {
 	Authority string `json:"authority,omitempty"`
 	Reference string `json:"reference,omitempty"`
 	AlertID   string `json:"alert_id,omitempty"`
-	// Override decides despite a guardrail, which the decision records. Only an approver
-	// signed in to the web UI with a second factor may; anyone else, every API token among
-	// them, is refused with 403 (ErrOverride).
+	// Override asks to decide despite a guardrail, which the API refuses with 403
+	// (ErrOverride) from every caller: an approver approves a held decision on the web UI.
+	// The field is read so that the refusal says so, rather than holding what was asked.
 	Override bool `json:"override,omitempty"`
 }
 
@@ -266,12 +266,16 @@ func (h *HTTP) add(r *http.Request, tenant string, who Person) (any, error) {
 	if in.Scope == "" {
 		in.Scope = scopeOf(in.Target)
 	}
+	if in.Override {
+		return nil, fmt.Errorf("%w: the API decides past a guardrail for no one, %s included; without override, a decision a guardrail objects to is held for an approver",
+			ErrOverride, who.Name)
+	}
 	ttl, err := parseTTL(in.TTL)
 	if err != nil {
 		return nil, err
 	}
 	d, err := h.Service.Add(r.Context(), tenant, who, Request{Action: in.Action, Scope: in.Scope, Value: in.Target,
-		TTL: ttl, Reason: in.Reason, Authority: in.Authority, Reference: in.Reference, AlertID: in.AlertID, Override: in.Override})
+		TTL: ttl, Reason: in.Reason, Authority: in.Authority, Reference: in.Reference, AlertID: in.AlertID})
 	if err != nil {
 		return nil, err
 	}

@@ -152,7 +152,9 @@ func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decisio
 	lock.Lock()
 	defer lock.Unlock()
 
-	// One standing decision per target: a repeated alert extends it, or waits with it.
+	// One standing decision per target: a repeated alert extends it, or waits with it. A
+	// decision a guardrail objects to is never extended by an alert: a person approved it for
+	// its duration, and only a person who may approve can make that longer (Extend).
 	existing, err := sc.Decisions(ctx, store.DecisionFilter{Action: string(d.Action), Scope: string(d.Scope), Value: d.Value,
 		Status: []string{string(StatusActive), string(StatusHeld), string(StatusRejected)}})
 	if err != nil {
@@ -162,7 +164,7 @@ func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decisio
 		if e.DryRun != d.DryRun || (e.Status != string(StatusHeld) && !e.Expires.After(now)) {
 			continue
 		}
-		if e.Status != string(StatusActive) || !d.Expires.After(e.Expires) {
+		if e.Status != string(StatusActive) || !d.Expires.After(e.Expires) || v.Status != StatusActive || e.Guardrail != "" {
 			return FromStore(e), nil
 		}
 		got, err := sc.UpdateDecision(ctx, actor, e.ID, "decision.extend", func(sd *store.Decision) error {
@@ -205,24 +207,15 @@ type Request struct {
 	Authority string
 	Reference string
 	AlertID   string // the alert it answers, if any
-	// Override decides despite a guardrail, which is recorded; without it a decision a
-	// guardrail objects to is held for approval. Only a person who may approve may override.
-	Override bool
 }
 
 // Add makes a person's decision. The guardrails apply to it too: what they object to is held
-// for an approver, unless the request overrides them, which the decision records. Overriding
-// is approving at once, so a request with Override from anyone but an approver signed in with
-// a second factor (SignedIn) is refused with ErrOverride, whether or not a guardrail objects:
-// an API token, whatever its scopes, never switches a guardrail off.
+// for an approver, who approves it (Approve) on the web UI signed in with a second factor.
+// There is no way to add a decision past a guardrail: whoever adds it, the hold is the
+// record that a second person looked.
 func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request) (Decision, error) {
 	if err := who.may(tenant, "add a decision"); err != nil {
 		return Decision{}, err
-	}
-	if r.Override {
-		if err := who.mayOverride(tenant); err != nil {
-			return Decision{}, err
-		}
 	}
 	now := s.now()
 	d := Decision{Tenant: tenant, Action: r.Action, Scope: r.Scope, Value: r.Value, TTL: r.TTL, Expires: now.Add(r.TTL),
@@ -241,11 +234,7 @@ func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request)
 		return Decision{}, err
 	}
 	if v := s.guardrails(tenant).Check(d); v.Status != StatusActive {
-		if r.Override {
-			d.Guardrail = v.String() + " (overridden by " + who.Name + ")"
-		} else {
-			d.Status, d.Guardrail = StatusHeld, v.String()
-		}
+		d.Status, d.Guardrail = StatusHeld, v.String()
 	}
 	got, err := s.st.Tenant(tenant).CreateDecision(ctx, who.Actor(), toStore(d))
 	if err != nil {
@@ -298,14 +287,23 @@ func (s *Service) Revoke(ctx context.Context, tenant string, who Person, id int6
 	})
 }
 
-// Extend makes an active decision apply for ttl from now (longer or shorter than before).
+// Extend makes an active decision apply for ttl from now (longer or shorter than before). A
+// decision a guardrail objected to — held, then approved — was approved for its duration, so
+// changing it takes what approving takes (ErrNotAllowed for anyone else); so does one the
+// guardrails object to now, the inventory having changed since it was made.
 func (s *Service) Extend(ctx context.Context, tenant string, who Person, id int64, ttl time.Duration, note string) (Decision, error) {
 	if ttl <= 0 {
 		return Decision{}, fmt.Errorf("%w: duration %v must be positive", ErrInvalid, ttl)
 	}
+	g := s.guardrails(tenant)
 	return s.change(ctx, tenant, who, id, "extend", func(d *store.Decision, now time.Time) error {
 		if d.Status != string(StatusActive) {
 			return fmt.Errorf("%w: decision %d is %s; only an active decision can be extended", ErrState, d.ID, d.Status)
+		}
+		if v := g.Check(FromStore(*d)); d.Guardrail != "" || v.Status != StatusActive {
+			if err := who.mayApprove(tenant, "extend a decision a guardrail held"); err != nil {
+				return err
+			}
 		}
 		d.Expires, d.Note = now.Add(ttl), note
 		return nil
