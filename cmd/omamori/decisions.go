@@ -86,14 +86,16 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 	authority := fs.String("authority", "", "")
 	reference := fs.String("reference", "", "")
 	note := fs.String("note", "", "")
+	// -override is kept out of the usage: scripts written for older versions still pass it,
+	// and are told why it is gone instead of being shown the usage.
+	override := fs.Bool("override", false, "")
 	pos, err := parseArgs(fs, args)
-	if err != nil && err.Error() == "flag provided but not defined: -override" {
-		// Scripts written for older versions: say why the flag is gone.
-		return hint(fmt.Errorf("decisions %s: -override: an API token may not override a guardrail", sub),
-			"overriding a guardrail is a person's act: without -override the decision is held, and an approver decides on the web UI's decisions page, signed in with a second factor")
-	}
 	if err != nil {
 		return err
+	}
+	if *override {
+		return hint(fmt.Errorf("decisions %s: -override: an API token may not override a guardrail", sub),
+			"overriding a guardrail is a person's act: without -override the decision is held, and an approver decides on the web UI's decisions page, signed in with a second factor")
 	}
 
 	switch sub {

@@ -237,6 +237,11 @@ func TestDecisionsCLI(t *testing.T) {
 			}
 		}
 	}
+	// -override is answered with why it is gone, not with the usage of a flag parse error.
+	if _, stderr, err := a.cli(t, "tok-aiko", "decisions", "add", "-override", "-reason", "beaconing", "10.20.1.11"); err == nil ||
+		strings.Contains(stderr, "flag provided but not defined") || strings.Contains(stderr, "-reason TEXT") {
+		t.Errorf("decisions add -override = %v, stderr %q; want the hinted error alone", err, stderr)
+	}
 	// The ventilator's isolation still waits for a person, whatever the command line tried.
 	if d, err := a.decisions.Get(t.Context(), "tokyo", 3); err != nil || d.Status != respond.StatusHeld {
 		t.Errorf("decision 3 at the end = %+v, %v; want still held", d, err)

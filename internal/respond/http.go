@@ -267,7 +267,7 @@ func (h *HTTP) add(r *http.Request, tenant string, who Person) (any, error) {
 		in.Scope = scopeOf(in.Target)
 	}
 	if in.Override {
-		return nil, fmt.Errorf("%w: the API decides past a guardrail for no one, %s included; without override, a decision a guardrail objects to is held for an approver",
+		return nil, fmt.Errorf("%w: the API decides past a guardrail for no caller, API token or person, %s included; without override, a decision a guardrail objects to is held for an approver",
 			ErrOverride, who.Name)
 	}
 	ttl, err := parseTTL(in.TTL)
