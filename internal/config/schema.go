@@ -35,6 +35,8 @@ type Config struct {
 	Respond Respond `yaml:"respond"`
 	// Incidents: how alerts are grouped into incidents and who is told.
 	Incidents Incidents `yaml:"incidents"`
+
+	origin map[string]string // dotted key → where Load took it from; see Origin
 }
 
 // Respond configures active response.
