@@ -256,15 +256,15 @@ var reportFuncs = template.FuncMap{
 		}
 		return t.In(jst).Format("2006年1月2日")
 	},
-	// or gives the text for a fact not yet established.
-	"or": func(s string) string {
+	// fact gives the text for a fact not yet established.
+	"fact": func(s string) string {
 		if strings.TrimSpace(s) == "" {
 			return unconfirmed
 		}
 		return s
 	},
-	// set gives the text for a field of the hospital profile, which may not be filled in.
-	"set": func(s string) string {
+	// profile gives the text for a field of the hospital profile, which may not be filled in.
+	"profile": func(s string) string {
 		if strings.TrimSpace(s) == "" {
 			return "（未設定）"
 		}
@@ -378,11 +378,26 @@ func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]
 	return RenderReport(o, data)
 }
 
-// measures lists what was done about r's incident: the decisions taken on its alerts (dry
-// runs left out: they did nothing) and the checklist steps done, oldest first.
+// measures lists what was done about r's incident: the decisions taken on its alerts, the
+// decisions people made naming the incident (dry runs left out: they did nothing) and the
+// checklist steps done, oldest first.
+//
+// A decision records the alert it answers and nothing of incidents, so a person's decision
+// made by hand — with no alert, as a responder blocks the C2 server the analyst found — is
+// the incident's when its reason names the incident's ID ("INC-20211031-AB12CD の C2 を遮断").
 func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Measure, error) {
 	var out []Measure
 	seen := map[int64]bool{}
+	manual, err := s.st.Tenant(tenant).Decisions(ctx, store.DecisionFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("decisions naming incident %s: %w", r.Incident.ID, err)
+	}
+	for _, d := range manual {
+		if d.Origin != "rule" && !d.DryRun && strings.Contains(d.Reason, r.Incident.ID) {
+			seen[d.ID] = true
+			out = append(out, decisionMeasure(d, ""))
+		}
+	}
 	for _, a := range r.Alerts {
 		ds, err := s.st.Tenant(tenant).Decisions(ctx, store.DecisionFilter{AlertID: a.ID})
 		if err != nil {
@@ -406,7 +421,9 @@ func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Meas
 }
 
 // decisionMeasure describes a response decision taken on the alert titled alert in Japanese:
-// what, on what, its status now, and who or which policy asked for it.
+// what, on what, its status now, and who or which policy asked for it. store.Decision has no
+// field for the policy, so a rule's is read from the end of its reason, where package respond
+// writes it.
 func decisionMeasure(d store.Decision, alert string) Measure {
 	action := cmp.Or(map[string]string{"block": "通信の遮断", "isolate": "端末のネットワーク隔離"}[d.Action], d.Action)
 	scope := cmp.Or(map[string]string{"ip": "IPアドレス", "range": "アドレス範囲", "domain": "ドメイン"}[d.Scope], d.Scope)
@@ -418,10 +435,18 @@ func decisionMeasure(d store.Decision, alert string) Measure {
 		status = "保留: ガードレールにより承認待ち、未実施"
 	case "rejected":
 		status = "却下: 実施せず"
-	case "expired":
-		status = "期限切れにより " + datetime(d.Expires) + " に終了"
-	case "revoked":
-		status = datetime(d.Updated) + " に " + d.UpdatedBy + " が解除"
+	case "expired", "revoked":
+		switch {
+		case d.Activated.IsZero() && d.Status == "revoked":
+			// Held and never approved: it was never in force, so nothing was lifted.
+			status = "承認されず取消（未実施）"
+		case d.Activated.IsZero():
+			status = "承認されないまま期限切れ（未実施）"
+		case d.Status == "expired":
+			status = "期限切れにより " + datetime(d.Expires) + " に終了"
+		default:
+			status = datetime(d.Updated) + " に " + d.UpdatedBy + " が解除"
+		}
 	default:
 		status = d.Status
 	}
@@ -444,7 +469,13 @@ func decisionMeasure(d store.Decision, alert string) Measure {
 	if d.Origin != "rule" && d.Reason != "" {
 		by += "、理由: " + d.Reason // a person's words; a rule's reason is its alert, listed already
 	}
-	return Measure{At: d.Created, What: fmt.Sprintf("%s: %s %s（%s）", action, scope, d.Value, status), By: by}
+	// A measure is taken when it took effect: when an approver released a held decision, not
+	// when the guardrail held it; one never in force is listed when it was asked for.
+	at := d.Activated
+	if at.IsZero() {
+		at = d.Created
+	}
+	return Measure{At: at, What: fmt.Sprintf("%s: %s %s（%s）", action, scope, d.Value, status), By: by}
 }
 
 // RenderReport renders obligation o's template with data.
