@@ -92,7 +92,7 @@ func TestReports(t *testing.T) {
 		Measures:         []string{"VPN機器のファームウェア更新と多要素認証の導入", "バックアップのオフライン保管"},
 		PoliceCase:       "徳島県警察 サイバー犯罪対策課に相談（2021年10月31日）",
 	}
-	if _, err := e.svc.SetFacts(ctx, tenant, id, "user:sato", facts); err != nil {
+	if _, err := e.svc.SetFacts(ctx, tenant, id, "user:sato", facts, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range e.svc.cfg.Obligations {
