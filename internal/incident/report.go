@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -79,49 +80,43 @@ func (o Obligation) Deadline(aware time.Time, unauthorized bool, cal *Calendar) 
 //go:embed reports
 var reportFS embed.FS
 
-// DefaultObligations returns the obligations shipped in the binary (reports/obligations.yaml).
+// DefaultObligations returns the obligations shipped in the binary (reports/obligations.yaml)
+// with the periods omamori ships (config.Default's incidents.deadlines).
 func DefaultObligations() ([]Obligation, error) {
+	return ObligationsWith(config.Default().Incidents.Deadlines)
+}
+
+// Deadlines are the reporting periods of the obligations shipped in the binary: the
+// configuration's incidents.deadlines, whose type it is.
+type Deadlines = config.Deadlines
+
+// ObligationsWith returns the shipped obligations with d's periods. The shipped file says how
+// each report's deadline is counted and leaves its period to d, so a period is written in one
+// place, the configuration.
+func ObligationsWith(d Deadlines) ([]Obligation, error) {
 	data, err := fs.ReadFile(reportFS, "reports/obligations.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("load obligations: %w", err)
 	}
-	return ParseObligations(data)
-}
-
-// Deadlines are the reporting periods a hospital sets for the obligations shipped in the
-// binary; a zero field keeps the shipped period.
-type Deadlines struct {
-	PPCPreliminaryDays       int // 個人情報保護委員会 速報: days after the day of awareness (shipped: 3)
-	PPCFinalDays             int // 確報, the day of awareness counting as day 1 (shipped: 30)
-	PPCFinalUnauthorizedDays int // 確報 when the leak may have an unlawful purpose (shipped: 60)
-	MHLWHours                int // 厚生労働省・都道府県への連絡 (shipped: 24)
-	PoliceHours              int // 警察への相談 (shipped: 24)
-}
-
-// ObligationsWith returns the shipped obligations with d's periods.
-func ObligationsWith(d Deadlines) ([]Obligation, error) {
-	obs, err := DefaultObligations()
+	obs, err := decodeObligations(data)
 	if err != nil {
 		return nil, err
-	}
-	set := func(to *int, v int) {
-		if v > 0 {
-			*to = v
-		}
 	}
 	for i := range obs {
 		due := &obs[i].Due
 		switch obs[i].ID {
 		case "ppc-preliminary":
-			set(&due.Days, d.PPCPreliminaryDays)
+			due.Days = d.PPCPreliminaryDays
 		case "ppc-final":
-			set(&due.Days, d.PPCFinalDays)
-			set(&due.DaysIfUnauthorized, d.PPCFinalUnauthorizedDays)
+			due.Days, due.DaysIfUnauthorized = d.PPCFinalDays, d.PPCFinalUnauthorizedDays
 		case "mhlw":
-			set(&due.Hours, d.MHLWHours)
+			due.Hours = d.MHLWHours
 		case "police":
-			set(&due.Hours, d.PoliceHours)
+			due.Hours = d.PoliceHours
 		}
+	}
+	if err := checkObligations(obs); err != nil {
+		return nil, err
 	}
 	return obs, nil
 }
@@ -129,34 +124,40 @@ func ObligationsWith(d Deadlines) ([]Obligation, error) {
 // Obligations returns the statutory reports the Service drafts and runs clocks for.
 func (s *Service) Obligations() []Obligation { return slices.Clone(s.cfg.Obligations) }
 
-// ParseObligations reads a list of obligations (YAML) and checks each.
-func ParseObligations(data []byte) ([]Obligation, error) {
+// decodeObligations reads a list of obligations (YAML), refusing unknown keys.
+func decodeObligations(data []byte) ([]Obligation, error) {
 	var obs []Obligation
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&obs); err != nil {
 		return nil, fmt.Errorf("parse obligations: %w", err)
 	}
+	return obs, nil
+}
+
+// checkObligations refuses an obligation without an ID, name, template, condition or
+// deadline, or with a deadline both in hours and in days.
+func checkObligations(obs []Obligation) error {
 	seen := map[string]bool{}
 	for _, o := range obs {
 		switch {
 		case !validKind(o.ID) || seen[o.ID]:
-			return nil, fmt.Errorf("obligation ID %q: missing, malformed or used twice", o.ID)
+			return fmt.Errorf("obligation ID %q: missing, malformed or used twice", o.ID)
 		case o.Name == "" || o.Template == "":
-			return nil, fmt.Errorf("obligation %s: needs a name and a template", o.ID)
+			return fmt.Errorf("obligation %s: needs a name and a template", o.ID)
 		case (o.Due.Hours > 0) == (o.Due.Days > 0):
-			return nil, fmt.Errorf("obligation %s: give the deadline in hours or in days, not both or neither", o.ID)
+			return fmt.Errorf("obligation %s: give the deadline in hours or in days, not both or neither", o.ID)
 		case o.When.Severity != "" && o.When.Severity.rank() < 0:
-			return nil, fmt.Errorf("obligation %s: unknown severity %q", o.ID, o.When.Severity)
+			return fmt.Errorf("obligation %s: unknown severity %q", o.ID, o.When.Severity)
 		case !o.When.PersonalData && len(o.When.Kinds) == 0 && o.When.Severity == "":
-			return nil, fmt.Errorf("obligation %s: no condition in when", o.ID)
+			return fmt.Errorf("obligation %s: no condition in when", o.ID)
 		}
 		if _, err := reportTemplate(o.Template); err != nil {
-			return nil, fmt.Errorf("obligation %s: %w", o.ID, err)
+			return fmt.Errorf("obligation %s: %w", o.ID, err)
 		}
 		seen[o.ID] = true
 	}
-	return obs, nil
+	return nil
 }
 
 func (s *Service) obligation(id string) (Obligation, bool) {
@@ -356,7 +357,7 @@ func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]
 		return nil, fmt.Errorf("draft %s report for %s: %w", o.ID, id, err)
 	}
 	aware := awareAt(r.Incident)
-	data := ReportData{Obligation: o, Hospital: h, ProfileIncomplete: !h.complete(), ProfilePage: ProfilePath(tenant),
+	data := ReportData{Obligation: o, Hospital: h, ProfileIncomplete: !profileComplete(&h), ProfilePage: ProfilePath(tenant),
 		Incident: r.Incident, Facts: r.Incident.Facts, AwareAt: aware,
 		Deadline: o.Deadline(aware, r.Incident.Facts.Unauthorized.Holds(), s.cfg.Calendar), Drafted: s.now(),
 		Alerts: r.Alerts, Timeline: r.Timeline}

@@ -151,7 +151,7 @@ func TestReports(t *testing.T) {
 	}
 }
 
-func TestParseObligations(t *testing.T) {
+func TestParseObligationsRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, yaml string }{
 		{"unknown field", "- {id: x, name: X, template: mhlw.md.tmpl, when: {severity: high}, due: {hours: 1}, colour: red}"},
 		{"no condition", "- {id: x, name: X, template: mhlw.md.tmpl, due: {hours: 1}}"},
@@ -161,8 +161,12 @@ func TestParseObligations(t *testing.T) {
 		{"unknown severity", "- {id: x, name: X, template: mhlw.md.tmpl, when: {severity: dire}, due: {hours: 1}}"},
 		{"ID twice", "- {id: x, name: X, template: mhlw.md.tmpl, when: {severity: high}, due: {hours: 1}}\n- {id: x, name: Y, template: mhlw.md.tmpl, when: {severity: high}, due: {hours: 1}}"},
 	} {
-		if _, err := ParseObligations([]byte(tc.yaml)); err == nil {
-			t.Errorf("%s: ParseObligations = nil error, want refusal", tc.name)
+		obs, err := decodeObligations([]byte(tc.yaml))
+		if err == nil {
+			err = checkObligations(obs)
+		}
+		if err == nil {
+			t.Errorf("%s: obligations accepted, want refusal", tc.name)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/detect"
 )
 
@@ -72,7 +73,9 @@ func TestStatutoryDeadlines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	configured, err := ObligationsWith(Deadlines{PPCPreliminaryDays: 5, PPCFinalUnauthorizedDays: 50, MHLWHours: 6})
+	d := config.Default().Incidents.Deadlines
+	d.PPCPreliminaryDays, d.PPCFinalUnauthorizedDays, d.MHLWHours = 5, 50, 6
+	configured, err := ObligationsWith(d)
 	if err != nil {
 		t.Fatal(err)
 	}
