@@ -29,10 +29,10 @@ a running server's API, each change recorded with who made it.
 A guardrail holds a decision that would touch a life-support device or cut a protected
 clinical service — the device's address, a network containing it, a domain naming it;
 it waits, visibly, until an approver approves or rejects it in the web UI (the decisions
-page), signed in with a second factor. Approving, rejecting and overriding a guardrail are
-a person's acts: an API token, whatever its scopes, and so this command, can do none of
-them; the server refuses a token's override with 403. Deleting (revoking) needs a note
-saying why, for the record.
+page), signed in with a second factor. Approving and rejecting are a person's acts: an API
+token, whatever its scopes, and so this command, can do neither, nor extend a decision an
+approver approved; no one decides past a guardrail through the API. Deleting (revoking)
+needs a note saying why, for the record.
 
 The commands:
 

@@ -27,8 +27,8 @@ type Route struct {
 
 // HTTP serves decisions as JSON under /api/v1/decisions, for the web UI and the CLI.
 // Whether a person may change a decision is the Service's rule (their Person), not the
-// route's: a viewer's approval, or a token's override of a guardrail, reaches the Service and
-// is refused there with 403.
+// route's: a viewer's approval, or a token's extension of an approved decision, reaches the
+// Service and is refused there with 403. A request to override a guardrail is refused here.
 type HTTP struct {
 	Service *Service
 	// Principal returns the tenant a request acts for and the person making it (ByToken for an

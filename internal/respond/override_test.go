@@ -305,4 +305,18 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 			t.Errorf("Get(%d) = expires %v, %v; want %v, as approved", id, got.Expires, err, was.Expires)
 		}
 	}
+	// Revoked, the approval is spent: the same alert again is held for a person once more.
+	for id := range approved {
+		if _, err := s.Revoke(t.Context(), "tokyo", mori, id, "ward back on the ventilator"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := detect.Alert{ID: "after-revoke", Tenant: "tokyo", RuleID: "behavior.ransomware", Level: "critical",
+		Entities: detect.Entities{Source: "10.20.1.11", Destination: "10.20.1.11", Host: "10.20.1.11"}}
+	ds, _ := s.OnAlert(t.Context(), a)
+	for _, d := range ds {
+		if _, was := approved[d.ID]; was || d.Status == StatusActive {
+			t.Errorf("OnAlert(10.20.1.11) after the revocations = decision %d %s (%s %s); want a new one, held (or rejected by an allowlist)", d.ID, d.Status, d.Action, d.Value)
+		}
+	}
 }
