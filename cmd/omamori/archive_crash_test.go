@@ -107,7 +107,7 @@ func TestArchiveCrashLosesNothingAcknowledged(t *testing.T) {
 	_, before := a.Size("default")
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- archive.Consume(cctx, b, a, nil) }()
+	go func() { done <- b.ConsumeEvents(cctx, bus.ConsumeConfig{Durable: archive.ConsumerName}, a) }()
 	for {
 		n, err := b.ConsumerPending(ctx, archive.ConsumerName)
 		if err != nil {

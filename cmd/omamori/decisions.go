@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/respond"
 )
 
@@ -120,9 +121,9 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 		if err != nil {
 			return err
 		}
-		req := respond.AddRequest{Action: respond.Action(*typ), Target: pos[0], TTL: ttl.String(), Reason: *reason,
+		req := respond.AddRequest{Action: decision.Action(*typ), Target: pos[0], TTL: ttl.String(), Reason: *reason,
 			Authority: *authority, Reference: *reference}
-		var d respond.DecisionView
+		var d decision.View
 		if err := c.call(ctx, "POST", "/api/v1/decisions", nil, req, &d); err != nil {
 			return err
 		}
@@ -155,7 +156,7 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 		if err != nil {
 			return err
 		}
-		var d respond.DecisionView
+		var d decision.View
 		if err := c.call(ctx, method, path, nil, body, &d); err != nil {
 			return err
 		}
@@ -172,7 +173,7 @@ func decisionsList(ctx context.Context, e env, c *apiClient, asJSON bool, status
 	if limit < 1 {
 		return hint(fmt.Errorf("decisions list: -limit %d", limit), "show at least one")
 	}
-	var all []respond.DecisionView
+	var all []decision.View
 	next := after
 	for {
 		q := url.Values{}
@@ -196,7 +197,7 @@ func decisionsList(ctx context.Context, e env, c *apiClient, asJSON bool, status
 	}
 	if asJSON {
 		if all == nil {
-			all = []respond.DecisionView{}
+			all = []decision.View{}
 		}
 		return printJSON(e.stdout, respond.DecisionPage{Decisions: all, Next: next})
 	}
@@ -219,7 +220,7 @@ func decisionsList(ctx context.Context, e env, c *apiClient, asJSON bool, status
 }
 
 // decisionStatus is the status for a table: a held decision with how long it has waited.
-func decisionStatus(d respond.DecisionView) string {
+func decisionStatus(d decision.View) string {
 	s := string(d.Status)
 	if d.Waiting != "" {
 		s += " " + d.Waiting
@@ -231,17 +232,17 @@ func decisionStatus(d respond.DecisionView) string {
 }
 
 // until is when an active decision ends; a held one says how long it will last once approved.
-func until(d respond.DecisionView) string {
+func until(d decision.View) string {
 	switch d.Status {
-	case respond.StatusActive:
+	case decision.StatusActive:
 		return when(d.Expires)
-	case respond.StatusHeld:
+	case decision.StatusHeld:
 		return d.TTL + " once approved"
 	}
 	return "-"
 }
 
-func originText(o respond.OriginView) string {
+func originText(o decision.OriginView) string {
 	s := string(o.Kind)
 	if o.Name != "" {
 		s += ":" + o.Name
@@ -262,13 +263,13 @@ func oneLine(s string) string {
 }
 
 // printDecision says what became of a decision after a change.
-func printDecision(w io.Writer, asJSON bool, d respond.DecisionView) error {
+func printDecision(w io.Writer, asJSON bool, d decision.View) error {
 	if asJSON {
 		return printJSON(w, d)
 	}
 	fmt.Fprintf(w, "decision %d: %s %s %s, %s", d.ID, d.Action, d.Scope, d.Target, d.Status)
 	switch d.Status {
-	case respond.StatusActive:
+	case decision.StatusActive:
 		fmt.Fprintf(w, " until %s", when(d.Expires))
 		if d.DryRun {
 			fmt.Fprint(w, " (dry run: recorded, not enforced)")
@@ -278,7 +279,7 @@ func printDecision(w io.Writer, asJSON bool, d respond.DecisionView) error {
 	if d.Guardrail != "" {
 		fmt.Fprintf(w, "guardrail: %s\n", d.Guardrail)
 	}
-	if d.Status == respond.StatusHeld {
+	if d.Status == decision.StatusHeld {
 		fmt.Fprintf(w, "it waits for an approver, on the web UI's decisions page (decision %d)\n", d.ID)
 	}
 	return nil

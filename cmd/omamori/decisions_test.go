@@ -18,9 +18,11 @@ import (
 
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -232,7 +234,7 @@ func TestDecisionsCLI(t *testing.T) {
 			t.Errorf("%s: omamori %v printed %q, want %q", tc.name, tc.args, out, tc.out)
 		}
 		if tc.unchange {
-			if d, _ := a.decisions.Get(t.Context(), "tokyo", 3); d.Status != respond.StatusHeld {
+			if d, _ := a.decisions.Get(t.Context(), "tokyo", 3); d.Status != decision.StatusHeld {
 				t.Errorf("%s: decision 3 is %s, want still held", tc.name, d.Status)
 			}
 		}
@@ -243,7 +245,7 @@ func TestDecisionsCLI(t *testing.T) {
 		t.Errorf("decisions add -override = %v, stderr %q; want the hinted error alone", err, stderr)
 	}
 	// The ventilator's isolation still waits for a person, whatever the command line tried.
-	if d, err := a.decisions.Get(t.Context(), "tokyo", 3); err != nil || d.Status != respond.StatusHeld {
+	if d, err := a.decisions.Get(t.Context(), "tokyo", 3); err != nil || d.Status != decision.StatusHeld {
 		t.Errorf("decision 3 at the end = %+v, %v; want still held", d, err)
 	}
 	if d, _ := a.decisions.Get(t.Context(), "tokyo", 1); d.Expires.Sub(time.Now()) < 23*time.Hour {
@@ -288,7 +290,7 @@ func (a *apiServer) ingestAlert(t *testing.T, id, rule, level string, ents detec
 	t.Helper()
 	now := time.Now()
 	out, err := a.incidents.Ingest(t.Context(), detect.Alert{ID: id, Tenant: "tokyo", Detector: "sigma", RuleID: rule,
-		Title: rule, Level: level, Entities: ents, First: now, Last: now, Count: 1}, 1)
+		Title: rule, Level: severity.Level(level), Entities: ents, First: now, Last: now, Count: 1}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/incident"
@@ -27,6 +28,7 @@ import (
 	"github.com/omamori-project/omamori/internal/node"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -293,7 +295,7 @@ func showAlerts(ctx context.Context, e env, b *bus.Bus) (int, error) {
 		}
 	}
 	slices.SortStableFunc(alerts, func(a, b detect.Alert) int {
-		return cmp.Or(slices.Index(detect.Levels, b.Level)-slices.Index(detect.Levels, a.Level), a.First.Compare(b.First))
+		return cmp.Or(severity.Compare(b.Level, a.Level), a.First.Compare(b.First))
 	})
 	fmt.Fprintf(e.stdout, "\nDetection raised %d alerts:\n", len(alerts))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -314,7 +316,7 @@ func showAlerts(ctx context.Context, e env, b *bus.Bus) (int, error) {
 func showResponse(ctx context.Context, e env, n *node.Node, tenant string, alerts int) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	var ds []respond.Decision
+	var ds []decision.Decision
 	var incs []incident.Incident
 	for {
 		var err error
@@ -325,13 +327,13 @@ func showResponse(ctx context.Context, e env, n *node.Node, tenant string, alert
 			return err
 		}
 		incs = slices.DeleteFunc(incs, func(in incident.Incident) bool { return in.MergedInto != "" })
-		held := slices.ContainsFunc(ds, func(d respond.Decision) bool { return d.Value == scenario.Ventilator })
+		held := slices.ContainsFunc(ds, func(d decision.Decision) bool { return d.Value == scenario.Ventilator })
 		grouped := 0
 		for _, in := range incs {
 			grouped += in.Alerts
 		}
 		// Response has decided on every alert (the ventilator's may come before others).
-		left, err := n.Bus.AlertsPending(ctx, node.RespondConsumer)
+		left, err := n.Bus.AlertsPending(ctx, respond.ConsumerName)
 		if err != nil {
 			return err
 		}
@@ -344,8 +346,8 @@ func showResponse(ctx context.Context, e env, n *node.Node, tenant string, alert
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	order := map[respond.Status]int{respond.StatusHeld: 0, respond.StatusActive: 1}
-	slices.SortStableFunc(ds, func(a, b respond.Decision) int {
+	order := map[decision.Status]int{decision.StatusHeld: 0, decision.StatusActive: 1}
+	slices.SortStableFunc(ds, func(a, b decision.Decision) int {
 		return cmp.Compare(cmp.Or(order[a.Status], 2), cmp.Or(order[b.Status], 2))
 	})
 	fmt.Fprintf(e.stdout, "\nResponse made %d decisions:\n", len(ds))

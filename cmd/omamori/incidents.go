@@ -293,7 +293,7 @@ func printRecord(w io.Writer, rec incident.Record, now time.Time) error {
 	alerts := &table{}
 	alerts.row("ALERT", "LEVEL", "RULE", "LAST", "TITLE")
 	for _, a := range rec.Alerts {
-		alerts.row(a.ID, a.Level, a.RuleID, when(a.Last), oneLine(a.Title))
+		alerts.row(a.ID, string(a.Level), a.RuleID, when(a.Last), oneLine(a.Title))
 	}
 	timeline := &table{}
 	timeline.row("TIME", "BY", "WHAT", "DETAIL")

@@ -62,6 +62,7 @@ func commands() []command {
 		accessCommand,
 		decisionsCommand,
 		incidentCommand,
+		vulnCommand,
 		tokenCommand,
 		validateCommand,
 		benchCommand,

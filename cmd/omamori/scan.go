@@ -15,6 +15,7 @@ import (
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/rules"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/sigma"
 )
 
@@ -74,7 +75,7 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	fmt.Fprintf(e.stderr, "%d rules compiled of %d\n", rep.Compiled, rep.Rules)
 
 	sc := scanner{out: bufio.NewWriterSize(e.stdout, 256<<10), stderr: e.stderr, rs: rs, m: rs.NewMatcher(), corr: rs.NewCorrelator(),
-		bySeverity: map[string]int{}, byRule: map[string]int{}}
+		bySeverity: map[severity.Level]int{}, byRule: map[string]int{}}
 	for _, name := range flags.Args() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -106,11 +107,12 @@ type scanner struct {
 	m      *sigma.Matcher
 	corr   *sigma.Correlator
 
-	bySeverity, byRule map[string]int
-	events, dead       int
-	deadFiles          int // files with at least one dead letter
-	buf                []byte
-	ms                 []sigma.Match
+	bySeverity   map[severity.Level]int
+	byRule       map[string]int
+	events, dead int
+	deadFiles    int // files with at least one dead letter
+	buf          []byte
+	ms           []sigma.Match
 }
 
 // file scans one file, and reports on standard error what it could not read.
@@ -182,7 +184,7 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 
 func (sc *scanner) count(r sigma.RuleInfo) {
 	sc.bySeverity[r.Level]++
-	sc.byRule[r.Level+"\x00"+r.Title]++
+	sc.byRule[string(r.Level)+"\x00"+r.Title]++
 }
 
 func sumCounts[K comparable](m map[K]int) int {
@@ -193,9 +195,10 @@ func sumCounts[K comparable](m map[K]int) int {
 	return n
 }
 
-var levels = []string{"critical", "high", "medium", "low", "informational"}
-
-func writeSummary(w io.Writer, bySeverity, byRule map[string]int) {
+// writeSummary writes the matches by level, most severe first, and by rule within each level.
+func writeSummary(w io.Writer, bySeverity map[severity.Level]int, byRule map[string]int) {
+	levels := severity.All()
+	slices.Reverse(levels)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEVERITY\tMATCHES")
 	for _, l := range levels {
@@ -207,12 +210,9 @@ func writeSummary(w io.Writer, bySeverity, byRule map[string]int) {
 	for k := range byRule {
 		keys = append(keys, k)
 	}
-	rank := func(k string) int {
+	rank := func(k string) int { // most severe first, a level Sigma does not name last
 		l, _, _ := strings.Cut(k, "\x00")
-		if i := slices.Index(levels, l); i >= 0 {
-			return i
-		}
-		return len(levels)
+		return -severity.Level(l).Rank()
 	}
 	slices.SortFunc(keys, func(a, b string) int {
 		if ra, rb := rank(a), rank(b); ra != rb {
@@ -237,7 +237,7 @@ func appendMatch(dst []byte, file string, r sigma.RuleInfo, ev *event.Event) []b
 	dst = append(dst, `,"title":`...)
 	dst = event.AppendJSONString(dst, r.Title)
 	dst = append(dst, `,"level":`...)
-	dst = event.AppendJSONString(dst, r.Level)
+	dst = event.AppendJSONString(dst, string(r.Level))
 	dst = append(dst, `,"techniques":[`...)
 	for i, t := range r.Techniques() {
 		if i > 0 {

@@ -3,14 +3,13 @@ package access
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/httpapi"
 )
 
 // MaxBatch is the most requests one POST /api/v1/access/decide may carry.
@@ -50,28 +49,28 @@ func Handler(lookup Lookup, log *slog.Logger) http.Handler {
 		d, err := lookup(r)
 		if err != nil {
 			log.WarnContext(r.Context(), "access decision refused", "err", err)
-			api.WriteError(w, http.StatusForbidden, "access decisions are not available to this caller", "")
+			httpapi.WriteError(w, http.StatusForbidden, "access decisions are not available to this caller", "")
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 		if err != nil {
-			api.WriteError(w, http.StatusBadRequest, "read body: "+err.Error(), "")
+			httpapi.WriteError(w, http.StatusBadRequest, "read body: "+err.Error(), "")
 			return
 		}
 		body = bytes.TrimSpace(body)
 		batch := len(body) > 0 && body[0] == '['
 		var reqs []Request
 		if batch {
-			err = decodeStrict(body, &reqs)
+			err = httpapi.DecodeJSON(bytes.NewReader(body), &reqs)
 			if err == nil && len(reqs) > MaxBatch {
 				err = fmt.Errorf("a batch holds at most %d requests, this one %d", MaxBatch, len(reqs))
 			}
 		} else {
 			reqs = make([]Request, 1)
-			err = decodeStrict(body, &reqs[0])
+			err = httpapi.DecodeJSON(bytes.NewReader(body), &reqs[0])
 		}
 		if err != nil {
-			api.WriteError(w, http.StatusBadRequest, "decode access request: "+err.Error(), "")
+			httpapi.WriteError(w, http.StatusBadRequest, "decode access request: "+err.Error(), "send one request as a JSON object, or a batch as an array")
 			return
 		}
 		out := make([]Decision, len(reqs))
@@ -91,16 +90,4 @@ func Handler(lookup Lookup, log *slog.Logger) http.Handler {
 			log.DebugContext(r.Context(), "write access decision", "err", err)
 		}
 	})
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("more than one JSON value; send a batch as an array")
-	}
-	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/httpapi"
 )
 
 // Reviewer says which tenant a request acts for and who is reviewing: the integrator takes
@@ -40,13 +40,13 @@ func ReviewHandler(q ReviewQueue, who Reviewer, now func() time.Time, log *slog.
 	mux.HandleFunc("GET /api/v1/access/reviews", func(w http.ResponseWriter, r *http.Request) {
 		tenant, _, err := who(r)
 		if err != nil {
-			api.WriteError(w, http.StatusForbidden, "the review queue is not available to this caller", "")
+			httpapi.WriteError(w, http.StatusForbidden, "the review queue is not available to this caller", "")
 			return
 		}
 		items, err := q.Pending(r.Context(), tenant)
 		if err != nil {
 			log.ErrorContext(r.Context(), "list break-glass reviews", "err", err)
-			api.WriteError(w, http.StatusInternalServerError, "the review queue cannot be read now", "")
+			httpapi.WriteError(w, http.StatusInternalServerError, "the review queue cannot be read now", "")
 			return
 		}
 		t := now()
@@ -54,39 +54,35 @@ func ReviewHandler(q ReviewQueue, who Reviewer, now func() time.Time, log *slog.
 		for i, it := range items {
 			out[i] = pendingItem{it, it.Overdue(t)}
 		}
-		api.WriteJSON(w, http.StatusOK, out)
+		httpapi.WriteJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("POST /api/v1/access/reviews/{id}", func(w http.ResponseWriter, r *http.Request) {
 		tenant, reviewer, err := who(r)
 		if err != nil || reviewer == "" {
-			api.WriteError(w, http.StatusForbidden, "reviews need a named reviewer", "")
+			httpapi.WriteError(w, http.StatusForbidden, "reviews need a named reviewer", "")
 			return
 		}
 		var body struct {
 			Outcome Outcome `json:"outcome"`
 			Note    string  `json:"note"`
 		}
-		b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-		if err == nil {
-			err = decodeStrict(b, &body)
-		}
-		if err != nil {
-			api.WriteError(w, http.StatusBadRequest, "decode review: "+err.Error(), "")
+		if err := httpapi.DecodeJSON(io.LimitReader(r.Body, 64<<10), &body); err != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, "decode review: "+err.Error(), "")
 			return
 		}
 		it, err := q.Review(r.Context(), tenant, r.PathValue("id"), body.Outcome, reviewer, body.Note, now())
 		switch {
 		case errors.Is(err, ErrReviewNotFound):
-			api.WriteError(w, http.StatusNotFound, err.Error(), "")
+			httpapi.WriteError(w, http.StatusNotFound, err.Error(), "")
 		case errors.Is(err, ErrReviewed):
-			api.WriteError(w, http.StatusConflict, err.Error(), "")
+			httpapi.WriteError(w, http.StatusConflict, err.Error(), "")
 		case err != nil && (body.Outcome != OutcomeJustified && body.Outcome != OutcomeNotJustified):
-			api.WriteError(w, http.StatusBadRequest, err.Error(), "")
+			httpapi.WriteError(w, http.StatusBadRequest, err.Error(), "")
 		case err != nil:
 			log.ErrorContext(r.Context(), "record break-glass review", "err", err)
-			api.WriteError(w, http.StatusInternalServerError, "the review could not be recorded", "")
+			httpapi.WriteError(w, http.StatusInternalServerError, "the review could not be recorded", "")
 		default:
-			api.WriteJSON(w, http.StatusOK, it)
+			httpapi.WriteJSON(w, http.StatusOK, it)
 		}
 	})
 	return mux

@@ -1,15 +1,15 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/store"
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 // tokenJSON is a token as the API shows it: never its hash or secret.
@@ -58,7 +58,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 	for _, t := range toks {
 		out = append(out, toJSON(t))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tokens": out})
 }
 
 type createTokenRequest struct {
@@ -75,18 +75,18 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes, err := auth.ParseScopes(req.Scopes)
 	if err != nil || len(scopes) == 0 {
-		writeError(w, http.StatusBadRequest, "scopes: "+errText(err, "at least one is needed"), "scopes are: ingest, read, metrics, admin, operator")
+		httpapi.WriteError(w, http.StatusBadRequest, "scopes: "+errText(err, "at least one is needed"), "scopes are: ingest, read, metrics, admin, operator")
 		return
 	}
 	if err := p.CanGrant(scopes); err != nil {
-		writeError(w, http.StatusForbidden, err.Error(), "a token can only create tokens with scopes it holds itself")
+		httpapi.WriteError(w, http.StatusForbidden, err.Error(), "a token can only create tokens with scopes it holds itself")
 		return
 	}
 	var expires time.Time
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("expires_in: %q is not a positive duration", req.ExpiresIn), `write hours, such as "720h" for 30 days`)
+			httpapi.WriteError(w, http.StatusBadRequest, fmt.Sprintf("expires_in: %q is not a positive duration", req.ExpiresIn), `write hours, such as "720h" for 30 days`)
 			return
 		}
 		expires = time.Now().Add(d)
@@ -95,17 +95,17 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		auth.Request{Name: req.Name, Scopes: scopes, Expires: expires})
 	switch {
 	case errors.Is(err, store.ErrExists):
-		writeError(w, http.StatusConflict, fmt.Sprintf("a token named %q exists", req.Name), "choose another name, or revoke the old token first")
+		httpapi.WriteError(w, http.StatusConflict, fmt.Sprintf("a token named %q exists", req.Name), "choose another name, or revoke the old token first")
 		return
 	case errors.Is(err, auth.ErrInvalidRequest):
-		writeError(w, http.StatusBadRequest, err.Error(), "a name is 1 to 64 printable characters")
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error(), "a name is 1 to 64 printable characters")
 		return
 	case err != nil:
 		s.internal(w, "create token", err)
 		return
 	}
 	s.log.Info("token created", "principal", p, "token", rec.ID, "name", rec.Name, "scopes", rec.Scopes)
-	writeJSON(w, http.StatusCreated, map[string]any{
+	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{
 		"token":  toJSON(rec),
 		"secret": secret.Reveal(),
 		"note":   "this is the only time the secret is shown; store it now",
@@ -118,7 +118,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	err := s.deps.Store.Tenant(p.Tenant).RevokeToken(r.Context(), p.Actor(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "no such token", "GET /api/v1/tokens lists this tenant's tokens")
+		httpapi.WriteError(w, http.StatusNotFound, "no such token", "GET /api/v1/tokens lists this tenant's tokens")
 		return
 	case err != nil:
 		s.internal(w, "revoke token", err)
@@ -157,7 +157,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
 	for _, t := range tenants {
 		out = append(out, tenantJSON{ID: t.ID, Name: t.Name, Created: t.Created})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tenants": out})
 }
 
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
@@ -169,40 +169,29 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req, `{"id": "tokyo-general", "name": "東京総合病院"}`) {
 		return
 	}
-	if !store.ValidTenantID(req.ID) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("id: %q is not a tenant ID", req.ID),
-			"1 to 63 lower-case letters, digits, - or _, starting with a letter or digit")
+	if _, err := tenant.Parse(req.ID); err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, fmt.Sprintf("id: %q is not a tenant ID", req.ID), tenant.Rule)
 		return
 	}
 	t, err := s.deps.Store.CreateTenant(r.Context(), p.Actor(), store.Tenant{ID: req.ID, Name: req.Name})
 	switch {
 	case errors.Is(err, store.ErrExists):
-		writeError(w, http.StatusConflict, fmt.Sprintf("tenant %q exists", req.ID), "")
+		httpapi.WriteError(w, http.StatusConflict, fmt.Sprintf("tenant %q exists", req.ID), "")
 		return
 	case err != nil:
 		s.internal(w, "create tenant", err)
 		return
 	}
 	s.log.Info("tenant created", "principal", p, "tenant", t.ID)
-	writeJSON(w, http.StatusCreated, tenantJSON{ID: t.ID, Name: t.Name, Created: t.Created})
+	httpapi.WriteJSON(w, http.StatusCreated, tenantJSON{ID: t.ID, Name: t.Name, Created: t.Created})
 }
 
 // decode reads a JSON body into v strictly (unknown fields are errors), answering 400 or 413
 // itself when it cannot.
 func decode(w http.ResponseWriter, r *http.Request, v any, example string) bool {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
-		err = errors.New("more than one JSON value")
-	}
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", fmt.Sprintf("at most %d bytes", tooBig.Limit))
-		return false
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error(), "send a JSON object such as "+example)
+	err := httpapi.ReadJSON(r, v, example)
+	if refused := (*httpapi.Error)(nil); errors.As(err, &refused) {
+		refused.Write(w)
 		return false
 	}
 	return true
@@ -210,7 +199,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any, example string) bool 
 
 func (s *Server) internal(w http.ResponseWriter, op string, err error) {
 	s.log.Error(op, "err", err)
-	writeError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
+	httpapi.WriteError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
 }
 
 func errText(err error, otherwise string) string {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"runtime/debug"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/httpapi"
 )
 
 // reqInfo is filled in by the layers of one request for its access log line.
@@ -65,7 +65,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				}
 				s.log.Error("handler panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 				if rec.status == 0 {
-					writeError(rec, http.StatusInternalServerError, "internal error", "this is a bug in omamori; the server log has the details")
+					httpapi.WriteError(rec, http.StatusInternalServerError, "internal error", "this is a bug in omamori; the server log has the details")
 				}
 			}
 			if rec.status == 0 {
@@ -106,7 +106,7 @@ func (s *Server) headers(next http.Handler) http.Handler {
 // guard authenticates the request, checks the route's scope, limits the body and puts the
 // Principal in the context. It wraps every route, so no handler runs unauthenticated except
 // the Public probes.
-func (s *Server) guard(rt Route, next http.Handler) http.Handler {
+func (s *Server) guard(rt httpapi.Route, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, _ := r.Context().Value(infoKey{}).(*reqInfo)
 		if info == nil {
@@ -121,7 +121,7 @@ func (s *Server) guard(rt Route, next http.Handler) http.Handler {
 		token, ok := bearer(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="omamori"`)
-			writeError(w, http.StatusUnauthorized, "authentication required",
+			httpapi.WriteError(w, http.StatusUnauthorized, "authentication required",
 				"send an API token in the header Authorization: Bearer omm_...; an administrator creates one with omamori token create")
 			return
 		}
@@ -131,17 +131,17 @@ func (s *Server) guard(rt Route, next http.Handler) http.Handler {
 		case errors.As(err, &refused):
 			info.refused = refused.Reason
 			w.Header().Set("WWW-Authenticate", `Bearer realm="omamori", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "invalid token",
+			httpapi.WriteError(w, http.StatusUnauthorized, "invalid token",
 				"the token is unknown, revoked or expired; ask your omamori administrator for a new one")
 			return
 		case err != nil:
 			s.log.Error("verify token", "err", err)
-			writeError(w, http.StatusServiceUnavailable, "cannot check the token now", "the metadata store does not answer; try again shortly")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "cannot check the token now", "the metadata store does not answer; try again shortly")
 			return
 		}
 		info.principal = p
 		if !p.Has(rt.Scope) {
-			writeError(w, http.StatusForbidden, "token lacks scope "+string(rt.Scope),
+			httpapi.WriteError(w, http.StatusForbidden, "token lacks scope "+string(rt.Scope),
 				"create a token with the "+string(rt.Scope)+" scope for this")
 			return
 		}
@@ -173,10 +173,10 @@ func jsonNotFound(mux *http.ServeMux) http.Handler {
 			w.Header().Set("Allow", allow)
 		}
 		if probe.status == http.StatusMethodNotAllowed {
-			writeError(w, probe.status, "method not allowed", "this path accepts: "+probe.header.Get("Allow"))
+			httpapi.WriteError(w, probe.status, "method not allowed", "this path accepts: "+probe.header.Get("Allow"))
 			return
 		}
-		writeError(w, http.StatusNotFound, "no such API endpoint", "the API is described at /api/v1/; check the path and version")
+		httpapi.WriteError(w, http.StatusNotFound, "no such API endpoint", "the API is described at /api/v1/; check the path and version")
 	})
 }
 
@@ -188,31 +188,6 @@ type statusOnly struct {
 func (s *statusOnly) Header() http.Header         { return s.header }
 func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
 func (s *statusOnly) WriteHeader(code int)        { s.status = code }
-
-// apiError is the body of every error response.
-type apiError struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
-}
-
-func writeError(w http.ResponseWriter, code int, msg, hint string) {
-	writeJSON(w, code, apiError{Error: msg, Hint: hint})
-}
-
-// WriteError answers as every API route does on an error: {"error": msg, "hint": hint}, for
-// handlers mounted from other packages.
-func WriteError(w http.ResponseWriter, code int, msg, hint string) { writeError(w, code, msg, hint) }
-
-// WriteJSON answers with v as JSON, as every API route does.
-func WriteJSON(w http.ResponseWriter, code int, v any) { writeJSON(w, code, v) }
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(true)
-	enc.Encode(v)
-}
 
 // stats are the server's own metrics.
 type stats struct {

@@ -5,8 +5,10 @@ import (
 	"net/http"
 )
 
-// openAPI describes every route of the API. A test of package node, which mounts every route,
-// checks that none is missing from it.
+// openAPI describes every route of the API: it is the one description, served at
+// /api/v1/openapi.yaml. A test of package node, which mounts every route, reads it from there
+// and checks it against the route table: each route with its method and scope, and no
+// operation that no route serves.
 //
 //go:embed openapi.yaml
 var openAPI []byte

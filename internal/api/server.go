@@ -3,15 +3,17 @@
 // It sits beside the data path and at one of its entrances: log senders post NDJSON to the
 // ingest route that cmd/omamori mounts here, administrators manage tokens, Prometheus scrapes.
 //
-// Every route is registered with the scope it requires in one table (Routes), and the same
-// wrapper authenticates every request, checks the scope, limits the body, sets security
-// headers, rejects cross-origin browser writes and logs the request without secrets. A
-// handler therefore finds an authenticated auth.Principal in its request's context and works
+// Every route is registered with the scope it requires in one table (Routes): the server's
+// own, and the httpapi.Routes that domain packages such as respond and incident declare,
+// each with its scope beside its pattern (HandleRoutes). Those packages answer in the
+// vocabulary of package httpapi and never import this one. The same wrapper authenticates
+// every request, checks the scope, limits the body, sets security headers, rejects
+// cross-origin browser writes and logs the request without secrets. A handler therefore finds an authenticated auth.Principal in its request's context and works
 // only within the Principal's tenant.
 //
 // The package is named api, as DESIGN and CONVENTIONS name it, because the API is what it
-// serves; the web UI, when it comes, will be its own package whose browser mux is mounted
-// here, behind the same wrapper and TLS.
+// serves; the web UI is its own package (web), whose browser handler is mounted here, behind
+// the same wrapper and TLS.
 package api
 
 import (
@@ -32,6 +34,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/selfsigned"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -61,16 +64,6 @@ type Deps struct {
 	Log    *slog.Logger // required
 }
 
-// Route is one registered route and the scope it requires.
-type Route struct {
-	Pattern string     // as for http.ServeMux, with a method: "GET /api/v1/tokens"
-	Scope   auth.Scope // Public for the probes
-	MaxBody int64
-	// Authn, when set, says the handler authenticates its callers itself, and how: the web
-	// UI by session, the CrowdSec bouncer API by X-Api-Key. The wrapper then checks no token.
-	Authn string
-}
-
 // Server is the HTTP server. Register extra routes with Handle before Serve.
 type Server struct {
 	cfg   config.HTTP
@@ -83,7 +76,7 @@ type Server struct {
 	stats *stats
 
 	mu      sync.Mutex
-	routes  []Route
+	routes  []httpapi.Route
 	serving bool
 	tls     bool
 	handler http.Handler
@@ -113,7 +106,7 @@ func New(cfg config.HTTP, dataDir string, deps Deps) (*Server, error) {
 	}
 	s.stats = st
 	s.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusForbidden, "cross-origin request refused",
+		httpapi.WriteError(w, http.StatusForbidden, "cross-origin request refused",
 			"the API does not accept writes from web pages of other sites; call it from a script or the omamori web UI")
 	}))
 	// The route table: every built-in route and the scope it needs, in one place.
@@ -132,21 +125,33 @@ func New(cfg config.HTTP, dataDir string, deps Deps) (*Server, error) {
 }
 
 // RouteOption adjusts one route.
-type RouteOption func(*Route)
+type RouteOption func(*httpapi.Route)
 
 // MaxBody sets the largest request body a route accepts, for routes such as ingest that take
 // more than DefaultMaxBody.
-func MaxBody(n int64) RouteOption { return func(r *Route) { r.MaxBody = n } }
+func MaxBody(n int64) RouteOption { return func(r *httpapi.Route) { r.MaxBody = n } }
 
 // Handle registers h for pattern ("POST /api/v1/ingest"), reachable only with a token that
-// holds scope. Patterns under /api/v1/ go to the API mux; others (the web UI, later) to the
-// root. It panics if called after Serve or Handler, or with a pattern without a method or
+// holds scope. Patterns under /api/v1/ go to the API mux; others (/metrics) to the root. It
+// panics if called after Serve or Handler, or with a pattern without a method or
 // with the Public scope: only the built-in probes are public.
 func (s *Server) Handle(pattern string, scope auth.Scope, h http.Handler, opts ...RouteOption) {
-	if scope == Public {
-		panic("api: Handle " + pattern + ": every mounted route needs a scope")
+	rt := httpapi.Route{Pattern: pattern, Scope: scope, Handler: h}
+	for _, o := range opts {
+		o(&rt)
 	}
-	s.handle(pattern, scope, h, opts...)
+	s.HandleRoutes(rt)
+}
+
+// HandleRoutes registers the routes a domain package declares (respond.HTTP.Routes), each
+// reachable only with a token that holds the scope declared beside it, as Handle does.
+func (s *Server) HandleRoutes(routes ...httpapi.Route) {
+	for _, rt := range routes {
+		if rt.Scope == Public || rt.Authn != "" {
+			panic("api: Handle " + rt.Pattern + ": every mounted route needs a scope")
+		}
+		s.register(rt)
+	}
 }
 
 // Mount registers h for pattern, a handler that authenticates its callers itself in the
@@ -157,40 +162,45 @@ func (s *Server) Mount(pattern, authn string, h http.Handler) {
 	if authn == "" {
 		panic("api: Mount " + pattern + ": say how the handler authenticates")
 	}
-	s.handle(pattern, Public, h, func(r *Route) { r.Authn = authn })
+	s.register(httpapi.Route{Pattern: pattern, Handler: h, Authn: authn})
 }
 
-func (s *Server) handle(pattern string, scope auth.Scope, h http.Handler, opts ...RouteOption) {
+// handle registers one of the server's own routes; Public only for the probes.
+func (s *Server) handle(pattern string, scope auth.Scope, h http.Handler) {
+	s.register(httpapi.Route{Pattern: pattern, Scope: scope, Handler: h})
+}
+
+// register puts rt in the route table and on its mux, behind the guard.
+func (s *Server) register(rt httpapi.Route) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.handler != nil {
-		panic("api: Handle " + pattern + " after the server started")
+		panic("api: Handle " + rt.Pattern + " after the server started")
 	}
-	rt := Route{Pattern: pattern, Scope: scope, MaxBody: DefaultMaxBody}
-	for _, o := range opts {
-		o(&rt)
+	if rt.MaxBody == 0 {
+		rt.MaxBody = DefaultMaxBody
 	}
-	method, path, ok := strings.Cut(pattern, " ")
+	method, path, ok := strings.Cut(rt.Pattern, " ")
 	if !ok && rt.Authn != "" {
-		method, path, ok = "any", pattern, true
+		method, path, ok = "any", rt.Pattern, true
 	}
 	if !ok || method == "" || !strings.HasPrefix(path, "/") {
-		panic("api: Handle " + pattern + ": want \"METHOD /path\"")
+		panic("api: Handle " + rt.Pattern + ": want \"METHOD /path\"")
 	}
 	s.routes = append(s.routes, rt)
-	wrapped := s.guard(rt, h)
+	wrapped := s.guard(rt, rt.Handler)
 	if strings.HasPrefix(path, "/api/v1/") {
-		s.api.Handle(pattern, wrapped)
+		s.api.Handle(rt.Pattern, wrapped)
 	} else {
-		s.root.Handle(pattern, wrapped)
+		s.root.Handle(rt.Pattern, wrapped)
 	}
 }
 
 // Routes returns every registered route with its scope, for tests that walk them all.
-func (s *Server) Routes() []Route {
+func (s *Server) Routes() []httpapi.Route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Route(nil), s.routes...)
+	return append([]httpapi.Route(nil), s.routes...)
 }
 
 // Handler returns the whole server as a handler, wrapper included. Routes can no longer be
@@ -289,7 +299,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -304,10 +314,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(failing) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failing": failing})
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failing": failing})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 }
 
 // slogPrinter lets promhttp log through slog.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -62,7 +63,7 @@ var ingestEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no principal", 500)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"tenant": p.Tenant, "source": p.Name})
+	httpapi.WriteJSON(w, http.StatusAccepted, map[string]string{"tenant": p.Tenant, "source": p.Name})
 })
 
 func newFixture(t *testing.T, checks ...Check) *fixture {
@@ -147,7 +148,7 @@ func probePath(pattern string) (method, path string) {
 func TestEveryRouteRequiresItsScope(t *testing.T) {
 	f := newFixture(t)
 	routes := f.srv.Routes()
-	if !slices.ContainsFunc(routes, func(r Route) bool { return r.Pattern == "POST /api/v1/ingest" }) {
+	if !slices.ContainsFunc(routes, func(r httpapi.Route) bool { return r.Pattern == "POST /api/v1/ingest" }) {
 		t.Fatal("Routes() lacks the mounted ingest route")
 	}
 	var public []string
@@ -180,7 +181,7 @@ func TestEveryRouteRequiresItsScope(t *testing.T) {
 			}
 			for _, rf := range refusals {
 				resp := f.do(t, method, path, rf.token, "{}")
-				var e apiError
+				var e httpapi.ErrorBody
 				decodeBody(t, resp, &e)
 				if resp.StatusCode != rf.code || e.Error == "" || e.Hint == "" {
 					t.Errorf("%s %s with %s = %d %+v, want %d with error and hint", method, path, rf.name, resp.StatusCode, e, rf.code)
@@ -317,7 +318,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	for _, br := range badRequests {
 		resp := f.do(t, "POST", "/api/v1/tokens", admin, br.body)
-		var e apiError
+		var e httpapi.ErrorBody
 		decodeBody(t, resp, &e)
 		if resp.StatusCode != br.code || e.Error == "" {
 			t.Errorf("POST /api/v1/tokens %.60q = %d %+v, want %d", br.body, resp.StatusCode, e, br.code)

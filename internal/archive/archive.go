@@ -1,6 +1,6 @@
 // Package archive is omamori's memory: it keeps every event for years, compressed, encrypted
 // and tamper-evident, and proves to an outsider that an extract is complete and unaltered. It
-// sits at the end of the data path, as a consumer of the bus (Consume), and it also takes the
+// sits at the end of the data path, as a consumer of the bus (Handle, a bus.Handler), and it also takes the
 // records of omamori's own actions (Append), so that they share the same proof.
 //
 // Each tenant (hospital) has its own append-only log under Options.Dir/<tenant>:
@@ -51,6 +51,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/keyring"
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 var (
@@ -60,7 +61,8 @@ var (
 	ErrAuth = errors.New("archive: block does not authenticate (altered, or wrong key)")
 	// ErrLocked says another process has the archive open for writing.
 	ErrLocked = errors.New("archive: in use by another omamori process")
-	// ErrTenant says a tenant name cannot name a directory.
+	// ErrTenant says a tenant name is not a tenant ID (tenant.Parse), so it cannot name a
+	// directory.
 	ErrTenant = errors.New("archive: invalid tenant name")
 	// ErrReadOnly says a write was asked of an archive opened read-only.
 	ErrReadOnly = errors.New("archive: opened read-only")
@@ -177,7 +179,7 @@ func Open(ctx context.Context, opts Options) (*Archive, error) {
 		return nil, fmt.Errorf("open archive: %w", err)
 	}
 	for _, e := range ents {
-		if !e.IsDir() || !ValidTenant(e.Name()) {
+		if !isTenantDir(e) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -194,19 +196,11 @@ func Open(ctx context.Context, opts Options) (*Archive, error) {
 	return a, nil
 }
 
-// ValidTenant reports whether name can be a tenant: letters, digits, '-' and '_', at most 64
-// bytes, as on the bus.
-func ValidTenant(name string) bool {
-	if name == "" || len(name) > 64 {
-		return false
-	}
-	for i := range len(name) {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+// isTenantDir reports whether a directory entry is a tenant's log: a directory named by a
+// tenant ID (tenant.Parse); anything else in the archive's directory is not the archive's.
+func isTenantDir(e os.DirEntry) bool {
+	_, err := tenant.Parse(e.Name())
+	return e.IsDir() && err == nil
 }
 
 func lockFile(path string) (*os.File, error) {
@@ -324,16 +318,16 @@ func (a *Archive) Append(ctx context.Context, tenant string, mark uint64, events
 // append runs add on tenant's log under the lock and then records mark. An error of add
 // breaks the log: what was added before it may be half written, so nothing more is taken
 // until the archive is opened again.
-func (a *Archive) append(tenant string, mark uint64, add func(t *tenantLog) error) error {
+func (a *Archive) append(name string, mark uint64, add func(t *tenantLog) error) error {
 	if a.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	if !ValidTenant(tenant) {
-		return fmt.Errorf("append: %w: %q", ErrTenant, tenant)
+	if _, err := tenant.Parse(name); err != nil {
+		return fmt.Errorf("append: %w: %w", ErrTenant, err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	t, err := a.tenant(tenant)
+	t, err := a.tenant(name)
 	if err != nil {
 		return err
 	}

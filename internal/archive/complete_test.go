@@ -39,7 +39,7 @@ func completeBus(t *testing.T) *bus.Bus {
 	return b
 }
 
-// archiveBus archives the messages of b up to 13 as Consume does, but for those skip names,
+// archiveBus archives the messages of b up to 13 as Handle does, but for those skip names,
 // and then extra, and returns the archive opened read-only as verify opens it.
 func archiveBus(t *testing.T, b *bus.Bus, skip map[uint64]bool, extra func(*Archive)) *Archive {
 	t.Helper()
@@ -152,7 +152,7 @@ func TestConsumeStartsAfterItsOwnMark(t *testing.T) {
 	ackCtx, stopAck := context.WithCancel(ctx)
 	ackDone := make(chan error, 1)
 	go func() {
-		ackDone <- b.ConsumeEvents(ackCtx, bus.ConsumeConfig{Durable: ConsumerName}, func(context.Context, []bus.Msg) error { return nil })
+		ackDone <- b.ConsumeEvents(ackCtx, bus.ConsumeConfig{Durable: ConsumerName}, bus.HandlerFunc(func(context.Context, []bus.Msg) error { return nil }))
 	}()
 	for !acked(ctx, b) {
 		time.Sleep(10 * time.Millisecond)
@@ -164,7 +164,7 @@ func TestConsumeStartsAfterItsOwnMark(t *testing.T) {
 
 	consumeCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- Consume(consumeCtx, b, a, nil) }()
+	go func() { done <- b.ConsumeEvents(consumeCtx, bus.ConsumeConfig{Durable: ConsumerName}, a) }()
 	for a.Position() < 14 || !acked(ctx, b) {
 		select {
 		case err := <-done:

@@ -3,7 +3,6 @@ package archive
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/omamori-project/omamori/internal/bus"
@@ -13,41 +12,46 @@ import (
 // ConsumerName is the durable consumer the archive follows EVENTS with.
 const ConsumerName = "archive"
 
-// Consume archives every batch of events on the bus, until ctx is done or a write fails.
+// The archive resumes from its own records: were Resume's signature to drift from
+// bus.Resumer's, the consumer would start after its acknowledgement floor instead.
+var _ bus.Resumer = (*Archive)(nil)
+
+// Resume returns where the archive's consumer starts: after Position, the last bus sequence
+// it holds, whatever the bus's consumer state says (it could be ahead: an acknowledgement
+// that covered more than was archived, an archive restored from a backup). It makes the
+// archive a bus.Resumer.
 //
-// The archive's own records say where it resumes: after Position, the last bus sequence it
-// holds, whatever the bus's consumer state says (it could be ahead: an acknowledgement that
-// covered more than was archived, an archive restored from a backup). Everything up to
-// Position is archived because batches are archived in bus order and a group of them is
-// synced at each change of tenant: a crash between two tenants' fsyncs cannot leave a later
-// batch on disk and an earlier one lost. A group is acknowledged only after Sync. Batches
-// the archive already holds (at or below the tenant's Mark) are skipped, so nothing is lost
-// and nothing doubled.
-func Consume(ctx context.Context, b *bus.Bus, a *Archive, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "archive")
+// Everything up to Position is archived because Handle archives batches in bus order and
+// syncs a group of them at each change of tenant: a crash between two tenants' fsyncs cannot
+// leave a later batch on disk and an earlier one lost.
+func (a *Archive) Resume(context.Context) (uint64, error) {
 	from := a.Position() + 1
-	log.Info("archiving the bus", "from", from)
-	return b.ConsumeEvents(ctx, bus.ConsumeConfig{Durable: ConsumerName, From: from}, func(ctx context.Context, msgs []bus.Msg) error {
-		tenant := ""
-		for _, m := range msgs {
-			if m.Seq <= a.Mark(m.Tenant) {
-				continue
-			}
-			if tenant != "" && m.Tenant != tenant {
-				if err := a.Sync(ctx); err != nil {
-					return err
-				}
-			}
-			tenant = m.Tenant
-			if err := a.AppendBatch(ctx, m.Tenant, m.Seq, m.Data); err != nil {
-				return fmt.Errorf("archive batch %d of tenant %s: %w", m.Seq, m.Tenant, err)
+	a.log.Info("archiving the bus", "from", from)
+	return from, nil
+}
+
+// Handle archives a group of EVENTS messages (batches in the bus encoding), in order, and
+// syncs before it returns, so that the group is acknowledged only once it is on disk. It
+// makes the archive a bus.Handler, which follows EVENTS with the durable consumer
+// ConsumerName. Batches the archive already holds (at or below the tenant's Mark) are
+// skipped, so nothing is lost and nothing doubled.
+func (a *Archive) Handle(ctx context.Context, msgs []bus.Msg) error {
+	tenant := ""
+	for _, m := range msgs {
+		if m.Seq <= a.Mark(m.Tenant) {
+			continue
+		}
+		if tenant != "" && m.Tenant != tenant {
+			if err := a.Sync(ctx); err != nil {
+				return err
 			}
 		}
-		return a.Sync(ctx)
-	})
+		tenant = m.Tenant
+		if err := a.AppendBatch(ctx, m.Tenant, m.Seq, m.Data); err != nil {
+			return fmt.Errorf("archive batch %d of tenant %s: %w", m.Seq, m.Tenant, err)
+		}
+	}
+	return a.Sync(ctx)
 }
 
 // Position returns the last bus sequence the archive holds, of any tenant (0 if none): the

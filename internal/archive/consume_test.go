@@ -37,7 +37,7 @@ func TestConsumeArchivesEveryBatchOnce(t *testing.T) {
 		defer a.Close()
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- Consume(runCtx, b, a, nil) }()
+		go func() { done <- b.ConsumeEvents(runCtx, bus.ConsumeConfig{Durable: ConsumerName}, a) }()
 		for {
 			if n, synced := a.Size("clinic-a"); n == want && synced == want {
 				break

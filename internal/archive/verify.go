@@ -111,7 +111,7 @@ func VerifyKnown(ctx context.Context, dir string, keys keyring.Wrapper, known []
 	rep := &Report{}
 	byTenant := rep.sortKnown(vkey, known)
 	for _, e := range ents {
-		if !e.IsDir() || !ValidTenant(e.Name()) {
+		if !isTenantDir(e) {
 			continue
 		}
 		rep.Tenants++

@@ -58,9 +58,48 @@ type Asset struct {
 	// Protected marks a protected clinical service: automatic decisions that would cut it off
 	// are held for a person's approval.
 	Protected bool `json:"protected"`
+
+	// CPE is the product the asset runs, as a CPE 2.3 name (cpe:2.3:o:fortinet:fortios:...),
+	// for matching it against vulnerability data (package vuln). Empty: not known.
+	CPE string `json:"cpe,omitempty"`
+	// Version is the product's version as the vendor writes it ("6.0.4", "9.1R11.4"). It
+	// takes the place of the CPE's version field, so that a log can report it without
+	// anyone editing a CPE. Empty: the CPE's own version, if it has one.
+	Version string `json:"version,omitempty"`
+	// Exposure is who can reach the asset, which ranks its vulnerabilities.
+	Exposure Exposure `json:"exposure,omitempty"`
 	// Hostname is its DNS name, such as "vent-01.icu.hospital.example", when Name is for
 	// people: a block of that domain, or of one above it, touches the device.
 	Hostname string `json:"hostname,omitempty"`
+}
+
+// Exposure says who can reach an asset over the network. The inventory states it (the
+// exposure column); omamori does not guess it from addresses, since a NATed VPN portal has a
+// private address.
+type Exposure string
+
+const (
+	// Internet: reachable from anywhere, such as a VPN portal or a firewall's SSL-VPN.
+	Internet Exposure = "internet"
+	// Vendor: reachable by a contractor's remote-maintenance line (checklist 2-②), not the
+	// whole internet.
+	Vendor Exposure = "vendor"
+	// Internal: reachable only from the hospital's own networks.
+	Internal Exposure = "internal"
+	// Isolated: on a segment of its own (a closed device VLAN).
+	Isolated Exposure = "isolated"
+)
+
+// Exposures returns every exposure, most exposed first.
+func Exposures() []Exposure { return []Exposure{Internet, Vendor, Internal, Isolated} }
+
+// ParseExposure returns the exposure named s (case-insensitive); empty is "not stated".
+func ParseExposure(s string) (Exposure, error) {
+	e := Exposure(strings.ToLower(strings.TrimSpace(s)))
+	if e == "" || slices.Contains(Exposures(), e) {
+		return e, nil
+	}
+	return "", fmt.Errorf("unknown exposure %q (want internet, vendor, internal, isolated or empty)", s)
 }
 
 // Addr returns the asset's address when it is a single host, or the first address of its

@@ -25,7 +25,11 @@ func render(assets []Asset, err error) string {
 		return b.String()
 	}
 	for _, a := range assets {
-		fmt.Fprintf(&b, "%s\t%q\t%s\t%q\tprotected=%v\n", a.Prefix, a.Name, a.Category, a.Department, a.Protected)
+		fmt.Fprintf(&b, "%s\t%q\t%s\t%q\tprotected=%v", a.Prefix, a.Name, a.Category, a.Department, a.Protected)
+		if a.CPE != "" || a.Version != "" || a.Exposure != "" {
+			fmt.Fprintf(&b, "\tcpe=%s\tversion=%q\texposure=%s", a.CPE, a.Version, a.Exposure)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

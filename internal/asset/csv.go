@@ -20,10 +20,18 @@ import (
 //	department  such as ICU or Radiology                                            optional
 //	protected   whether it is a protected clinical service: true/false, yes/no,
 //	            1/0, or empty for false                                             optional
+//	cpe         the product it runs, a CPE 2.3 name:
+//	            cpe:2.3:o:fortinet:fortios:*:*:*:*:*:*:*:*                           optional
+//	vendor      instead of cpe: the CPE vendor and product words, such as
+//	product     fortinet and fortios (lower case, '_' for spaces)                    optional
+//	version     the product's version as the vendor writes it: 6.0.4, 9.1R11.4      optional
+//	exposure    who can reach it: internet, vendor (a contractor's remote-
+//	            maintenance line), internal, isolated; empty for not stated         optional
 //	hostname    its DNS name, vent-01.icu.hospital.example, where name is for people optional
 //
-// Lines starting with '#' are comments.
-var Columns = []string{"address", "name", "category", "department", "protected", "hostname"}
+// The product columns are for vulnerability matching (package vuln); an inventory without
+// them reads as before. Lines starting with '#' are comments.
+var Columns = []string{"address", "name", "category", "department", "protected", "cpe", "version", "exposure", "hostname"}
 
 // LineError is what is wrong with one line of a CSV import.
 type LineError struct {
@@ -143,8 +151,43 @@ func parseRecord(rec []string, field func([]string, string) string) (Asset, erro
 	if a.Protected, err = parseBool(field(rec, "protected")); err != nil {
 		return a, err
 	}
+	if a.CPE, err = parseProduct(field(rec, "cpe"), field(rec, "vendor"), field(rec, "product")); err != nil {
+		return a, err
+	}
+	a.Version = field(rec, "version")
+	if a.Exposure, err = ParseExposure(field(rec, "exposure")); err != nil {
+		return a, err
+	}
 	a.Hostname = field(rec, "hostname")
 	return a, nil
+}
+
+// parseProduct returns the asset's CPE 2.3 name from the cpe column, or built from the vendor
+// and product columns. Only the shape is checked here (the prefix and the number of fields);
+// package vuln reads the name.
+func parseProduct(cpe, vendor, product string) (string, error) {
+	if cpe != "" {
+		if vendor != "" || product != "" {
+			return "", errors.New("give the product as cpe or as vendor and product, not both")
+		}
+		if !strings.HasPrefix(strings.ToLower(cpe), "cpe:2.3:") || strings.Count(strings.ReplaceAll(cpe, `\:`, ""), ":") != 12 {
+			return "", fmt.Errorf("cpe %q is not a CPE 2.3 name (cpe:2.3:part:vendor:product:version:… with 13 fields)", cpe)
+		}
+		return cpe, nil
+	}
+	if vendor == "" && product == "" {
+		return "", nil
+	}
+	if vendor == "" || product == "" {
+		return "", errors.New("vendor and product go together (or give a cpe)")
+	}
+	word := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), " ", "_") }
+	for _, w := range []string{vendor, product} {
+		if strings.ContainsAny(w, `:*?\`) {
+			return "", fmt.Errorf("vendor or product %q has a character CPE reserves (: * ? \\); give a cpe instead", w)
+		}
+	}
+	return "cpe:2.3:*:" + word(vendor) + ":" + word(product) + ":*:*:*:*:*:*:*:*", nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -195,7 +238,7 @@ func WriteCSV(w io.Writer, assets []Asset) error {
 		if a.Prefix.IsSingleIP() {
 			addr = a.Prefix.Addr().String()
 		}
-		cw.Write([]string{addr, a.Name, string(a.Category), a.Department, fmt.Sprint(a.Protected), a.Hostname})
+		cw.Write([]string{addr, a.Name, string(a.Category), a.Department, fmt.Sprint(a.Protected), a.CPE, a.Version, string(a.Exposure), a.Hostname})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

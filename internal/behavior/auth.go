@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 // authTracker counts authentication failures per source address: brute force (many failures),
@@ -71,7 +72,7 @@ func (a *authTracker) observe(dst []Finding, e *event.Event) []Finding {
 	}
 	st.last = now
 	w := a.cfg.Window
-	finding := func(detector, title string, sev Severity, tech string, count int) Finding {
+	finding := func(detector, title string, sev severity.Level, tech string, count int) Finding {
 		return Finding{
 			Detector: detector, Key: src.String(), Title: title, Severity: sev, Technique: tech,
 			Source: src, Destination: e.DstIP, User: e.User, Host: e.Host, Count: count,
@@ -83,7 +84,7 @@ func (a *authTracker) observe(dst []Finding, e *event.Event) []Finding {
 		if n := len(st.fails.t); n >= a.cfg.SuccessAfter && st.fired.once(firedSuccess, now, w) {
 			dst = append(dst, finding(DetectorLoginAfter,
 				"login as "+e.User+" from "+src.String()+" after "+strconv.Itoa(st.fails.total)+" failures ("+e.Dataset+")",
-				SeverityCritical, "T1110", st.fails.total))
+				severity.Critical, "T1110", st.fails.total))
 		}
 		return dst
 	}
@@ -92,7 +93,7 @@ func (a *authTracker) observe(dst []Finding, e *event.Event) []Finding {
 	if n >= a.cfg.Failures && st.fired.once(firedBrute, now, w) {
 		dst = append(dst, finding(DetectorBruteForce,
 			"brute force from "+src.String()+": "+strconv.Itoa(n)+" failed logins in "+w.String()+" ("+e.Dataset+")",
-			SeverityHigh, "T1110.001", n))
+			severity.High, "T1110.001", n))
 	}
 	if e.User != "" {
 		user := e.User
@@ -103,7 +104,7 @@ func (a *authTracker) observe(dst []Finding, e *event.Event) []Finding {
 		if u >= a.cfg.SprayUsers && st.fired.once(firedSpray, now, w) {
 			f := finding(DetectorSpraying,
 				"password spraying from "+src.String()+": "+strconv.Itoa(u)+" user names failed in "+w.String()+" ("+e.Dataset+")",
-				SeverityHigh, "T1110.003", u)
+				severity.High, "T1110.003", u)
 			f.User = ""
 			dst = append(dst, f)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 var (
@@ -214,9 +215,9 @@ func (b *beacons) findings(dst []Finding) []Finding {
 			continue
 		}
 		st.reported = b.maxTS
-		sev := SeverityMedium
+		sev := severity.Medium
 		if s.Score >= 0.9 {
-			sev = SeverityHigh
+			sev = severity.High
 		}
 		dst = append(dst, Finding{
 			Detector: DetectorBeacon, Key: s.Key(),

@@ -12,31 +12,9 @@ package behavior
 import (
 	"net/netip"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/severity"
 )
-
-// Severity of a finding, in the order of Sigma's levels.
-type Severity uint8
-
-const (
-	SeverityLow Severity = iota + 1
-	SeverityMedium
-	SeverityHigh
-	SeverityCritical
-)
-
-func (s Severity) String() string {
-	switch s {
-	case SeverityLow:
-		return "low"
-	case SeverityMedium:
-		return "medium"
-	case SeverityHigh:
-		return "high"
-	case SeverityCritical:
-		return "critical"
-	}
-	return "unknown"
-}
 
 // Detector names, as Finding.Detector carries them.
 const (
@@ -57,7 +35,7 @@ type Finding struct {
 	Detector  string // one of the Detector constants
 	Key       string // the state key that fired: an address, a host, "src->dst"
 	Title     string // one line for a person
-	Severity  Severity
+	Severity  severity.Level
 	Technique string // MITRE ATT&CK technique id, such as T1110.001
 
 	Source      netip.Addr

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 // flowTracker watches connections per source address for port scans (many ports, or one port
@@ -67,7 +68,7 @@ func (f *flowTracker) observe(dst []Finding, e *event.Event) []Finding {
 	if !inAny(ps.Exempt, src) {
 		if n := st.ports.add(e.DstPort, now, ps.Window, ps.Ports+1); n >= ps.Ports && st.fired.once(firedVertical, now, ps.Window) {
 			dst = append(dst, Finding{
-				Detector: DetectorPortScan, Key: src.String(), Severity: SeverityMedium, Technique: "T1046",
+				Detector: DetectorPortScan, Key: src.String(), Severity: severity.Medium, Technique: "T1046",
 				Title:  "port scan from " + src.String() + ": " + strconv.Itoa(n) + " ports in " + ps.Window.String(),
 				Source: src, Destination: to, Count: n, First: time.Unix(0, now-int64(ps.Window)).UTC(), Last: e.Time,
 			})
@@ -75,7 +76,7 @@ func (f *flowTracker) observe(dst []Finding, e *event.Event) []Finding {
 		if n := st.sweep.add(hostPort{to, e.DstPort}, now, ps.Window, ps.Hosts*2); n >= ps.Hosts {
 			if hosts := sweepHosts(&st.sweep, e.DstPort); hosts >= ps.Hosts && st.fired.once(firedSweep, now, ps.Window) {
 				dst = append(dst, Finding{
-					Detector: DetectorPortScan, Key: src.String(), Severity: SeverityMedium, Technique: "T1046",
+					Detector: DetectorPortScan, Key: src.String(), Severity: severity.Medium, Technique: "T1046",
 					Title:  "network sweep from " + src.String() + ": port " + strconv.Itoa(int(e.DstPort)) + " on " + strconv.Itoa(hosts) + " hosts in " + ps.Window.String(),
 					Source: src, Count: hosts, First: time.Unix(0, now-int64(ps.Window)).UTC(), Last: e.Time,
 				})
@@ -86,7 +87,7 @@ func (f *flowTracker) observe(dst []Finding, e *event.Event) []Finding {
 	if slices.Contains(lm.Ports, e.DstPort) && inAny(f.cfg.Internal, src) && inAny(f.cfg.Internal, to) && !inAny(lm.Exempt, src) {
 		if n := st.lateral.add(to, now, lm.Window, lm.Hosts*4); n >= lm.Hosts && st.fired.once(firedLateral, now, lm.Window) {
 			dst = append(dst, Finding{
-				Detector: DetectorLateral, Key: src.String(), Severity: SeverityHigh, Technique: "T1021",
+				Detector: DetectorLateral, Key: src.String(), Severity: severity.High, Technique: "T1021",
 				Title:  "lateral movement from " + src.String() + ": SMB/RDP/WinRM/SSH to " + strconv.Itoa(n) + " internal hosts in " + lm.Window.String(),
 				Source: src, Destination: to, Count: n, First: time.Unix(0, oldest(st.lateral.seen)).UTC(), Last: e.Time,
 			})
@@ -200,7 +201,7 @@ func (x *exfilTracker) observe(dst []Finding, e *event.Event) []Finding {
 	}
 	st.fired = true
 	return append(dst, Finding{
-		Detector: DetectorExfiltration, Key: src.String(), Severity: SeverityHigh, Technique: "T1048",
+		Detector: DetectorExfiltration, Key: src.String(), Severity: severity.High, Technique: "T1048",
 		Title: "exfiltration from " + src.String() + ": " + strconv.FormatUint(st.sum>>20, 10) + " MiB out in " +
 			c.Interval.String() + ", " + strconv.FormatFloat(z, 'f', 1, 64) + " standard deviations above its baseline of " +
 			strconv.FormatFloat(st.mean/(1<<20), 'f', 1, 64) + " MiB",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 var (
@@ -82,7 +83,7 @@ func (r *ransomTracker) observe(dst []Finding, e *event.Event) []Finding {
 	n := w.add(now, r.cfg.Window, r.cfg.Files)
 	if n >= r.cfg.Files && st.fired.once(0, now, r.cfg.Window) {
 		dst = append(dst, Finding{
-			Detector: DetectorRansomware, Key: e.Host, Severity: SeverityCritical, Technique: "T1486",
+			Detector: DetectorRansomware, Key: e.Host, Severity: severity.Critical, Technique: "T1486",
 			Title: "ransomware on " + e.Host + ": " + strconv.Itoa(n) + " files written as *" + ext + " in " + r.cfg.Window.String(),
 			User:  e.User, Host: e.Host, Count: n, First: time.Unix(0, w.first()).UTC(), Last: e.Time,
 		})
@@ -122,7 +123,7 @@ func (r *ransomTracker) process(dst []Finding, e *event.Event) []Finding {
 		}
 		if all {
 			return append(dst, Finding{
-				Detector: DetectorShadowCopy, Key: e.Host, Severity: SeverityCritical, Technique: "T1490",
+				Detector: DetectorShadowCopy, Key: e.Host, Severity: severity.Critical, Technique: "T1490",
 				Title: "backups deleted on " + e.Host + ": " + cmd,
 				User:  e.User, Host: e.Host, Count: 1, First: e.Time, Last: e.Time,
 			})

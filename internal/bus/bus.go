@@ -1,7 +1,9 @@
 // Package bus is omamori's event bus: NATS JetStream, embedded in the process by default with
 // its file store under the data directory, or an external NATS cluster at scale. It sits in the
 // middle of the data path: ingest publishes batches of events (event.AppendBatch) and dead
-// letters to it, and the archive, detection and search read them back.
+// letters to it, and the archive, detection and search read them back. Every stage that
+// follows a stream (archive, detection, tally, response, incidents) is a Handler, and a
+// durable consumer (ConsumeEvents) drives its acknowledgements the same way for all.
 //
 // Three streams hold everything:
 //
@@ -60,6 +62,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 // Stream names and subject roots, before Config.Prefix.
@@ -307,25 +311,9 @@ func orUnlimited(n int64) int64 {
 // MaxPayload returns the largest message the server accepts; batches must be smaller.
 func (b *Bus) MaxPayload() int { return int(b.nc.MaxPayload()) }
 
-// ErrTenant is wrapped by the errors of publishing for a tenant whose name cannot be a subject
-// token.
+// ErrTenant is wrapped by the errors of publishing for a tenant that tenant.Parse refuses: the
+// tenant is a token of the subject, so '.', '*', '>' and white space would change its meaning.
 var ErrTenant = errors.New("bus: invalid tenant name")
-
-// ValidTenant reports whether tenant can name a tenant on the bus: letters, digits, '-' and
-// '_', at most 64 bytes. The tenant is a token of the subject, so '.', '*', '>' and white space
-// would change its meaning.
-func ValidTenant(tenant string) bool {
-	if tenant == "" || len(tenant) > 64 {
-		return false
-	}
-	for i := range len(tenant) {
-		c := tenant[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // PublishEvents publishes one batch of events of tenant (an event.AppendBatch encoding) to
 // EVENTS and returns when JetStream has acknowledged it, or with an error, in which case the
@@ -342,11 +330,11 @@ func (b *Bus) PublishDeadLetters(ctx context.Context, tenant string, batch []byt
 	return b.publish(ctx, deadLetterRoot, tenant, batch)
 }
 
-func (b *Bus) publish(ctx context.Context, root, tenant string, data []byte) error {
-	if !ValidTenant(tenant) {
-		return fmt.Errorf("publish to %s: %w: %q", root, ErrTenant, tenant)
+func (b *Bus) publish(ctx context.Context, root, name string, data []byte) error {
+	if _, err := tenant.Parse(name); err != nil {
+		return fmt.Errorf("publish to %s: %w: %w", root, ErrTenant, err)
 	}
-	subj := b.subject(root, tenant)
+	subj := b.subject(root, name)
 	fut, err := b.js.PublishAsync(subj, data)
 	if err != nil {
 		return fmt.Errorf("publish to %s: %w", subj, err)

@@ -15,9 +15,8 @@ type ConsumeConfig struct {
 	// Durable names the consumer; its position survives restarts. Required.
 	Durable string
 	// From, if not zero, is the first stream sequence the caller has not handled, from its
-	// own durable records: the consumer starts there whatever its own state says (the archive
-	// starts after the last bus sequence it holds). Zero starts after the consumer's
-	// acknowledgement floor.
+	// own durable records: the consumer starts there whatever its own state says. Zero starts
+	// after the consumer's acknowledgement floor. A Resumer's Resume takes its place.
 	From uint64
 	// MaxBytes bounds the bytes of messages handed over in one group (default 32 MiB).
 	MaxBytes int
@@ -29,43 +28,75 @@ type ConsumeConfig struct {
 // maxGroup bounds the messages of one group, whatever their bytes: alerts are small.
 const maxGroup = 4096
 
-// ConsumeEvents follows EVENTS with the durable consumer cfg.Durable and calls fn with groups
-// of messages, in stream order, until ctx is done or fn fails. fn owns the messages' data.
+// A Handler handles the messages of a stream that a durable consumer delivers to it: every
+// stage after the bus (archive, detection, tally, response, incidents) is one, and the bus
+// drives their acknowledgements the same way (see ConsumeEvents).
 //
-// A group is acknowledged when fn returns nil, and only then: the acknowledgement covers every
+// Handle is called with groups of messages, in stream order, by one goroutine at a time. The
+// handler owns the messages' data after the call (it may keep it). Returning nil means every
+// message of the group is handled durably, wherever the handler keeps what it makes of them:
+// the group is then acknowledged. An error means the group is not handled: it is not
+// acknowledged, the consumer stops with that error, and the next consumer delivers the group
+// again from its first message. A message the handler can never handle (it does not decode)
+// is for the handler to log and skip, not an error: an error holds the stream for everyone.
+type Handler interface {
+	Handle(ctx context.Context, msgs []Msg) error
+}
+
+// HandlerFunc is a function that is a Handler.
+type HandlerFunc func(ctx context.Context, msgs []Msg) error
+
+// Handle calls f(ctx, msgs).
+func (f HandlerFunc) Handle(ctx context.Context, msgs []Msg) error { return f(ctx, msgs) }
+
+// A Resumer is a Handler that keeps its own position in the stream in its own durable records
+// (the archive: the last bus sequence it holds). The consumer asks it where to start each time
+// it starts, and starts there whatever its own state says, in place of ConsumeConfig.From.
+type Resumer interface {
+	Handler
+	// Resume returns the first stream sequence the handler has not handled; 0 starts after
+	// the consumer's acknowledgement floor.
+	Resume(ctx context.Context) (uint64, error)
+}
+
+// ConsumeEvents follows EVENTS with the durable consumer cfg.Durable and hands h groups of
+// messages, in stream order, until ctx is done or h fails.
+//
+// A group is acknowledged when h returns nil, and only then: the acknowledgement covers every
 // message up to the group's last (the consumer acknowledges all below what it acknowledges),
-// and ConsumeEvents waits for the server to confirm it. When fn returns an error,
+// and ConsumeEvents waits for the server to confirm it. When h returns an error,
 // ConsumeEvents returns it without acknowledging, and the next call starts again at the first
-// message not acknowledged (or at cfg.From): those messages come again, in order,
-// immediately. A message may thus be delivered more than once, never skipped: fn must
-// recognize a batch it has already handled, for instance by its sequence number.
+// message not acknowledged (or at cfg.From, or where a Resumer resumes): those messages come
+// again, in order, immediately. A message may thus be delivered more than once, never
+// skipped: h must recognize a batch it has already handled, for instance by its sequence
+// number.
 //
 // Because an acknowledgement covers everything below it, a message the server delivered but
-// fn never saw would be acknowledged with the next group. That happens: nats.go gives up on a
+// h never saw would be acknowledged with the next group. That happens: nats.go gives up on a
 // fetch a second after its wait on its own clock, and drops what the server sends it after
 // that, which the server counts as delivered. ConsumeEvents therefore checks that every
 // delivery follows the one before (the consumer's delivery sequence) and that nothing is
 // pending after an empty fetch; when one went missing it resets the consumer to the first
-// message fn has not handled, without acknowledging anything, and reads on from there. At
+// message h has not handled, without acknowledging anything, and reads on from there. At
 // start it resets the consumer the same way (JetStream would otherwise redeliver what the
 // last run left unacknowledged only after its ack wait, out of order with newer ones). The
 // consumer is created if missing and updated if its settings changed, never deleted.
 //
 // Only one ConsumeEvents may run per durable name at a time.
-func (b *Bus) ConsumeEvents(ctx context.Context, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
-	return b.consume(ctx, b.events, "events", cfg, fn)
+func (b *Bus) ConsumeEvents(ctx context.Context, cfg ConsumeConfig, h Handler) error {
+	return b.consume(ctx, b.events, "events", cfg, h)
 }
 
 // ConsumeAlerts follows ALERTS as ConsumeEvents follows EVENTS, with the same guarantees:
 // response and incidents each keep their own durable consumer of it.
-func (b *Bus) ConsumeAlerts(ctx context.Context, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
-	return b.consume(ctx, b.alerts, "alerts", cfg, fn)
+func (b *Bus) ConsumeAlerts(ctx context.Context, cfg ConsumeConfig, h Handler) error {
+	return b.consume(ctx, b.alerts, "alerts", cfg, h)
 }
 
 // ConsumeDeadLetters follows DEADLETTER as ConsumeEvents follows EVENTS, with the same
 // guarantees: the ingest counts of package tally count dead letters from it.
-func (b *Bus) ConsumeDeadLetters(ctx context.Context, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
-	return b.consume(ctx, b.dead, "dead letters", cfg, fn)
+func (b *Bus) ConsumeDeadLetters(ctx context.Context, cfg ConsumeConfig, h Handler) error {
+	return b.consume(ctx, b.dead, "dead letters", cfg, h)
 }
 
 // ErrStreamBehind is wrapped by the error of a consumer asked to start past the end of its
@@ -73,7 +104,7 @@ func (b *Bus) ConsumeDeadLetters(ctx context.Context, cfg ConsumeConfig, fn func
 // (the bus's data deleted, or another NATS) since.
 var ErrStreamBehind = errors.New("bus: the stream ends before the position the consumer resumes from")
 
-func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfig, fn func(ctx context.Context, msgs []Msg) error) error {
+func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfig, h Handler) error {
 	if cfg.Durable == "" {
 		return fmt.Errorf("consume %s: no durable consumer name", what)
 	}
@@ -84,12 +115,19 @@ func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfi
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 200 * time.Millisecond
 	}
+	if r, ok := h.(Resumer); ok {
+		from, err := r.Resume(ctx)
+		if err != nil {
+			return fmt.Errorf("consume %s: resume %s: %w", what, cfg.Durable, err)
+		}
+		cfg.From = from
+	}
 	log := b.log.With("consumer", cfg.Durable)
 	d, err := b.durable(ctx, stream, cfg.Durable)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", what, err)
 	}
-	// next is the first message fn has not handled; dseq the delivery sequence of the last
+	// next is the first message h has not handled; dseq the delivery sequence of the last
 	// delivery seen (a reset numbers deliveries from 1 again).
 	next, err := d.reset(ctx, cfg.From)
 	if err != nil {
@@ -157,10 +195,10 @@ func (b *Bus) consume(ctx context.Context, stream, what string, cfg ConsumeConfi
 		if len(msgs) == 0 {
 			continue
 		}
-		if err := fn(ctx, msgs); err != nil {
+		if err := h.Handle(ctx, msgs); err != nil {
 			return err
 		}
-		// The data is durable with fn; a lost acknowledgement only means a redelivery.
+		// The data is durable with h; a lost acknowledgement only means a redelivery.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err = last.DoubleAck(actx)
 		cancel()

@@ -147,12 +147,12 @@ func TestConsumeEventsSurvivesAStalledLink(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	err = b.ConsumeEvents(runCtx, ConsumeConfig{Durable: "archive", MaxBytes: 1}, func(ctx context.Context, msgs []Msg) error {
+	err = b.ConsumeEvents(runCtx, ConsumeConfig{Durable: "archive", MaxBytes: 1}, HandlerFunc(func(ctx context.Context, msgs []Msg) error {
 		for _, m := range msgs {
 			got = append(got, string(m.Data[:len("batch 0")]))
 		}
 		return nil
-	})
+	}))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("ConsumeEvents = %v, want %v", err, context.Canceled)
 	}

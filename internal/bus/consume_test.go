@@ -25,7 +25,7 @@ func TestConsumeEventsAcksAfterFnAndRedeliversInOrder(t *testing.T) {
 		errStop := errors.New("stop")
 		var seen []string
 		// First run: handle until batch 7, then fail: nothing of the failing group is acked.
-		err := b.ConsumeEvents(ctx, cfg, func(ctx context.Context, msgs []Msg) error {
+		err := b.ConsumeEvents(ctx, cfg, HandlerFunc(func(ctx context.Context, msgs []Msg) error {
 			for _, m := range msgs {
 				if string(m.Data) == "batch 7" {
 					return errStop
@@ -33,7 +33,7 @@ func TestConsumeEventsAcksAfterFnAndRedeliversInOrder(t *testing.T) {
 				seen = append(seen, string(m.Data))
 			}
 			return nil
-		})
+		}))
 		if !errors.Is(err, errStop) {
 			t.Fatalf("ConsumeEvents = %v, want %v", err, errStop)
 		}
@@ -49,7 +49,7 @@ func TestConsumeEventsAcksAfterFnAndRedeliversInOrder(t *testing.T) {
 		// Second run: starts at the first unacknowledged message at once, in order.
 		var again []string
 		runCtx, stop := context.WithCancel(ctx)
-		err = b.ConsumeEvents(runCtx, cfg, func(ctx context.Context, msgs []Msg) error {
+		err = b.ConsumeEvents(runCtx, cfg, HandlerFunc(func(ctx context.Context, msgs []Msg) error {
 			for _, m := range msgs {
 				if m.Tenant != "clinic-a" {
 					t.Errorf("message %d tenant = %q, want clinic-a", m.Seq, m.Tenant)
@@ -60,7 +60,7 @@ func TestConsumeEventsAcksAfterFnAndRedeliversInOrder(t *testing.T) {
 				stop()
 			}
 			return nil
-		})
+		}))
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("ConsumeEvents = %v, want %v", err, context.Canceled)
 		}
@@ -98,7 +98,7 @@ func TestConsumeAlerts(t *testing.T) {
 			var got []string
 			runCtx, stop := context.WithCancel(ctx)
 			defer stop()
-			err := b.ConsumeAlerts(runCtx, ConsumeConfig{Durable: "incidents", MaxWait: 20 * time.Millisecond}, func(ctx context.Context, msgs []Msg) error {
+			err := b.ConsumeAlerts(runCtx, ConsumeConfig{Durable: "incidents", MaxWait: 20 * time.Millisecond}, HandlerFunc(func(ctx context.Context, msgs []Msg) error {
 				for _, m := range msgs {
 					got = append(got, m.Tenant+": "+string(m.Data))
 				}
@@ -106,7 +106,7 @@ func TestConsumeAlerts(t *testing.T) {
 					stop()
 				}
 				return nil
-			})
+			}))
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("ConsumeAlerts = %v", err)
 			}
@@ -132,14 +132,14 @@ func consumeAll(t *testing.T, b *Bus, cfg ConsumeConfig) []uint64 {
 	var got []uint64
 	done := make(chan error, 1)
 	go func() {
-		done <- b.ConsumeEvents(ctx, cfg, func(ctx context.Context, msgs []Msg) error {
+		done <- b.ConsumeEvents(ctx, cfg, HandlerFunc(func(ctx context.Context, msgs []Msg) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, m := range msgs {
 				got = append(got, m.Seq)
 			}
 			return nil
-		})
+		}))
 	}()
 	for {
 		select {
@@ -238,12 +238,12 @@ func TestConsumeEventsKeepsItsConsumer(t *testing.T) {
 			t.Errorf("consumer legacy was created again at %v (first %v)", c, firstLegacy)
 		}
 		// From past the stream's end: the caller holds what this stream never had.
-		err = b.ConsumeEvents(ctx, ConsumeConfig{Durable: "test", From: 100}, func(context.Context, []Msg) error { return nil })
+		err = b.ConsumeEvents(ctx, ConsumeConfig{Durable: "test", From: 100}, HandlerFunc(func(context.Context, []Msg) error { return nil }))
 		if !errors.Is(err, ErrStreamBehind) {
 			t.Errorf("ConsumeEvents From 100 of 8 = %v, want %v", err, ErrStreamBehind)
 		}
 		// From below a legacy consumer's start cannot be served: said, not skipped.
-		err = b.ConsumeEvents(ctx, ConsumeConfig{Durable: "legacy", From: 2}, func(context.Context, []Msg) error { return nil })
+		err = b.ConsumeEvents(ctx, ConsumeConfig{Durable: "legacy", From: 2}, HandlerFunc(func(context.Context, []Msg) error { return nil }))
 		if !errors.Is(err, jetstream.ErrConsumerInvalidReset) {
 			t.Errorf("ConsumeEvents legacy From 2 = %v, want %v", err, jetstream.ErrConsumerInvalidReset)
 		}

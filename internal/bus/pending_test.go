@@ -36,12 +36,12 @@ func TestEmbeddedConsumersOfABacklog(t *testing.T) {
 			seen := 0
 			cctx, done := context.WithCancel(ctx)
 			defer done()
-			err := b.ConsumeEvents(cctx, ConsumeConfig{Durable: fmt.Sprintf("backlog-%d", c)}, func(_ context.Context, msgs []Msg) error {
+			err := b.ConsumeEvents(cctx, ConsumeConfig{Durable: fmt.Sprintf("backlog-%d", c)}, HandlerFunc(func(_ context.Context, msgs []Msg) error {
 				if seen += len(msgs); seen >= batches {
 					done()
 				}
 				return nil
-			})
+			}))
 			if seen < batches || !errors.Is(err, context.Canceled) {
 				errs[c] = fmt.Errorf("consumer %d read %d of %d batches: %w", c, seen, batches, err)
 			}

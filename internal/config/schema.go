@@ -1,6 +1,11 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/omamori-project/omamori/internal/decision"
+	"github.com/omamori-project/omamori/internal/severity"
+)
 
 // The doc comments on the fields below are the documentation of the config file: a test
 // renders them into docs/omamori.example.yaml, so write them for the person editing that file.
@@ -79,9 +84,9 @@ type ResponsePolicy struct {
 	// Detectors: sigma, sigma-correlation, behavior, intel; empty: any.
 	Detectors []string `yaml:"detectors"`
 	// Lowest alert level that matches; empty: any.
-	MinLevel string `yaml:"min_level"`
+	MinLevel severity.Level `yaml:"min_level"`
 	// block or isolate.
-	Action string `yaml:"action"`
+	Action decision.Action `yaml:"action"`
 	// The alert's entity acted on: source, destination or host.
 	Target string `yaml:"target"`
 	// Widen an IPv4 address to its network of this length (0: the address alone).
@@ -211,7 +216,7 @@ type Detect struct {
 	SigmaRules []string `yaml:"sigma_rules"`
 	// Lowest rule level that raises an alert: informational, low, medium, high or critical.
 	// Rules below it still feed correlations (five failed logins make one brute-force alert).
-	MinLevel string `yaml:"min_level"`
+	MinLevel severity.Level `yaml:"min_level"`
 	// How long repeats of one alert about the same entities are held back after it is raised.
 	DedupWindow time.Duration `yaml:"dedup_window"`
 	// Run the behavioural detectors: brute force and password spraying, C2 beaconing, port

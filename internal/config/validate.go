@@ -7,11 +7,14 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/decision"
+	"github.com/omamori-project/omamori/internal/severity"
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 // Validate reports every problem with c as an *Error, or nil. The messages are for the person
@@ -24,8 +27,11 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// tenantID is the shape of a tenant identifier; the store enforces the same rule.
-var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// validTenant reports whether id is a tenant ID, by the rule every entry point applies.
+func validTenant(id string) bool {
+	_, err := tenant.Parse(id)
+	return err == nil
+}
 
 func (c *Config) validate() []Problem {
 	var ps []Problem
@@ -107,7 +113,7 @@ func (c *Config) validate() []Problem {
 	if in.BatchWait <= 0 || in.BatchWait > 10*time.Second {
 		bad("ingest.batch_wait", fmt.Sprintf("%v is out of range", in.BatchWait), "use more than 0 and at most 10s; 50ms is a good start")
 	}
-	if !tenantID.MatchString(in.DefaultTenant) {
+	if !validTenant(in.DefaultTenant) {
 		bad("ingest.default_tenant", fmt.Sprintf("%q is not a tenant ID", in.DefaultTenant), tenantHint)
 	}
 	names := map[string]bool{}
@@ -126,7 +132,7 @@ func (c *Config) validate() []Problem {
 		if msg := checkAddr(l.Listen); msg != "" {
 			bad(key+".listen", msg, "write it as host:port, such as 0.0.0.0:514")
 		}
-		if l.Tenant != "" && !tenantID.MatchString(l.Tenant) {
+		if l.Tenant != "" && !validTenant(l.Tenant) {
 			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", l.Tenant), tenantHint)
 		}
 		// The format name is checked by ingest against the decoder registry when it starts,
@@ -145,7 +151,7 @@ func (c *Config) validate() []Problem {
 				"give the directory of a rules checkout, such as /opt/sigma/rules")
 		}
 	}
-	if !slices.Contains(sigmaLevels, d.MinLevel) {
+	if _, err := severity.Parse(string(d.MinLevel)); err != nil {
 		bad("detect.min_level", fmt.Sprintf("unknown level %q", d.MinLevel), "use informational, low, medium, high or critical (Sigma's levels)")
 	}
 	if d.DedupWindow < 0 {
@@ -196,13 +202,13 @@ func (c *Config) validate() []Problem {
 		if p.Name == "" {
 			bad(key+".name", "must not be empty", "name each policy; its decisions carry the name")
 		}
-		if p.Action != "block" && p.Action != "isolate" {
+		if p.Action != decision.ActionBlock && p.Action != decision.ActionIsolate {
 			bad(key+".action", fmt.Sprintf("unknown action %q", p.Action), "use block or isolate")
 		}
 		if !slices.Contains([]string{"", "source", "destination", "host"}, p.Target) {
 			bad(key+".target", fmt.Sprintf("unknown target %q", p.Target), "use source, destination or host")
 		}
-		if p.MinLevel != "" && !slices.Contains(sigmaLevels, p.MinLevel) {
+		if _, err := severity.Parse(string(p.MinLevel)); p.MinLevel != "" && err != nil {
 			bad(key+".min_level", fmt.Sprintf("unknown level %q", p.MinLevel), "use informational, low, medium, high or critical")
 		}
 		if p.TTL <= 0 {
@@ -240,7 +246,7 @@ func (c *Config) validate() []Problem {
 		if len(b.Key) < 16 {
 			bad(key+".key", "is shorter than 16 characters", "generate one with: openssl rand -hex 24")
 		}
-		if b.Tenant != "" && !tenantID.MatchString(b.Tenant) {
+		if b.Tenant != "" && !validTenant(b.Tenant) {
 			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", b.Tenant), tenantHint)
 		}
 	}
@@ -276,7 +282,7 @@ func (c *Config) validate() []Problem {
 	for i, h := range c.Incidents.Hospitals {
 		key := "incidents.hospitals." + strconv.Itoa(i)
 		switch {
-		case !tenantID.MatchString(h.Tenant):
+		case !validTenant(h.Tenant):
 			bad(key+".tenant", fmt.Sprintf("%q is not a tenant ID", h.Tenant), tenantHint)
 		case seen[h.Tenant]:
 			bad(key+".tenant", fmt.Sprintf("tenant %s has a profile already", h.Tenant), "give each hospital one entry")
@@ -302,7 +308,7 @@ func (c *Config) validate() []Problem {
 	return ps
 }
 
-const tenantHint = "a tenant ID is 1 to 63 lower-case letters, digits, - or _, starting with a letter or digit, such as tokyo-general"
+const tenantHint = "a tenant ID is " + tenant.Rule + ", such as tokyo-general"
 
 // checkAddr returns what is wrong with a host:port listen address, or "".
 func checkAddr(addr string) string {
@@ -439,10 +445,6 @@ func parseLevel(s string) (slog.Level, error) {
 	}
 	return slog.LevelInfo, fmt.Errorf("unknown log level %q", s)
 }
-
-// sigmaLevels are Sigma's rule levels, the least severe first: what detect.min_level and a
-// response policy's min_level name.
-var sigmaLevels = []string{"informational", "low", "medium", "high", "critical"}
 
 // secureURL reports whether s is an https URL, or an http one to this machine.
 func secureURL(s string) bool {

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gaissmai/bart"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -253,18 +254,18 @@ func parsePrefix(v string) (netip.Prefix, error) {
 
 // served reports whether a decision is of a kind bouncers enforce, and converts it. Dry-run
 // decisions never reach a bouncer, not even as deleted; nor does any decision that was never
-// active (store.Decision.Activated): held, rejected, or held and then revoked before anyone
+// active (decision.Decision.Activated): held, rejected, or held and then revoked before anyone
 // approved it. A bouncer learns of what a guardrail keeps back, such as an isolation of a
 // ventilator, only once a person approves it, and of its end only after that.
-func served(d store.Decision, now time.Time) (Decision, netip.Prefix, bool) {
-	if d.DryRun || d.Action != "block" && d.Action != "isolate" || d.Activated.IsZero() {
+func served(d decision.Decision, now time.Time) (Decision, netip.Prefix, bool) {
+	if d.DryRun || d.Action != decision.ActionBlock && d.Action != decision.ActionIsolate || d.Activated.IsZero() {
 		return Decision{}, netip.Prefix{}, false
 	}
 	var scope string
 	switch d.Scope {
-	case "ip":
+	case decision.ScopeIP:
 		scope = "Ip"
-	case "range":
+	case decision.ScopeRange:
 		scope = "Range"
 	default:
 		return Decision{}, netip.Prefix{}, false
@@ -273,9 +274,9 @@ func served(d store.Decision, now time.Time) (Decision, netip.Prefix, bool) {
 	if err != nil {
 		return Decision{}, netip.Prefix{}, false
 	}
-	scenario := "omamori/" + d.Origin
-	if d.OriginName != "" {
-		scenario += ":" + d.OriginName
+	scenario := "omamori/" + string(d.Origin.Kind)
+	if d.Origin.Name != "" {
+		scenario += ":" + d.Origin.Name
 	}
 	return Decision{
 		Duration: d.Expires.Sub(now).Round(time.Second).String(),
@@ -539,7 +540,7 @@ func (c *cache) sync(ctx context.Context, sc store.Scope, now time.Time) error {
 	}
 }
 
-func (c *cache) apply(d store.Decision, now time.Time) {
+func (c *cache) apply(d decision.Decision, now time.Time) {
 	old, had := c.live[d.ID]
 	if had {
 		delete(c.live, d.ID)

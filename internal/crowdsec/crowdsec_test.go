@@ -18,6 +18,7 @@ import (
 	"github.com/crowdsecurity/crowdsec/pkg/models"
 	csbouncer "github.com/crowdsecurity/go-cs-bouncer"
 	"github.com/google/go-cmp/cmp"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -55,9 +56,9 @@ func keys(t testing.TB) Keys {
 	return k
 }
 
-func block(value, scope string, ttl time.Duration, now time.Time) store.Decision {
-	return store.Decision{Action: "block", Scope: scope, Value: value, TTL: ttl, Expires: now.Add(ttl), Reason: "test",
-		Origin: "rule", OriginName: "behavior.bruteforce", Status: "active", Created: now}
+func block(value string, scope decision.Scope, ttl time.Duration, now time.Time) decision.Decision {
+	return decision.Decision{Action: "block", Scope: scope, Value: value, TTL: ttl, Expires: now.Add(ttl), Reason: "test",
+		Origin: decision.Origin{Kind: "rule", Name: "behavior.bruteforce"}, Status: "active", Created: now}
 }
 
 // seed stores the decisions every test starts from: two that bouncers enforce, and four that
@@ -69,7 +70,7 @@ func seed(t testing.TB, st *store.Store, now time.Time) map[string]int64 {
 	dry.DryRun = true
 	held := block("10.20.1.11", "ip", time.Hour, now)
 	held.Action, held.Status = "isolate", "held"
-	ds, err := st.Tenant("tokyo").CreateDecisions(ctx, "test", []store.Decision{
+	ds, err := st.Tenant("tokyo").CreateDecisions(ctx, "test", []decision.Decision{
 		block("203.0.113.7", "ip", 4*time.Hour, now), block("198.51.100.0/24", "range", time.Hour, now), domain, dry, held,
 	})
 	if err != nil {
@@ -142,7 +143,7 @@ func TestStreamBouncer(t *testing.T) {
 
 	// A responder revokes the block of the address, and a new decision is made.
 	sc := st.Tenant("tokyo")
-	if _, err := sc.UpdateDecision(ctx, "person:aiko", ids["ip"], "decision.revoke", func(d *store.Decision) error {
+	if _, err := sc.UpdateDecision(ctx, "person:aiko", ids["ip"], "decision.revoke", func(d *decision.Decision) error {
 		d.Status = "revoked"
 		return nil
 	}); err != nil {
@@ -162,7 +163,7 @@ func TestStreamBouncer(t *testing.T) {
 	}
 
 	// A held decision approved later reaches the bouncer then.
-	if _, err := sc.UpdateDecision(ctx, "person:aiko", ids["held"], "decision.approve", func(d *store.Decision) error {
+	if _, err := sc.UpdateDecision(ctx, "person:aiko", ids["held"], "decision.approve", func(d *decision.Decision) error {
 		d.Status = "active"
 		return nil
 	}); err != nil {
@@ -318,7 +319,7 @@ func TestPositionSurvivesRestart(t *testing.T) {
 	if code, _ := get(t, h, tokyoKey, "/v1/decisions/stream?startup=true"); code != 200 {
 		t.Fatalf("startup pull = %d", code)
 	}
-	st.Tenant("tokyo").UpdateDecision(t.Context(), "person:aiko", ids["range"], "decision.revoke", func(d *store.Decision) error {
+	st.Tenant("tokyo").UpdateDecision(t.Context(), "person:aiko", ids["range"], "decision.revoke", func(d *decision.Decision) error {
 		d.Status = "revoked"
 		return nil
 	})
@@ -370,7 +371,7 @@ func TestHeadAndMetrics(t *testing.T) {
 func BenchmarkStreamStartup(b *testing.B) {
 	st := openStore(b)
 	now := time.Now()
-	ds := make([]store.Decision, 0, 100000)
+	ds := make([]decision.Decision, 0, 100000)
 	for i := range 100000 {
 		if i%10 == 0 {
 			ds = append(ds, block(fmt.Sprintf("100.%d.%d.0/24", i>>16&255, i>>8&255), "range", 24*time.Hour, now))
@@ -409,7 +410,7 @@ func BenchmarkStreamDelta(b *testing.B) {
 	st := openStore(b)
 	now := time.Now()
 	sc := st.Tenant("tokyo")
-	ds := make([]store.Decision, 0, 100000)
+	ds := make([]decision.Decision, 0, 100000)
 	for i := range 100000 {
 		ds = append(ds, block(fmt.Sprintf("100.%d.%d.%d", i>>16&255, i>>8&255, i&255), "ip", 24*time.Hour, now))
 	}
@@ -506,7 +507,7 @@ func TestHeldNeverServed(t *testing.T) {
 	}
 	ctx := t.Context()
 	sc := st.Tenant("tokyo")
-	var held []store.Decision
+	var held []decision.Decision
 	for _, v := range []string{"10.20.1.0/24", "10.20.0.0/16"} {
 		d := block(v, "range", time.Hour, time.Now())
 		d.Status, d.Guardrail = "held", "life-support: ICU ventilator bed 1"
@@ -516,7 +517,7 @@ func TestHeldNeverServed(t *testing.T) {
 		}
 		held = append(held, got)
 	}
-	if _, err := sc.UpdateDecision(ctx, "person:mori", held[1].ID, "decision.reject", func(d *store.Decision) error {
+	if _, err := sc.UpdateDecision(ctx, "person:mori", held[1].ID, "decision.reject", func(d *decision.Decision) error {
 		d.Status = "rejected"
 		return nil
 	}); err != nil {
@@ -589,9 +590,9 @@ func TestRevokedWhileHeldNeverServed(t *testing.T) {
 		}
 		return r
 	}
-	change := func(id int64, status string) {
+	change := func(id int64, status decision.Status) {
 		t.Helper()
-		if _, err := sc.UpdateDecision(ctx, "person:aiko", id, "decision."+status, func(d *store.Decision) error {
+		if _, err := sc.UpdateDecision(ctx, "person:aiko", id, "decision."+string(status), func(d *decision.Decision) error {
 			d.Status = status
 			return nil
 		}); err != nil {
@@ -611,7 +612,7 @@ func TestRevokedWhileHeldNeverServed(t *testing.T) {
 	held.Status, held.Guardrail = "held", "life-support: ICU ventilator bed 1"
 	approved := block("10.30.0.9", "ip", time.Hour, time.Now())
 	approved.Status, approved.Guardrail = "held", "protected: PACS-01"
-	ds, err := sc.CreateDecisions(ctx, "person:token:soar", []store.Decision{held, approved})
+	ds, err := sc.CreateDecisions(ctx, "person:token:soar", []decision.Decision{held, approved})
 	if err != nil {
 		t.Fatal(err)
 	}

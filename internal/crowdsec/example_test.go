@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/crowdsec"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -22,9 +23,9 @@ func Example() {
 	defer st.Close()
 	st.CreateTenant(ctx, "cli", store.Tenant{ID: "tokyo"})
 	now := time.Date(2026, 4, 1, 2, 0, 0, 0, time.UTC)
-	st.Tenant("tokyo").CreateDecision(ctx, "rule:behavior.bruteforce", store.Decision{Action: "block", Scope: "ip",
+	st.Tenant("tokyo").CreateDecision(ctx, "rule:behavior.bruteforce", decision.Decision{Action: "block", Scope: "ip",
 		Value: "203.0.113.7", TTL: 4 * time.Hour, Expires: now.Add(4 * time.Hour), Reason: "SSH brute force",
-		Origin: "rule", OriginName: "behavior.bruteforce", Status: "active"})
+		Origin: decision.Origin{Kind: "rule", Name: "behavior.bruteforce"}, Status: "active"})
 
 	// The gateway's firewall bouncer has this key in its configuration (api_key).
 	keys, _ := crowdsec.NewStaticKeys(map[string]crowdsec.Bouncer{

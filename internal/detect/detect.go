@@ -1,5 +1,5 @@
 // Package detect is the detection stage of the data path. It follows the EVENTS stream with a
-// durable consumer of its own, runs every event through the compiled Sigma rules (the
+// durable consumer of its own (the Stage is a bus.Handler), runs every event through the compiled Sigma rules (the
 // hospital rules omamori ships, and SigmaHQ's when configured) and their correlations,
 // through the behavioural detectors (package behavior) and against threat-intelligence
 // indicators (package intel), and publishes what they find as
@@ -31,19 +31,20 @@ import (
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/intel"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/sigma"
 )
 
 // Alert is one detection, as published on the ALERTS stream (JSON).
 type Alert struct {
-	ID         string   `json:"id"`
-	Tenant     string   `json:"tenant"`
-	Detector   string   `json:"detector"` // "sigma", "sigma-correlation", "behavior" or "intel"
-	RuleID     string   `json:"rule_id"`
-	Title      string   `json:"title"`
-	Level      string   `json:"level"` // Sigma's: informational, low, medium, high, critical
-	Techniques []string `json:"techniques,omitempty"`
-	Entities   Entities `json:"entities"`
+	ID         string         `json:"id"`
+	Tenant     string         `json:"tenant"`
+	Detector   string         `json:"detector"` // "sigma", "sigma-correlation", "behavior" or "intel"
+	RuleID     string         `json:"rule_id"`
+	Title      string         `json:"title"`
+	Level      severity.Level `json:"level"`
+	Techniques []string       `json:"techniques,omitempty"`
+	Entities   Entities       `json:"entities"`
 	// Related are other addresses the entities are known by: the Internet address behind a
 	// VPN tunnel address, so that what the attacker does inside joins what they did to get in.
 	Related    []string   `json:"related,omitempty"`
@@ -52,6 +53,21 @@ type Alert struct {
 	Count      int        `json:"count"`                // events behind it
 	Suppressed int        `json:"suppressed,omitempty"` // alerts like it held back since the last one
 	Evidence   []Evidence `json:"evidence,omitempty"`
+}
+
+// ParseAlert reads the alert of an ALERTS message and checks it is the tenant's that the
+// message's subject names: the subject, which the publisher's credentials decide, says whose
+// alert it is, and an alert whose body claims another tenant is refused. Every reader of
+// ALERTS (response, incidents, the web UI) reads alerts with it.
+func ParseAlert(m bus.Msg) (Alert, error) {
+	var a Alert
+	if err := json.Unmarshal(m.Data, &a); err != nil {
+		return Alert{}, fmt.Errorf("decode alert %d: %w", m.Seq, err)
+	}
+	if a.Tenant != m.Tenant {
+		return Alert{}, fmt.Errorf("alert %d names tenant %q on the subject of tenant %q", m.Seq, a.Tenant, m.Tenant)
+	}
+	return a, nil
 }
 
 // Entities are who and what an alert is about.
@@ -71,24 +87,32 @@ type Evidence struct {
 	Message string    `json:"message,omitempty"`
 }
 
-// Levels in rising order of severity.
-var Levels = []string{"informational", "low", "medium", "high", "critical"}
+// ConsumerName is the durable consumer the stage follows EVENTS with.
+const ConsumerName = "detect"
+
+// AlertPublisher puts an alert, JSON, on the ALERTS stream under its tenant's subject, and
+// returns once it is durable there: *bus.Bus.
+type AlertPublisher interface {
+	PublishAlert(ctx context.Context, tenant string, data []byte) error
+}
 
 // Config tunes the stage. Zero values take the defaults.
 type Config struct {
 	// MinLevel is the lowest rule level that raises an alert (default low): informational
 	// rules such as one failed VPN login feed correlations without an alert each.
-	MinLevel string
+	MinLevel severity.Level
 	// Window is how long alerts of one rule about the same entities are held back after one
 	// was raised (default 10 minutes).
 	Window time.Duration
-	// Durable names the consumer on EVENTS (default "detect").
-	Durable string
+	// Alerts is where Handle publishes the alerts it raises: the bus's ALERTS. Without it
+	// they wait for Take.
+	Alerts AlertPublisher
 	// Behavior holds the thresholds of the behavioural detectors; nil runs the rules alone.
 	Behavior *behavior.Config
 }
 
-// Stage runs the rules over the stream. It is used by one goroutine, Run's.
+// Stage runs the rules over the stream. It is used by one goroutine at a time: the consumer's,
+// which calls Handle.
 type Stage struct {
 	rules   *sigma.Ruleset
 	engines map[string]*behavior.Engine // behavioural detectors per tenant: state never mixes hospitals
@@ -97,7 +121,7 @@ type Stage struct {
 	hits    []intel.Hit
 	tunnels map[string]map[netip.Addr]netip.Addr // per tenant: VPN tunnel address → the remote address it was given to
 	cfg     Config
-	min     int
+	min     severity.Level
 	log     *slog.Logger
 	matcher *sigma.Matcher
 	corr    map[string]*sigma.Correlator // per tenant: correlations never mix hospitals
@@ -116,17 +140,14 @@ type recent struct {
 // detectors. Metrics go to reg (nil: none).
 func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Stage, error) {
 	if cfg.MinLevel == "" {
-		cfg.MinLevel = "low"
+		cfg.MinLevel = severity.Low
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 10 * time.Minute
 	}
-	if cfg.Durable == "" {
-		cfg.Durable = "detect"
-	}
-	min := slices.Index(Levels, cfg.MinLevel)
-	if min < 0 {
-		return nil, fmt.Errorf("detect: unknown level %q (one of %s)", cfg.MinLevel, strings.Join(Levels, ", "))
+	min, err := severity.Parse(string(cfg.MinLevel))
+	if err != nil {
+		return nil, fmt.Errorf("detect: %w", err)
 	}
 	if cfg.Behavior != nil {
 		if err := cfg.Behavior.Validate(); err != nil {
@@ -157,34 +178,36 @@ func New(rules *sigma.Ruleset, cfg Config, reg prometheus.Registerer, log *slog.
 	return s, nil
 }
 
-// Run follows EVENTS until ctx ends, publishing alerts to b. A group of bus messages is
-// acknowledged only once its alerts are published, so a crash repeats alerts rather than
+// Handle runs the events of a group of EVENTS messages (batches in the bus encoding) through
+// the detectors and publishes the alerts they raise to Config.Alerts, and returns once they
+// are published: the group is acknowledged only then, so a crash repeats alerts rather than
 // losing them. Correlation windows live in memory and start afresh after a restart.
-func (s *Stage) Run(ctx context.Context, b *bus.Bus) error {
-	return b.ConsumeEvents(ctx, bus.ConsumeConfig{Durable: s.cfg.Durable}, func(ctx context.Context, msgs []bus.Msg) error {
-		for _, m := range msgs {
-			i := 0
-			err := event.DecodeBatch(m.Data, func(e *event.Event) error {
-				s.Observe(m.Seq, i, e)
-				i++
-				return nil
-			})
-			if err != nil {
-				// The archive keeps the undecodable batch; detection can only say so.
-				s.log.Warn("batch does not decode; its events are not checked", "seq", m.Seq, "err", err)
-			}
+func (s *Stage) Handle(ctx context.Context, msgs []bus.Msg) error {
+	for _, m := range msgs {
+		i := 0
+		err := event.DecodeBatch(m.Data, func(e *event.Event) error {
+			s.Observe(m.Seq, i, e)
+			i++
+			return nil
+		})
+		if err != nil {
+			// The archive keeps the undecodable batch; detection can only say so.
+			s.log.Warn("batch does not decode; its events are not checked", "seq", m.Seq, "err", err)
 		}
-		for _, a := range s.Take() {
-			data, err := json.Marshal(a)
-			if err != nil {
-				return fmt.Errorf("detect: encode alert: %w", err)
-			}
-			if err := b.PublishAlert(ctx, a.Tenant, data); err != nil {
-				return err
-			}
-		}
+	}
+	if s.cfg.Alerts == nil {
 		return nil
-	})
+	}
+	for _, a := range s.Take() {
+		data, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("detect: encode alert: %w", err)
+		}
+		if err := s.cfg.Alerts.PublishAlert(ctx, a.Tenant, data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Observe runs one event through the rules; the alerts it raises wait for Take. seq and index
@@ -222,7 +245,7 @@ func (s *Stage) Observe(seq uint64, index int, e *event.Event) {
 }
 
 // SetIntel swaps in the threat-intelligence indicators that events are checked against from
-// now on (nil: none). It is safe to call while Run runs: feeds refresh on their own schedule.
+// now on (nil: none). It is safe to call while Handle runs: feeds refresh on their own schedule.
 func (s *Stage) SetIntel(set *intel.Set) { s.intel.Store(set) }
 
 // indicate raises an alert for every indicator e matches. The level follows the indicator's
@@ -231,12 +254,12 @@ func (s *Stage) indicate(set *intel.Set, e *event.Event, ev Evidence) {
 	s.hits = set.Match(e, s.hits[:0])
 	for _, h := range s.hits {
 		in := h.Indicator
-		level := "medium"
+		level := severity.Medium
 		switch {
 		case in.Confidence >= 80:
-			level = "high"
+			level = severity.High
 		case in.Confidence >= 0 && in.Confidence < 50:
-			level = "low"
+			level = severity.Low
 		}
 		name := in.Name
 		if name == "" {
@@ -267,7 +290,7 @@ func (s *Stage) behave(e *event.Event, ev Evidence) {
 	observed := len(s.found) // findings of this event; a beacon sweep's are of the whole window
 	s.found = en.Sweep(s.found, e.Time)
 	for i, f := range s.found {
-		a := s.newAlert(e.Tenant, "behavior", sigma.RuleInfo{ID: "behavior." + f.Detector, Title: f.Title, Level: f.Severity.String()}, f.First, f.Last, f.Count)
+		a := s.newAlert(e.Tenant, "behavior", sigma.RuleInfo{ID: "behavior." + f.Detector, Title: f.Title, Level: f.Severity}, f.First, f.Last, f.Count)
 		if f.Technique != "" {
 			a.Techniques = []string{f.Technique}
 		}
@@ -354,7 +377,7 @@ func (s *Stage) newAlert(tenant, detector string, r sigma.RuleInfo, first, last 
 // raise keeps a for Take unless its level is below the minimum or an alert like it was raised
 // within the window.
 func (s *Stage) raise(a Alert) {
-	if slices.Index(Levels, a.Level) < s.min {
+	if !a.Level.AtLeast(s.min) {
 		return
 	}
 	key := a.Tenant + "\x00" + a.RuleID + "\x00" + a.Entities.Source + "\x00" + a.Entities.Destination + "\x00" + a.Entities.User + "\x00" + a.Entities.Host
@@ -371,7 +394,7 @@ func (s *Stage) raise(a Alert) {
 		s.forget(a.Last)
 	}
 	s.relate(&a)
-	s.alerts.WithLabelValues(a.Level).Inc()
+	s.alerts.WithLabelValues(string(a.Level)).Inc()
 	s.pending = append(s.pending, a)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 var jst = time.FixedZone("JST", 9*3600)
@@ -68,11 +69,11 @@ func TestStageOnTheBus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := newStage(t, Config{})
+	s := newStage(t, Config{Alerts: b})
 	runCtx, stop := context.WithCancel(t.Context())
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx, b) }()
+	go func() { done <- b.ConsumeEvents(runCtx, bus.ConsumeConfig{Durable: ConsumerName}, s) }()
 
 	// The last of the attack's alerts (the mass encryption) marks that all are published.
 	byTitle := map[string]Alert{}
@@ -105,8 +106,9 @@ func TestStageOnTheBus(t *testing.T) {
 	}
 
 	want := []struct {
-		title, level string
-		en           Entities
+		title string
+		level severity.Level
+		en    Entities
 	}{
 		{"FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)", "critical", Entities{Source: scenario.Attacker, Destination: scenario.VPNPortal}}, // the appliance is the observer (observer.name), not a host
 		{"Brute Force on the SSL-VPN", "high", Entities{Source: scenario.Attacker}},
@@ -329,5 +331,32 @@ func TestIntelAlerts(t *testing.T) {
 		if a.Detector == "intel" {
 			t.Errorf("intel alert after the feed was removed: %+v", a)
 		}
+	}
+}
+
+func TestParseAlert(t *testing.T) {
+	tests := []struct {
+		name, subject string
+		data          string
+		wantID        string // "" when it must be refused
+	}{
+		{"the subject's tenant", "handa", `{"id":"a1","tenant":"handa","rule_id":"r"}`, "a1"},
+		{"another tenant's body", "handa", `{"id":"a2","tenant":"other-hospital","rule_id":"r"}`, ""},
+		{"no tenant in the body", "handa", `{"id":"a3","rule_id":"r"}`, ""},
+		{"not JSON", "handa", `not json`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := ParseAlert(bus.Msg{Seq: 7, Subject: "alerts." + tt.subject, Tenant: tt.subject, Data: []byte(tt.data)})
+			if tt.wantID == "" {
+				if err == nil {
+					t.Errorf("ParseAlert(%s) = %+v, want an error", tt.data, a)
+				}
+				return
+			}
+			if err != nil || a.ID != tt.wantID || a.Tenant != tt.subject {
+				t.Errorf("ParseAlert(%s) = %+v, %v, want alert %s of %s", tt.data, a, err, tt.wantID, tt.subject)
+			}
+		})
 	}
 }

@@ -2,7 +2,6 @@ package incident
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -11,41 +10,23 @@ import (
 	"github.com/omamori-project/omamori/internal/store"
 )
 
-// AlertSource delivers the ALERTS stream in groups, in order, acknowledging a group when fn
-// returns nil and delivering it again (from its first message) when fn fails or the process
-// stops first: the contract of bus.Bus.ConsumeEvents, for ALERTS.
-type AlertSource interface {
-	ConsumeAlerts(ctx context.Context, cfg bus.ConsumeConfig, fn func(ctx context.Context, msgs []bus.Msg) error) error
-}
+// ConsumerName is the durable consumer incidents follow ALERTS with.
+const ConsumerName = "incidents"
 
-// DefaultDurable names the consumer of ALERTS that Follow uses by default.
-const DefaultDurable = "incidents"
-
-// Follow reads ALERTS from src with the durable consumer durable (empty: DefaultDurable) and
-// puts every alert on an incident, until ctx ends or the store fails. A group is
-// acknowledged only once every alert in it is on an incident, so a crash repeats alerts,
-// which Ingest recognises, rather than losing them.
-func (s *Service) Follow(ctx context.Context, src AlertSource, durable string) error {
-	if durable == "" {
-		durable = DefaultDurable
-	}
-	return src.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: durable}, s.HandleAlerts)
-}
-
-// HandleAlerts puts the alerts of msgs (detect.Alert JSON, one a message) on incidents, in
-// order. A message that is not a valid alert, claims a tenant other than its subject's, or
-// belongs to a tenant the store does not know is logged and skipped: it can never succeed,
-// and holding the stream for it would stop every tenant's incidents. A store error stops the group, to be delivered again.
-func (s *Service) HandleAlerts(ctx context.Context, msgs []bus.Msg) error {
+// Handle puts the alerts of a group of ALERTS messages on incidents, in order, and returns
+// once every one of them is on an incident: the group is acknowledged only then, so a crash
+// repeats alerts, which Ingest recognises, rather than losing them. It makes the Service a
+// bus.Handler, which follows ALERTS with the durable consumer ConsumerName.
+//
+// A message that is not a valid alert, claims a tenant other than its subject's, or belongs
+// to a tenant the store does not know is logged and skipped: it can never succeed, and
+// holding the stream for it would stop every tenant's incidents. A store error stops the
+// group, to be delivered again.
+func (s *Service) Handle(ctx context.Context, msgs []bus.Msg) error {
 	for _, m := range msgs {
-		var a detect.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
-			s.log.Error("skip an undecodable alert", "seq", m.Seq, "subject", m.Subject, "err", err)
-			continue
-		}
-		// The subject, which the publisher's credentials decide, says whose alert it is.
-		if a.Tenant != m.Tenant {
-			s.log.Error("skip an alert whose tenant differs from its subject's", "seq", m.Seq, "subject", m.Subject, "alert_tenant", a.Tenant)
+		a, err := detect.ParseAlert(m)
+		if err != nil {
+			s.log.Error("skip an alert that does not decode or is not its subject's tenant's", "seq", m.Seq, "subject", m.Subject, "err", err)
 			continue
 		}
 		out, err := s.Ingest(ctx, a, m.Seq)

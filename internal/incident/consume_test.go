@@ -14,15 +14,15 @@ import (
 )
 
 // busSource follows ALERTS on a real bus as a durable consumer does: from the first message
-// not acknowledged, in groups, acknowledging a group when fn returns nil. (package bus has a
-// durable consumer for EVENTS only so far; this stands in for ConsumeAlerts over ReadAlerts.)
+// not acknowledged, in groups, acknowledging a group when h returns nil. It stands in for
+// bus.Bus.ConsumeAlerts over ReadAlerts, so that a test chooses the groups and the redelivery.
 type busSource struct {
 	b     *bus.Bus
 	acked uint64
 	group int
 }
 
-func (s *busSource) ConsumeAlerts(ctx context.Context, _ bus.ConsumeConfig, fn func(context.Context, []bus.Msg) error) error {
+func (s *busSource) ConsumeAlerts(ctx context.Context, _ bus.ConsumeConfig, h bus.Handler) error {
 	var msgs []bus.Msg
 	err := s.b.ReadAlerts(ctx, func(m bus.Msg) error {
 		if m.Seq > s.acked {
@@ -35,7 +35,7 @@ func (s *busSource) ConsumeAlerts(ctx context.Context, _ bus.ConsumeConfig, fn f
 	}
 	for i := 0; i < len(msgs); i += s.group {
 		g := msgs[i:min(i+s.group, len(msgs))]
-		if err := fn(ctx, g); err != nil {
+		if err := h.Handle(ctx, g); err != nil {
 			return err
 		}
 		s.acked = g[len(g)-1].Seq
@@ -90,7 +90,7 @@ func TestFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &busSource{b: b, group: 4}
-	if err := e.svc.Follow(ctx, src, ""); err != nil {
+	if err := src.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: ConsumerName}, e.svc); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing is dropped silently: each of the four bad messages is logged as an error.
@@ -113,7 +113,7 @@ func TestFollow(t *testing.T) {
 	}
 	src.acked = 0
 	src.group = 5
-	if err := e.svc.Follow(ctx, src, ""); err != nil {
+	if err := src.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: ConsumerName}, e.svc); err != nil {
 		t.Fatal(err)
 	}
 	if n2, on2 := count(); n2 != n || on2 != on {
@@ -126,7 +126,7 @@ func TestFollow(t *testing.T) {
 	// A store that fails stops the group: it is not acknowledged, to come again.
 	e.st.Close()
 	src.acked = 0
-	if err := e.svc.Follow(ctx, src, ""); err == nil {
+	if err := src.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: ConsumerName}, e.svc); err == nil {
 		t.Error("Follow with a closed store = nil error, want the store's")
 	}
 	if src.acked != 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -115,7 +116,7 @@ func (s *Service) protected(a detect.Alert) bool {
 // incident: a new one opens, and a person who sees the same matter reopens or merges.
 //
 // Ingest is safe to call concurrently, but alerts of one tenant are meant to come from one
-// goroutine, as Follow does: two alerts about the same new attacker ingested at the same
+// goroutine, as Handle does: two alerts about the same new attacker ingested at the same
 // instant could each open an incident, which a person would then merge.
 func (s *Service) Ingest(ctx context.Context, a detect.Alert, seq uint64) (Outcome, error) {
 	if a.Tenant == "" || a.ID == "" || a.RuleID == "" {
@@ -159,9 +160,9 @@ func (s *Service) ingest(ctx context.Context, sc store.Scope, a detect.Alert, se
 	}
 	sev := severityOf(a.Level)
 	if s.protected(a) {
-		sev = Critical
+		sev = severity.Critical
 	}
-	ref := store.IncidentAlert{AlertID: a.ID, Fingerprint: fp, Seq: seq, RuleID: a.RuleID, Title: a.Title, Level: a.Level,
+	ref := store.IncidentAlert{AlertID: a.ID, Fingerprint: fp, Seq: seq, RuleID: a.RuleID, Title: a.Title, Level: string(a.Level),
 		First: a.First, Last: a.Last, Data: data}
 	alertLine := store.IncidentEvent{Time: now, Actor: "system", Kind: "alert",
 		Detail: fmt.Sprintf("%s [%s] %s", a.ID, a.Level, a.Title)}
@@ -178,7 +179,7 @@ func (s *Service) ingest(ctx context.Context, sc store.Scope, a detect.Alert, se
 		ch.Action, ch.Detail = "incident.open", fmt.Sprintf("severity=%s alert=%s", sev, a.ID)
 		ch.Timeline = append(ch.Timeline, store.IncidentEvent{Time: now, Actor: "system", Kind: "opened",
 			Detail: fmt.Sprintf("%s from alert %s", sev, a.ID)})
-		if sev == Critical && s.protected(a) {
+		if sev == severity.Critical && s.protected(a) {
 			ch.Timeline = append(ch.Timeline, store.IncidentEvent{Time: now, Actor: "system", Kind: "severity",
 				Detail: "critical: a protected clinical system or life-support device is concerned"})
 		}
@@ -193,7 +194,7 @@ func (s *Service) ingest(ctx context.Context, sc store.Scope, a detect.Alert, se
 			return Outcome{}, err
 		}
 		ch.Action, ch.Detail = "incident.alert", a.ID
-		if sev.rank() > inc.Severity.rank() {
+		if sev.Rank() > inc.Severity.Rank() {
 			ch.Timeline = append(ch.Timeline, store.IncidentEvent{Time: now, Actor: "system", Kind: "severity",
 				Detail: fmt.Sprintf("%s → %s by alert %s", inc.Severity, sev, a.ID)})
 			inc.Severity = sev
@@ -316,7 +317,7 @@ func (s *Service) absorb(ctx context.Context, sc store.Scope, into, from *Incide
 	into.Entities = append(into.Entities, from.Entities...)
 	into.Alerts += len(alerts)
 	into.First, into.Last = minTime(into.First, from.First), maxTime(into.Last, from.Last)
-	if from.Severity.rank() > into.Severity.rank() {
+	if from.Severity.Rank() > into.Severity.Rank() {
 		ab.into = append(ab.into, store.IncidentEvent{Time: now, Actor: actor, Kind: "severity",
 			Detail: fmt.Sprintf("%s → %s from %s", into.Severity, from.Severity, from.ID)})
 		into.Severity = from.Severity
@@ -421,7 +422,7 @@ func (s *Service) Split(ctx context.Context, tenant, id, actor string, alertIDs 
 			if nu.Title == "" {
 				nu.Title = a.Title
 			}
-			if sv := severityOf(a.Level); sv.rank() > nu.Severity.rank() {
+			if sv := severityOf(a.Level); sv.Rank() > nu.Severity.Rank() {
 				nu.Severity = sv
 			}
 			nu.First, nu.Last = minTime(nu.First, a.First), maxTime(nu.Last, a.Last)

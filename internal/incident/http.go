@@ -1,27 +1,17 @@
 package incident
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/store"
 )
-
-// Route is one HTTP route of the incident API: the API server mounts Handler at Pattern
-// behind its authentication, requiring the read scope, or a scope that may change incidents
-// when Write is set.
-type Route struct {
-	Pattern string
-	Write   bool
-	Handler http.Handler
-}
 
 // HTTP serves the incident workflow as JSON under /api/v1/incidents.
 type HTTP struct {
@@ -32,7 +22,8 @@ type HTTP struct {
 	Log       *slog.Logger
 }
 
-// Routes returns the routes to mount:
+// Routes returns the routes to mount, each with the scope a token needs for it: read to see
+// incidents and draft reports, respond to work them:
 //
 //	GET  /api/v1/incidents?state=new,triaged           list, most urgent first
 //	GET  /api/v1/incidents/{id}                        incident, alerts, timeline, clocks, checklist
@@ -48,9 +39,9 @@ type HTTP struct {
 //	POST /api/v1/incidents/{id}/merge                  {"from": "INC-...", "reason": "..."}
 //	POST /api/v1/incidents/{id}/split                  {"alerts": ["..."], "reason": "..."}
 //	GET  /api/v1/incidents/{id}/reports/{obligation}   the draft, text/markdown
-func (h *HTTP) Routes() []Route {
-	return []Route{
-		{"GET /api/v1/incidents", false, h.handle(func(r *http.Request, tenant, _ string) (any, error) {
+func (h *HTTP) Routes() []httpapi.Route {
+	return []httpapi.Route{
+		{Pattern: "GET /api/v1/incidents", Scope: auth.ScopeRead, Handler: h.handle(func(r *http.Request, tenant, _ string) (any, error) {
 			var states []State
 			for _, s := range strings.Split(r.URL.Query().Get("state"), ",") {
 				if s = strings.TrimSpace(s); s != "" {
@@ -67,10 +58,10 @@ func (h *HTTP) Routes() []Route {
 			}
 			return list, err
 		})},
-		{"GET /api/v1/incidents/{id}", false, h.handle(func(r *http.Request, tenant, _ string) (any, error) {
+		{Pattern: "GET /api/v1/incidents/{id}", Scope: auth.ScopeRead, Handler: h.handle(func(r *http.Request, tenant, _ string) (any, error) {
 			return h.Service.Show(r.Context(), tenant, r.PathValue("id"))
 		})},
-		{"POST /api/v1/incidents/{id}/state", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/state", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ State, Note string }
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
@@ -81,21 +72,21 @@ func (h *HTTP) Routes() []Route {
 			}
 			return h.Service.Transition(r.Context(), tenant, r.PathValue("id"), actor, st, in.Note)
 		})},
-		{"POST /api/v1/incidents/{id}/assign", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/assign", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ Assignee string }
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
 			}
 			return h.Service.Assign(r.Context(), tenant, r.PathValue("id"), actor, in.Assignee)
 		})},
-		{"POST /api/v1/incidents/{id}/notes", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/notes", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ Text string }
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
 			}
 			return h.Service.Note(r.Context(), tenant, r.PathValue("id"), actor, in.Text)
 		})},
-		{"POST /api/v1/incidents/{id}/severity", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/severity", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ Severity, Reason string }
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
@@ -106,7 +97,7 @@ func (h *HTTP) Routes() []Route {
 			}
 			return h.Service.SetSeverity(r.Context(), tenant, r.PathValue("id"), actor, sv, in.Reason)
 		})},
-		{"PUT /api/v1/incidents/{id}/facts", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "PUT /api/v1/incidents/{id}/facts", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in Facts
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
@@ -121,14 +112,14 @@ func (h *HTTP) Routes() []Route {
 			}
 			return h.Service.SetFacts(r.Context(), tenant, r.PathValue("id"), actor, in, version)
 		})},
-		{"POST /api/v1/incidents/{id}/kinds", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/kinds", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ Kind string }
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
 			}
 			return h.Service.AddKind(r.Context(), tenant, r.PathValue("id"), actor, in.Kind)
 		})},
-		{"POST /api/v1/incidents/{id}/steps/{playbook}/{step}", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/steps/{playbook}/{step}", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ Done *bool }
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
@@ -138,21 +129,21 @@ func (h *HTTP) Routes() []Route {
 			}
 			return h.Service.CheckStep(r.Context(), tenant, r.PathValue("id"), actor, r.PathValue("playbook"), r.PathValue("step"), *in.Done)
 		})},
-		{"POST /api/v1/incidents/{id}/clocks/{clock}/stop", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/clocks/{clock}/stop", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ Note string }
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
 			}
 			return h.Service.StopClock(r.Context(), tenant, r.PathValue("id"), actor, r.PathValue("clock"), in.Note)
 		})},
-		{"POST /api/v1/incidents/{id}/merge", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/merge", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ From, Reason string }
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
 			}
 			return h.Service.Merge(r.Context(), tenant, r.PathValue("id"), in.From, actor, in.Reason)
 		})},
-		{"POST /api/v1/incidents/{id}/split", true, h.handle(func(r *http.Request, tenant, actor string) (any, error) {
+		{Pattern: "POST /api/v1/incidents/{id}/split", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct {
 				Alerts []string
 				Reason string
@@ -162,7 +153,7 @@ func (h *HTTP) Routes() []Route {
 			}
 			return h.Service.Split(r.Context(), tenant, r.PathValue("id"), actor, in.Alerts, in.Reason)
 		})},
-		{"GET /api/v1/incidents/{id}/reports/{obligation}", false, h.handleRaw(func(w http.ResponseWriter, r *http.Request, tenant, _ string) error {
+		{Pattern: "GET /api/v1/incidents/{id}/reports/{obligation}", Scope: auth.ScopeRead, Handler: h.handleRaw(func(w http.ResponseWriter, r *http.Request, tenant, _ string) error {
 			md, err := h.Service.Report(r.Context(), tenant, r.PathValue("id"), r.PathValue("obligation"))
 			if err != nil {
 				return err
@@ -175,11 +166,10 @@ func (h *HTTP) Routes() []Route {
 	}
 }
 
-// readJSON reads a JSON request body of at most 1 MiB, refusing unknown fields.
+// readJSON reads a JSON request body strictly (httpapi.DecodeJSON), refusing what it cannot
+// read as an InputError.
 func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := httpapi.DecodeJSON(r.Body, v); err != nil {
 		return refuse("read the request: %v", err)
 	}
 	return nil
@@ -191,8 +181,7 @@ func (h *HTTP) handle(f func(r *http.Request, tenant, actor string) (any, error)
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Content-Type", "application/json")
-		return json.NewEncoder(w).Encode(v)
+		return httpapi.WriteJSON(w, http.StatusOK, v)
 	})
 }
 
@@ -200,7 +189,7 @@ func (h *HTTP) handleRaw(f func(w http.ResponseWriter, r *http.Request, tenant, 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant, actor, err := h.Principal(r)
 		if err != nil {
-			api.WriteError(w, http.StatusUnauthorized, "not signed in", "")
+			httpapi.WriteError(w, http.StatusUnauthorized, "not signed in", "")
 			return
 		}
 		err = f(w, r, tenant, actor)
@@ -209,19 +198,19 @@ func (h *HTTP) handleRaw(f func(w http.ResponseWriter, r *http.Request, tenant, 
 		switch {
 		case err == nil:
 		case errors.As(err, &te):
-			api.WriteError(w, http.StatusConflict, te.Error(), "")
+			httpapi.WriteError(w, http.StatusConflict, te.Error(), "")
 		case errors.As(err, &in):
-			api.WriteError(w, http.StatusBadRequest, in.Error(), "")
+			httpapi.WriteError(w, http.StatusBadRequest, in.Error(), "")
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrStep):
-			api.WriteError(w, http.StatusNotFound, "no such incident, step or clock", "")
+			httpapi.WriteError(w, http.StatusNotFound, "no such incident, step or clock", "")
 		case errors.Is(err, store.ErrConflict):
-			api.WriteError(w, http.StatusConflict, "the incident changed meanwhile; try again", "")
+			httpapi.WriteError(w, http.StatusConflict, "the incident changed meanwhile; try again", "")
 		default:
 			// The details stay in the log: what the client sees is only that it failed.
 			if h.Log != nil {
 				h.Log.Error("incident request", "method", r.Method, "path", r.URL.Path, "tenant", tenant, "err", err)
 			}
-			api.WriteError(w, http.StatusInternalServerError, "internal error", "")
+			httpapi.WriteError(w, http.StatusInternalServerError, "internal error", "")
 		}
 	})
 }

@@ -9,10 +9,11 @@
 // hospital's profile (Profile, kept per tenant in the store), the facts people established
 // (a yes-or-no fact is Unconfirmed until someone says otherwise) and the measures taken.
 //
-// It sits after detection on the data path: detect publishes alerts on ALERTS, Follow
-// reads them into incidents, RunClocks escalates, and the API (HTTP.Routes), the web UI and
-// the CLI act on incidents through a Service. Its state lives in the metadata store
-// (package store), per tenant, so clocks and timelines survive restarts.
+// It sits after detection on the data path: detect publishes alerts on ALERTS, the Service's
+// Handle (a bus.Handler) reads them into incidents, RunClocks escalates, and the API
+// (HTTP.Routes), the web UI and the CLI act on incidents through a Service. Its state lives
+// in the metadata store (package store), per tenant, so clocks and timelines survive
+// restarts.
 //
 // Clinical safety: nothing here acts on the network; it only records, notifies and drafts.
 package incident
@@ -28,43 +29,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
-// Severity is how urgent an incident is. It orders: Critical first.
-type Severity string
-
-const (
-	Low      Severity = "low"
-	Medium   Severity = "medium"
-	High     Severity = "high"
-	Critical Severity = "critical"
-)
-
-var severities = []Severity{Low, Medium, High, Critical}
-
-// rank orders severities; an unknown one ranks below Low.
-func (s Severity) rank() int { return slices.Index(severities, s) }
-
-// ParseSeverity reads a severity.
-func ParseSeverity(s string) (Severity, error) {
-	if sv := Severity(strings.ToLower(s)); sv.rank() >= 0 {
-		return sv, nil
+// ParseSeverity reads an incident's severity: a severity.Level, in any case, but not
+// informational, which no incident is.
+func ParseSeverity(s string) (severity.Level, error) {
+	if l, err := severity.Parse(strings.ToLower(s)); err == nil && l.AtLeast(severity.Low) {
+		return l, nil
 	}
 	return "", fmt.Errorf("incident: unknown severity %q (want low, medium, high or critical)", s)
 }
 
-// severityOf maps an alert's Sigma level to a severity: informational counts as low.
-func severityOf(level string) Severity {
-	switch strings.ToLower(level) {
-	case "critical":
-		return Critical
-	case "high":
-		return High
-	case "medium":
-		return Medium
+// severityOf maps an alert's Sigma level to an incident's severity: informational, or a level
+// no rule should have, counts as low.
+func severityOf(level severity.Level) severity.Level {
+	if l, err := ParseSeverity(string(level)); err == nil {
+		return l
 	}
-	return Low
+	return severity.Low
 }
 
 // State is where an incident is in its handling (NIST SP 800-61's phases, as SOCs name them).
@@ -160,23 +144,23 @@ type Entity struct {
 
 // Incident is an incident as people see it.
 type Incident struct {
-	ID         string    `json:"id"`
-	Tenant     string    `json:"tenant"`
-	Title      string    `json:"title"`
-	Kinds      []string  `json:"kinds"` // playbooks that apply: "ransomware", "vpn-compromise", ...
-	Severity   Severity  `json:"severity"`
-	State      State     `json:"state"`
-	Assignee   string    `json:"assignee,omitempty"`
-	MergedInto string    `json:"merged_into,omitempty"`
-	First      time.Time `json:"first"` // first and last activity of its alerts
-	Last       time.Time `json:"last"`
-	Opened     time.Time `json:"opened"`
-	Updated    time.Time `json:"updated"`
-	Closed     time.Time `json:"closed,omitzero"`
-	Alerts     int       `json:"alerts"`
-	Entities   []Entity  `json:"entities,omitempty"`
-	Facts      Facts     `json:"facts"`
-	Version    int       `json:"version"` // for optimistic updates by the API
+	ID         string         `json:"id"`
+	Tenant     string         `json:"tenant"`
+	Title      string         `json:"title"`
+	Kinds      []string       `json:"kinds"` // playbooks that apply: "ransomware", "vpn-compromise", ...
+	Severity   severity.Level `json:"severity"`
+	State      State          `json:"state"`
+	Assignee   string         `json:"assignee,omitempty"`
+	MergedInto string         `json:"merged_into,omitempty"`
+	First      time.Time      `json:"first"` // first and last activity of its alerts
+	Last       time.Time      `json:"last"`
+	Opened     time.Time      `json:"opened"`
+	Updated    time.Time      `json:"updated"`
+	Closed     time.Time      `json:"closed,omitzero"`
+	Alerts     int            `json:"alerts"`
+	Entities   []Entity       `json:"entities,omitempty"`
+	Facts      Facts          `json:"facts"`
+	Version    int            `json:"version"` // for optimistic updates by the API
 }
 
 // Answer is what people have established about a yes-or-no fact. The zero value is
@@ -272,13 +256,13 @@ type Record struct {
 
 // AlertRef is an alert attached to an incident.
 type AlertRef struct {
-	ID     string    `json:"id"`
-	Seq    uint64    `json:"seq"`
-	RuleID string    `json:"rule_id"`
-	Title  string    `json:"title"`
-	Level  string    `json:"level"`
-	First  time.Time `json:"first"`
-	Last   time.Time `json:"last"`
+	ID     string         `json:"id"`
+	Seq    uint64         `json:"seq"`
+	RuleID string         `json:"rule_id"`
+	Title  string         `json:"title"`
+	Level  severity.Level `json:"level"`
+	First  time.Time      `json:"first"`
+	Last   time.Time      `json:"last"`
 }
 
 // TimelineEntry is one change of an incident, with who made it and when.
@@ -315,7 +299,7 @@ type Config struct {
 	// protected clinical services: an incident touching one is raised to critical.
 	Protected []string
 	// SLA holds the clocks per severity (default DefaultSLA).
-	SLA map[Severity]SLA
+	SLA map[severity.Level]SLA
 	// Escalation is who is told as clocks run out.
 	Escalation Escalation
 	// Roster names the people on call in each tier by shift (nil: tiers only).
@@ -375,8 +359,8 @@ func NewService(st *store.Store, cfg Config, now func() time.Time, notify Notifi
 	if cfg.SLA == nil {
 		cfg.SLA = DefaultSLA()
 	}
-	for _, sv := range severities {
-		if _, ok := cfg.SLA[sv]; !ok {
+	for _, sv := range severity.All() {
+		if _, ok := cfg.SLA[sv]; !ok && sv.AtLeast(severity.Low) {
 			return nil, fmt.Errorf("incident: no SLA for severity %s", sv)
 		}
 	}
@@ -413,7 +397,7 @@ func newID(t time.Time) string {
 }
 
 func fromStore(si store.Incident) (Incident, error) {
-	inc := Incident{ID: si.ID, Tenant: si.Tenant, Title: si.Title, Kinds: si.Kinds, Severity: Severity(si.Severity),
+	inc := Incident{ID: si.ID, Tenant: si.Tenant, Title: si.Title, Kinds: si.Kinds, Severity: severity.Level(si.Severity),
 		State: State(si.State), Assignee: si.Assignee, MergedInto: si.MergedInto, First: si.First, Last: si.Last,
 		Opened: si.Opened, Updated: si.Updated, Closed: si.Closed, Alerts: si.Alerts, Version: si.Version}
 	for _, e := range si.Entities {
@@ -447,6 +431,17 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (Incident, error) 
 	return fromStore(si)
 }
 
+// IncidentOf returns the ID of tenant's incident that holds the alert alertID, for a page
+// that shows an alert's or a decision's incident; store.ErrNotFound if none holds it.
+func (s *Service) IncidentOf(ctx context.Context, tenant, alertID string) (string, error) {
+	// The alert's ID stands for the fingerprint too: no fingerprint equals an alert ID.
+	a, err := s.st.Tenant(tenant).IncidentAlertByKey(ctx, alertID, alertID)
+	if err != nil {
+		return "", err
+	}
+	return a.Incident, nil
+}
+
 // List returns tenant's incidents in the given states (none: all), critical and most
 // recently active first: what is burning comes first.
 func (s *Service) List(ctx context.Context, tenant string, states ...State) ([]Incident, error) {
@@ -466,7 +461,7 @@ func (s *Service) List(ctx context.Context, tenant string, states ...State) ([]I
 		}
 		out = append(out, inc)
 	}
-	slices.SortStableFunc(out, func(a, b Incident) int { return b.Severity.rank() - a.Severity.rank() })
+	slices.SortStableFunc(out, func(a, b Incident) int { return severity.Compare(b.Severity, a.Severity) })
 	return out, nil
 }
 
@@ -483,7 +478,7 @@ func (s *Service) Show(ctx context.Context, tenant, id string) (Record, error) {
 		return Record{}, err
 	}
 	for _, a := range alerts {
-		r.Alerts = append(r.Alerts, AlertRef{ID: a.AlertID, Seq: a.Seq, RuleID: a.RuleID, Title: a.Title, Level: a.Level, First: a.First, Last: a.Last})
+		r.Alerts = append(r.Alerts, AlertRef{ID: a.AlertID, Seq: a.Seq, RuleID: a.RuleID, Title: a.Title, Level: severity.Level(a.Level), First: a.First, Last: a.Last})
 	}
 	tl, err := sc.IncidentTimeline(ctx, id)
 	if err != nil {
@@ -625,8 +620,8 @@ func (s *Service) Note(ctx context.Context, tenant, id, actor, text string) (Inc
 
 // SetSeverity overrides the severity people judge right; SLA clocks that are running take
 // the stricter of their deadline and the new severity's.
-func (s *Service) SetSeverity(ctx context.Context, tenant, id, actor string, sv Severity, reason string) (Incident, error) {
-	if sv.rank() < 0 {
+func (s *Service) SetSeverity(ctx context.Context, tenant, id, actor string, sv severity.Level, reason string) (Incident, error) {
+	if !sv.AtLeast(severity.Low) {
 		return Incident{}, refuse("set severity of %s: unknown severity %q", id, sv)
 	}
 	return s.change(ctx, tenant, id, actor, "severity", func(inc *Incident, now time.Time) (store.IncidentChange, error) {

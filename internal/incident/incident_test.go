@@ -21,6 +21,7 @@ import (
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/rules"
 	"github.com/omamori-project/omamori/internal/scenario"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -205,7 +206,7 @@ func TestScenarioIncidents(t *testing.T) {
 	if diff := cmp.Diff([]string{"vpn-compromise", "ransomware"}, attack.Kinds); diff != "" {
 		t.Errorf("incident kinds (-want +got):\n%s", diff)
 	}
-	if attack.Severity != Critical || attack.Title != "FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)" || attack.Alerts != len(alerts) {
+	if attack.Severity != severity.Critical || attack.Title != "FortiOS SSL-VPN Path Traversal Exploitation (CVE-2018-13379)" || attack.Alerts != len(alerts) {
 		t.Errorf("incident = %s %q with %d alerts, want critical, the exploit, %d alerts", attack.Severity, attack.Title, attack.Alerts, len(alerts))
 	}
 	rec, err := e.svc.Show(t.Context(), tenant, attack.ID)
@@ -260,7 +261,7 @@ func TestScenarioIncidents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if split.Alerts != 1 || split.Severity != High || split.State != New {
+	if split.Alerts != 1 || split.Severity != severity.High || split.State != New {
 		t.Errorf("Split() = %+v, want one high alert in state new", split)
 	}
 	if got, _ := e.svc.Get(t.Context(), tenant, attack.ID); got.Alerts != len(alerts)-1 {
@@ -317,7 +318,7 @@ func countKind(tl []TimelineEntry, kind string) int {
 
 // alert makes an alert of rule at time at about the given entities.
 func alert(id, rule, level string, at time.Time, ents detect.Entities) detect.Alert {
-	return detect.Alert{ID: id, Tenant: tenant, Detector: "sigma", RuleID: rule, Title: rule, Level: level, Entities: ents,
+	return detect.Alert{ID: id, Tenant: tenant, Detector: "sigma", RuleID: rule, Title: rule, Level: severity.Level(level), Entities: ents,
 		First: at, Last: at, Count: 1}
 }
 
@@ -367,6 +368,33 @@ func TestGrouping(t *testing.T) {
 	}
 }
 
+// TestIncidentOf finds the incident an alert is on, as the decisions page shows it, and
+// nothing for an alert no incident holds or one of another tenant.
+func TestIncidentOf(t *testing.T) {
+	t0 := time.Date(2026, 4, 1, 9, 0, 0, 0, jst)
+	e := newEnv(t, t0, Config{})
+	out, err := e.svc.Ingest(t.Context(), alert("a1", "r1", "high", t0, detect.Entities{Source: "198.51.100.77"}), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.CreateTenant(t.Context(), "test", store.Tenant{ID: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tenant, alert string
+		want          string // "": store.ErrNotFound
+	}{
+		{tenant, "a1", out.Incident},
+		{tenant, "a2", ""},
+		{"other", "a1", ""},
+	} {
+		got, err := e.svc.IncidentOf(t.Context(), tc.tenant, tc.alert)
+		if got != tc.want || (tc.want == "" && !errors.Is(err, store.ErrNotFound)) || (tc.want != "" && err != nil) {
+			t.Errorf("IncidentOf(%s, %s) = %q, %v; want %q", tc.tenant, tc.alert, got, err, tc.want)
+		}
+	}
+}
+
 func TestSeverity(t *testing.T) {
 	t0 := time.Date(2026, 4, 1, 9, 0, 0, 0, jst)
 	e := newEnv(t, t0, Config{Protected: []string{"10.1.0.50"}})
@@ -374,8 +402,8 @@ func TestSeverity(t *testing.T) {
 	out, _ := e.svc.Ingest(t.Context(), alert("a1", "r1", "informational", t0, src), 1)
 	for _, step := range []struct {
 		level string
-		want  Severity
-	}{{"informational", Low}, {"medium", Medium}, {"low", Medium}, {"critical", Critical}, {"high", Critical}} {
+		want  severity.Level
+	}{{"informational", severity.Low}, {"medium", severity.Medium}, {"low", severity.Medium}, {"critical", severity.Critical}, {"high", severity.Critical}} {
 		if step.level != "informational" {
 			if _, err := e.svc.Ingest(t.Context(), alert("a-"+step.level, "r-"+step.level, step.level, t0, src), 2); err != nil {
 				t.Fatal(err)
@@ -390,10 +418,10 @@ func TestSeverity(t *testing.T) {
 	prot, _ := e.svc.Ingest(t.Context(), alert("p1", "r", "low", t0, detect.Entities{Source: "10.9.9.9", Destination: "10.1.0.50"}), 3)
 	e.svc.Ingest(t.Context(), alert("m1", "r", "medium", t0.Add(time.Minute), detect.Entities{Host: "pc-3"}), 4)
 	list, _ := e.svc.List(t.Context(), tenant)
-	if len(list) != 3 || list[0].Severity != Critical || list[2].Severity != Medium {
+	if len(list) != 3 || list[0].Severity != severity.Critical || list[2].Severity != severity.Medium {
 		t.Errorf("List() severities = %v, want critical ones first", severitiesOf(list))
 	}
-	if got, _ := e.svc.Get(t.Context(), tenant, prot.Incident); got.Severity != Critical {
+	if got, _ := e.svc.Get(t.Context(), tenant, prot.Incident); got.Severity != severity.Critical {
 		t.Errorf("incident touching a protected device = %s, want critical", got.Severity)
 	}
 	if _, err := e.svc.SetSeverity(t.Context(), tenant, out.Incident, "user:sato", "urgent", ""); err == nil {
@@ -401,8 +429,8 @@ func TestSeverity(t *testing.T) {
 	}
 }
 
-func severitiesOf(list []Incident) []Severity {
-	var out []Severity
+func severitiesOf(list []Incident) []severity.Level {
+	var out []severity.Level
 	for _, i := range list {
 		out = append(out, i.Severity)
 	}

@@ -10,26 +10,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/webhook"
 )
 
 // Notification tells a tier about an incident: that it opened, or that one of its clocks is
 // about to lapse (warning) or has (breach).
 type Notification struct {
-	Kind     string    `json:"kind"`             // "opened", "warning", "breach"
-	Tier     string    `json:"tier"`             // who: "l1", "l2", "csirt-lead", "management"
-	Shift    string    `json:"shift,omitempty"`  // the roster's shift at Time
-	People   []string  `json:"people,omitempty"` // on call in Tier during Shift
-	Tenant   string    `json:"tenant"`
-	Incident string    `json:"incident"`
-	Title    string    `json:"title"`
-	Severity Severity  `json:"severity"`
-	State    State     `json:"state"`
-	Assignee string    `json:"assignee,omitempty"`
-	Clock    string    `json:"clock,omitempty"`
-	Deadline time.Time `json:"deadline,omitzero"`
-	Time     time.Time `json:"time"`
-	Text     string    `json:"text"` // one line for people (and Slack/Teams' "text")
+	Kind     string         `json:"kind"`             // "opened", "warning", "breach"
+	Tier     string         `json:"tier"`             // who: "l1", "l2", "csirt-lead", "management"
+	Shift    string         `json:"shift,omitempty"`  // the roster's shift at Time
+	People   []string       `json:"people,omitempty"` // on call in Tier during Shift
+	Tenant   string         `json:"tenant"`
+	Incident string         `json:"incident"`
+	Title    string         `json:"title"`
+	Severity severity.Level `json:"severity"`
+	State    State          `json:"state"`
+	Assignee string         `json:"assignee,omitempty"`
+	Clock    string         `json:"clock,omitempty"`
+	Deadline time.Time      `json:"deadline,omitzero"`
+	Time     time.Time      `json:"time"`
+	Text     string         `json:"text"` // one line for people (and Slack/Teams' "text")
 }
 
 func (n Notification) text() string {

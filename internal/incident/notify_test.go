@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 // receiver is a webhook endpoint that answers with the given statuses in turn (then 200) and
@@ -46,7 +47,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 func TestWebhook(t *testing.T) {
 	n := Notification{Kind: "breach", Tier: "l2", Tenant: tenant, Incident: "INC-20260918-ABCDEF", Title: "ransomware on FS01",
-		Severity: Critical, State: New, Clock: ClockAcknowledge, Deadline: time.Date(2026, 9, 18, 22, 5, 0, 0, jst)}
+		Severity: severity.Critical, State: New, Clock: ClockAcknowledge, Deadline: time.Date(2026, 9, 18, 22, 5, 0, 0, jst)}
 	n.Text = n.text()
 	for _, tc := range []struct {
 		name      string

@@ -16,6 +16,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/decision"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -32,9 +34,9 @@ type Obligation struct {
 
 // When says which incidents owe a report: any condition that holds is enough.
 type When struct {
-	PersonalData bool     `yaml:"personal_data"`
-	Kinds        []string `yaml:"kinds"`
-	Severity     Severity `yaml:"severity"` // at least this severe
+	PersonalData bool           `yaml:"personal_data"`
+	Kinds        []string       `yaml:"kinds"`
+	Severity     severity.Level `yaml:"severity"` // at least this severe
 }
 
 // Due is a reporting deadline, from when the hospital became aware.
@@ -52,7 +54,7 @@ func (o Obligation) Applies(inc Incident) bool {
 	w := o.When
 	return (w.PersonalData && inc.Facts.PersonalData.Holds()) ||
 		slices.ContainsFunc(w.Kinds, func(k string) bool { return slices.Contains(inc.Kinds, k) }) ||
-		(w.Severity != "" && inc.Severity.rank() >= w.Severity.rank())
+		(w.Severity != "" && inc.Severity.Rank() >= w.Severity.Rank())
 }
 
 // Deadline returns when the report is due for an incident the hospital became aware of at
@@ -147,7 +149,7 @@ func checkObligations(obs []Obligation) error {
 			return fmt.Errorf("obligation %s: needs a name and a template", o.ID)
 		case (o.Due.Hours > 0) == (o.Due.Days > 0):
 			return fmt.Errorf("obligation %s: give the deadline in hours or in days, not both or neither", o.ID)
-		case o.When.Severity != "" && o.When.Severity.rank() < 0:
+		case o.When.Severity != "" && !o.When.Severity.AtLeast(severity.Low):
 			return fmt.Errorf("obligation %s: unknown severity %q", o.ID, o.When.Severity)
 		case !o.When.PersonalData && len(o.When.Kinds) == 0 && o.When.Severity == "":
 			return fmt.Errorf("obligation %s: no condition in when", o.ID)
@@ -249,6 +251,10 @@ func datetime(t time.Time) string {
 	return t.In(jst).Format("2006年1月2日 15時04分")
 }
 
+// levelJA names the levels in Japanese, for the reports.
+var levelJA = map[severity.Level]string{severity.Critical: "緊急", severity.High: "高", severity.Medium: "中", severity.Low: "低",
+	severity.Informational: "情報"}
+
 var reportFuncs = template.FuncMap{
 	"datetime": datetime,
 	"date": func(t time.Time) string {
@@ -283,12 +289,10 @@ var reportFuncs = template.FuncMap{
 		}
 		return thousands(n) + "名"
 	},
-	"severity": func(s Severity) string {
-		return cmp.Or(map[Severity]string{Critical: "緊急", High: "高", Medium: "中", Low: "低"}[s], string(s))
-	},
+	"severity": func(s severity.Level) string { return cmp.Or(levelJA[s], string(s)) },
 	// level is an alert's (Sigma) level in Japanese.
-	"level": func(l string) string {
-		return cmp.Or(map[string]string{"critical": "緊急", "high": "高", "medium": "中", "low": "低", "informational": "情報"}[strings.ToLower(l)], l)
+	"level": func(l severity.Level) string {
+		return cmp.Or(levelJA[severity.Level(strings.ToLower(string(l)))], string(l))
 	},
 	"state": func(s State) string {
 		return cmp.Or(map[State]string{New: "未対応", Triaged: "対応中（初動）", Contained: "封じ込め済み", Eradicated: "原因除去済み",
@@ -394,7 +398,7 @@ func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Meas
 		return nil, fmt.Errorf("decisions naming incident %s: %w", r.Incident.ID, err)
 	}
 	for _, d := range manual {
-		if d.Origin != "rule" && !d.DryRun && strings.Contains(d.Reason, r.Incident.ID) {
+		if d.Origin.Kind != decision.OriginRule && !d.DryRun && strings.Contains(d.Reason, r.Incident.ID) {
 			seen[d.ID] = true
 			out = append(out, decisionMeasure(d, ""))
 		}
@@ -422,38 +426,38 @@ func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Meas
 }
 
 // decisionMeasure describes a response decision taken on the alert titled alert in Japanese:
-// what, on what, its status now, and who or which policy asked for it. store.Decision has no
-// field for the policy, so a rule's is read from the end of its reason, where package respond
-// writes it.
-func decisionMeasure(d store.Decision, alert string) Measure {
-	action := cmp.Or(map[string]string{"block": "通信の遮断", "isolate": "端末のネットワーク隔離"}[d.Action], d.Action)
-	scope := cmp.Or(map[string]string{"ip": "IPアドレス", "range": "アドレス範囲", "domain": "ドメイン"}[d.Scope], d.Scope)
+// what, on what, its status now, and who or which policy asked for it. decision.Decision has
+// no field for the policy, so a rule's is read from the end of its reason, where package
+// respond writes it.
+func decisionMeasure(d decision.Decision, alert string) Measure {
+	action := cmp.Or(map[decision.Action]string{decision.ActionBlock: "通信の遮断", decision.ActionIsolate: "端末のネットワーク隔離"}[d.Action], string(d.Action))
+	scope := cmp.Or(map[decision.Scope]string{decision.ScopeIP: "IPアドレス", decision.ScopeRange: "アドレス範囲", decision.ScopeDomain: "ドメイン"}[d.Scope], string(d.Scope))
 	var status string
 	switch d.Status {
-	case "active":
+	case decision.StatusActive:
 		status = "実施中、" + datetime(d.Expires) + "まで"
-	case "held":
+	case decision.StatusHeld:
 		status = "保留: ガードレールにより承認待ち、未実施"
-	case "rejected":
+	case decision.StatusRejected:
 		status = "却下: 実施せず"
-	case "expired", "revoked":
+	case decision.StatusExpired, decision.StatusRevoked:
 		switch {
-		case d.Activated.IsZero() && d.Status == "revoked":
+		case d.Activated.IsZero() && d.Status == decision.StatusRevoked:
 			// Held and never approved: it was never in force, so nothing was lifted.
 			status = "承認されず取消（未実施）"
 		case d.Activated.IsZero():
 			status = "承認されないまま期限切れ（未実施）"
-		case d.Status == "expired":
+		case d.Status == decision.StatusExpired:
 			status = "期限切れにより " + datetime(d.Expires) + " に終了"
 		default:
 			status = datetime(d.Updated) + " に " + d.UpdatedBy + " が解除"
 		}
 	default:
-		status = d.Status
+		status = string(d.Status)
 	}
 	var by string
-	switch d.Origin {
-	case "rule":
+	switch d.Origin.Kind {
+	case decision.OriginRule:
 		// A policy's decision gives its name at the end of the reason (package respond).
 		by = "自動対応（アラート「" + alert + "」"
 		if rest, ok := strings.CutSuffix(d.Reason, ")"); ok {
@@ -462,12 +466,12 @@ func decisionMeasure(d store.Decision, alert string) Measure {
 			}
 		}
 		by += "）"
-	case "authority":
-		by = d.OriginName + "の要請（整理番号 " + d.OriginRef + "）"
+	case decision.OriginAuthority:
+		by = d.Origin.Name + "の要請（整理番号 " + d.Origin.Reference + "）"
 	default:
-		by = "指示者: " + cmp.Or(d.OriginName, d.CreatedBy)
+		by = "指示者: " + cmp.Or(d.Origin.Name, d.CreatedBy)
 	}
-	if d.Origin != "rule" && d.Reason != "" {
+	if d.Origin.Kind != decision.OriginRule && d.Reason != "" {
 		by += "、理由: " + d.Reason // a person's words; a rule's reason is its alert, listed already
 	}
 	// A measure is taken when it took effect: when an approver released a held decision, not

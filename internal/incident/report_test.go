@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/omamori-project/omamori/internal/store"
+	"github.com/omamori-project/omamori/internal/decision"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -47,28 +47,26 @@ func TestReports(t *testing.T) {
 		return rec.Alerts[i].ID
 	}
 	at := func(min int) time.Time { return scenarioStart.Add(time.Duration(min) * time.Minute) }
-	for _, d := range []store.Decision{
-		{Action: "block", Scope: "ip", Value: "198.51.100.77", Reason: "brute force (policy block-attackers)", Origin: "rule",
-			OriginName: "behavior.brute_force", AlertID: alertOf("brute_force"), Status: "active", Created: at(1), Expires: at(1).Add(24 * time.Hour)},
+	for _, d := range []decision.Decision{
+		{Action: "block", Scope: "ip", Value: "198.51.100.77", Reason: "brute force (policy block-attackers)", Origin: decision.Origin{Kind: "rule",
+			Name: "behavior.brute_force"}, AlertID: alertOf("brute_force"), Status: "active", Created: at(1), Expires: at(1).Add(24 * time.Hour)},
 		{Action: "isolate", Scope: "ip", Value: "192.168.20.15", Reason: "lateral movement (policy isolate-lateral-movement)",
-			Origin: "rule", OriginName: "behavior.lateral_movement", AlertID: alertOf("lateral"), Status: "active", Created: at(12), Expires: at(12).Add(4 * time.Hour)},
+			Origin: decision.Origin{Kind: "rule", Name: "behavior.lateral_movement"}, AlertID: alertOf("lateral"), Status: "active", Created: at(12), Expires: at(12).Add(4 * time.Hour)},
 		{Action: "isolate", Scope: "ip", Value: "192.168.10.21", Reason: "ransomware (policy isolate-encrypting-hosts)",
-			Origin: "rule", OriginName: "behavior.ransomware_burst", AlertID: alertOf("ransomware_burst"), Status: "active", Created: at(14), Expires: at(14).Add(4 * time.Hour)},
-		{Action: "block", Scope: "range", Value: "198.51.100.0/24", Reason: "dry run", Origin: "rule", OriginName: "behavior.brute_force",
+			Origin: decision.Origin{Kind: "rule", Name: "behavior.ransomware_burst"}, AlertID: alertOf("ransomware_burst"), Status: "active", Created: at(14), Expires: at(14).Add(4 * time.Hour)},
+		{Action: "block", Scope: "range", Value: "198.51.100.0/24", Reason: "dry run", Origin: decision.Origin{Kind: "rule", Name: "behavior.brute_force"},
 			AlertID: alertOf("brute_force"), Status: "active", DryRun: true, Created: at(1), Expires: at(1).Add(time.Hour)},
 		// Held by a guardrail (the EHR server) and lifted before anyone approved it: never in force.
 		{Action: "isolate", Scope: "ip", Value: "192.168.10.5", Reason: "ransomware (policy isolate-encrypting-hosts)",
-			Origin: "rule", OriginName: "behavior.ransomware_burst", AlertID: alertOf("ransomware_burst"), Status: "revoked",
+			Origin: decision.Origin{Kind: "rule", Name: "behavior.ransomware_burst"}, AlertID: alertOf("ransomware_burst"), Status: "revoked",
 			Guardrail: "protected-service: EHR-DB01", Created: at(15), Expires: at(15).Add(4 * time.Hour)},
 		// A responder's block of the C2 server the analyst found, answering no alert: the
 		// incident's because its reason names it.
-		{Action: "block", Scope: "domain", Value: "c2.attacker.example", Reason: id + " の調査で判明した C2 サーバ", Origin: "person",
-			OriginName: "tanaka", Status: "active", Created: at(16), Expires: at(16).Add(24 * time.Hour)},
+		{Action: "block", Scope: "domain", Value: "c2.attacker.example", Reason: id + " の調査で判明した C2 サーバ", Origin: decision.Origin{Kind: "person", Name: "tanaka"}, Status: "active", Created: at(16), Expires: at(16).Add(24 * time.Hour)},
 		// Another incident's manual decision is not this one's.
-		{Action: "block", Scope: "ip", Value: "203.0.113.99", Reason: "INC-20211030-ZZZZZZ の送信元", Origin: "person",
-			OriginName: "tanaka", Status: "active", Created: at(17), Expires: at(17).Add(24 * time.Hour)},
+		{Action: "block", Scope: "ip", Value: "203.0.113.99", Reason: "INC-20211030-ZZZZZZ の送信元", Origin: decision.Origin{Kind: "person", Name: "tanaka"}, Status: "active", Created: at(17), Expires: at(17).Add(24 * time.Hour)},
 	} {
-		if _, err := e.st.Tenant(tenant).CreateDecision(ctx, "rule:"+d.OriginName, d); err != nil {
+		if _, err := e.st.Tenant(tenant).CreateDecision(ctx, "rule:"+d.Origin.Name, d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -255,16 +253,16 @@ func TestAnswerJSON(t *testing.T) {
 func TestDecisionMeasure(t *testing.T) {
 	created := time.Date(2021, 10, 31, 0, 40, 0, 0, jst)
 	approved := created.Add(25 * time.Minute)
-	held := store.Decision{Action: "isolate", Scope: "ip", Value: "192.168.10.5", Origin: "person", OriginName: "tanaka", Reason: "r",
+	held := decision.Decision{Action: "isolate", Scope: "ip", Value: "192.168.10.5", Origin: decision.Origin{Kind: "person", Name: "tanaka"}, Reason: "r",
 		Created: created, Expires: created.Add(4 * time.Hour), Updated: created.Add(time.Hour), UpdatedBy: "person:mori"}
-	with := func(status string, activated time.Time) store.Decision {
+	with := func(status decision.Status, activated time.Time) decision.Decision {
 		d := held
 		d.Status, d.Activated = status, activated
 		return d
 	}
 	tests := []struct {
 		name string
-		d    store.Decision
+		d    decision.Decision
 		at   time.Time
 		what string
 	}{

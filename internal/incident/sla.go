@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -30,12 +31,12 @@ type SLA struct {
 // DefaultSLA returns the default clocks. To acknowledge: critical at once (the on-call tier
 // is told the moment it opens, the next tier after two and a half minutes, and the deadline is
 // five), high 15 minutes, medium an hour, low the end of the next business day.
-func DefaultSLA() map[Severity]SLA {
-	return map[Severity]SLA{
-		Critical: {Acknowledge: 5 * time.Minute, Contain: 4 * time.Hour, Report: time.Hour},
-		High:     {Acknowledge: 15 * time.Minute, Contain: 24 * time.Hour, Report: 4 * time.Hour},
-		Medium:   {Acknowledge: time.Hour, Contain: 72 * time.Hour, Report: 24 * time.Hour},
-		Low:      {AcknowledgeNextBusinessDay: true},
+func DefaultSLA() map[severity.Level]SLA {
+	return map[severity.Level]SLA{
+		severity.Critical: {Acknowledge: 5 * time.Minute, Contain: 4 * time.Hour, Report: time.Hour},
+		severity.High:     {Acknowledge: 15 * time.Minute, Contain: 24 * time.Hour, Report: 4 * time.Hour},
+		severity.Medium:   {Acknowledge: time.Hour, Contain: 72 * time.Hour, Report: 24 * time.Hour},
+		severity.Low:      {AcknowledgeNextBusinessDay: true},
 	}
 }
 
@@ -249,7 +250,7 @@ func (s *Service) escalate(ctx context.Context, tenant, id string, due []store.I
 			continue
 		}
 		targets := []string{s.cfg.Escalation.tier(c.Escalations + 1)}
-		if kind == "breach" && inc.Severity == Critical {
+		if kind == "breach" && inc.Severity == severity.Critical {
 			targets = append(targets, s.cfg.Escalation.management())
 		}
 		ok := true

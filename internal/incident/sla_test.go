@@ -11,6 +11,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, jst) }
@@ -211,7 +212,7 @@ func TestClocksSurviveRestart(t *testing.T) {
 
 	// The SLA policy changes while the service is down: stored deadlines do not move.
 	e.cfg.SLA = DefaultSLA()
-	e.cfg.SLA[High] = SLA{Acknowledge: time.Hour, Contain: 48 * time.Hour}
+	e.cfg.SLA[severity.High] = SLA{Acknowledge: time.Hour, Contain: 48 * time.Hour}
 	e.clock.Set(t0.Add(16 * time.Minute))
 	e.reopen(t)
 	after, _ := e.svc.Show(t.Context(), tenant, out.Incident)

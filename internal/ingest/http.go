@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/decode"
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 // Handler serves POST /api/v1/ingest: a body of records, one per line (NDJSON by default),
@@ -62,13 +62,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusMethodNotAllowed, "method %s not allowed: POST records to this endpoint", r.Method)
 		return
 	}
-	tenant, source, err := h.Tenant(r)
+	name, source, err := h.Tenant(r)
 	if err != nil {
 		h.fail(w, http.StatusUnauthorized, "%v", err)
 		return
 	}
-	if !bus.ValidTenant(tenant) {
-		h.fail(w, http.StatusForbidden, "tenant %q cannot receive events", tenant)
+	if _, err := tenant.Parse(name); err != nil {
+		h.fail(w, http.StatusForbidden, "tenant %q cannot receive events: %v", name, err)
 		return
 	}
 	format := r.URL.Query().Get("format")
@@ -112,7 +112,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s, err := h.Pipeline.NewStream(tenant, source, format, h.Decode)
+	s, err := h.Pipeline.NewStream(name, source, format, h.Decode)
 	if err != nil {
 		h.fail(w, http.StatusBadRequest, "%v", err)
 		return
@@ -122,7 +122,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	counts, err := s.Wait(r.Context())
 	switch {
 	case err != nil:
-		h.Pipeline.log.Warn("ingest request not acknowledged", "tenant", tenant, "source", source, "err", err)
+		h.Pipeline.log.Warn("ingest request not acknowledged", "tenant", name, "source", source, "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, httpError{Error: "the bus did not acknowledge every batch; send the request again",
 			Accepted: &counts.Accepted, Dead: &counts.DeadLetters})
 	case readErr != nil:

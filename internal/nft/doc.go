@@ -5,7 +5,9 @@
 // turns it into a decision (after the clinical guardrails), and an Enforcer
 // from this package puts the decision's addresses into kernel sets, where the
 // next packet from an attacker is dropped. It speaks netlink directly through
-// github.com/google/nftables (no nft binary, no shell).
+// github.com/google/nftables (no nft binary, no shell). Decisions is the
+// adapter from respond's decisions to the Enforcer's prefixes: it keeps an
+// address in the kernel while any decision in force stands on it.
 //
 // The Enforcer owns one table, "inet omamori", and touches nothing else:
 //

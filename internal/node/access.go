@@ -14,6 +14,7 @@ import (
 	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/journal"
 	"github.com/omamori-project/omamori/internal/store"
@@ -99,40 +100,40 @@ func (n *Node) startAccess(ctx context.Context, cfg *config.Config, tenants []st
 	n.API.Handle("PUT /api/v1/access/directory", auth.ScopeAdmin, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d, err := lookup(r)
 		if err != nil {
-			api.WriteError(w, http.StatusNotFound, err.Error(), "")
+			httpapi.WriteError(w, http.StatusNotFound, err.Error(), "")
 			return
 		}
 		var e access.Entities
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {
-			api.WriteError(w, http.StatusBadRequest, "the body is not a directory: "+err.Error(),
+			httpapi.WriteError(w, http.StatusBadRequest, "the body is not a directory: "+err.Error(),
 				"send {\"staff\": [...], \"assignments\": [...], ...} as docs/ehr-access-policy.md describes")
 			return
 		}
 		// Checked whole by a directory of its own first, then kept, then put in force: a
 		// directory in force is always one a restart would restore.
 		if err := access.NewDirectory().Replace(e); err != nil {
-			api.WriteError(w, http.StatusBadRequest, err.Error(), "every staff ID named must be on the roster; fix the lists and send them whole again")
+			httpapi.WriteError(w, http.StatusBadRequest, err.Error(), "every staff ID named must be on the roster; fix the lists and send them whole again")
 			return
 		}
 		body, err := json.Marshal(e)
 		if err != nil {
-			api.WriteError(w, http.StatusInternalServerError, err.Error(), "")
+			httpapi.WriteError(w, http.StatusInternalServerError, err.Error(), "")
 			return
 		}
 		p, _ := auth.FromContext(r.Context())
 		if err := n.Store.Tenant(p.Tenant).PutDocument(r.Context(), p.Actor(), store.DocAccessDirectory, body,
 			fmt.Sprintf("%d staff, %d assignments, %d consultations", len(e.Staff), len(e.Assignments), len(e.Consultations))); err != nil {
 			n.log.Error("keep the access directory", "tenant", p.Tenant, "err", err)
-			api.WriteError(w, http.StatusServiceUnavailable, "the directory could not be kept, so it is not in force", "try again")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "the directory could not be kept, so it is not in force", "try again")
 			return
 		}
 		if err := d.Directory().Replace(e); err != nil {
-			api.WriteError(w, http.StatusInternalServerError, err.Error(), "")
+			httpapi.WriteError(w, http.StatusInternalServerError, err.Error(), "")
 			return
 		}
-		api.WriteJSON(w, http.StatusOK, map[string]int{"staff": len(e.Staff), "assignments": len(e.Assignments),
+		httpapi.WriteJSON(w, http.StatusOK, map[string]int{"staff": len(e.Staff), "assignments": len(e.Assignments),
 			"care_team_members": len(e.CareTeamMembers), "care_team_patients": len(e.CareTeamPatients), "consultations": len(e.Consultations)})
 	}), api.MaxBody(64<<20))
 	reviewsH := access.ReviewHandler(reviews, tokenActor, time.Now, n.log)

@@ -3,8 +3,8 @@ package node
 import (
 	"net/http"
 
-	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/httpapi"
 )
 
 // mountArchive registers the archive's route for the CLI beside a running server: the server
@@ -15,19 +15,19 @@ func (n *Node) mountArchive() {
 	n.API.Handle("POST /api/v1/archive/checkpoint", auth.ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := tokenPrincipal(r)
 		if err != nil {
-			api.WriteError(w, http.StatusInternalServerError, err.Error(), "")
+			httpapi.WriteError(w, http.StatusInternalServerError, err.Error(), "")
 			return
 		}
 		if _, synced := n.Archive.Size(p.Tenant); synced == 0 {
-			api.WriteError(w, http.StatusNotFound, "the archive holds no record of tenant "+p.Tenant, "")
+			httpapi.WriteError(w, http.StatusNotFound, "the archive holds no record of tenant "+p.Tenant, "")
 			return
 		}
 		c, err := n.Archive.Checkpoint(r.Context(), p.Tenant)
 		if err != nil {
 			n.log.Error("sign an archive checkpoint", "tenant", p.Tenant, "err", err)
-			api.WriteError(w, http.StatusServiceUnavailable, "the archive could not sign a checkpoint", "look in the server's log")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "the archive could not sign a checkpoint", "look in the server's log")
 			return
 		}
-		api.WriteJSON(w, http.StatusOK, map[string]any{"tenant": p.Tenant, "size": c.Size, "checkpoint": string(c.Note)})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tenant": p.Tenant, "size": c.Size, "checkpoint": string(c.Note)})
 	}))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/omamori-project/omamori/internal/api"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
 	"github.com/omamori-project/omamori/internal/web"
@@ -92,18 +93,18 @@ func (n *Node) assetsHandler() http.Handler {
 		p, _ := auth.FromContext(r.Context())
 		data, err := io.ReadAll(r.Body)
 		if err != nil {
-			api.WriteError(w, http.StatusBadRequest, "reading the body: "+err.Error(), "send the inventory as CSV")
+			httpapi.WriteError(w, http.StatusBadRequest, "reading the body: "+err.Error(), "send the inventory as CSV")
 			return
 		}
 		count, err := n.replaceInventory(r.Context(), p.Tenant, p.Actor(), data)
 		switch {
 		case errors.Is(err, web.ErrInvalidUpload):
-			api.WriteError(w, http.StatusBadRequest, err.Error(), "the header is address,name,category,department,protected; fix the lines named and send the whole file again")
+			httpapi.WriteError(w, http.StatusBadRequest, err.Error(), "the header is address,name,category,department,protected; fix the lines named and send the whole file again")
 		case err != nil:
 			n.log.Error("keep the asset inventory", "tenant", p.Tenant, "err", err)
-			api.WriteError(w, http.StatusServiceUnavailable, "the inventory could not be kept, so it is not in force", "try again")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "the inventory could not be kept, so it is not in force", "try again")
 		default:
-			api.WriteJSON(w, http.StatusOK, map[string]int{"assets": count})
+			httpapi.WriteJSON(w, http.StatusOK, map[string]int{"assets": count})
 		}
 	})
 }

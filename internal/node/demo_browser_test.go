@@ -16,7 +16,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
-	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/scenario"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -73,9 +73,9 @@ func TestDemoInTheBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var held respond.Decision
+	var held decision.Decision
 	for deadline := time.Now().Add(time.Minute); held.ID == 0; time.Sleep(100 * time.Millisecond) {
-		ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Ventilator, Status: []string{string(respond.StatusHeld)}})
+		ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Ventilator, Status: []decision.Status{decision.StatusHeld}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func TestDemoInTheBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Status != respond.StatusActive || !strings.Contains(d.UpdatedBy, "demo") || !bytes.Contains([]byte(d.Note), []byte("手動換気")) {
+	if d.Status != decision.StatusActive || !strings.Contains(d.UpdatedBy, "demo") || !bytes.Contains([]byte(d.Note), []byte("手動換気")) {
 		t.Errorf("after the approval the decision is %s by %q with note %q, want active by the demo account with its note", d.Status, d.UpdatedBy, d.Note)
 	}
 }

@@ -19,9 +19,9 @@ import (
 
 	"github.com/omamori-project/omamori/internal/behavior"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/netlab"
 	"github.com/omamori-project/omamori/internal/nft"
-	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -247,7 +247,7 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 	c.Close()
 	sent := time.Now()
 
-	var d respond.Decision
+	var d decision.Decision
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
 		ds, err := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: e2eAttacker})
 		if err != nil {
@@ -261,7 +261,7 @@ func TestEnforceE2EInNamespaces(t *testing.T) {
 			t.Fatalf("no decision about the attacker %s a minute after its brute force was logged", e2eAttacker)
 		}
 	}
-	if d.Status != respond.StatusActive || d.Action != respond.ActionBlock || d.Origin.Name != "behavior.brute_force" || d.AlertID == "" {
+	if d.Status != decision.StatusActive || d.Action != decision.ActionBlock || d.Origin.Name != "behavior.brute_force" || d.AlertID == "" {
 		t.Fatalf("decision about the attacker: %+v, want an active block made by behavior.brute_force for its alert", d)
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/crowdsec"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/netlab"
 	"github.com/omamori-project/omamori/internal/respond"
@@ -25,13 +26,13 @@ import (
 // receiver is a webhook receiver on loopback that keeps, in order, the decisions it is sent.
 type receiver struct {
 	*httptest.Server
-	got chan respond.DecisionView
+	got chan decision.View
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{got: make(chan respond.DecisionView, 100)}
+	r := &receiver{got: make(chan decision.View, 100)}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		var d respond.DecisionView
+		var d decision.View
 		if err := json.NewDecoder(req.Body).Decode(&d); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -43,14 +44,14 @@ func newReceiver(t *testing.T) *receiver {
 }
 
 // next returns the next decision the receiver was sent.
-func (r *receiver) next(t *testing.T) respond.DecisionView {
+func (r *receiver) next(t *testing.T) decision.View {
 	t.Helper()
 	select {
 	case d := <-r.got:
 		return d
 	case <-time.After(time.Minute): // a hang guard, not a performance threshold
 		t.Fatal("the receiver was sent nothing in a minute")
-		return respond.DecisionView{}
+		return decision.View{}
 	}
 }
 
@@ -105,26 +106,26 @@ func TestWebhooksTellEnforcersOnlyWhatIsInForce(t *testing.T) {
 	}
 	type told struct {
 		id     int64
-		status respond.Status
+		status decision.Status
 		live   bool
 	}
-	tell := func(d respond.DecisionView) told { return told{d.ID, d.Status, d.Live} }
+	tell := func(d decision.View) told { return told{d.ID, d.Status, d.Live} }
 
 	// The ventilator moves laterally: the policy's isolation of it is held.
 	alert("a-vent", "behavior", "behavior.lateral_movement", scenario.Ventilator)
 	byPolicy := tickets.next(t)
-	if byPolicy.Target != scenario.Ventilator || byPolicy.Action != respond.ActionIsolate || byPolicy.Status != respond.StatusHeld ||
-		byPolicy.Live || byPolicy.Origin.Kind != respond.OriginRule {
+	if byPolicy.Target != scenario.Ventilator || byPolicy.Action != decision.ActionIsolate || byPolicy.Status != decision.StatusHeld ||
+		byPolicy.Live || byPolicy.Origin.Kind != decision.OriginRule {
 		t.Fatalf("the ticketing receiver was first sent %+v, want the policy's held isolation of the ventilator, not live", byPolicy)
 	}
 	// A script's token asks the same, without override: held too.
 	soar := issue(t, n, tenant, "soar", auth.ScopeRead, auth.ScopeRespond)
 	resp := request(t, n, "POST", "/api/v1/decisions", soar,
 		fmt.Sprintf(`{"action": "isolate", "target": %q, "ttl": "4h", "reason": "beaconing"}`, scenario.Ventilator))
-	var byToken respond.DecisionView
+	var byToken decision.View
 	json.NewDecoder(resp.Body).Decode(&byToken)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || byToken.Status != respond.StatusHeld {
+	if resp.StatusCode != http.StatusCreated || byToken.Status != decision.StatusHeld {
 		t.Fatalf("a token isolating the ventilator = %s %+v, want 201 held", resp.Status, byToken)
 	}
 	// The attacker's block is in force.
@@ -133,10 +134,10 @@ func TestWebhooksTellEnforcersOnlyWhatIsInForce(t *testing.T) {
 	// The receivers are sent in order, by one sender: the EDR's first message comes after
 	// both held ones were sent to whom they go.
 	block := edr.next(t)
-	if block.Target != scenario.Attacker || block.Action != respond.ActionBlock || block.Status != respond.StatusActive || !block.Live {
+	if block.Target != scenario.Attacker || block.Action != decision.ActionBlock || block.Status != decision.StatusActive || !block.Live {
 		t.Errorf("the EDR was first sent %+v, want the attacker's live block and nothing held before it", block)
 	}
-	want := []told{{byToken.ID, respond.StatusHeld, false}, {block.ID, respond.StatusActive, true}}
+	want := []told{{byToken.ID, decision.StatusHeld, false}, {block.ID, decision.StatusActive, true}}
 	if got := []told{tell(tickets.next(t)), tell(tickets.next(t))}; !slices.Equal(got, want) {
 		t.Errorf("the ticketing receiver was then sent %+v, want %+v", got, want)
 	}
@@ -146,7 +147,7 @@ func TestWebhooksTellEnforcersOnlyWhatIsInForce(t *testing.T) {
 	if _, err := n.Respond.Approve(ctx, tenant, mori, byToken.ID, "ICU on manual ventilation"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tell(edr.next(t)), (told{byToken.ID, respond.StatusActive, true}); got != want {
+	if got, want := tell(edr.next(t)), (told{byToken.ID, decision.StatusActive, true}); got != want {
 		t.Errorf("after the approval the EDR was sent %+v, want %+v", got, want)
 	}
 	// The policy's isolation is revoked while held, then the approved one: the EDR is sent only
@@ -158,10 +159,10 @@ func TestWebhooksTellEnforcersOnlyWhatIsInForce(t *testing.T) {
 			t.Fatalf("revoke %d = %s", id, resp.Status)
 		}
 	}
-	if got, want := tell(edr.next(t)), (told{byToken.ID, respond.StatusRevoked, false}); got != want {
+	if got, want := tell(edr.next(t)), (told{byToken.ID, decision.StatusRevoked, false}); got != want {
 		t.Errorf("after the revocations the EDR was sent %+v, want %+v: nothing of the isolation never approved", got, want)
 	}
-	want = []told{{byToken.ID, respond.StatusActive, true}, {byPolicy.ID, respond.StatusRevoked, false}, {byToken.ID, respond.StatusRevoked, false}}
+	want = []told{{byToken.ID, decision.StatusActive, true}, {byPolicy.ID, decision.StatusRevoked, false}, {byToken.ID, decision.StatusRevoked, false}}
 	if got := []told{tell(tickets.next(t)), tell(tickets.next(t)), tell(tickets.next(t))}; !slices.Equal(got, want) {
 		t.Errorf("the ticketing receiver was sent %+v, want %+v", got, want)
 	}
@@ -219,22 +220,22 @@ func TestHeldDecisionLeavesIsolationInForce(t *testing.T) {
 	}
 
 	mori := respond.SignedIn(auth.Identity{UserID: "mori", Name: "mori", Roles: map[string][]auth.Role{tenant: {auth.RoleApprover}}, SecondFactor: true}, tenant)
-	iso, err := n.Respond.Add(ctx, tenant, mori, respond.Request{Action: respond.ActionIsolate, Scope: respond.ScopeIP, Value: server,
+	iso, err := n.Respond.Add(ctx, tenant, mori, respond.Request{Action: decision.ActionIsolate, Scope: decision.ScopeIP, Value: server,
 		TTL: time.Hour, Reason: "ransomware encrypting EHR-APP01"})
 	if err == nil {
 		iso, err = n.Respond.Approve(ctx, tenant, mori, iso.ID, "ward on paper")
 	}
-	if err != nil || iso.Status != respond.StatusActive {
+	if err != nil || iso.Status != decision.StatusActive {
 		t.Fatalf("the approver's isolation of the server = %+v, %v; want active", iso, err)
 	}
 	dropped(l.Ventilator, "after the isolation")
 
 	soar := issue(t, n, tenant, "soar", auth.ScopeRead, auth.ScopeRespond)
 	resp := request(t, n, "POST", "/api/v1/decisions", soar, `{"action": "isolate", "target": "`+server+`", "ttl": "4h", "reason": "ransomware"}`)
-	var held respond.DecisionView
+	var held decision.View
 	json.NewDecoder(resp.Body).Decode(&held)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || held.Status != respond.StatusHeld {
+	if resp.StatusCode != http.StatusCreated || held.Status != decision.StatusHeld {
 		t.Fatalf("the token's isolation of the server = %s %+v, want 201 held", resp.Status, held)
 	}
 	resp = request(t, n, "DELETE", fmt.Sprintf("/api/v1/decisions/%d", held.ID), soar, `{"note": "asked twice"}`)

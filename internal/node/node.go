@@ -48,6 +48,7 @@ import (
 	"github.com/omamori-project/omamori/internal/selfsigned"
 	"github.com/omamori-project/omamori/internal/store"
 	"github.com/omamori-project/omamori/internal/tally"
+	"github.com/omamori-project/omamori/internal/vuln"
 	"github.com/omamori-project/omamori/internal/web"
 )
 
@@ -161,15 +162,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 		n.Archive.AddWitness(ctx, w)
 	}
 	// The archive reads the bus as a consumer of its own, so events wait there while it is slow.
-	n.goServe("archive", func() error { return archive.Consume(runCtx, n.Bus, n.Archive, log) })
+	n.goServe("archive", func() error {
+		return n.Bus.ConsumeEvents(runCtx, bus.ConsumeConfig{Durable: archive.ConsumerName}, n.Archive)
+	})
 
 	// Detection follows the bus with its own consumer too, with omamori's hospital rules and
 	// any the hospital adds.
-	stage, err := newDetectStage(cfg.Detect, reg, log)
+	stage, err := newDetectStage(cfg.Detect, n.Bus, reg, log)
 	if err != nil {
 		return nil, err
 	}
-	n.goServe("detect", func() error { return stage.Run(runCtx, n.Bus) })
+	n.goServe("detect", func() error {
+		return n.Bus.ConsumeEvents(runCtx, bus.ConsumeConfig{Durable: detect.ConsumerName}, stage)
+	})
 	if in := cfg.Detect.Intel; len(in.Files) > 0 || len(in.TAXII) > 0 {
 		feeds, err := newFeeds(in, log)
 		if err != nil {
@@ -199,6 +204,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Node, 
 	// What arrived is counted by a consumer of its own too, for the dashboard's events over
 	// time and ingest health.
 	n.goServe("tally", func() error { return tally.Run(runCtx, n.Bus, n.Store, log) })
+	// Devices that log the version they run (a FortiGate's FortiOS) keep their findings
+	// current: a vulnerable version opens them, a fixed one closes them.
+	n.goServe("vuln", func() error {
+		return n.Bus.ConsumeEvents(runCtx, bus.ConsumeConfig{Durable: vuln.ConsumerName}, vuln.NewWatcher(n.Store, log))
+	})
 
 	n.pipeline, err = ingest.NewPipeline(n.Bus, ingest.Config{
 		MaxEvents: cfg.Ingest.BatchSize, MaxDelay: cfg.Ingest.BatchWait, MaxRecord: cfg.Ingest.MaxRecord,
@@ -388,8 +398,9 @@ func busWhere(cfg *config.Config) string {
 	return "embedded"
 }
 
-// newDetectStage compiles the rules and sets up the behavioural detectors as cfg says.
-func newDetectStage(cfg config.Detect, reg prometheus.Registerer, log *slog.Logger) (*detect.Stage, error) {
+// newDetectStage compiles the rules and sets up the behavioural detectors as cfg says; the
+// stage publishes its alerts to alerts.
+func newDetectStage(cfg config.Detect, alerts detect.AlertPublisher, reg prometheus.Registerer, log *slog.Logger) (*detect.Stage, error) {
 	ruleset, report, err := rules.Load(cfg.SigmaRules...)
 	if err != nil {
 		return nil, fmt.Errorf("load detection rules: %w", err)
@@ -398,7 +409,7 @@ func newDetectStage(cfg config.Detect, reg prometheus.Registerer, log *slog.Logg
 		log.Warn("detection rule not compiled", "rule", f.Path, "err", f.Err)
 	}
 	log.Info("detection rules loaded", "rules", ruleset.Rules(), "not_compiled", len(report.Failed))
-	dc := detect.Config{MinLevel: cfg.MinLevel, Window: cfg.DedupWindow}
+	dc := detect.Config{MinLevel: cfg.MinLevel, Window: cfg.DedupWindow, Alerts: alerts}
 	if cfg.Behavior {
 		bc := behavior.DefaultConfig()
 		if len(cfg.InternalNetworks) > 0 {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +19,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/event"
 	"github.com/omamori-project/omamori/internal/journal"
 )
@@ -152,24 +155,98 @@ func TestNodeReceivesOverEveryListener(t *testing.T) {
 	}
 }
 
-// TestOpenAPIDescribesEveryRoute checks the API description against the routes a node really
-// serves, ingest included, so the description cannot fall behind the code.
+// openAPIDoc is what the tests read of the served API description.
+type openAPIDoc struct {
+	Paths map[string]map[string]struct {
+		Security  []map[string][]string `yaml:"security"`
+		Responses map[string]struct {
+			Content map[string]struct {
+				Schema struct {
+					Properties map[string]any `yaml:"properties"`
+				} `yaml:"schema"`
+			} `yaml:"content"`
+		} `yaml:"responses"`
+	} `yaml:"paths"`
+}
+
+// servedOpenAPI fetches the API description as a client does, from GET /api/v1/openapi.yaml.
+func servedOpenAPI(t *testing.T, n *Node) openAPIDoc {
+	t.Helper()
+	resp := request(t, n, "GET", "/api/v1/openapi.yaml", issue(t, n, "default", "openapi-reader", auth.ScopeRead), "")
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/openapi.yaml = %d, %v", resp.StatusCode, err)
+	}
+	var doc openAPIDoc
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	return doc
+}
+
+// TestOpenAPIDescribesEveryRoute checks the API description the server serves against the
+// routes a node really serves, ingest included, so the description cannot fall behind the
+// code: every route is described with its method and the scope its token needs, every
+// operation described is served, and every route answering a decision describes each of
+// its fields (respond.DecisionView).
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	n := startNode(t, testConfig(t))
 	defer n.Shutdown(t.Context())
-	var doc struct {
-		Paths map[string]map[string]any `yaml:"paths"`
+	doc := servedOpenAPI(t, n)
+	described := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			described[strings.ToUpper(method)+" "+path] = true
+		}
 	}
-	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
-		t.Fatalf("openapi.yaml: %v", err)
+	var fields []string
+	rt := reflect.TypeFor[decision.View]()
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		fields = append(fields, name)
 	}
 	for _, rt := range n.API.Routes() {
 		if rt.Authn != "" {
 			continue // mounted: the web UI, and CrowdSec's bouncer API, which CrowdSec documents
 		}
 		method, path, _ := strings.Cut(rt.Pattern, " ")
-		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+		op, ok := doc.Paths[path][strings.ToLower(method)]
+		if !ok {
 			t.Errorf("route %s is not in internal/api/openapi.yaml", rt.Pattern)
+			continue
 		}
+		delete(described, rt.Pattern)
+		// The security the operation names: [] for the public probes, else the token with the
+		// route's scope.
+		got, want := "none", fmt.Sprint([]map[string][]string{{"token": {string(rt.Scope)}}})
+		if op.Security != nil {
+			got = fmt.Sprint(op.Security)
+		}
+		if rt.Scope == api.Public {
+			want = "[]"
+		}
+		if got != want {
+			t.Errorf("openapi.yaml: %s has security %s, want %s", rt.Pattern, got, want)
+		}
+		if !strings.HasPrefix(path, "/api/v1/decisions") || method == "GET" && path == "/api/v1/decisions" {
+			continue
+		}
+		ok200 := "200"
+		if method == "POST" && path == "/api/v1/decisions" {
+			ok200 = "201"
+		}
+		props := op.Responses[ok200].Content["application/json"].Schema.Properties
+		for _, f := range fields {
+			if _, ok := props[f]; !ok {
+				t.Errorf("openapi.yaml: %s answers a decision without field %q", rt.Pattern, f)
+			}
+		}
+		if len(props) != len(fields) {
+			t.Errorf("openapi.yaml: %s describes %d decision fields, the handler serves %d", rt.Pattern, len(props), len(fields))
+		}
+	}
+	for p := range described {
+		t.Errorf("openapi.yaml describes %s, which no route serves", p)
 	}
 }

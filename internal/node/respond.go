@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -13,57 +11,67 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/asset"
-	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/crowdsec"
-	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/intel"
 	"github.com/omamori-project/omamori/internal/nft"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
+	"github.com/omamori-project/omamori/internal/vuln"
 	"github.com/omamori-project/omamori/internal/webhook"
 )
 
-// RespondConsumer names response's durable consumer of ALERTS.
-const RespondConsumer = "respond"
-
-// startResponse follows ALERTS twice, with a durable consumer each: response turns alerts
-// into decisions under the guardrails, and incidents gather them into the SOC's workflow.
-// Decisions reach the kernel through nftables when this machine is the gateway, and every
-// CrowdSec bouncer through /v1/decisions.
+// startResponse starts what follows ALERTS besides the archive, in the order each needs the
+// one before: the inventories and allowlists the guardrails read; the respond service, which
+// turns alerts into decisions under them, with the enforcers it tells of every change; the
+// inventories' own route and their sync between nodes; the CrowdSec bouncer API and the
+// decisions API; and incidents, which gather alerts into the SOC's workflow.
 func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []string) error {
+	if err := n.loadGuardrails(ctx, cfg, tenants); err != nil {
+		return err
+	}
+	inv := n.inventories.get(cfg.Ingest.DefaultTenant) // as loaded, before other nodes' documents
+	if err := n.startDecisions(ctx, cfg, tenants); err != nil {
+		return err
+	}
+	n.startAssetSync(ctx)
+	if err := n.mountBouncerAPI(cfg); err != nil {
+		return err
+	}
+	n.mountDecisionsAPI()
+	return n.startIncidents(ctx, cfg, inv)
+}
+
+// loadGuardrails loads what the guardrails protect: each tenant's device inventory, and the
+// networks never blocked automatically.
+func (n *Node) loadGuardrails(ctx context.Context, cfg *config.Config, tenants []string) error {
 	n.inventories = &inventories{dir: filepath.Join(cfg.DataDir, "assets"), byTen: map[string]*asset.Inventory{}}
 	if err := n.inventories.load(ctx, n.Store, tenants, cfg.Ingest.DefaultTenant, cfg.Respond.Assets); err != nil {
 		return err
 	}
-	inv := n.inventories.get(cfg.Ingest.DefaultTenant)
 	allow, err := allowlists(cfg)
 	if err != nil {
 		return err
 	}
 	n.allow = allow
+	return nil
+}
 
-	var enforce func(context.Context, respond.Decision)
-	if cfg.Respond.Nftables {
-		if enforce, err = n.startEnforcer(ctx, cfg, tenants); err != nil {
-			return err
-		}
+// startDecisions starts the respond service with its policies and each tenant's guardrails,
+// the enforcers it tells of every change, its durable consumer of ALERTS and the expiry of
+// its decisions.
+func (n *Node) startDecisions(ctx context.Context, cfg *config.Config, tenants []string) error {
+	changed, err := n.startEnforcers(ctx, cfg, tenants)
+	if err != nil {
+		return err
 	}
-	hooks := n.startWebhooks(ctx, cfg)
-	rcfg := respond.Config{DryRun: cfg.Respond.DryRun, Log: n.log, Changed: func(ctx context.Context, d respond.Decision) {
-		n.journalDecision(d)
-		if enforce != nil {
-			enforce(ctx, d)
-		}
-		if hooks != nil && !d.DryRun {
-			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), enforced(d), d.View(time.Now()))
-		}
-	}}
+	rcfg := respond.Config{DryRun: cfg.Respond.DryRun, Log: n.log, Changed: changed}
 	for _, p := range cfg.Respond.Policies {
 		rcfg.Policies = append(rcfg.Policies, respond.Policy{Name: p.Name, Rules: p.Rules, Detectors: p.Detectors,
-			MinLevel: p.MinLevel, Action: respond.Action(p.Action), Target: respond.Entity(p.Target),
+			MinLevel: p.MinLevel, Action: decision.Action(p.Action), Target: respond.Entity(p.Target),
 			Prefix: p.Prefix, PrefixV6: p.PrefixV6, TTL: p.TTL, Continue: p.Continue})
 	}
 	n.Respond, err = respond.New(n.Store, rcfg)
@@ -72,19 +80,51 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	}
 	for _, t := range tenants {
 		// A tenant without an inventory has all its automatic decisions held.
-		g := &respond.Guardrails{Allow: allow, Assets: n.inventories.get(t)}
+		g := &respond.Guardrails{Allow: n.allow, Assets: n.inventories.get(t)}
 		n.Respond.SetGuardrails(t, g)
 	}
 	n.goServe("respond", func() error {
-		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: RespondConsumer}, n.onAlerts)
+		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: respond.ConsumerName}, n.Respond)
 	})
 	n.goServe("respond-expiry", func() error { return n.Respond.Run(ctx, time.Minute) })
+	return nil
+}
+
+// startEnforcers starts what follows the decisions as they change — the journal in the
+// archive, nftables when this machine is the gateway, the webhook receivers — and returns
+// what tells them of a change. (CrowdSec bouncers pull decisions from the store.)
+func (n *Node) startEnforcers(ctx context.Context, cfg *config.Config, tenants []string) (func(context.Context, decision.Decision), error) {
+	var enforce func(context.Context, decision.Decision)
+	if cfg.Respond.Nftables {
+		var err error
+		if enforce, err = n.startEnforcer(ctx, cfg, tenants); err != nil {
+			return nil, err
+		}
+	}
+	hooks := n.startWebhooks(ctx, cfg)
+	return func(ctx context.Context, d decision.Decision) {
+		n.journalDecision(d)
+		if enforce != nil {
+			enforce(ctx, d)
+		}
+		if hooks != nil && !d.DryRun {
+			hooks.Send(d.Tenant, fmt.Sprintf("decision %d %s", d.ID, d.Status), d.Enforced(), d.View(time.Now()))
+		}
+	}, nil
+}
+
+// startAssetSync mounts the inventories' route and takes up, from the store, what other nodes
+// were sent: from a minute before this one loaded (the clocks of nodes differ a little, and
+// taking up a document twice does no harm).
+func (n *Node) startAssetSync(ctx context.Context) {
 	n.mountAssets()
-	// What other nodes are sent: from a minute before this one loaded (the clocks of nodes
-	// differ a little, and taking up a document twice does no harm).
 	since := time.Now().Add(-time.Minute)
 	n.goServe("documents", func() error { return n.followDocuments(ctx, since) })
+}
 
+// mountBouncerAPI serves CrowdSec bouncers the decisions at /v1/, each configured key for its
+// tenant.
+func (n *Node) mountBouncerAPI(cfg *config.Config) error {
 	keys := map[string]crowdsec.Bouncer{}
 	for _, b := range cfg.Respond.Bouncers {
 		keys[b.Key] = crowdsec.Bouncer{Tenant: b.Tenant, Name: b.Name}
@@ -94,10 +134,14 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		return fmt.Errorf("respond.bouncers: %w", err)
 	}
 	n.API.Mount("/v1/", "bouncer key", crowdsec.NewHandler(n.Store, crowdsec.Config{Keys: sk, Log: n.log}))
+	return nil
+}
 
-	// Scripts change decisions through the API: a token with scope respond acts as a
-	// responder, never as an approver: approving what a guardrail held, or overriding it, is
-	// for a person signed in to the web UI with a second factor.
+// mountDecisionsAPI serves the decisions API, and the vulnerability findings the decisions
+// are often about. Scripts change decisions through it: a token
+// with scope respond acts as a responder, never as an approver: approving what a guardrail
+// held, or overriding it, is for a person signed in to the web UI with a second factor.
+func (n *Node) mountDecisionsAPI() {
 	rh := &respond.HTTP{Service: n.Respond, Log: n.log, Principal: func(r *http.Request) (string, respond.Person, error) {
 		p, err := tokenPrincipal(r)
 		if err != nil {
@@ -105,11 +149,15 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 		}
 		return p.Tenant, respond.ByToken(p), nil
 	}}
-	for _, rt := range rh.Routes() {
-		n.handleRW(rt.Pattern, rt.Write, rt.Handler)
-	}
+	n.API.HandleRoutes(rh.Routes()...)
+	vh := &vuln.HTTP{Store: n.Store, Principal: tokenActor, Log: n.log}
+	n.API.HandleRoutes(vh.Routes()...)
+}
 
-	// Incidents.
+// startIncidents starts the incidents service, which inv (the default tenant's inventory, or
+// nil) tells the hosts' addresses and which are protected, with its durable consumer of
+// ALERTS, its clocks and its API.
+func (n *Node) startIncidents(ctx context.Context, cfg *config.Config, inv *asset.Inventory) error {
 	icfg := incident.Config{Window: cfg.Incidents.Window}
 	if inv != nil {
 		icfg.Hosts = map[string]string{}
@@ -120,6 +168,7 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 			}
 		}
 	}
+	var err error
 	if icfg.Obligations, err = incident.ObligationsWith(cfg.Incidents.Deadlines); err != nil {
 		return fmt.Errorf("incidents: %w", err)
 	}
@@ -131,23 +180,13 @@ func (n *Node) startResponse(ctx context.Context, cfg *config.Config, tenants []
 	if err != nil {
 		return fmt.Errorf("incidents: %w", err)
 	}
-	n.goServe("incidents", func() error { return n.Incidents.Follow(ctx, n.Bus, "incidents") })
+	n.goServe("incidents", func() error {
+		return n.Bus.ConsumeAlerts(ctx, bus.ConsumeConfig{Durable: incident.ConsumerName}, n.Incidents)
+	})
 	n.goServe("incident-clocks", func() error { return n.Incidents.RunClocks(ctx, 30*time.Second) })
 	ih := &incident.HTTP{Service: n.Incidents, Log: n.log, Principal: tokenActor}
-	for _, rt := range ih.Routes() {
-		n.handleRW(rt.Pattern, rt.Write, rt.Handler)
-	}
+	n.API.HandleRoutes(ih.Routes()...)
 	return nil
-}
-
-// handleRW registers a route of the response or incident API: reading needs the read scope,
-// changing needs respond.
-func (n *Node) handleRW(pattern string, write bool, h http.Handler) {
-	scope := auth.ScopeRead
-	if write {
-		scope = auth.ScopeRespond
-	}
-	n.API.Handle(pattern, scope, h)
 }
 
 // notifier is who is told outside omamori — of incidents, and of break-glass accesses: the
@@ -157,33 +196,6 @@ func notifier(cfg *config.Config) incident.Notifier {
 		return nil
 	}
 	return &incident.Webhook{URL: cfg.Incidents.Webhook}
-}
-
-// onAlerts runs the response policies on a group of alerts from the bus. An alert that does
-// not decode is logged and skipped: it cannot become a decision, and holding the stream for
-// it would stop every later response.
-func (n *Node) onAlerts(ctx context.Context, msgs []bus.Msg) error {
-	for _, m := range msgs {
-		var a detect.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
-			n.log.Error("alert does not decode; no response to it", "seq", m.Seq, "err", err)
-			continue
-		}
-		if a.Tenant != m.Tenant {
-			n.log.Error("alert names another tenant than its subject; no response to it", "seq", m.Seq, "subject", m.Tenant)
-			continue
-		}
-		_, err := n.Respond.OnAlert(ctx, a)
-		switch {
-		case errors.Is(err, respond.ErrInvalid):
-			// A policy that cannot act on this alert (an isolation of a host the inventory
-			// does not know): the alert stays for people to act on.
-			n.log.Info("no automatic response to alert", "alert", a.ID, "rule", a.RuleID, "err", err)
-		case err != nil:
-			return err // the store failed: the group comes again
-		}
-	}
-	return nil
 }
 
 // allowlists are the networks never blocked automatically: the configured ones and the MISP
@@ -214,7 +226,7 @@ func allowlists(cfg *config.Config) ([]respond.Allowlist, error) {
 }
 
 // journalDecision keeps a decision's every change in the archive.
-func (n *Node) journalDecision(d respond.Decision) {
+func (n *Node) journalDecision(d decision.Decision) {
 	actor := d.UpdatedBy
 	if actor == "" {
 		actor = d.CreatedBy
@@ -229,9 +241,9 @@ func (n *Node) journalDecision(d respond.Decision) {
 }
 
 // startEnforcer sets up nftables on this machine, brings it to the live decisions in the
-// store, and returns what applies each later change. Changes are applied in order by one
-// goroutine, so the respond service never waits for the kernel.
-func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []string) (func(context.Context, respond.Decision), error) {
+// store, and returns what applies each later change through nft.Decisions. Changes are
+// applied in order by one goroutine, so the respond service never waits for the kernel.
+func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []string) (func(context.Context, decision.Decision), error) {
 	nc := nft.Config{Logger: n.log}
 	for _, s := range cfg.Respond.Management {
 		p, err := netip.ParsePrefix(s)
@@ -258,33 +270,19 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	now := time.Now()
-	var blocks, isolated []nft.Entry
+	var live []decision.Decision
 	for _, t := range tenants {
 		ds, err := n.Store.Tenant(t).Decisions(ctx, store.DecisionFilter{Live: now})
 		if err != nil {
 			return nil, fmt.Errorf("nftables: live decisions of %s: %w", t, err)
 		}
-		for _, sd := range ds {
-			d := respond.FromStore(sd)
-			p, ok := d.Prefix()
-			if !ok {
-				continue
-			}
-			e := nft.Entry{Prefix: p, TTL: d.Expires.Sub(now)}
-			if d.Action == respond.ActionIsolate {
-				isolated = append(isolated, e)
-			} else {
-				blocks = append(blocks, e)
-			}
-		}
+		live = append(live, ds...)
 	}
-	if err := en.Reconcile(ctx, blocks); err != nil {
+	decisions := nft.NewDecisions(en)
+	if err := decisions.Load(ctx, live, now); err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
-	if err := en.ReconcileIsolated(ctx, isolated); err != nil {
-		return nil, fmt.Errorf("nftables: %w", err)
-	}
-	changes := make(chan respond.Decision, 4096)
+	changes := make(chan decision.Decision, 4096)
 	n.goServe("nftables", func() error {
 		defer en.Close()
 		for {
@@ -292,44 +290,18 @@ func (n *Node) startEnforcer(ctx context.Context, cfg *config.Config, tenants []
 			case <-ctx.Done():
 				return nil
 			case d := <-changes:
-				if err := applyDecision(ctx, en, d); err != nil {
+				if err := decisions.Apply(ctx, d, time.Now()); err != nil {
 					n.log.Error("decision not enforced in nftables", "id", d.ID, "value", d.Value, "err", err)
 				}
 			}
 		}
 	})
-	return func(ctx context.Context, d respond.Decision) {
+	return func(ctx context.Context, d decision.Decision) {
 		select {
 		case changes <- d:
 		case <-ctx.Done():
 		}
 	}, nil
-}
-
-// enforced reports whether a change of d is one the enforcers act on: d is in force, or ends
-// after having been. A decision never active — held, rejected, or revoked while held — is
-// none of theirs: the kernel has nothing of it to remove, and a receiver that acts on what it
-// is sent must not hear of a ventilator's isolation a guardrail holds.
-func enforced(d respond.Decision) bool { return !d.DryRun && !d.Activated.IsZero() }
-
-func applyDecision(ctx context.Context, en *nft.Enforcer, d respond.Decision) error {
-	p, ok := d.Prefix()
-	if !ok || !enforced(d) {
-		return nil
-	}
-	now := time.Now()
-	isolate := d.Action == respond.ActionIsolate
-	if !d.Live(now) {
-		if isolate {
-			return en.Release(ctx, []netip.Prefix{p})
-		}
-		return en.Unblock(ctx, []netip.Prefix{p})
-	}
-	e := []nft.Entry{{Prefix: p, TTL: d.Expires.Sub(now)}}
-	if isolate {
-		return en.Isolate(ctx, e)
-	}
-	return en.Block(ctx, e)
 }
 
 // startWebhooks starts the sender of decisions to the configured receivers (nil: none), each

@@ -20,6 +20,7 @@ import (
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/crowdsec"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/scenario"
 	"github.com/omamori-project/omamori/internal/store"
@@ -42,9 +43,9 @@ func TestResponseEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A FortiGate automation stitch, told of every decision by webhook.
-	stitch := make(chan respond.DecisionView, 100)
+	stitch := make(chan decision.View, 100)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var d respond.DecisionView
+		var d decision.View
 		if r.Header.Get("Authorization") != "Bearer stitch-token" || json.NewDecoder(r.Body).Decode(&d) != nil {
 			http.Error(w, "no", http.StatusBadRequest)
 			return
@@ -120,7 +121,7 @@ func TestResponseEndToEnd(t *testing.T) {
 			t.Errorf("decision about the ventilator is live: %+v", d)
 		}
 	}
-	if ds, _ := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Attacker}); len(ds) == 0 || ds[0].Status != respond.StatusActive || !strings.HasPrefix(ds[0].CreatedBy, "rule:") {
+	if ds, _ := n.Respond.List(ctx, tenant, store.DecisionFilter{Value: scenario.Attacker}); len(ds) == 0 || ds[0].Status != decision.StatusActive || !strings.HasPrefix(ds[0].CreatedBy, "rule:") {
 		t.Errorf("decisions about the attacker: %+v, want one active, made by a rule", ds)
 	}
 
@@ -131,7 +132,7 @@ func TestResponseEndToEnd(t *testing.T) {
 			if d.Target != scenario.Attacker {
 				continue
 			}
-			if d.Action != respond.ActionBlock || d.Status != respond.StatusActive || !d.Live {
+			if d.Action != decision.ActionBlock || d.Status != decision.StatusActive || !d.Live {
 				t.Errorf("webhook told %+v, want the attacker's live block", d)
 			}
 		case <-deadline:
@@ -159,9 +160,9 @@ func TestResponseEndToEnd(t *testing.T) {
 	if code := call("POST", "/api/v1/decisions", `{"action": "block", "target": "203.0.113.99", "ttl": "1h", "reason": "JPCERT/CC advisory"}`); code != http.StatusCreated {
 		t.Errorf("a responder token adding a block: %d, want 201", code)
 	}
-	var held []respond.Decision
+	var held []decision.Decision
 	for deadline := time.Now().Add(time.Minute); len(held) == 0; time.Sleep(50 * time.Millisecond) {
-		if held, err = n.Respond.List(ctx, tenant, store.DecisionFilter{Status: []string{string(respond.StatusHeld)}}); err != nil {
+		if held, err = n.Respond.List(ctx, tenant, store.DecisionFilter{Status: []decision.Status{decision.StatusHeld}}); err != nil {
 			t.Fatal(err)
 		}
 		if len(held) == 0 && time.Now().After(deadline) {
@@ -300,8 +301,8 @@ func TestDocumentsFromAnotherNode(t *testing.T) {
 	}
 	// The guardrail in force here holds isolating the ventilator for a person.
 	ds, err := n.Respond.Add(ctx, tenant, respond.SignedIn(auth.Identity{UserID: "aiko", Name: "aiko", Roles: map[string][]auth.Role{tenant: {auth.RoleAnalystL2}}}, tenant),
-		respond.Request{Action: respond.ActionIsolate, Scope: respond.ScopeIP, Value: scenario.Ventilator, TTL: time.Hour, Reason: "beaconing"})
-	if err != nil || ds.Status != respond.StatusHeld {
+		respond.Request{Action: decision.ActionIsolate, Scope: decision.ScopeIP, Value: scenario.Ventilator, TTL: time.Hour, Reason: "beaconing"})
+	if err != nil || ds.Status != decision.StatusHeld {
 		t.Errorf("isolating the ventilator on this node = %+v, %v; want held by the guardrail", ds, err)
 	}
 }
@@ -370,10 +371,10 @@ func TestTokenCannotOverrideGuardrail(t *testing.T) {
 	for _, sh := range shapes {
 		body := fmt.Sprintf(`{"action": %q, "target": %q, "ttl": "4h", "reason": "beaconing"}`, sh.action, sh.target)
 		resp := request(t, n, "POST", "/api/v1/decisions", tokens["respond"], body)
-		var d respond.DecisionView
+		var d decision.View
 		json.NewDecoder(resp.Body).Decode(&d)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated || d.Status != respond.StatusHeld || !strings.HasPrefix(d.Guardrail, respond.GuardLifeSupport) {
+		if resp.StatusCode != http.StatusCreated || d.Status != decision.StatusHeld || !strings.HasPrefix(d.Guardrail, respond.GuardLifeSupport) {
 			t.Errorf("token: %s %s without override = %s %+v; want 201, held by the life-support guardrail", sh.action, sh.target, resp.Status, d)
 		}
 	}
@@ -386,7 +387,7 @@ func TestTokenCannotOverrideGuardrail(t *testing.T) {
 		t.Errorf("%d decisions stored, want %d: the held ones, none from a refused override", len(ds), len(shapes))
 	}
 	for _, d := range ds {
-		if d.Status != respond.StatusHeld || d.Live(time.Now()) {
+		if d.Status != decision.StatusHeld || d.Live(time.Now()) {
 			t.Errorf("decision %d on %s is %s, want held", d.ID, d.Value, d.Status)
 		}
 	}

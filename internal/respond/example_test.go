@@ -11,6 +11,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
@@ -25,8 +26,8 @@ func Example() {
 	st.CreateTenant(ctx, "cli", store.Tenant{ID: "tokyo"})
 
 	s, err := respond.New(st, respond.Config{Policies: []respond.Policy{
-		{Name: "brute-force", Rules: []string{"behavior.bruteforce"}, Action: respond.ActionBlock, TTL: 4 * time.Hour},
-		{Name: "ransomware", Rules: []string{"behavior.ransomware"}, Action: respond.ActionIsolate, Target: respond.EntityHost, TTL: time.Hour},
+		{Name: "brute-force", Rules: []string{"behavior.bruteforce"}, Action: decision.ActionBlock, TTL: 4 * time.Hour},
+		{Name: "ransomware", Rules: []string{"behavior.ransomware"}, Action: decision.ActionIsolate, Target: respond.EntityHost, TTL: time.Hour},
 	}})
 	if err != nil {
 		fmt.Println(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gaissmai/bart"
 	"github.com/omamori-project/omamori/internal/asset"
+	"github.com/omamori-project/omamori/internal/decision"
 )
 
 // Allowlist is a set of addresses never to block automatically: the hospital's own networks,
@@ -101,9 +102,9 @@ type Guardrails struct {
 
 // Verdict is what the guardrails make of a decision.
 type Verdict struct {
-	Status    Status // StatusActive (no guardrail objects), StatusHeld or StatusRejected
-	Guardrail string // one of the Guard* names; empty for StatusActive
-	Reason    string // for people: what the guardrail found
+	Status    decision.Status // StatusActive (no guardrail objects), StatusHeld or StatusRejected
+	Guardrail string          // one of the Guard* names; empty for StatusActive
+	Reason    string          // for people: what the guardrail found
 }
 
 // String is the verdict as it is recorded in Decision.Guardrail.
@@ -122,41 +123,41 @@ func (v Verdict) String() string {
 //     or domain covering it — is held for approval: its attacker may be blocked, it may not;
 //   - one that touches a protected clinical service is held for approval;
 //   - without an asset inventory, everything is held.
-func (g *Guardrails) Check(d Decision) Verdict {
+func (g *Guardrails) Check(d decision.Decision) Verdict {
 	p, isNet := d.Prefix()
-	if d.Action == ActionBlock {
+	if d.Action == decision.ActionBlock {
 		if v, ok := g.allowlisted(d, p, isNet); ok {
 			return v
 		}
 	}
 	if g == nil || g.Assets == nil {
-		return Verdict{Status: StatusHeld, Guardrail: GuardNoInventory,
+		return Verdict{Status: decision.StatusHeld, Guardrail: GuardNoInventory,
 			Reason: "no asset inventory for this hospital, so omamori cannot tell whether the target is a medical device"}
 	}
 	if isNet {
 		if a, ok := g.Assets.LifeSupportIn(p); ok {
-			return Verdict{Status: StatusHeld, Guardrail: GuardLifeSupport, Reason: describe(d, a)}
+			return Verdict{Status: decision.StatusHeld, Guardrail: GuardLifeSupport, Reason: describe(d, a)}
 		}
 		if a, ok := g.Assets.ProtectedIn(p); ok {
-			return Verdict{Status: StatusHeld, Guardrail: GuardProtected, Reason: describe(d, a)}
+			return Verdict{Status: decision.StatusHeld, Guardrail: GuardProtected, Reason: describe(d, a)}
 		}
-		return Verdict{Status: StatusActive}
+		return Verdict{Status: decision.StatusActive}
 	}
 	named := g.Assets.Named(d.Value)
 	for _, a := range named {
 		if a.Category == asset.LifeSupport {
-			return Verdict{Status: StatusHeld, Guardrail: GuardLifeSupport, Reason: describe(d, a)}
+			return Verdict{Status: decision.StatusHeld, Guardrail: GuardLifeSupport, Reason: describe(d, a)}
 		}
 	}
 	for _, a := range named {
 		if a.Protected {
-			return Verdict{Status: StatusHeld, Guardrail: GuardProtected, Reason: describe(d, a)}
+			return Verdict{Status: decision.StatusHeld, Guardrail: GuardProtected, Reason: describe(d, a)}
 		}
 	}
-	return Verdict{Status: StatusActive}
+	return Verdict{Status: decision.StatusActive}
 }
 
-func (g *Guardrails) allowlisted(d Decision, p netip.Prefix, isNet bool) (Verdict, bool) {
+func (g *Guardrails) allowlisted(d decision.Decision, p netip.Prefix, isNet bool) (Verdict, bool) {
 	if g == nil {
 		return Verdict{}, false
 	}
@@ -169,14 +170,14 @@ func (g *Guardrails) allowlisted(d Decision, p netip.Prefix, isNet bool) (Verdic
 			why, ok = dl.AllowedDomain(d.Value)
 		}
 		if ok {
-			return Verdict{Status: StatusRejected, Guardrail: GuardAllowlist,
+			return Verdict{Status: decision.StatusRejected, Guardrail: GuardAllowlist,
 				Reason: fmt.Sprintf("%s is allowlisted (%s) and is never blocked automatically", d.Value, why)}, true
 		}
 	}
 	return Verdict{}, false
 }
 
-func describe(d Decision, a asset.Asset) string {
+func describe(d decision.Decision, a asset.Asset) string {
 	what := fmt.Sprintf("%s (%s", a.Name, a.Category)
 	if a.Department != "" {
 		what += ", " + a.Department
@@ -186,7 +187,7 @@ func describe(d Decision, a asset.Asset) string {
 	}
 	what += ")"
 	verb := "blocking"
-	if d.Action == ActionIsolate {
+	if d.Action == decision.ActionIsolate {
 		verb = "isolating"
 	}
 	where := a.Prefix.String()

@@ -1,10 +1,8 @@
 package respond
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -12,18 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/omamori-project/omamori/internal/api"
+	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
+	"github.com/omamori-project/omamori/internal/httpapi"
 	"github.com/omamori-project/omamori/internal/store"
 )
-
-// Route is one HTTP route of the decisions API: the API server mounts Handler at Pattern
-// behind its authentication, requiring the read scope, or a scope that may change decisions
-// when Write is set.
-type Route struct {
-	Pattern string
-	Write   bool
-	Handler http.Handler
-}
 
 // HTTP serves decisions as JSON under /api/v1/decisions, for the web UI and the CLI.
 // Whether a person may change a decision is the Service's rule (their Person), not the
@@ -38,7 +29,8 @@ type HTTP struct {
 	Log       *slog.Logger
 }
 
-// Routes returns the routes to mount:
+// Routes returns the routes to mount, each with the scope a token needs for it: read to see
+// decisions, respond to change them:
 //
 //	GET    /api/v1/decisions?status=held,active&target=203.0.113.7&origin=rule&after=0&limit=100
 //	GET    /api/v1/decisions/{id}
@@ -47,10 +39,10 @@ type HTTP struct {
 //	POST   /api/v1/decisions/{id}/reject   {"note": "..."}
 //	POST   /api/v1/decisions/{id}/extend   {"ttl": "24h", "note": "..."}
 //	DELETE /api/v1/decisions/{id}?note=... revoke (or {"note": "..."} in the body)
-func (h *HTTP) Routes() []Route {
-	return []Route{
-		{"GET /api/v1/decisions", false, h.handle(h.list)},
-		{"GET /api/v1/decisions/{id}", false, h.handle(func(r *http.Request, tenant string, _ Person) (any, error) {
+func (h *HTTP) Routes() []httpapi.Route {
+	return []httpapi.Route{
+		{Pattern: "GET /api/v1/decisions", Scope: auth.ScopeRead, Handler: h.handle(h.list)},
+		{Pattern: "GET /api/v1/decisions/{id}", Scope: auth.ScopeRead, Handler: h.handle(func(r *http.Request, tenant string, _ Person) (any, error) {
 			id, err := pathID(r)
 			if err != nil {
 				return nil, err
@@ -61,87 +53,42 @@ func (h *HTTP) Routes() []Route {
 			}
 			return h.view(d), nil
 		})},
-		{"POST /api/v1/decisions", true, h.handle(h.add)},
-		{"POST /api/v1/decisions/{id}/approve", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
-			return h.change(r, false, func(id int64, in changeRequest) (Decision, error) {
+		{Pattern: "POST /api/v1/decisions", Scope: auth.ScopeRespond, Handler: h.handle(h.add)},
+		{Pattern: "POST /api/v1/decisions/{id}/approve", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
+			return h.change(r, false, func(id int64, in changeRequest) (decision.Decision, error) {
 				return h.Service.Approve(r.Context(), tenant, who, id, in.Note)
 			})
 		})},
-		{"POST /api/v1/decisions/{id}/reject", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
-			return h.change(r, true, func(id int64, in changeRequest) (Decision, error) {
+		{Pattern: "POST /api/v1/decisions/{id}/reject", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
+			return h.change(r, true, func(id int64, in changeRequest) (decision.Decision, error) {
 				return h.Service.Reject(r.Context(), tenant, who, id, in.Note)
 			})
 		})},
-		{"POST /api/v1/decisions/{id}/extend", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
-			return h.change(r, false, func(id int64, in changeRequest) (Decision, error) {
+		{Pattern: "POST /api/v1/decisions/{id}/extend", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
+			return h.change(r, false, func(id int64, in changeRequest) (decision.Decision, error) {
 				ttl, err := parseTTL(in.TTL)
 				if err != nil {
-					return Decision{}, err
+					return decision.Decision{}, err
 				}
 				return h.Service.Extend(r.Context(), tenant, who, id, ttl, in.Note)
 			})
 		})},
-		{"DELETE /api/v1/decisions/{id}", true, h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
-			return h.change(r, true, func(id int64, in changeRequest) (Decision, error) {
+		{Pattern: "DELETE /api/v1/decisions/{id}", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant string, who Person) (any, error) {
+			return h.change(r, true, func(id int64, in changeRequest) (decision.Decision, error) {
 				return h.Service.Revoke(r.Context(), tenant, who, id, in.Note)
 			})
 		})},
 	}
 }
 
-// DecisionView is a decision as the API shows it: durations as Go durations ("4h0m0s"),
-// times in RFC 3339, and for a held decision how long it has waited for a person.
-type DecisionView struct {
-	ID        int64      `json:"id"`
-	Tenant    string     `json:"tenant"`
-	Action    Action     `json:"action"`
-	Scope     Scope      `json:"scope"`
-	Target    string     `json:"target"`
-	TTL       string     `json:"ttl"`
-	Expires   time.Time  `json:"expires"`
-	Reason    string     `json:"reason"`
-	Origin    OriginView `json:"origin"`
-	AlertID   string     `json:"alert_id,omitempty"`
-	Status    Status     `json:"status"`
-	Live      bool       `json:"live"` // enforced now
-	Waiting   string     `json:"waiting,omitempty"`
-	Guardrail string     `json:"guardrail,omitempty"`
-	DryRun    bool       `json:"dry_run,omitempty"`
-	Created   time.Time  `json:"created"`
-	CreatedBy string     `json:"created_by"`
-	Updated   time.Time  `json:"updated,omitzero"`
-	UpdatedBy string     `json:"updated_by,omitempty"`
-	Note      string     `json:"note,omitempty"`
-}
-
-// OriginView is Origin as the API shows it.
-type OriginView struct {
-	Kind      OriginKind `json:"kind"`
-	Name      string     `json:"name,omitempty"`
-	Reference string     `json:"reference,omitempty"`
-}
-
 // DecisionPage is one page of GET /api/v1/decisions. Next, when not zero, is the after= of
 // the next page.
 type DecisionPage struct {
-	Decisions []DecisionView `json:"decisions"`
-	Next      int64          `json:"next,omitempty"`
+	Decisions []decision.View `json:"decisions"`
+	Next      int64           `json:"next,omitempty"`
 }
 
-func (h *HTTP) view(d Decision) DecisionView { return d.View(h.Service.now()) }
-
-// View returns d as the API shows it at now; the journal and webhooks send the same form.
-func (d Decision) View(now time.Time) DecisionView {
-	v := DecisionView{ID: d.ID, Tenant: d.Tenant, Action: d.Action, Scope: d.Scope, Target: d.Value,
-		TTL: d.TTL.String(), Expires: d.Expires, Reason: d.Reason,
-		Origin:  OriginView{Kind: d.Origin.Kind, Name: d.Origin.Name, Reference: d.Origin.Reference},
-		AlertID: d.AlertID, Status: d.Status, Live: d.Live(now), Guardrail: d.Guardrail, DryRun: d.DryRun,
-		Created: d.Created, CreatedBy: d.CreatedBy, Updated: d.Updated, UpdatedBy: d.UpdatedBy, Note: d.Note}
-	if w := d.Waiting(now); w > 0 {
-		v.Waiting = w.Truncate(time.Second).String()
-	}
-	return v
-}
+func (h *HTTP) view(d decision.Decision) decision.View { return d.View(h.Service.now()) }
 
 const (
 	defaultPage = 100
@@ -155,11 +102,11 @@ func (h *HTTP) list(r *http.Request, tenant string, _ Person) (any, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		switch Status(s) {
-		case StatusActive, StatusHeld, StatusRejected, StatusExpired, StatusRevoked:
-			f.Status = append(f.Status, s)
+		switch st := decision.Status(s); st {
+		case decision.StatusActive, decision.StatusHeld, decision.StatusRejected, decision.StatusExpired, decision.StatusRevoked:
+			f.Status = append(f.Status, st)
 		default:
-			return nil, refuse(fmt.Sprintf("status %q is not a decision status", s), "statuses are active, held, rejected, expired, revoked; separate several with commas")
+			return nil, httpapi.BadRequest(fmt.Sprintf("status %q is not a decision status", s), "statuses are active, held, rejected, expired, revoked; separate several with commas")
 		}
 	}
 	if t := strings.TrimSpace(q.Get("target")); t != "" {
@@ -167,29 +114,29 @@ func (h *HTTP) list(r *http.Request, tenant string, _ Person) (any, error) {
 		f.Value = canonicalTarget(t)
 	}
 	// origin is a kind (rule, person, authority), optionally with its name: "rule:behavior.bruteforce".
-	var originKind OriginKind
+	var originKind decision.OriginKind
 	var originName string
 	if o := strings.TrimSpace(q.Get("origin")); o != "" {
 		k, name, _ := strings.Cut(o, ":")
-		switch OriginKind(k) {
-		case OriginRule, OriginPerson, OriginAuthority:
-			originKind, originName = OriginKind(k), name
+		switch decision.OriginKind(k) {
+		case decision.OriginRule, decision.OriginPerson, decision.OriginAuthority:
+			originKind, originName = decision.OriginKind(k), name
 		default:
-			return nil, refuse(fmt.Sprintf("origin %q is not an origin", o), "origin is rule, person or authority, optionally with a name: rule:behavior.bruteforce")
+			return nil, httpapi.BadRequest(fmt.Sprintf("origin %q is not an origin", o), "origin is rule, person or authority, optionally with a name: rule:behavior.bruteforce")
 		}
 	}
 	limit := defaultPage
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxPage {
-			return nil, refuse(fmt.Sprintf("limit %q is not a page size", s), fmt.Sprintf("limit is 1 to %d", maxPage))
+			return nil, httpapi.BadRequest(fmt.Sprintf("limit %q is not a page size", s), fmt.Sprintf("limit is 1 to %d", maxPage))
 		}
 		limit = n
 	}
 	if s := q.Get("after"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			return nil, refuse(fmt.Sprintf("after %q is not a decision ID", s), "after is the next of the previous page")
+			return nil, httpapi.BadRequest(fmt.Sprintf("after %q is not a decision ID", s), "after is the next of the previous page")
 		}
 		f.After = n
 	}
@@ -199,7 +146,7 @@ func (h *HTTP) list(r *http.Request, tenant string, _ Person) (any, error) {
 	if originKind != "" {
 		f.Limit = max(limit, 500)
 	}
-	page := DecisionPage{Decisions: []DecisionView{}}
+	page := DecisionPage{Decisions: []decision.View{}}
 	for {
 		ds, err := h.Service.List(r.Context(), tenant, f)
 		if err != nil {
@@ -233,12 +180,12 @@ func canonicalTarget(t string) string {
 
 // AddRequest is the body of POST /api/v1/decisions.
 type AddRequest struct {
-	Action Action `json:"action"` // block or isolate
+	Action decision.Action `json:"action"` // block or isolate
 	// Scope is ip, range or domain; empty: read from the target.
-	Scope  Scope  `json:"scope,omitempty"`
-	Target string `json:"target"`
-	TTL    string `json:"ttl"` // a Go duration: "4h", "90m"
-	Reason string `json:"reason"`
+	Scope  decision.Scope `json:"scope,omitempty"`
+	Target string         `json:"target"`
+	TTL    string         `json:"ttl"` // a Go duration: "4h", "90m"
+	Reason string         `json:"reason"`
 	// Authority and Reference record an authority's request (the police, the national CERT)
 	// with its reference number; both or neither.
 	Authority string `json:"authority,omitempty"`
@@ -254,14 +201,14 @@ const addExample = `{"action": "block", "target": "203.0.113.7", "ttl": "4h", "r
 
 func (h *HTTP) add(r *http.Request, tenant string, who Person) (any, error) {
 	var in AddRequest
-	if err := readJSON(r, &in, false, addExample); err != nil {
+	if err := httpapi.ReadJSON(r, &in, addExample); err != nil {
 		return nil, err
 	}
 	if in.Target = strings.TrimSpace(in.Target); in.Target == "" {
-		return nil, refuse("a decision needs a target", "target is an address, a network in CIDR form or a domain: "+addExample)
+		return nil, httpapi.BadRequest("a decision needs a target", "target is an address, a network in CIDR form or a domain: "+addExample)
 	}
 	if in.Action == "" {
-		in.Action = ActionBlock
+		in.Action = decision.ActionBlock
 	}
 	if in.Scope == "" {
 		in.Scope = scopeOf(in.Target)
@@ -283,14 +230,14 @@ func (h *HTTP) add(r *http.Request, tenant string, who Person) (any, error) {
 }
 
 // scopeOf guesses a target's scope from its form.
-func scopeOf(target string) Scope {
+func scopeOf(target string) decision.Scope {
 	if _, err := netip.ParseAddr(target); err == nil {
-		return ScopeIP
+		return decision.ScopeIP
 	}
 	if _, err := netip.ParsePrefix(target); err == nil {
-		return ScopeRange
+		return decision.ScopeRange
 	}
-	return ScopeDomain
+	return decision.ScopeDomain
 }
 
 // changeRequest is the body of approve, reject, extend and revoke.
@@ -302,13 +249,13 @@ type changeRequest struct {
 // change reads the decision ID and the body (optional for DELETE, which may carry the note
 // as ?note=) and applies f. needNote refuses a change without a note: rejecting or revoking
 // a decision is explained for the record.
-func (h *HTTP) change(r *http.Request, needNote bool, f func(id int64, in changeRequest) (Decision, error)) (any, error) {
+func (h *HTTP) change(r *http.Request, needNote bool, f func(id int64, in changeRequest) (decision.Decision, error)) (any, error) {
 	id, err := pathID(r)
 	if err != nil {
 		return nil, err
 	}
 	var in changeRequest
-	if err := readJSON(r, &in, true, `{"note": "confirmed with the ward: not the ventilator's traffic"}`); err != nil {
+	if err := httpapi.ReadOptionalJSON(r, &in, `{"note": "confirmed with the ward: not the ventilator's traffic"}`); err != nil {
 		return nil, err
 	}
 	if in.Note == "" {
@@ -316,7 +263,7 @@ func (h *HTTP) change(r *http.Request, needNote bool, f func(id int64, in change
 	}
 	in.Note = strings.TrimSpace(in.Note)
 	if needNote && in.Note == "" {
-		return nil, refuse("a note is needed: say why, for the record", `send {"note": "..."} (or ?note=... on DELETE)`)
+		return nil, httpapi.BadRequest("a note is needed: say why, for the record", `send {"note": "..."} (or ?note=... on DELETE)`)
 	}
 	d, err := f(id, in)
 	if err != nil {
@@ -327,11 +274,11 @@ func (h *HTTP) change(r *http.Request, needNote bool, f func(id int64, in change
 
 func parseTTL(s string) (time.Duration, error) {
 	if s == "" {
-		return 0, refuse("a duration is needed", `ttl is a Go duration such as "4h" or "90m"`)
+		return 0, httpapi.BadRequest("a duration is needed", `ttl is a Go duration such as "4h" or "90m"`)
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, refuse(fmt.Sprintf("ttl %q is not a positive duration", s), `write it as "4h" or "90m"; days as hours, "168h" for a week`)
+		return 0, httpapi.BadRequest(fmt.Sprintf("ttl %q is not a positive duration", s), `write it as "4h" or "90m"; days as hours, "168h" for a week`)
 	}
 	return d, nil
 }
@@ -340,38 +287,9 @@ func pathID(r *http.Request) (int64, error) {
 	s := r.PathValue("id")
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, refuse(fmt.Sprintf("decision ID %q is not a number", s), "GET /api/v1/decisions lists the decisions with their IDs")
+		return 0, httpapi.BadRequest(fmt.Sprintf("decision ID %q is not a number", s), "GET /api/v1/decisions lists the decisions with their IDs")
 	}
 	return id, nil
-}
-
-// httpError is a refusal with its status, message and hint for the client.
-type httpError struct {
-	status      int
-	msg, advice string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-// refuse answers 400 with msg and advice.
-func refuse(msg, advice string) error { return &httpError{http.StatusBadRequest, msg, advice} }
-
-// readJSON reads a JSON body of at most 1 MiB, refusing unknown fields; optional accepts
-// an empty body.
-func readJSON(r *http.Request, v any, optional bool, example string) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == io.EOF && optional {
-		return nil
-	}
-	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
-		err = errors.New("more than one JSON value")
-	}
-	if err != nil {
-		return &httpError{http.StatusBadRequest, "invalid JSON body: " + err.Error(), "send a JSON object such as " + example}
-	}
-	return nil
 }
 
 // created marks a value answered with 201.
@@ -381,7 +299,7 @@ func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, e
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant, who, err := h.Principal(r)
 		if err != nil {
-			api.WriteError(w, http.StatusUnauthorized, "not signed in", "send an API token with scope respond, or sign in to the web UI")
+			httpapi.WriteError(w, http.StatusUnauthorized, "not signed in", "send an API token with scope respond, or sign in to the web UI")
 			return
 		}
 		v, err := f(r, tenant, who)
@@ -390,31 +308,31 @@ func (h *HTTP) handle(f func(r *http.Request, tenant string, who Person) (any, e
 			if c, ok := v.(created); ok {
 				status, v = http.StatusCreated, c.v
 			}
-			api.WriteJSON(w, status, v)
+			httpapi.WriteJSON(w, status, v)
 			return
 		}
-		var he *httpError
+		var refused *httpapi.Error
 		switch {
-		case errors.As(err, &he):
-			api.WriteError(w, he.status, he.msg, he.advice)
+		case errors.As(err, &refused):
+			refused.Write(w)
 		case errors.Is(err, ErrInvalid):
-			api.WriteError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
+			httpapi.WriteError(w, http.StatusBadRequest, err.Error(), "an action is block or isolate (isolate only an address); a target an address, a CIDR network or a domain; a reason is required; an authority's request needs its reference number")
 		case errors.Is(err, ErrOverride):
-			api.WriteError(w, http.StatusForbidden, err.Error(), "send the decision without override: a guardrail holds it, and an approver decides on the web UI's decisions page, signed in with a second factor")
+			httpapi.WriteError(w, http.StatusForbidden, err.Error(), "send the decision without override: a guardrail holds it, and an approver decides on the web UI's decisions page, signed in with a second factor")
 		case errors.Is(err, ErrNotAllowed):
-			api.WriteError(w, http.StatusForbidden, err.Error(), "a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver")
+			httpapi.WriteError(w, http.StatusForbidden, err.Error(), "a viewer only sees decisions; a responder adds, extends and revokes them; approving or rejecting a held one needs an approver")
 		case errors.Is(err, ErrState):
-			api.WriteError(w, http.StatusConflict, err.Error(), "GET /api/v1/decisions/{id} shows its status: only held decisions are approved or rejected, active ones extended, active or held ones revoked")
+			httpapi.WriteError(w, http.StatusConflict, err.Error(), "GET /api/v1/decisions/{id} shows its status: only held decisions are approved or rejected, active ones extended, active or held ones revoked")
 		case errors.Is(err, store.ErrNotFound):
-			api.WriteError(w, http.StatusNotFound, "no such decision", "GET /api/v1/decisions lists this hospital's decisions")
+			httpapi.WriteError(w, http.StatusNotFound, "no such decision", "GET /api/v1/decisions lists this hospital's decisions")
 		case errors.Is(err, store.ErrConflict):
-			api.WriteError(w, http.StatusConflict, "the decision changed meanwhile", "read it again and retry")
+			httpapi.WriteError(w, http.StatusConflict, "the decision changed meanwhile", "read it again and retry")
 		default:
 			// The details stay in the log: the client learns only that it failed.
 			if h.Log != nil {
 				h.Log.Error("decision request", "component", "respond", "method", r.Method, "path", r.URL.Path, "tenant", tenant, "err", err)
 			}
-			api.WriteError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
+			httpapi.WriteError(w, http.StatusInternalServerError, "internal error", "the server log has the details")
 		}
 	})
 }

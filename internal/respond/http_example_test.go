@@ -41,7 +41,7 @@ func ExampleHTTP() {
 	}}
 	mux := http.NewServeMux()
 	for _, rt := range h.Routes() {
-		mux.Handle(rt.Pattern, rt.Handler) // the server adds authentication and the scope Write asks for
+		mux.Handle(rt.Pattern, rt.Handler) // the server adds authentication and the scope each route declares
 	}
 	send := func(user, method, path, body string) {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/intel"
 )
 
@@ -24,14 +25,14 @@ func TestIntelWarningLists(t *testing.T) {
 	g := &Guardrails{Assets: loadAssets(t), Allow: []Allowlist{misp}}
 	for _, tt := range []struct {
 		value  string
-		status Status
+		status decision.Status
 	}{
-		{"8.8.8.8", StatusRejected},
-		{"1.1.1.1", StatusRejected},
-		{"203.0.113.7", StatusRejected}, // TEST-NET-3, on the RFC 5735 list
-		{"45.155.205.233", StatusActive},
+		{"8.8.8.8", decision.StatusRejected},
+		{"1.1.1.1", decision.StatusRejected},
+		{"203.0.113.7", decision.StatusRejected}, // TEST-NET-3, on the RFC 5735 list
+		{"45.155.205.233", decision.StatusActive},
 	} {
-		d := Decision{Action: ActionBlock, Scope: ScopeIP, Value: tt.value, TTL: time.Hour}
+		d := decision.Decision{Action: decision.ActionBlock, Scope: decision.ScopeIP, Value: tt.value, TTL: time.Hour}
 		if v := g.Check(d); v.Status != tt.status {
 			t.Errorf("Check(block %s) with intel's warning lists = %s (%s), want %s", tt.value, v.Status, v.Reason, tt.status)
 		}

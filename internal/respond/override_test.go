@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -77,8 +78,8 @@ func theApprover(t *testing.T, ps []principal) Person {
 // shape is one decision against the inventory of testdata/assets.csv: protected says a
 // guardrail must hold it.
 type shape struct {
-	action    Action
-	scope     Scope
+	action    decision.Action
+	scope     decision.Scope
 	value     string
 	protected bool
 }
@@ -102,19 +103,19 @@ func shapes() []shape {
 		"192.0.2.80",        // the cloud EHR
 	}
 	for _, a := range addrs {
-		out = append(out, shape{ActionIsolate, ScopeIP, a, true}, shape{ActionBlock, ScopeIP, a, true})
+		out = append(out, shape{decision.ActionIsolate, decision.ScopeIP, a, true}, shape{decision.ActionBlock, decision.ScopeIP, a, true})
 	}
 	for _, r := range []string{"10.20.1.11/32", "10.20.1.0/24", "10.20.0.0/16", "10.0.0.0/8", "0.0.0.0/0",
 		"10.20.2.128/25", "10.20.3.4/30", "2001:db8:20::/64", "2001:db8::/32", "::/0", "::ffff:10.20.1.0/120", "10.40.0.0/24",
 		"::/64", "::/80", "::ffff:0:0/95", "::ffff:0:0/96"} { // each holds ::ffff:10.20.1.11
-		out = append(out, shape{ActionBlock, ScopeRange, r, true})
+		out = append(out, shape{decision.ActionBlock, decision.ScopeRange, r, true})
 	}
 	for _, d := range []string{"ehr.tokyo-general.example", "tokyo-general.example", "pump-07.icu.tokyo-medical.example",
 		"icu.tokyo-medical.example", "Tokyo-Medical.Example.", "cloud-ehr.vendor.example",
 		"vent-01.ward3.tokyo-medical.example", "WARD3.Tokyo-Medical.Example."} { // the ventilator's hostname column
-		out = append(out, shape{ActionBlock, ScopeDomain, d, true})
+		out = append(out, shape{decision.ActionBlock, decision.ScopeDomain, d, true})
 	}
-	return append(out, shape{ActionBlock, ScopeIP, "203.0.113.7", false}, shape{ActionBlock, ScopeRange, "198.18.0.0/16", false})
+	return append(out, shape{decision.ActionBlock, decision.ScopeIP, "203.0.113.7", false}, shape{decision.ActionBlock, decision.ScopeRange, "198.18.0.0/16", false})
 }
 
 // TestGuardrailHoldsForEveryone tries every principal × every decision shape against a
@@ -129,7 +130,7 @@ func TestGuardrailHoldsForEveryone(t *testing.T) {
 	ctx := t.Context()
 	ps, ss := principals(), shapes()
 	mori := theApprover(t, ps)
-	var held []Decision
+	var held []decision.Decision
 	for _, p := range ps {
 		for _, sh := range ss {
 			r := Request{Action: sh.action, Scope: sh.scope, Value: sh.value, TTL: time.Hour, Reason: "test"}
@@ -143,12 +144,12 @@ func TestGuardrailHoldsForEveryone(t *testing.T) {
 			case err != nil:
 				t.Errorf("%s: %v", what, err)
 			case sh.protected:
-				if d.Status != StatusHeld || d.Guardrail == "" {
+				if d.Status != decision.StatusHeld || d.Guardrail == "" {
 					t.Errorf("%s = %s %q; want held by a guardrail", what, d.Status, d.Guardrail)
 				}
 				held = append(held, d)
 			default:
-				if d.Status != StatusActive {
+				if d.Status != decision.StatusActive {
 					t.Errorf("%s = %s %q; want active: nothing is protected there", what, d.Status, d.Guardrail)
 				}
 			}
@@ -173,10 +174,10 @@ func TestGuardrailHoldsForEveryone(t *testing.T) {
 	}
 
 	// The approver approves one decision of each shape for its hour; no one else prolongs it.
-	var approved []Decision
+	var approved []decision.Decision
 	for _, d := range held[:len(ss)-2] {
 		a, err := s.Approve(ctx, "tokyo", mori, d.ID, "ward on manual ventilation")
-		if err != nil || a.Status != StatusActive {
+		if err != nil || a.Status != decision.StatusActive {
 			t.Fatalf("Approve(%d) by the approver = %+v, %v; want active", d.ID, a, err)
 		}
 		approved = append(approved, a)
@@ -213,7 +214,7 @@ func TestGuardrailHoldsForEveryone(t *testing.T) {
 		}
 	}
 	for _, d := range *changed {
-		if d.Status == StatusActive && protected[d.Value] && d.UpdatedBy != mori.Actor() {
+		if d.Status == decision.StatusActive && protected[d.Value] && d.UpdatedBy != mori.Actor() {
 			t.Errorf("an enforcer was told of active decision %d (%s %s) by %s", d.ID, d.Action, d.Value, d.UpdatedBy)
 		}
 	}
@@ -226,13 +227,13 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 	c := &clock{t: t0}
 	var policies []Policy
 	for _, p := range []Policy{
-		{Name: "block-source", Action: ActionBlock},
-		{Name: "block-source-24", Action: ActionBlock, Prefix: 24, PrefixV6: 64},
-		{Name: "block-source-16", Action: ActionBlock, Prefix: 16, PrefixV6: 48},
-		{Name: "block-source-8", Action: ActionBlock, Prefix: 8, PrefixV6: 8},
-		{Name: "block-destination", Action: ActionBlock, Target: EntityDestination},
-		{Name: "isolate-host", Action: ActionIsolate, Target: EntityHost},
-		{Name: "isolate-source", Action: ActionIsolate},
+		{Name: "block-source", Action: decision.ActionBlock},
+		{Name: "block-source-24", Action: decision.ActionBlock, Prefix: 24, PrefixV6: 64},
+		{Name: "block-source-16", Action: decision.ActionBlock, Prefix: 16, PrefixV6: 48},
+		{Name: "block-source-8", Action: decision.ActionBlock, Prefix: 8, PrefixV6: 8},
+		{Name: "block-destination", Action: decision.ActionBlock, Target: EntityDestination},
+		{Name: "isolate-host", Action: decision.ActionIsolate, Target: EntityHost},
+		{Name: "isolate-source", Action: decision.ActionIsolate},
 	} {
 		p.TTL, p.Continue = time.Hour, true
 		policies = append(policies, p)
@@ -244,7 +245,7 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 	s.SetGuardrails("tokyo", hospitalGuardrails(t, false))
 	n := 0
 	for _, sh := range shapes() {
-		if sh.scope != ScopeIP || !sh.protected {
+		if sh.scope != decision.ScopeIP || !sh.protected {
 			continue
 		}
 		n++
@@ -258,7 +259,7 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 			t.Errorf("OnAlert(%s) made %d decisions, want one per policy (%d)", sh.value, len(ds), len(policies))
 		}
 		for _, d := range ds {
-			if d.Status == StatusActive {
+			if d.Status == decision.StatusActive {
 				t.Errorf("OnAlert(%s): policy made active %s %s %s", sh.value, d.Action, d.Scope, d.Value)
 			}
 		}
@@ -271,11 +272,11 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 	// times — a brute force repeats itself — return the approved decisions as they are: an
 	// alert never prolongs what a person approved.
 	mori := theApprover(t, principals())
-	held, err := s.List(t.Context(), "tokyo", store.DecisionFilter{Status: []string{string(StatusHeld)}})
+	held, err := s.List(t.Context(), "tokyo", store.DecisionFilter{Status: []decision.Status{decision.StatusHeld}})
 	if err != nil || len(held) == 0 {
 		t.Fatalf("held decisions = %d, %v; want some", len(held), err)
 	}
-	approved := map[int64]Decision{}
+	approved := map[int64]decision.Decision{}
 	for _, d := range held {
 		a, err := s.Approve(t.Context(), "tokyo", mori, d.ID, "ok")
 		if err != nil {
@@ -286,7 +287,7 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 	for range 3 {
 		c.add(20 * time.Minute)
 		for _, sh := range shapes() {
-			if sh.scope != ScopeIP || !sh.protected {
+			if sh.scope != decision.ScopeIP || !sh.protected {
 				continue
 			}
 			a := detect.Alert{ID: "again-" + sh.value, Tenant: "tokyo", RuleID: "behavior.ransomware", Level: "critical",
@@ -315,7 +316,7 @@ func TestGuardrailPoliciesHold(t *testing.T) {
 		Entities: detect.Entities{Source: "10.20.1.11", Destination: "10.20.1.11", Host: "10.20.1.11"}}
 	ds, _ := s.OnAlert(t.Context(), a)
 	for _, d := range ds {
-		if _, was := approved[d.ID]; was || d.Status == StatusActive {
+		if _, was := approved[d.ID]; was || d.Status == decision.StatusActive {
 			t.Errorf("OnAlert(10.20.1.11) after the revocations = decision %d %s (%s %s); want a new one, held (or rejected by an allowlist)", d.ID, d.Status, d.Action, d.Value)
 		}
 	}

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 // Entity names which of an alert's entities a policy acts on.
@@ -29,9 +30,9 @@ type Policy struct {
 	Detectors []string `yaml:"detectors"`
 	// MinLevel is the lowest alert level that matches (informational, low, medium, high,
 	// critical); empty: any.
-	MinLevel string `yaml:"min_level"`
+	MinLevel severity.Level `yaml:"min_level"`
 	// Action is block or isolate.
-	Action Action `yaml:"action"`
+	Action decision.Action `yaml:"action"`
 	// Target is the entity acted on: source (the default), destination or host.
 	Target Entity `yaml:"target"`
 	// Prefix widens an IPv4 address to its network of this length (24 blocks the /24), and
@@ -57,7 +58,7 @@ func (p Policy) Validate() error {
 	if p.Name == "" {
 		return fail("needs a name")
 	}
-	if p.Action != ActionBlock && p.Action != ActionIsolate {
+	if p.Action != decision.ActionBlock && p.Action != decision.ActionIsolate {
 		return fail("action %q (want block or isolate)", p.Action)
 	}
 	switch p.Target {
@@ -65,8 +66,8 @@ func (p Policy) Validate() error {
 	default:
 		return fail("target %q (want source, destination or host)", p.Target)
 	}
-	if p.MinLevel != "" && !slices.Contains(detect.Levels, p.MinLevel) {
-		return fail("min_level %q (want one of %s)", p.MinLevel, strings.Join(detect.Levels, ", "))
+	if _, err := severity.Parse(string(p.MinLevel)); p.MinLevel != "" && err != nil {
+		return fail("min_level %q: %v", p.MinLevel, err)
 	}
 	if p.TTL <= 0 {
 		return fail("ttl must be positive, such as 4h")
@@ -74,7 +75,7 @@ func (p Policy) Validate() error {
 	if p.Prefix < 0 || p.Prefix > 32 || p.PrefixV6 < 0 || p.PrefixV6 > 128 {
 		return fail("prefix %d / prefix_v6 %d out of range", p.Prefix, p.PrefixV6)
 	}
-	if p.Action == ActionIsolate && (p.Prefix != 0 || p.PrefixV6 != 0) {
+	if p.Action == decision.ActionIsolate && (p.Prefix != 0 || p.PrefixV6 != 0) {
 		return fail("isolate acts on one host; prefix must be 0")
 	}
 	return nil
@@ -88,7 +89,7 @@ func (p Policy) Matches(a detect.Alert) bool {
 	if len(p.Detectors) > 0 && !slices.Contains(p.Detectors, a.Detector) {
 		return false
 	}
-	if p.MinLevel != "" && slices.Index(detect.Levels, a.Level) < slices.Index(detect.Levels, p.MinLevel) {
+	if p.MinLevel != "" && !a.Level.AtLeast(p.MinLevel) {
 		return false
 	}
 	return true
@@ -96,7 +97,7 @@ func (p Policy) Matches(a detect.Alert) bool {
 
 // Propose returns the decision the policy makes for an alert it matches, before guardrails:
 // status active, origin the alert's rule. It fails if the alert lacks the entity acted on.
-func (p Policy) Propose(a detect.Alert, now time.Time) (Decision, error) {
+func (p Policy) Propose(a detect.Alert, now time.Time) (decision.Decision, error) {
 	var value string
 	switch p.Target {
 	case "", EntitySource:
@@ -112,20 +113,20 @@ func (p Policy) Propose(a detect.Alert, now time.Time) (Decision, error) {
 	}
 	ip, err := netip.ParseAddr(value)
 	if err != nil {
-		return Decision{}, fmt.Errorf("%w: policy %s: alert %s has no %s address (%q)", ErrInvalid, p.Name, a.ID, target, value)
+		return decision.Decision{}, fmt.Errorf("%w: policy %s: alert %s has no %s address (%q)", ErrInvalid, p.Name, a.ID, target, value)
 	}
 	ip = ip.Unmap()
-	d := Decision{
+	d := decision.Decision{
 		Tenant:  a.Tenant,
 		Action:  p.Action,
-		Scope:   ScopeIP,
+		Scope:   decision.ScopeIP,
 		Value:   ip.String(),
 		TTL:     p.TTL,
 		Expires: now.Add(p.TTL),
 		Reason:  fmt.Sprintf("%s (policy %s)", a.Title, p.Name),
-		Origin:  Origin{Kind: OriginRule, Name: a.RuleID},
+		Origin:  decision.Origin{Kind: decision.OriginRule, Name: a.RuleID},
 		AlertID: a.ID,
-		Status:  StatusActive,
+		Status:  decision.StatusActive,
 		Created: now,
 	}
 	bits := p.Prefix
@@ -133,7 +134,7 @@ func (p Policy) Propose(a detect.Alert, now time.Time) (Decision, error) {
 		bits = p.PrefixV6
 	}
 	if bits > 0 && bits < ip.BitLen() {
-		d.Scope, d.Value = ScopeRange, netip.PrefixFrom(ip, bits).Masked().String()
+		d.Scope, d.Value = decision.ScopeRange, netip.PrefixFrom(ip, bits).Masked().String()
 	}
 	return d, nil
 }

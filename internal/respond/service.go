@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -24,7 +25,7 @@ type Config struct {
 	// Changed, if set, is called after every decision is created or changed (a new decision,
 	// an approval, a revocation, an expiry), so that an in-process enforcer or the bus can
 	// follow. It is called from the goroutine that made the change and should not block.
-	Changed func(ctx context.Context, d Decision)
+	Changed func(ctx context.Context, d decision.Decision)
 	Log     *slog.Logger
 	Now     func() time.Time // default time.Now
 }
@@ -34,7 +35,7 @@ type Service struct {
 	st       *store.Store
 	policies []Policy
 	dryRun   bool
-	changed  func(context.Context, Decision)
+	changed  func(context.Context, decision.Decision)
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -96,7 +97,7 @@ func (s *Service) hostAddr(tenant, host string) string {
 	return host
 }
 
-func (s *Service) notify(ctx context.Context, d Decision) {
+func (s *Service) notify(ctx context.Context, d decision.Decision) {
 	if s.changed != nil {
 		s.changed(ctx, d)
 	}
@@ -107,8 +108,8 @@ func (s *Service) notify(ctx context.Context, d Decision) {
 // the active decision instead of adding another, and adds nothing while one is held. A
 // policy that matches but cannot act (the alert lacks the address it acts on) is reported in
 // the error, next to whatever the other policies decided.
-func (s *Service) OnAlert(ctx context.Context, a detect.Alert) ([]Decision, error) {
-	var out []Decision
+func (s *Service) OnAlert(ctx context.Context, a detect.Alert) ([]decision.Decision, error) {
+	var out []decision.Decision
 	var errs []error
 	for _, p := range s.policies {
 		if !p.Matches(a) {
@@ -130,17 +131,17 @@ func (s *Service) OnAlert(ctx context.Context, a detect.Alert) ([]Decision, erro
 	return out, nil
 }
 
-func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decision, error) {
+func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (decision.Decision, error) {
 	now := s.now()
 	if p.Target == EntityHost {
 		a.Entities.Host = s.hostAddr(a.Tenant, a.Entities.Host)
 	}
 	d, err := p.Propose(a, now)
 	if err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
 	if err := normalize(&d); err != nil {
-		return Decision{}, fmt.Errorf("policy %s: %w", p.Name, err)
+		return decision.Decision{}, fmt.Errorf("policy %s: %w", p.Name, err)
 	}
 	v := s.guardrails(a.Tenant).Check(d)
 	d.Status, d.Guardrail, d.DryRun = v.Status, v.String(), s.dryRun
@@ -155,20 +156,20 @@ func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decisio
 	// One standing decision per target: a repeated alert extends it, or waits with it. A
 	// decision a guardrail objects to is never extended by an alert: a person approved it for
 	// its duration, and only a person who may approve can make that longer (Extend).
-	existing, err := sc.Decisions(ctx, store.DecisionFilter{Action: string(d.Action), Scope: string(d.Scope), Value: d.Value,
-		Status: []string{string(StatusActive), string(StatusHeld), string(StatusRejected)}})
+	existing, err := sc.Decisions(ctx, store.DecisionFilter{Action: d.Action, Scope: d.Scope, Value: d.Value,
+		Status: []decision.Status{decision.StatusActive, decision.StatusHeld, decision.StatusRejected}})
 	if err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
 	for _, e := range slices.Backward(existing) {
-		if e.DryRun != d.DryRun || (e.Status != string(StatusHeld) && !e.Expires.After(now)) {
+		if e.DryRun != d.DryRun || (e.Status != decision.StatusHeld && !e.Expires.After(now)) {
 			continue
 		}
-		if e.Status != string(StatusActive) || !d.Expires.After(e.Expires) || v.Status != StatusActive || e.Guardrail != "" {
-			return FromStore(e), nil
+		if e.Status != decision.StatusActive || !d.Expires.After(e.Expires) || v.Status != decision.StatusActive || e.Guardrail != "" {
+			return e, nil
 		}
-		got, err := sc.UpdateDecision(ctx, actor, e.ID, "decision.extend", func(sd *store.Decision) error {
-			if sd.Status != string(StatusActive) {
+		got, err := sc.UpdateDecision(ctx, actor, e.ID, "decision.extend", func(sd *decision.Decision) error {
+			if sd.Status != decision.StatusActive {
 				return fmt.Errorf("%w: decision %d is %s", ErrState, sd.ID, sd.Status)
 			}
 			sd.Expires = d.Expires
@@ -176,18 +177,18 @@ func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decisio
 			return nil
 		})
 		if err != nil {
-			return Decision{}, err
+			return decision.Decision{}, err
 		}
-		ext := FromStore(got)
+		ext := got
 		s.notify(ctx, ext)
 		return ext, nil
 	}
 
-	got, err := sc.CreateDecision(ctx, actor, toStore(d))
+	got, err := sc.CreateDecision(ctx, actor, d)
 	if err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
-	d = FromStore(got)
+	d = got
 	s.log.LogAttrs(ctx, slog.LevelInfo, "decision", slog.Int64("id", d.ID), slog.String("tenant", d.Tenant),
 		slog.String("action", string(d.Action)), slog.String("value", d.Value), slog.String("status", string(d.Status)),
 		slog.String("guardrail", d.Guardrail), slog.Bool("dry_run", d.DryRun), slog.String("alert", a.ID))
@@ -197,8 +198,8 @@ func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (Decisio
 
 // Request is a decision a person asks for by API or CLI.
 type Request struct {
-	Action Action
-	Scope  Scope
+	Action decision.Action
+	Scope  decision.Scope
 	Value  string
 	TTL    time.Duration
 	Reason string // required: why, for the record
@@ -213,34 +214,34 @@ type Request struct {
 // for an approver, who approves it (Approve) on the web UI signed in with a second factor.
 // There is no way to add a decision past a guardrail: whoever adds it, the hold is the
 // record that a second person looked.
-func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request) (Decision, error) {
+func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request) (decision.Decision, error) {
 	if err := who.may(tenant, "add a decision"); err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
 	now := s.now()
-	d := Decision{Tenant: tenant, Action: r.Action, Scope: r.Scope, Value: r.Value, TTL: r.TTL, Expires: now.Add(r.TTL),
-		Reason: r.Reason, Origin: Origin{Kind: OriginPerson, Name: who.Name}, AlertID: r.AlertID, Status: StatusActive,
+	d := decision.Decision{Tenant: tenant, Action: r.Action, Scope: r.Scope, Value: r.Value, TTL: r.TTL, Expires: now.Add(r.TTL),
+		Reason: r.Reason, Origin: decision.Origin{Kind: decision.OriginPerson, Name: who.Name}, AlertID: r.AlertID, Status: decision.StatusActive,
 		Created: now, DryRun: s.dryRun}
 	if r.Authority != "" || r.Reference != "" {
 		if r.Authority == "" || r.Reference == "" {
-			return Decision{}, fmt.Errorf("%w: an authority's request needs both the authority and its reference number", ErrInvalid)
+			return decision.Decision{}, fmt.Errorf("%w: an authority's request needs both the authority and its reference number", ErrInvalid)
 		}
-		d.Origin = Origin{Kind: OriginAuthority, Name: r.Authority, Reference: r.Reference}
+		d.Origin = decision.Origin{Kind: decision.OriginAuthority, Name: r.Authority, Reference: r.Reference}
 	}
 	if r.Reason == "" {
-		return Decision{}, fmt.Errorf("%w: a decision needs a reason, for the record", ErrInvalid)
+		return decision.Decision{}, fmt.Errorf("%w: a decision needs a reason, for the record", ErrInvalid)
 	}
 	if err := normalize(&d); err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
-	if v := s.guardrails(tenant).Check(d); v.Status != StatusActive {
-		d.Status, d.Guardrail = StatusHeld, v.String()
+	if v := s.guardrails(tenant).Check(d); v.Status != decision.StatusActive {
+		d.Status, d.Guardrail = decision.StatusHeld, v.String()
 	}
-	got, err := s.st.Tenant(tenant).CreateDecision(ctx, who.Actor(), toStore(d))
+	got, err := s.st.Tenant(tenant).CreateDecision(ctx, who.Actor(), d)
 	if err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
-	d = FromStore(got)
+	d = got
 	s.notify(ctx, d)
 	return d, nil
 }
@@ -248,41 +249,41 @@ func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request)
 // Approve enforces a held decision from now for its full duration. Only an approver signed in
 // with a second factor may approve; anyone else gets ErrNotAllowed, and a decision that is
 // not held ErrState.
-func (s *Service) Approve(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
+func (s *Service) Approve(ctx context.Context, tenant string, who Person, id int64, note string) (decision.Decision, error) {
 	if err := who.mayApprove(tenant, "approve a decision"); err != nil {
-		return Decision{}, fmt.Errorf("approve decision %d: %w", id, err)
+		return decision.Decision{}, fmt.Errorf("approve decision %d: %w", id, err)
 	}
-	return s.change(ctx, tenant, who, id, "approve", func(d *store.Decision, now time.Time) error {
-		if d.Status != string(StatusHeld) {
+	return s.change(ctx, tenant, who, id, "approve", func(d *decision.Decision, now time.Time) error {
+		if d.Status != decision.StatusHeld {
 			return fmt.Errorf("%w: decision %d is %s; only a held decision can be approved", ErrState, d.ID, d.Status)
 		}
-		d.Status, d.Expires = string(StatusActive), now.Add(d.TTL)
+		d.Status, d.Expires = decision.StatusActive, now.Add(d.TTL)
 		d.Note = note
 		return nil
 	})
 }
 
 // Reject refuses a held decision for good; only an approver signed in with a second factor may.
-func (s *Service) Reject(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
+func (s *Service) Reject(ctx context.Context, tenant string, who Person, id int64, note string) (decision.Decision, error) {
 	if err := who.mayApprove(tenant, "reject a decision"); err != nil {
-		return Decision{}, fmt.Errorf("reject decision %d: %w", id, err)
+		return decision.Decision{}, fmt.Errorf("reject decision %d: %w", id, err)
 	}
-	return s.change(ctx, tenant, who, id, "reject", func(d *store.Decision, _ time.Time) error {
-		if d.Status != string(StatusHeld) {
+	return s.change(ctx, tenant, who, id, "reject", func(d *decision.Decision, _ time.Time) error {
+		if d.Status != decision.StatusHeld {
 			return fmt.Errorf("%w: decision %d is %s; only a held decision can be rejected", ErrState, d.ID, d.Status)
 		}
-		d.Status, d.Note = string(StatusRejected), note
+		d.Status, d.Note = decision.StatusRejected, note
 		return nil
 	})
 }
 
 // Revoke lifts an active or held decision: the enforcers remove it.
-func (s *Service) Revoke(ctx context.Context, tenant string, who Person, id int64, note string) (Decision, error) {
-	return s.change(ctx, tenant, who, id, "revoke", func(d *store.Decision, _ time.Time) error {
-		if d.Status != string(StatusActive) && d.Status != string(StatusHeld) {
+func (s *Service) Revoke(ctx context.Context, tenant string, who Person, id int64, note string) (decision.Decision, error) {
+	return s.change(ctx, tenant, who, id, "revoke", func(d *decision.Decision, _ time.Time) error {
+		if d.Status != decision.StatusActive && d.Status != decision.StatusHeld {
 			return fmt.Errorf("%w: decision %d is already %s", ErrState, d.ID, d.Status)
 		}
-		d.Status, d.Note = string(StatusRevoked), note
+		d.Status, d.Note = decision.StatusRevoked, note
 		return nil
 	})
 }
@@ -291,16 +292,16 @@ func (s *Service) Revoke(ctx context.Context, tenant string, who Person, id int6
 // decision a guardrail objected to — held, then approved — was approved for its duration, so
 // changing it takes what approving takes (ErrNotAllowed for anyone else); so does one the
 // guardrails object to now, the inventory having changed since it was made.
-func (s *Service) Extend(ctx context.Context, tenant string, who Person, id int64, ttl time.Duration, note string) (Decision, error) {
+func (s *Service) Extend(ctx context.Context, tenant string, who Person, id int64, ttl time.Duration, note string) (decision.Decision, error) {
 	if ttl <= 0 {
-		return Decision{}, fmt.Errorf("%w: duration %v must be positive", ErrInvalid, ttl)
+		return decision.Decision{}, fmt.Errorf("%w: duration %v must be positive", ErrInvalid, ttl)
 	}
 	g := s.guardrails(tenant)
-	return s.change(ctx, tenant, who, id, "extend", func(d *store.Decision, now time.Time) error {
-		if d.Status != string(StatusActive) {
+	return s.change(ctx, tenant, who, id, "extend", func(d *decision.Decision, now time.Time) error {
+		if d.Status != decision.StatusActive {
 			return fmt.Errorf("%w: decision %d is %s; only an active decision can be extended", ErrState, d.ID, d.Status)
 		}
-		if v := g.Check(FromStore(*d)); d.Guardrail != "" || v.Status != StatusActive {
+		if v := g.Check(*d); d.Guardrail != "" || v.Status != decision.StatusActive {
 			if err := who.mayApprove(tenant, "extend a decision a guardrail held"); err != nil {
 				return err
 			}
@@ -310,40 +311,40 @@ func (s *Service) Extend(ctx context.Context, tenant string, who Person, id int6
 	})
 }
 
-func (s *Service) change(ctx context.Context, tenant string, who Person, id int64, verb string, f func(*store.Decision, time.Time) error) (Decision, error) {
+func (s *Service) change(ctx context.Context, tenant string, who Person, id int64, verb string, f func(*decision.Decision, time.Time) error) (decision.Decision, error) {
 	if err := who.may(tenant, verb+" a decision"); err != nil {
-		return Decision{}, fmt.Errorf("%s decision %d: %w", verb, id, err)
+		return decision.Decision{}, fmt.Errorf("%s decision %d: %w", verb, id, err)
 	}
 	now := s.now()
 	got, err := s.st.Tenant(tenant).UpdateDecision(ctx, who.Actor(), id, "decision."+verb,
-		func(d *store.Decision) error { return f(d, now) })
+		func(d *decision.Decision) error { return f(d, now) })
 	if err != nil {
-		return Decision{}, fmt.Errorf("%s: %w", verb, err)
+		return decision.Decision{}, fmt.Errorf("%s: %w", verb, err)
 	}
-	d := FromStore(got)
+	d := got
 	s.notify(ctx, d)
 	return d, nil
 }
 
 // Get returns one of the tenant's decisions; store.ErrNotFound if it has none by that ID.
-func (s *Service) Get(ctx context.Context, tenant string, id int64) (Decision, error) {
+func (s *Service) Get(ctx context.Context, tenant string, id int64) (decision.Decision, error) {
 	d, err := s.st.Tenant(tenant).Decision(ctx, id)
 	if err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
-	return FromStore(d), nil
+	return d, nil
 }
 
 // List returns the tenant's decisions that pass f. Held ones show how long they have waited
 // through Decision.Waiting.
-func (s *Service) List(ctx context.Context, tenant string, f store.DecisionFilter) ([]Decision, error) {
+func (s *Service) List(ctx context.Context, tenant string, f store.DecisionFilter) ([]decision.Decision, error) {
 	ds, err := s.st.Tenant(tenant).Decisions(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Decision, len(ds))
+	out := make([]decision.Decision, len(ds))
 	for i, d := range ds {
-		out[i] = FromStore(d)
+		out[i] = (d)
 	}
 	return out, nil
 }
@@ -362,7 +363,7 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 			return n, err
 		}
 		for _, d := range ds {
-			s.notify(ctx, FromStore(d))
+			s.notify(ctx, d)
 		}
 		n += len(ds)
 	}

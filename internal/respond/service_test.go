@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -41,17 +42,17 @@ func openStore(t testing.TB, tenants ...string) *store.Store {
 }
 
 var testPolicies = []Policy{
-	{Name: "brute-force", Rules: []string{"behavior.bruteforce"}, Action: ActionBlock, TTL: 4 * time.Hour, Continue: true},
-	{Name: "ransomware-isolate", Rules: []string{"behavior.ransomware"}, Action: ActionIsolate, Target: EntityHost, TTL: time.Hour},
-	{Name: "critical", MinLevel: "critical", Action: ActionBlock, Prefix: 24, TTL: time.Hour},
+	{Name: "brute-force", Rules: []string{"behavior.bruteforce"}, Action: decision.ActionBlock, TTL: 4 * time.Hour, Continue: true},
+	{Name: "ransomware-isolate", Rules: []string{"behavior.ransomware"}, Action: decision.ActionIsolate, Target: EntityHost, TTL: time.Hour},
+	{Name: "critical", MinLevel: "critical", Action: decision.ActionBlock, Prefix: 24, TTL: time.Hour},
 }
 
-func newService(t testing.TB, dryRun bool) (*Service, *store.Store, *clock, *[]Decision) {
+func newService(t testing.TB, dryRun bool) (*Service, *store.Store, *clock, *[]decision.Decision) {
 	st := openStore(t, "tokyo", "osaka")
 	c := &clock{t: t0}
 	var mu sync.Mutex
-	var changed []Decision
-	s, err := New(st, Config{Policies: testPolicies, DryRun: dryRun, Now: c.now, Changed: func(_ context.Context, d Decision) {
+	var changed []decision.Decision
+	s, err := New(st, Config{Policies: testPolicies, DryRun: dryRun, Now: c.now, Changed: func(_ context.Context, d decision.Decision) {
 		mu.Lock()
 		changed = append(changed, d)
 		mu.Unlock()
@@ -92,8 +93,8 @@ func TestOnAlertBlocksAttacker(t *testing.T) {
 		t.Fatalf("OnAlert(brute force) = %v, %v; want one decision", ds, err)
 	}
 	d := ds[0]
-	if d.Status != StatusActive || d.Action != ActionBlock || d.Value != "203.0.113.7" || !d.Live(c.now()) ||
-		d.Origin != (Origin{Kind: OriginRule, Name: "behavior.bruteforce"}) || d.AlertID != "a-1" || d.CreatedBy != "rule:behavior.bruteforce" ||
+	if d.Status != decision.StatusActive || d.Action != decision.ActionBlock || d.Value != "203.0.113.7" || !d.Live(c.now()) ||
+		d.Origin != (decision.Origin{Kind: decision.OriginRule, Name: "behavior.bruteforce"}) || d.AlertID != "a-1" || d.CreatedBy != "rule:behavior.bruteforce" ||
 		!d.Expires.Equal(t0.Add(4*time.Hour)) {
 		t.Errorf("OnAlert(brute force) = %+v, want an active 4h block of the source by the rule", d)
 	}
@@ -150,7 +151,7 @@ func TestOnAlertPolicies(t *testing.T) {
 			var got []string
 			for _, d := range ds {
 				got = append(got, string(d.Action)+" "+d.Value+" "+string(d.Status))
-				if d.Status != StatusActive && d.Guardrail == "" {
+				if d.Status != decision.StatusActive && d.Guardrail == "" {
 					t.Errorf("decision %+v is %s without saying which guardrail", d, d.Status)
 				}
 			}
@@ -173,7 +174,7 @@ func TestHeldDecisionApproval(t *testing.T) {
 	ctx := t.Context()
 	ds, _ := s.OnAlert(ctx, detect.Alert{ID: "r-1", Tenant: "tokyo", RuleID: "behavior.ransomware", Level: "critical",
 		Entities: detect.Entities{Host: "10.20.1.11"}})
-	if len(ds) != 1 || ds[0].Status != StatusHeld || ds[0].Live(c.now()) {
+	if len(ds) != 1 || ds[0].Status != decision.StatusHeld || ds[0].Live(c.now()) {
 		t.Fatalf("OnAlert(ransomware on ventilator) = %+v, want one held decision, not live", ds)
 	}
 	held := ds[0]
@@ -181,7 +182,7 @@ func TestHeldDecisionApproval(t *testing.T) {
 	if w := held.Waiting(c.now()); w != 10*time.Minute {
 		t.Errorf("Waiting() = %v, want 10m", w)
 	}
-	waiting, _ := s.List(ctx, "tokyo", store.DecisionFilter{Status: []string{string(StatusHeld)}})
+	waiting, _ := s.List(ctx, "tokyo", store.DecisionFilter{Status: []decision.Status{decision.StatusHeld}})
 	if len(waiting) != 1 || waiting[0].ID != held.ID {
 		t.Errorf("List(held) = %+v, want the held decision", waiting)
 	}
@@ -190,7 +191,7 @@ func TestHeldDecisionApproval(t *testing.T) {
 	if !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), `kenji has role "viewer"`) {
 		t.Errorf("Approve(by viewer) = %v, want ErrNotAllowed naming the person and role", err)
 	}
-	if d, _ := s.Get(ctx, "tokyo", held.ID); d.Status != StatusHeld {
+	if d, _ := s.Get(ctx, "tokyo", held.ID); d.Status != decision.StatusHeld {
 		t.Errorf("after a refused approval the decision is %s, want held", d.Status)
 	}
 	// A responder (or a script's token) may add and revoke, not approve what a guardrail held.
@@ -208,7 +209,7 @@ func TestHeldDecisionApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != StatusActive || !got.Live(c.now()) || !got.Expires.Equal(c.now().Add(time.Hour)) || got.UpdatedBy != "person:mori" {
+	if got.Status != decision.StatusActive || !got.Live(c.now()) || !got.Expires.Equal(c.now().Add(time.Hour)) || got.UpdatedBy != "person:mori" {
 		t.Errorf("Approve(by approver) = %+v, want active for 1h from approval, by mori", got)
 	}
 	if _, err := s.Approve(ctx, "tokyo", mori, held.ID, ""); !errors.Is(err, ErrState) {
@@ -227,7 +228,7 @@ func TestRejectRevokeExtendExpire(t *testing.T) {
 	if _, err := s.Reject(ctx, "tokyo", aiko, held[0].ID, "no"); !errors.Is(err, ErrNotAllowed) {
 		t.Errorf("Reject(by responder) = %v, want ErrNotAllowed", err)
 	}
-	if d, err := s.Reject(ctx, "tokyo", mori, held[0].ID, "EHR must stay up; handled by the vendor"); err != nil || d.Status != StatusRejected {
+	if d, err := s.Reject(ctx, "tokyo", mori, held[0].ID, "EHR must stay up; handled by the vendor"); err != nil || d.Status != decision.StatusRejected {
 		t.Errorf("Reject = %+v, %v; want rejected", d, err)
 	}
 	active, _ := s.OnAlert(ctx, bruteForce("b", "203.0.113.50"))
@@ -238,7 +239,7 @@ func TestRejectRevokeExtendExpire(t *testing.T) {
 	if d, err := s.Extend(ctx, "tokyo", aiko, id, 24*time.Hour, "campaign ongoing"); err != nil || !d.Expires.Equal(c.now().Add(24*time.Hour)) {
 		t.Errorf("Extend(24h) = %+v, %v", d, err)
 	}
-	if d, err := s.Revoke(ctx, "tokyo", aiko, id, "false positive: the lab's scanner"); err != nil || d.Status != StatusRevoked || d.Live(c.now()) {
+	if d, err := s.Revoke(ctx, "tokyo", aiko, id, "false positive: the lab's scanner"); err != nil || d.Status != decision.StatusRevoked || d.Live(c.now()) {
 		t.Errorf("Revoke = %+v, %v; want revoked", d, err)
 	}
 	if _, err := s.Revoke(ctx, "tokyo", aiko, id, ""); !errors.Is(err, ErrState) {
@@ -251,7 +252,7 @@ func TestRejectRevokeExtendExpire(t *testing.T) {
 	if n, err := s.Expire(ctx); n != 1 || err != nil {
 		t.Errorf("Expire() = %d, %v; want 1", n, err)
 	}
-	if d, _ := s.Get(ctx, "tokyo", short[0].ID); d.Status != StatusExpired || d.UpdatedBy != "system" {
+	if d, _ := s.Get(ctx, "tokyo", short[0].ID); d.Status != decision.StatusExpired || d.UpdatedBy != "system" {
 		t.Errorf("after expiry the decision is %s by %s, want expired by system", d.Status, d.UpdatedBy)
 	}
 	if len(*changed) != n0+1 {
@@ -259,7 +260,7 @@ func TestRejectRevokeExtendExpire(t *testing.T) {
 	}
 	// After expiry, a new alert makes a new decision.
 	again, _ := s.OnAlert(ctx, bruteForce("d", "203.0.113.51"))
-	if again[0].ID == short[0].ID || again[0].Status != StatusActive {
+	if again[0].ID == short[0].ID || again[0].Status != decision.StatusActive {
 		t.Errorf("OnAlert after expiry = %+v, want a new active decision", again[0])
 	}
 }
@@ -271,27 +272,27 @@ func TestAdd(t *testing.T) {
 		name    string
 		who     Person
 		r       Request
-		status  Status
-		origin  Origin
+		status  decision.Status
+		origin  decision.Origin
 		wantErr error
 	}{
-		{"responder blocks a range", aiko, Request{Action: ActionBlock, Scope: ScopeRange, Value: "198.18.100.77/24", TTL: time.Hour, Reason: "C2 hosting"},
-			StatusActive, Origin{Kind: OriginPerson, Name: "aiko"}, nil},
-		{"authority request with reference", aiko, Request{Action: ActionBlock, Scope: ScopeDomain, Value: "Evil.Example.", TTL: 24 * time.Hour,
+		{"responder blocks a range", aiko, Request{Action: decision.ActionBlock, Scope: decision.ScopeRange, Value: "198.18.100.77/24", TTL: time.Hour, Reason: "C2 hosting"},
+			decision.StatusActive, decision.Origin{Kind: decision.OriginPerson, Name: "aiko"}, nil},
+		{"authority request with reference", aiko, Request{Action: decision.ActionBlock, Scope: decision.ScopeDomain, Value: "Evil.Example.", TTL: 24 * time.Hour,
 			Reason: "phishing domain", Authority: "NISC", Reference: "NISC-2026-0117"},
-			StatusActive, Origin{Kind: OriginAuthority, Name: "NISC", Reference: "NISC-2026-0117"}, nil},
-		{"person blocking a ventilator is held too", aiko, Request{Action: ActionBlock, Scope: ScopeIP, Value: "10.20.1.11", TTL: time.Hour, Reason: "r"},
-			StatusHeld, Origin{Kind: OriginPerson, Name: "aiko"}, nil},
-		{"approver's isolation of a ventilator is held too", mori, Request{Action: ActionIsolate, Scope: ScopeIP, Value: "10.20.1.12", TTL: time.Hour, Reason: "vendor confirmed"},
-			StatusHeld, Origin{Kind: OriginPerson, Name: "mori"}, nil},
-		{"a literal Person is bound to no tenant", Person{Name: "root", Role: RoleAdmin}, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.1", TTL: time.Hour, Reason: "r"},
-			"", Origin{}, ErrNotAllowed},
-		{"viewer may not", viewer, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.1", TTL: time.Hour, Reason: "r"}, "", Origin{}, ErrNotAllowed},
-		{"reason required", aiko, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.1", TTL: time.Hour}, "", Origin{}, ErrInvalid},
-		{"reference required", aiko, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.1", TTL: time.Hour, Reason: "r", Authority: "police"}, "", Origin{}, ErrInvalid},
-		{"bad address", aiko, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.300", TTL: time.Hour, Reason: "r"}, "", Origin{}, ErrInvalid},
-		{"isolate needs an address", aiko, Request{Action: ActionIsolate, Scope: ScopeRange, Value: "10.30.0.0/24", TTL: time.Hour, Reason: "r"}, "", Origin{}, ErrInvalid},
-		{"no duration", aiko, Request{Action: ActionBlock, Scope: ScopeIP, Value: "203.0.113.1", Reason: "r"}, "", Origin{}, ErrInvalid},
+			decision.StatusActive, decision.Origin{Kind: decision.OriginAuthority, Name: "NISC", Reference: "NISC-2026-0117"}, nil},
+		{"person blocking a ventilator is held too", aiko, Request{Action: decision.ActionBlock, Scope: decision.ScopeIP, Value: "10.20.1.11", TTL: time.Hour, Reason: "r"},
+			decision.StatusHeld, decision.Origin{Kind: decision.OriginPerson, Name: "aiko"}, nil},
+		{"approver's isolation of a ventilator is held too", mori, Request{Action: decision.ActionIsolate, Scope: decision.ScopeIP, Value: "10.20.1.12", TTL: time.Hour, Reason: "vendor confirmed"},
+			decision.StatusHeld, decision.Origin{Kind: decision.OriginPerson, Name: "mori"}, nil},
+		{"a literal Person is bound to no tenant", Person{Name: "root", Role: RoleAdmin}, Request{Action: decision.ActionBlock, Scope: decision.ScopeIP, Value: "203.0.113.1", TTL: time.Hour, Reason: "r"},
+			"", decision.Origin{}, ErrNotAllowed},
+		{"viewer may not", viewer, Request{Action: decision.ActionBlock, Scope: decision.ScopeIP, Value: "203.0.113.1", TTL: time.Hour, Reason: "r"}, "", decision.Origin{}, ErrNotAllowed},
+		{"reason required", aiko, Request{Action: decision.ActionBlock, Scope: decision.ScopeIP, Value: "203.0.113.1", TTL: time.Hour}, "", decision.Origin{}, ErrInvalid},
+		{"reference required", aiko, Request{Action: decision.ActionBlock, Scope: decision.ScopeIP, Value: "203.0.113.1", TTL: time.Hour, Reason: "r", Authority: "police"}, "", decision.Origin{}, ErrInvalid},
+		{"bad address", aiko, Request{Action: decision.ActionBlock, Scope: decision.ScopeIP, Value: "203.0.113.300", TTL: time.Hour, Reason: "r"}, "", decision.Origin{}, ErrInvalid},
+		{"isolate needs an address", aiko, Request{Action: decision.ActionIsolate, Scope: decision.ScopeRange, Value: "10.30.0.0/24", TTL: time.Hour, Reason: "r"}, "", decision.Origin{}, ErrInvalid},
+		{"no duration", aiko, Request{Action: decision.ActionBlock, Scope: decision.ScopeIP, Value: "203.0.113.1", Reason: "r"}, "", decision.Origin{}, ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -322,11 +323,11 @@ func TestAdd(t *testing.T) {
 func TestDryRun(t *testing.T) {
 	s, _, c, _ := newService(t, true)
 	ds, err := s.OnAlert(t.Context(), bruteForce("a", "203.0.113.7"))
-	if err != nil || len(ds) != 1 || !ds[0].DryRun || ds[0].Status != StatusActive || ds[0].Live(c.now()) {
+	if err != nil || len(ds) != 1 || !ds[0].DryRun || ds[0].Status != decision.StatusActive || ds[0].Live(c.now()) {
 		t.Fatalf("OnAlert(dry run) = %+v, %v; want an active decision marked dry-run and not live", ds, err)
 	}
 	held, _ := s.OnAlert(t.Context(), detect.Alert{ID: "r", Tenant: "tokyo", RuleID: "behavior.ransomware", Entities: detect.Entities{Host: "10.20.1.11"}})
-	if !held[0].DryRun || held[0].Status != StatusHeld {
+	if !held[0].DryRun || held[0].Status != decision.StatusHeld {
 		t.Errorf("OnAlert(dry run, ventilator) = %+v, want a held dry-run decision: the guardrails show too", held[0])
 	}
 }
@@ -336,14 +337,14 @@ func TestPolicyValidate(t *testing.T) {
 		p    Policy
 		want string
 	}{
-		{Policy{Name: "ok", Action: ActionBlock, TTL: time.Hour}, ""},
-		{Policy{Action: ActionBlock, TTL: time.Hour}, "needs a name"},
+		{Policy{Name: "ok", Action: decision.ActionBlock, TTL: time.Hour}, ""},
+		{Policy{Action: decision.ActionBlock, TTL: time.Hour}, "needs a name"},
 		{Policy{Name: "p", Action: "ban", TTL: time.Hour}, `action "ban"`},
-		{Policy{Name: "p", Action: ActionBlock}, "ttl must be positive"},
-		{Policy{Name: "p", Action: ActionBlock, TTL: time.Hour, MinLevel: "severe"}, `min_level "severe"`},
-		{Policy{Name: "p", Action: ActionBlock, TTL: time.Hour, Target: "user"}, `target "user"`},
-		{Policy{Name: "p", Action: ActionIsolate, TTL: time.Hour, Prefix: 24}, "isolate acts on one host"},
-		{Policy{Name: "p", Action: ActionBlock, TTL: time.Hour, Prefix: 33}, "out of range"},
+		{Policy{Name: "p", Action: decision.ActionBlock}, "ttl must be positive"},
+		{Policy{Name: "p", Action: decision.ActionBlock, TTL: time.Hour, MinLevel: "severe"}, `min_level "severe"`},
+		{Policy{Name: "p", Action: decision.ActionBlock, TTL: time.Hour, Target: "user"}, `target "user"`},
+		{Policy{Name: "p", Action: decision.ActionIsolate, TTL: time.Hour, Prefix: 24}, "isolate acts on one host"},
+		{Policy{Name: "p", Action: decision.ActionBlock, TTL: time.Hour, Prefix: 33}, "out of range"},
 	}
 	for _, tt := range tests {
 		err := tt.p.Validate()
@@ -357,9 +358,9 @@ func TestPolicyValidate(t *testing.T) {
 }
 
 func TestProposeIPv6Prefix(t *testing.T) {
-	p := Policy{Name: "p", Action: ActionBlock, Prefix: 24, PrefixV6: 64, TTL: time.Hour}
+	p := Policy{Name: "p", Action: decision.ActionBlock, Prefix: 24, PrefixV6: 64, TTL: time.Hour}
 	d, err := p.Propose(detect.Alert{Entities: detect.Entities{Source: "2001:db8:1:2:3::9"}}, t0)
-	if err != nil || d.Scope != ScopeRange || d.Value != "2001:db8:1:2::/64" {
+	if err != nil || d.Scope != decision.ScopeRange || d.Value != "2001:db8:1:2::/64" {
 		t.Errorf("Propose(IPv6 source, /64) = %s %s, %v; want range 2001:db8:1:2::/64", d.Scope, d.Value, err)
 	}
 }
@@ -387,10 +388,10 @@ func TestOnAlertConcurrent(t *testing.T) {
 // standing decision, insert with audit) with 20,000 decisions already in the store.
 func BenchmarkOnAlert(b *testing.B) {
 	s, st, _, _ := newService(b, false)
-	ds := make([]store.Decision, 20000)
+	ds := make([]decision.Decision, 20000)
 	for i := range ds {
-		ds[i] = store.Decision{Action: "block", Scope: "ip", Value: fmt.Sprintf("100.64.%d.%d", i>>8, i&255), TTL: time.Hour,
-			Expires: t0.Add(time.Hour), Origin: "rule", Status: "active"}
+		ds[i] = decision.Decision{Action: "block", Scope: "ip", Value: fmt.Sprintf("100.64.%d.%d", i>>8, i&255), TTL: time.Hour,
+			Expires: t0.Add(time.Hour), Origin: decision.Origin{Kind: "rule"}, Status: "active"}
 	}
 	if _, err := st.Tenant("tokyo").CreateDecisions(b.Context(), "bench", ds); err != nil {
 		b.Fatal(err)

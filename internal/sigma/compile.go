@@ -12,6 +12,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/ahocorasick"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 // Options change how rules compile.
@@ -79,7 +80,7 @@ type compiled struct {
 type RuleInfo struct {
 	ID    string
 	Title string
-	Level string
+	Level severity.Level
 	Tags  []string // attack.* tags: tactics and techniques
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 // Rule is one Sigma rule as written: a detection rule, or a correlation rule over others.
@@ -16,7 +18,7 @@ type Rule struct {
 	Name        string // the name correlation rules may refer to it by
 	Title       string
 	Status      string
-	Level       string // informational, low, medium, high, critical
+	Level       severity.Level
 	Description string
 	Tags        []string
 	Logsource   Logsource
@@ -83,16 +85,16 @@ type Correlation struct {
 var ErrSyntax = errors.New("sigma: not a valid rule")
 
 type ruleDoc struct {
-	ID          string    `yaml:"id"`
-	Name        string    `yaml:"name"`
-	Title       string    `yaml:"title"`
-	Status      string    `yaml:"status"`
-	Level       string    `yaml:"level"`
-	Description string    `yaml:"description"`
-	Tags        []string  `yaml:"tags"`
-	Logsource   Logsource `yaml:"logsource"`
-	Detection   yaml.Node `yaml:"detection"`
-	Correlation yaml.Node `yaml:"correlation"`
+	ID          string         `yaml:"id"`
+	Name        string         `yaml:"name"`
+	Title       string         `yaml:"title"`
+	Status      string         `yaml:"status"`
+	Level       severity.Level `yaml:"level"`
+	Description string         `yaml:"description"`
+	Tags        []string       `yaml:"tags"`
+	Logsource   Logsource      `yaml:"logsource"`
+	Detection   yaml.Node      `yaml:"detection"`
+	Correlation yaml.Node      `yaml:"correlation"`
 }
 
 // Parse parses the YAML documents of one rule file. SigmaHQ files hold one rule; a

@@ -7,71 +7,39 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/decision"
 )
-
-// Decision is a response decision as stored: block an address, range or domain, or isolate a
-// host, for a time. Its meaning (which actions, scopes and statuses exist, what a guardrail
-// is) belongs to package respond; the store keeps the strings and records every change.
-type Decision struct {
-	ID         int64  // assigned by the store, increasing; what CrowdSec bouncers see as id
-	Tenant     string // set by the store from the Scope
-	Action     string // "block", "isolate"
-	Scope      string // "ip", "range", "domain"
-	Value      string // the address, network or domain
-	TTL        time.Duration
-	Expires    time.Time // when it stops applying
-	Reason     string
-	Origin     string // "rule", "person", "authority"
-	OriginName string // the rule's ID, the person, the authority
-	OriginRef  string // an authority's reference number
-	AlertID    string // the alert that caused it, if any
-	Status     string // "active", "held", "rejected", "expired", "revoked"
-	Guardrail  string // why a guardrail held or rejected it; empty if none did
-	DryRun     bool   // recorded only: what would have been done
-	Created    time.Time
-	CreatedBy  string // actor, as in the audit log
-	Updated    time.Time
-	UpdatedBy  string
-	Note       string // the last person's comment on a change, such as why they approved
-
-	// Activated is when its status first became "active", set by the store: at its making, or
-	// when an approver released it; zero if it never was (held, rejected, or revoked while
-	// held). What is told of a decision's end — a bouncer's "deleted", a webhook — goes only
-	// to those who may have been told of its start, so only for a decision activated.
-	Activated time.Time
-}
-
-// Live reports whether an enforcer should apply d at now: active, not a dry run, not expired.
-// DecisionFilter.Live selects the same decisions in the database.
-func (d Decision) Live(now time.Time) bool {
-	return d.Status == "active" && !d.DryRun && now.Before(d.Expires)
-}
 
 // DecisionFilter selects decisions; the zero value selects all of a tenant's.
 type DecisionFilter struct {
-	Status  []string  // any of these; empty: any status
-	Action  string    // if set
-	Scope   string    // if set
-	Value   string    // if set, exactly
-	AlertID string    // if set
-	Live    time.Time // if set: only active, not dry-run, and expiring after this time
-	After   int64     // only IDs above this, for paging
-	Limit   int       // at most this many; 0: no limit
+	Status  []decision.Status // any of these; empty: any status
+	Action  decision.Action   // if set
+	Scope   decision.Scope    // if set
+	Value   string            // if set, exactly
+	AlertID string            // if set
+	Live    time.Time         // if set: only active, not dry-run, and expiring after this time
+	After   int64             // only IDs above this, for paging
+	Limit   int               // at most this many; 0: no limit
 }
 
 const decisionColumns = `id, tenant, action, scope, value, ttl, expires, reason, origin, origin_name, origin_ref,
 	alert_id, status, guardrail, dry_run, created, created_by, updated, updated_by, note, activated`
 
-func scanDecision(row interface{ Scan(...any) error }) (Decision, error) {
-	var d Decision
+// scanDecision reads a row of decisionColumns. The columns hold the strings of the decision's
+// typed fields, which package decision defines; the store does not interpret them.
+func scanDecision(row interface{ Scan(...any) error }) (decision.Decision, error) {
+	var d decision.Decision
+	var action, scope, origin, status string
 	var ttl int64
 	var activated sql.NullTime
-	err := row.Scan(&d.ID, &d.Tenant, &d.Action, &d.Scope, &d.Value, &ttl, &d.Expires, &d.Reason, &d.Origin,
-		&d.OriginName, &d.OriginRef, &d.AlertID, &d.Status, &d.Guardrail, &d.DryRun, &d.Created, &d.CreatedBy,
+	err := row.Scan(&d.ID, &d.Tenant, &action, &scope, &d.Value, &ttl, &d.Expires, &d.Reason, &origin,
+		&d.Origin.Name, &d.Origin.Reference, &d.AlertID, &status, &d.Guardrail, &d.DryRun, &d.Created, &d.CreatedBy,
 		&d.Updated, &d.UpdatedBy, &d.Note, &activated)
 	if err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
+	d.Action, d.Scope, d.Origin.Kind, d.Status = decision.Action(action), decision.Scope(scope), decision.OriginKind(origin), decision.Status(status)
 	d.TTL = time.Duration(ttl) * time.Millisecond
 	d.Activated = fromNull(activated)
 	d.Expires, d.Created, d.Updated = d.Expires.UTC(), d.Created.UTC(), d.Updated.UTC()
@@ -96,13 +64,13 @@ func (sc Scope) logChange(ctx context.Context, tx *sql.Tx, id int64) error {
 	return err
 }
 
-func validDecision(d Decision) error {
+func validDecision(d decision.Decision) error {
 	switch {
 	case d.Action == "" || d.Scope == "" || d.Value == "":
 		return errors.New("action, scope and value are required")
 	case d.Status == "":
 		return errors.New("status is required")
-	case d.Origin == "":
+	case d.Origin.Kind == "":
 		return errors.New("origin is required")
 	case d.Expires.IsZero():
 		return errors.New("expiry is required")
@@ -113,18 +81,18 @@ func validDecision(d Decision) error {
 // CreateDecision stores a new decision in the scope's tenant, recording actor as its author in
 // the audit log and the change log, and returns it with its ID. d.Tenant and d.Activated are
 // ignored (an active decision is activated at d.Created); a zero d.Created means now.
-func (sc Scope) CreateDecision(ctx context.Context, actor string, d Decision) (Decision, error) {
-	out, err := sc.CreateDecisions(ctx, actor, []Decision{d})
+func (sc Scope) CreateDecision(ctx context.Context, actor string, d decision.Decision) (decision.Decision, error) {
+	out, err := sc.CreateDecisions(ctx, actor, []decision.Decision{d})
 	if err != nil {
-		return Decision{}, err
+		return decision.Decision{}, err
 	}
 	return out[0], nil
 }
 
 // CreateDecisions stores many decisions in one transaction: all of them or none. Each gets its
 // own audit entry. The returned slice is new; ds is not modified.
-func (sc Scope) CreateDecisions(ctx context.Context, actor string, ds []Decision) ([]Decision, error) {
-	out := make([]Decision, len(ds))
+func (sc Scope) CreateDecisions(ctx context.Context, actor string, ds []decision.Decision) ([]decision.Decision, error) {
+	out := make([]decision.Decision, len(ds))
 	now := dbTime(sc.s.now())
 	err := sc.s.tx(ctx, func(tx *sql.Tx) error {
 		if err := sc.exists(ctx, tx); err != nil {
@@ -157,11 +125,11 @@ func (sc Scope) CreateDecisions(ctx context.Context, actor string, ds []Decision
 			d.Updated, d.UpdatedBy = d.Created, actor
 			d.CreatedBy = actor
 			d.Activated = time.Time{}
-			if d.Status == "active" {
+			if d.Status == decision.StatusActive {
 				d.Activated = d.Created
 			}
-			err := ins.QueryRowContext(ctx, sc.tenant, d.Action, d.Scope, d.Value, d.TTL.Milliseconds(), d.Expires,
-				d.Reason, d.Origin, d.OriginName, d.OriginRef, d.AlertID, d.Status, d.Guardrail, d.DryRun,
+			err := ins.QueryRowContext(ctx, sc.tenant, string(d.Action), string(d.Scope), d.Value, d.TTL.Milliseconds(), d.Expires,
+				d.Reason, string(d.Origin.Kind), d.Origin.Name, d.Origin.Reference, d.AlertID, string(d.Status), d.Guardrail, d.DryRun,
 				d.Created, d.CreatedBy, d.Updated, d.UpdatedBy, d.Note, nullTime(d.Activated)).Scan(&d.ID)
 			if err != nil {
 				return sc.s.dialect.classify(err)
@@ -184,14 +152,14 @@ func (sc Scope) CreateDecisions(ctx context.Context, actor string, ds []Decision
 	return out, nil
 }
 
-func describeDecision(d Decision) string {
+func describeDecision(d decision.Decision) string {
 	s := fmt.Sprintf("%s %s %s status=%s expires=%s origin=%s", d.Action, d.Scope, d.Value, d.Status,
-		d.Expires.Format(time.RFC3339), d.Origin)
-	if d.OriginName != "" {
-		s += ":" + d.OriginName
+		d.Expires.Format(time.RFC3339), d.Origin.Kind)
+	if d.Origin.Name != "" {
+		s += ":" + d.Origin.Name
 	}
-	if d.OriginRef != "" {
-		s += " ref=" + d.OriginRef
+	if d.Origin.Reference != "" {
+		s += " ref=" + d.Origin.Reference
 	}
 	if d.AlertID != "" {
 		s += " alert=" + d.AlertID
@@ -209,26 +177,26 @@ func describeDecision(d Decision) string {
 }
 
 // Decision returns the tenant's decision id, or ErrNotFound (also when another tenant has it).
-func (sc Scope) Decision(ctx context.Context, id int64) (Decision, error) {
+func (sc Scope) Decision(ctx context.Context, id int64) (decision.Decision, error) {
 	d, err := scanDecision(sc.s.db.QueryRowContext(ctx,
 		`SELECT `+decisionColumns+` FROM decisions WHERE id = $1 AND tenant = $2`, id, sc.tenant))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Decision{}, fmt.Errorf("get decision %d: %w", id, ErrNotFound)
+		return decision.Decision{}, fmt.Errorf("get decision %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Decision{}, fmt.Errorf("get decision %d: %w", id, err)
+		return decision.Decision{}, fmt.Errorf("get decision %d: %w", id, err)
 	}
 	return d, nil
 }
 
 // Decisions lists the tenant's decisions that pass f, by ID.
-func (sc Scope) Decisions(ctx context.Context, f DecisionFilter) ([]Decision, error) {
+func (sc Scope) Decisions(ctx context.Context, f DecisionFilter) ([]decision.Decision, error) {
 	args := params{sc.tenant}
 	where := []string{"tenant = $1"}
 	if len(f.Status) > 0 {
 		where = append(where, "status IN ("+args.add(anys(f.Status)...)+")")
 	}
-	for _, c := range [...]struct{ col, v string }{{"action", f.Action}, {"scope", f.Scope}, {"value", f.Value}, {"alert_id", f.AlertID}} {
+	for _, c := range [...]struct{ col, v string }{{"action", string(f.Action)}, {"scope", string(f.Scope)}, {"value", f.Value}, {"alert_id", f.AlertID}} {
 		if c.v != "" {
 			where = append(where, c.col+" = "+args.add(c.v))
 		}
@@ -246,8 +214,8 @@ func (sc Scope) Decisions(ctx context.Context, f DecisionFilter) ([]Decision, er
 	return sc.queryDecisions(ctx, "list decisions", q, args...)
 }
 
-func (sc Scope) queryDecisions(ctx context.Context, op, q string, args ...any) ([]Decision, error) {
-	out, err := queryRows(ctx, sc.s.db, q, args, func(r *sql.Rows) (Decision, error) { return scanDecision(r) })
+func (sc Scope) queryDecisions(ctx context.Context, op, q string, args ...any) ([]decision.Decision, error) {
+	out, err := queryRows(ctx, sc.s.db, q, args, func(r *sql.Rows) (decision.Decision, error) { return scanDecision(r) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -260,8 +228,8 @@ func (sc Scope) queryDecisions(ctx context.Context, op, q string, args ...any) (
 // change log entry. The ID, tenant, creation and origin cannot be changed, nor can Activated,
 // which the store sets the first time the status becomes active. It returns ErrNotFound if
 // the tenant has no such decision.
-func (sc Scope) UpdateDecision(ctx context.Context, actor string, id int64, action string, change func(*Decision) error) (Decision, error) {
-	var d Decision
+func (sc Scope) UpdateDecision(ctx context.Context, actor string, id int64, action string, change func(*decision.Decision) error) (decision.Decision, error) {
+	var d decision.Decision
 	err := sc.s.tx(ctx, func(tx *sql.Tx) error {
 		if err := sc.lockDecisions(ctx, tx); err != nil {
 			return err
@@ -280,10 +248,10 @@ func (sc Scope) UpdateDecision(ctx context.Context, actor string, id int64, acti
 			return err
 		}
 		d.ID, d.Tenant, d.Created, d.CreatedBy = before.ID, before.Tenant, before.Created, before.CreatedBy
-		d.Origin, d.OriginName, d.OriginRef, d.AlertID = before.Origin, before.OriginName, before.OriginRef, before.AlertID
+		d.Origin, d.AlertID = before.Origin, before.AlertID
 		d.Updated, d.UpdatedBy = dbTime(sc.s.now()), actor
 		d.Activated = before.Activated
-		if d.Activated.IsZero() && d.Status == "active" {
+		if d.Activated.IsZero() && d.Status == decision.StatusActive {
 			d.Activated = d.Updated
 		}
 		d.Expires = dbTime(d.Expires)
@@ -294,7 +262,7 @@ func (sc Scope) UpdateDecision(ctx context.Context, actor string, id int64, acti
 		_, err = tx.ExecContext(ctx, `UPDATE decisions SET action = $1, scope = $2, value = $3, ttl = $4, expires = $5,
 			reason = $6, status = $7, guardrail = $8, dry_run = $9, updated = $10, updated_by = $11, note = $12, activated = $13
 			WHERE id = $14 AND tenant = $15`,
-			d.Action, d.Scope, d.Value, d.TTL.Milliseconds(), d.Expires, d.Reason, d.Status, d.Guardrail, d.DryRun,
+			string(d.Action), string(d.Scope), d.Value, d.TTL.Milliseconds(), d.Expires, d.Reason, string(d.Status), d.Guardrail, d.DryRun,
 			d.Updated, d.UpdatedBy, d.Note, nullTime(d.Activated), d.ID, sc.tenant)
 		if err != nil {
 			return err
@@ -306,16 +274,16 @@ func (sc Scope) UpdateDecision(ctx context.Context, actor string, id int64, acti
 			Object: fmt.Sprint(d.ID), Detail: describeDecision(d)})
 	})
 	if err != nil {
-		return Decision{}, fmt.Errorf("update decision %d: %w", id, err)
+		return decision.Decision{}, fmt.Errorf("update decision %d: %w", id, err)
 	}
 	return d, nil
 }
 
 // ExpireDecisions marks the tenant's active decisions whose time is up as expired, by actor,
 // and returns them. Held decisions do not expire: they wait for a person.
-func (sc Scope) ExpireDecisions(ctx context.Context, actor string, now time.Time) ([]Decision, error) {
+func (sc Scope) ExpireDecisions(ctx context.Context, actor string, now time.Time) ([]decision.Decision, error) {
 	now = dbTime(now)
-	var out []Decision
+	var out []decision.Decision
 	err := sc.s.tx(ctx, func(tx *sql.Tx) error {
 		if err := sc.lockDecisions(ctx, tx); err != nil {
 			return err
@@ -339,7 +307,7 @@ func (sc Scope) ExpireDecisions(ctx context.Context, actor string, now time.Time
 		}
 		for i := range out {
 			d := &out[i]
-			d.Status, d.Updated, d.UpdatedBy = "expired", now, actor
+			d.Status, d.Updated, d.UpdatedBy = decision.StatusExpired, now, actor
 			if _, err := tx.ExecContext(ctx, `UPDATE decisions SET status = 'expired', updated = $1, updated_by = $2
 				WHERE id = $3 AND tenant = $4`, now, actor, d.ID, sc.tenant); err != nil {
 				return err
@@ -374,7 +342,7 @@ func (sc Scope) DecisionSeq(ctx context.Context) (int64, error) {
 // DecisionChanges returns the tenant's decisions changed after position seq, each once and in
 // its current state, by ID, and the position of the last change read. At most limit changes
 // are read (0: all); call again from the returned position for more.
-func (sc Scope) DecisionChanges(ctx context.Context, seq int64, limit int) ([]Decision, int64, error) {
+func (sc Scope) DecisionChanges(ctx context.Context, seq int64, limit int) ([]decision.Decision, int64, error) {
 	last := seq
 	q := `SELECT seq, decision FROM decision_changes WHERE tenant = $1 AND seq > $2 ORDER BY seq`
 	if limit > 0 {
@@ -402,7 +370,7 @@ func (sc Scope) DecisionChanges(ctx context.Context, seq int64, limit int) ([]De
 	if err := rows.Err(); err != nil {
 		return nil, seq, fmt.Errorf("read decision changes: %w", err)
 	}
-	var out []Decision
+	var out []decision.Decision
 	// In chunks, to stay under the databases' limits on bound parameters.
 	for len(ids) > 0 {
 		n := min(len(ids), 500)

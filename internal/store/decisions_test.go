@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/omamori-project/omamori/internal/decision"
 )
 
-func newDecision(value string) Decision {
-	return Decision{Action: "block", Scope: "ip", Value: value, TTL: 4 * time.Hour, Expires: t0.Add(4 * time.Hour),
-		Reason: "SSH brute force", Origin: "rule", OriginName: "ssh-bruteforce", AlertID: "a-1", Status: "active", Created: t0}
+func newDecision(value string) decision.Decision {
+	return decision.Decision{Action: "block", Scope: "ip", Value: value, TTL: 4 * time.Hour, Expires: t0.Add(4 * time.Hour),
+		Reason: "SSH brute force", Origin: decision.Origin{Kind: "rule", Name: "ssh-bruteforce"}, AlertID: "a-1", Status: "active", Created: t0}
 }
 
 func TestDecisionCreateGet(t *testing.T) {
@@ -23,7 +25,7 @@ func TestDecisionCreateGet(t *testing.T) {
 		mustTenant(t, s, "tokyo")
 		sc := s.Tenant("tokyo")
 		in := newDecision("203.0.113.7")
-		in.OriginRef = "NPA-2026-0042"
+		in.Origin.Reference = "NPA-2026-0042"
 		in.DryRun = true
 		got, err := sc.CreateDecision(ctx, "rule:ssh-bruteforce", in)
 		if err != nil {
@@ -57,7 +59,7 @@ func TestDecisionValidation(t *testing.T) {
 		bad := newDecision("203.0.113.7")
 		bad.Status = ""
 		ok := newDecision("203.0.113.8")
-		if _, err := sc.CreateDecisions(t.Context(), "test", []Decision{ok, bad}); err == nil || !strings.Contains(err.Error(), "decision 2 of 2") {
+		if _, err := sc.CreateDecisions(t.Context(), "test", []decision.Decision{ok, bad}); err == nil || !strings.Contains(err.Error(), "decision 2 of 2") {
 			t.Errorf("CreateDecisions(no status) = %v, want an error naming decision 2", err)
 		}
 		if ds, _ := sc.Decisions(t.Context(), DecisionFilter{}); len(ds) != 0 {
@@ -85,7 +87,7 @@ func TestDecisionTenantIsolation(t *testing.T) {
 		if ds, _ := osaka.Decisions(ctx, DecisionFilter{}); len(ds) != 0 {
 			t.Errorf("osaka.Decisions() = %d, want 0", len(ds))
 		}
-		_, err = osaka.UpdateDecision(ctx, "mallory", d.ID, "decision.revoke", func(d *Decision) error { d.Status = "revoked"; return nil })
+		_, err = osaka.UpdateDecision(ctx, "mallory", d.ID, "decision.revoke", func(d *decision.Decision) error { d.Status = "revoked"; return nil })
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("osaka.UpdateDecision(tokyo's) = %v, want ErrNotFound", err)
 		}
@@ -112,7 +114,7 @@ func TestDecisionFilter(t *testing.T) {
 		d.DryRun = true
 		e := newDecision("203.0.113.3")
 		e.Expires = t0.Add(-time.Minute)
-		if _, err := sc.CreateDecisions(ctx, "test", []Decision{a, b, c, d, e}); err != nil {
+		if _, err := sc.CreateDecisions(ctx, "test", []decision.Decision{a, b, c, d, e}); err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {
@@ -121,7 +123,7 @@ func TestDecisionFilter(t *testing.T) {
 			want []string
 		}{
 			{"all", DecisionFilter{}, []string{"203.0.113.1", "198.51.100.0/24", "10.20.1.11", "203.0.113.2", "203.0.113.3"}},
-			{"held", DecisionFilter{Status: []string{"held"}}, []string{"10.20.1.11"}},
+			{"held", DecisionFilter{Status: []decision.Status{"held"}}, []string{"10.20.1.11"}},
 			{"range", DecisionFilter{Scope: "range"}, []string{"198.51.100.0/24"}},
 			{"isolate", DecisionFilter{Action: "isolate"}, []string{"10.20.1.11"}},
 			{"value", DecisionFilter{Value: "203.0.113.2"}, []string{"203.0.113.2"}},
@@ -155,21 +157,21 @@ func TestDecisionUpdate(t *testing.T) {
 		d, _ := sc.CreateDecision(ctx, "rule:x", held)
 
 		refuse := errors.New("not allowed")
-		if _, err := sc.UpdateDecision(ctx, "person:viewer", d.ID, "decision.approve", func(*Decision) error { return refuse }); !errors.Is(err, refuse) {
+		if _, err := sc.UpdateDecision(ctx, "person:viewer", d.ID, "decision.approve", func(*decision.Decision) error { return refuse }); !errors.Is(err, refuse) {
 			t.Errorf("UpdateDecision(refusing change) = %v, want the change's error", err)
 		}
 		if got, _ := sc.Decision(ctx, d.ID); got.Status != "held" {
 			t.Errorf("status after a refused change = %s, want held", got.Status)
 		}
-		got, err := sc.UpdateDecision(ctx, "person:aiko", d.ID, "decision.approve", func(d *Decision) error {
+		got, err := sc.UpdateDecision(ctx, "person:aiko", d.ID, "decision.approve", func(d *decision.Decision) error {
 			d.Status, d.Note = "active", "ventilator vendor confirmed compromise"
-			d.Origin, d.CreatedBy = "forged", "forged" // ignored: history is not rewritten
+			d.Origin.Kind, d.CreatedBy = "forged", "forged" // ignored: history is not rewritten
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != "active" || got.UpdatedBy != "person:aiko" || got.Origin != "rule" || got.CreatedBy != "rule:x" {
+		if got.Status != "active" || got.UpdatedBy != "person:aiko" || got.Origin.Kind != "rule" || got.CreatedBy != "rule:x" {
 			t.Errorf("UpdateDecision = %+v, want active, updated by aiko, origin and author unchanged", got)
 		}
 		log, _ := sc.AuditLog(ctx, 1)
@@ -194,7 +196,7 @@ func TestDecisionExpireAndChanges(t *testing.T) {
 		long := newDecision("203.0.113.2")
 		held := newDecision("10.20.1.11")
 		held.Status, held.Expires = "held", t0.Add(time.Minute)
-		ds, err := sc.CreateDecisions(ctx, "test", []Decision{short, long, held})
+		ds, err := sc.CreateDecisions(ctx, "test", []decision.Decision{short, long, held})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,8 +219,8 @@ func TestDecisionExpireAndChanges(t *testing.T) {
 			t.Errorf("DecisionChanges after expiry = %+v, last %d; want the expired decision", changed, last)
 		}
 		// Two changes to one decision are one entry, in its current state.
-		sc.UpdateDecision(ctx, "a", ds[1].ID, "decision.extend", func(d *Decision) error { d.Expires = d.Expires.Add(time.Hour); return nil })
-		sc.UpdateDecision(ctx, "b", ds[1].ID, "decision.revoke", func(d *Decision) error { d.Status = "revoked"; return nil })
+		sc.UpdateDecision(ctx, "a", ds[1].ID, "decision.extend", func(d *decision.Decision) error { d.Expires = d.Expires.Add(time.Hour); return nil })
+		sc.UpdateDecision(ctx, "b", ds[1].ID, "decision.revoke", func(d *decision.Decision) error { d.Status = "revoked"; return nil })
 		changed, _, _ = sc.DecisionChanges(ctx, last, 0)
 		if len(changed) != 1 || changed[0].Status != "revoked" {
 			t.Errorf("DecisionChanges after two updates = %+v, want one revoked decision", changed)
@@ -257,13 +259,13 @@ func TestDecisionActivated(t *testing.T) {
 		ctx := t.Context()
 		mustTenant(t, s, "tokyo")
 		sc := s.Tenant("tokyo")
-		set := func(status string) func(*Decision) error {
-			return func(d *Decision) error {
+		set := func(status decision.Status) func(*decision.Decision) error {
+			return func(d *decision.Decision) error {
 				d.Status, d.Activated = status, t0.Add(-time.Hour) // a change cannot set it
 				return nil
 			}
 		}
-		update := func(id int64, action string, change func(*Decision) error) Decision {
+		update := func(id int64, action string, change func(*decision.Decision) error) decision.Decision {
 			t.Helper()
 			d, err := sc.UpdateDecision(ctx, "person:mori", id, action, change)
 			if err != nil {
@@ -275,7 +277,7 @@ func TestDecisionActivated(t *testing.T) {
 		active.Activated = t0.Add(-time.Hour) // ignored
 		held := newDecision("10.20.1.11")
 		held.Status, held.Guardrail = "held", "life-support: ICU ventilator bed 1"
-		ds, err := sc.CreateDecisions(ctx, "rule:x", []Decision{active, held, held, held, active})
+		ds, err := sc.CreateDecisions(ctx, "rule:x", []decision.Decision{active, held, held, held, active})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,9 +17,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/tenant"
 )
 
 var (
@@ -79,22 +80,16 @@ func (s *Store) Driver() string { return s.dialect.name }
 
 // Tenant is a hospital or other organisation whose data omamori keeps apart from the rest.
 type Tenant struct {
-	ID      string // short and stable, such as "tokyo-general"; see ValidTenantID
+	ID      string // short and stable, such as "tokyo-general"; see tenant.Parse
 	Name    string // for people, in any language
 	Created time.Time
 }
 
-var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
-// ValidTenantID reports whether id can name a tenant: 1 to 63 lower-case letters, digits,
-// '-' or '_', starting with a letter or digit. IDs end up in NATS subjects and file names.
-func ValidTenantID(id string) bool { return tenantID.MatchString(id) }
-
 // CreateTenant adds a tenant, recording actor as its creator in the tenant's audit log.
 // A zero t.Created means now. It returns ErrExists if the ID is taken.
 func (s *Store) CreateTenant(ctx context.Context, actor string, t Tenant) (Tenant, error) {
-	if !ValidTenantID(t.ID) {
-		return Tenant{}, fmt.Errorf("create tenant: invalid ID %q", t.ID)
+	if _, err := tenant.Parse(t.ID); err != nil {
+		return Tenant{}, fmt.Errorf("create tenant: %w", err)
 	}
 	if t.Name == "" {
 		t.Name = t.ID
@@ -225,11 +220,11 @@ func (p *params) add(vs ...any) string {
 	return strings.Join(ph, ", ")
 }
 
-// anys converts a list of strings for params.add.
-func anys(ss []string) []any {
+// anys converts a list of strings, or of a type whose values are strings, for params.add.
+func anys[S ~string](ss []S) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
-		out[i] = s
+		out[i] = string(s)
 	}
 	return out
 }

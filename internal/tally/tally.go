@@ -46,10 +46,10 @@ func Run(ctx context.Context, b *bus.Bus, st *store.Store, log *slog.Logger) err
 	defer cancel()
 	errc := make(chan error, 2)
 	go func() {
-		errc <- follow(ctx, st, EventsConsumer, b.ConsumeEvents, countEvents(log))
+		errc <- follow(ctx, EventsConsumer, b.ConsumeEvents, &counter{st: st, name: EventsConsumer, count: countEvents(log)})
 	}()
 	go func() {
-		errc <- follow(ctx, st, DeadLettersConsumer, b.ConsumeDeadLetters, countDeadLetters(log))
+		errc <- follow(ctx, DeadLettersConsumer, b.ConsumeDeadLetters, &counter{st: st, name: DeadLettersConsumer, count: countDeadLetters(log)})
 	}()
 	pruned := make(chan struct{})
 	go func() {
@@ -86,37 +86,52 @@ func pruneOnce(ctx context.Context, st *store.Store, log *slog.Logger) {
 	}
 }
 
-type consumeFunc func(ctx context.Context, cfg bus.ConsumeConfig, fn func(context.Context, []bus.Msg) error) error
+type consumeFunc func(ctx context.Context, cfg bus.ConsumeConfig, h bus.Handler) error
 
-// follow consumes with name, counting each message past the stored mark with count.
-func follow(ctx context.Context, st *store.Store, name string, consume consumeFunc, count func(*counts, bus.Msg)) error {
-	mark, err := st.ConsumerMark(ctx, name)
-	if err != nil {
-		return err
-	}
-	err = consume(ctx, bus.ConsumeConfig{Durable: name}, func(ctx context.Context, msgs []bus.Msg) error {
-		c := counts{}
-		last := mark
-		for _, m := range msgs {
-			if m.Seq <= mark {
-				continue
-			}
-			count(&c, m)
-			last = m.Seq
-		}
-		if last == mark {
-			return nil
-		}
-		if err := st.AddIngestCounts(ctx, name, last, c.list()); err != nil {
-			return err
-		}
-		mark = last
-		return nil
-	})
+// follow runs c as the durable consumer name until ctx is done (nil) or c fails.
+func follow(ctx context.Context, name string, consume consumeFunc, c *counter) error {
+	err := consume(ctx, bus.ConsumeConfig{Durable: name}, c)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return fmt.Errorf("count %s: %w", name, err)
+}
+
+// counter is the bus.Handler that counts one stream into the store, each message past the
+// stream position stored under name (its mark) with count, and the mark with the counts.
+type counter struct {
+	st     *store.Store
+	name   string
+	count  func(*counts, bus.Msg)
+	mark   uint64
+	loaded bool // mark is read from the store before the first group
+}
+
+func (c *counter) Handle(ctx context.Context, msgs []bus.Msg) error {
+	if !c.loaded {
+		mark, err := c.st.ConsumerMark(ctx, c.name)
+		if err != nil {
+			return err
+		}
+		c.mark, c.loaded = mark, true
+	}
+	n := counts{}
+	last := c.mark
+	for _, m := range msgs {
+		if m.Seq <= c.mark {
+			continue
+		}
+		c.count(&n, m)
+		last = m.Seq
+	}
+	if last == c.mark {
+		return nil
+	}
+	if err := c.st.AddIngestCounts(ctx, c.name, last, n.list()); err != nil {
+		return err
+	}
+	c.mark = last
+	return nil
 }
 
 func countEvents(log *slog.Logger) func(*counts, bus.Msg) {

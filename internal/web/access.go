@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/event"
@@ -27,16 +27,16 @@ import (
 // (auditor, admin), a verdict needs access.review, and every search is written to the
 // tenant's audit log.
 
-// reviewedLister is what a queue offers beyond ehraccess.ReviewQueue to show the latest
+// reviewedLister is what a queue offers beyond access.ReviewQueue to show the latest
 // verdicts; access.StoreQueue has it.
 type reviewedLister interface {
-	Reviewed(ctx context.Context, tenant string, limit int) ([]ehraccess.ReviewItem, error)
+	Reviewed(ctx context.Context, tenant string, limit int) ([]access.ReviewItem, error)
 }
 
 const reviewedShown = 50
 
 type reviewRow struct {
-	ehraccess.ReviewItem
+	access.ReviewItem
 	Overdue  bool
 	Left     time.Duration // until due, or overdue by
 	DataType string        // in the page's language
@@ -74,7 +74,7 @@ func (s *Server) showReviews(w http.ResponseWriter, r *http.Request, p *page, st
 	ctx := r.Context()
 	now := time.Now()
 	who := s.actors(ctx)
-	row := func(it ehraccess.ReviewItem) reviewRow {
+	row := func(it access.ReviewItem) reviewRow {
 		day := it.Decision.Time.In(s.opt.Location)
 		rw := reviewRow{ReviewItem: it, Overdue: it.Overdue(now), Left: it.Due.Sub(now).Abs(),
 			DataType: s.dataTypeLabel(p.L, it.Decision.Resource.DataType), Reviewer: who.Name(it.Reviewer),
@@ -119,12 +119,12 @@ func (s *Server) reviewAccess(w http.ResponseWriter, r *http.Request, p *page) e
 	}
 	ctx := r.Context()
 	id, _ := auth.IdentityFrom(ctx)
-	outcome := ehraccess.Outcome(r.PostFormValue("outcome"))
+	outcome := access.Outcome(r.PostFormValue("outcome"))
 	note := strings.TrimSpace(r.PostFormValue("note"))
 	switch {
-	case outcome != ehraccess.OutcomeJustified && outcome != ehraccess.OutcomeNotJustified:
+	case outcome != access.OutcomeJustified && outcome != access.OutcomeNotJustified:
 		return s.showReviews(w, r, p.with("reviews.bad_outcome"), http.StatusBadRequest)
-	case outcome == ehraccess.OutcomeNotJustified && note == "":
+	case outcome == access.OutcomeNotJustified && note == "":
 		return s.showReviews(w, r, p.with("reviews.note_required"), http.StatusBadRequest)
 	case len(note) > 2000:
 		return s.showReviews(w, r, p.with("reviews.note_long"), http.StatusBadRequest)
@@ -132,9 +132,9 @@ func (s *Server) reviewAccess(w http.ResponseWriter, r *http.Request, p *page) e
 	item := r.PathValue("review")
 	_, err := s.opt.Reviews.Review(ctx, p.Tenant, item, outcome, id.Actor(), note, time.Now())
 	switch {
-	case errors.Is(err, ehraccess.ErrReviewNotFound):
+	case errors.Is(err, access.ErrReviewNotFound):
 		return s.showReviews(w, r, p.with("reviews.unknown"), http.StatusNotFound)
-	case errors.Is(err, ehraccess.ErrReviewed):
+	case errors.Is(err, access.ErrReviewed):
 		return s.showReviews(w, r, p.with("reviews.already"), http.StatusConflict)
 	case err != nil:
 		return err
@@ -247,14 +247,14 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, p *page) erro
 	}
 	switch d.Source {
 	case sourceDecisions:
-		aq.Where = append(aq.Where, archive.Cond{Field: "event.dataset", Op: "=", Value: ehraccess.DecisionDataset})
+		aq.Where = append(aq.Where, archive.Cond{Field: "event.dataset", Op: "=", Value: access.DecisionDataset})
 	case sourceEHR:
 		aq.Where = append(aq.Where, archive.Cond{Field: "event.dataset", Op: "=", Value: ehrDataset})
 	}
 	// "all" is both sources and nothing else: a user's firewall log-ins are not accesses to
 	// records.
-	access := func(e *event.Event) bool { return e.Dataset == ehraccess.DecisionDataset || e.Dataset == ehrDataset }
-	more, err := s.searchPage(r.Context(), aq, d.Page, accessLogPerPage, access, func(e *event.Event) {
+	accesses := func(e *event.Event) bool { return e.Dataset == access.DecisionDataset || e.Dataset == ehrDataset }
+	more, err := s.searchPage(r.Context(), aq, d.Page, accessLogPerPage, accesses, func(e *event.Event) {
 		d.Rows = append(d.Rows, s.accessLogRow(p.L, e))
 	})
 	if err != nil {
@@ -273,7 +273,7 @@ func (s *Server) accessLogRow(l *localizer, e *event.Event) accessLogRow {
 		DataType: s.dataTypeLabel(l, get(keyDataType)), Action: e.Action, Allowed: e.Outcome == event.OutcomeSuccess,
 		BreakGlass: get(keyBreakGlass) == "true", Reason: get(keyBGReason), Policies: get(keyPolicies),
 		Decision: get(keyDecisionID)}
-	if e.Dataset == ehraccess.DecisionDataset {
+	if e.Dataset == access.DecisionDataset {
 		rw.Source = sourceDecisions
 		if rw.Reason == "" {
 			rw.Reason = e.Message

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/decode"
@@ -26,7 +26,7 @@ var accessAt = time.Date(2026, 4, 1, 10, 0, 0, 0, JST)
 // archiveRecorder appends each decision to the archive, as the integrator wires it.
 type archiveRecorder struct{ a *archive.Archive }
 
-func (r archiveRecorder) RecordDecision(ctx context.Context, d *ehraccess.Decision) error {
+func (r archiveRecorder) RecordDecision(ctx context.Context, d *access.Decision) error {
 	ev, err := d.Event()
 	if err != nil {
 		return err
@@ -56,17 +56,17 @@ func (f *fixture) accessServices(t testing.TB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.archive.Close() })
-	ents, err := ehraccess.LoadCSV(filepath.Join("..", "access", "testdata", "hospital"), nil)
+	ents, err := access.LoadCSV(filepath.Join("..", "access", "testdata", "hospital"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := ehraccess.NewDirectory()
+	dir := access.NewDirectory()
 	if err := dir.Replace(ents); err != nil {
 		t.Fatal(err)
 	}
-	f.reviews = ehraccess.NewStoreQueue(f.store)
-	decider := func(tenant string) *ehraccess.Decider {
-		d, err := ehraccess.New(tenant, ehraccess.Options{Directory: dir, Reviews: f.reviews, Recorder: archiveRecorder{f.archive},
+	f.reviews = access.NewStoreQueue(f.store)
+	decider := func(tenant string) *access.Decider {
+		d, err := access.New(tenant, access.Options{Directory: dir, Reviews: f.reviews, Recorder: archiveRecorder{f.archive},
 			Now: func() time.Time { return accessAt }})
 		if err != nil {
 			t.Fatal(err)
@@ -74,9 +74,9 @@ func (f *fixture) accessServices(t testing.TB) {
 		return d
 	}
 	tokyo, osaka := decider("tokyo"), decider("osaka")
-	ward := ehraccess.Device{ID: "ER-PC-02", Managed: true, Compliant: true, Location: "ER", Network: ehraccess.NetworkWard}
-	bg := tokyo.Decide(ctx, ehraccess.Request{Subject: ehraccess.Subject{ID: "N002"}, Action: ehraccess.ActionView,
-		Resource: ehraccess.Resource{Patient: "P005", DataType: "chart", Department: "internal_medicine"}, Device: ward,
+	ward := access.Device{ID: "ER-PC-02", Managed: true, Compliant: true, Location: "ER", Network: access.NetworkWard}
+	bg := tokyo.Decide(ctx, access.Request{Subject: access.Subject{ID: "N002"}, Action: access.ActionView,
+		Resource: access.Resource{Patient: "P005", DataType: "chart", Department: "internal_medicine"}, Device: ward,
 		Emergency: true, PurposeOfUse: "ETREAT", Reason: "意識障害で救急搬送、既往歴の確認のため"})
 	if !bg.BreakGlass {
 		t.Fatalf("fixture: tokyo's emergency access = %+v, want break-glass", bg)
@@ -84,14 +84,14 @@ func (f *fixture) accessServices(t testing.TB) {
 	f.review = bg.ID
 	// Enough of the attending doctor's own accesses for two pages of the access log.
 	for i := range accessLogPerPage + 5 {
-		req := ehraccess.Request{Time: accessAt.Add(time.Duration(i) * time.Minute), Subject: ehraccess.Subject{ID: "D001"},
-			Action: ehraccess.ActionView, Resource: ehraccess.Resource{Patient: "P001", DataType: "lab"}, Device: ward}
+		req := access.Request{Time: accessAt.Add(time.Duration(i) * time.Minute), Subject: access.Subject{ID: "D001"},
+			Action: access.ActionView, Resource: access.Resource{Patient: "P001", DataType: "lab"}, Device: ward}
 		if d := tokyo.Decide(ctx, req); !d.Allowed() {
 			t.Fatalf("fixture: the attending doctor's access = %+v, want allowed", d)
 		}
 	}
-	if d := osaka.Decide(ctx, ehraccess.Request{Subject: ehraccess.Subject{ID: "N002"}, Action: ehraccess.ActionView,
-		Resource: ehraccess.Resource{Patient: "P005", DataType: "psychiatric"}, Device: ward,
+	if d := osaka.Decide(ctx, access.Request{Subject: access.Subject{ID: "N002"}, Action: access.ActionView,
+		Resource: access.Resource{Patient: "P005", DataType: "psychiatric"}, Device: ward,
 		Emergency: true, PurposeOfUse: "BTG", Reason: "Osaka-only emergency"}); !d.BreakGlass {
 		t.Fatalf("fixture: osaka's emergency access = %+v, want break-glass", d)
 	}
@@ -161,7 +161,7 @@ func TestAccessReviewsPage(t *testing.T) {
 		t.Errorf("second review = %d, want 409 already reviewed", resp.StatusCode)
 	}
 	it, err := f.reviews.Get(t.Context(), "tokyo", f.review)
-	if err != nil || it.Outcome != ehraccess.OutcomeNotJustified || it.Reviewer != "user:"+f.ids["sato"] {
+	if err != nil || it.Outcome != access.OutcomeNotJustified || it.Reviewer != "user:"+f.ids["sato"] {
 		t.Errorf("stored review = %+v, %v; want not justified by user:%s", it, err, f.ids["sato"])
 	}
 	log, _ := f.store.Tenant("tokyo").AuditLog(t.Context(), 1)
@@ -292,9 +292,9 @@ func BenchmarkAccessLogLarge(b *testing.B) {
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, JST)
 	batch := make([]event.Event, 0, 1000)
 	for i := range n {
-		d := ehraccess.Decision{Schema: ehraccess.DecisionSchema, ID: fmt.Sprintf("d-%d", i), Tenant: "tokyo",
-			Time: start.Add(time.Duration(i) * 30 * 24 * time.Hour / n), Subject: ehraccess.Subject{ID: fmt.Sprintf("S%04d", i%2000), Role: "nurse"},
-			Action: "view", Patient: fmt.Sprintf("P%06d", (i*7)%5000), Resource: ehraccess.Resource{DataType: "chart"},
+		d := access.Decision{Schema: access.DecisionSchema, ID: fmt.Sprintf("d-%d", i), Tenant: "tokyo",
+			Time: start.Add(time.Duration(i) * 30 * 24 * time.Hour / n), Subject: access.Subject{ID: fmt.Sprintf("S%04d", i%2000), Role: "nurse"},
+			Action: "view", Patient: fmt.Sprintf("P%06d", (i*7)%5000), Resource: access.Resource{DataType: "chart"},
 			Decision: "allow", Policies: []string{"assigned-care"}, Obligations: []string{"log"}, Reason: "assigned"}
 		d.Resource.Patient = d.Patient
 		e, err := d.Event()

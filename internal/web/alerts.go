@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -11,11 +10,12 @@ import (
 
 	"github.com/omamori-project/omamori/internal/bus"
 	"github.com/omamori-project/omamori/internal/detect"
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
-// levels are Sigma's alert levels as detect names them, most severe first.
-var levels = func() []string {
-	l := slices.Clone(detect.Levels)
+// levels are the alert levels, most severe first.
+var levels = func() []severity.Level {
+	l := severity.All()
 	slices.Reverse(l)
 	return l
 }()
@@ -32,13 +32,9 @@ func (s *Server) tenantAlerts(ctx context.Context, tenant string) ([]detect.Aler
 		if m.Tenant != tenant {
 			return nil
 		}
-		var a detect.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
+		a, err := detect.ParseAlert(m) // the subject and the body must agree, or it is not shown
+		if err != nil {
 			s.log.Warn("unreadable alert on the bus", "seq", m.Seq, "err", err)
-			return nil
-		}
-		if a.Tenant != tenant { // the subject and the body must agree, or it is not shown
-			s.log.Warn("alert body names another tenant than its subject", "seq", m.Seq, "subject", m.Tenant, "body", a.Tenant)
 			return nil
 		}
 		out = append(out, a)
@@ -64,7 +60,7 @@ func (p *page) ArchiveQuery(a detect.Alert) string {
 
 // levelCount is one bar of the dashboard.
 type levelCount struct {
-	Level string
+	Level severity.Level
 	Count int
 	Pct   int // of the largest count, for the bar
 }
@@ -88,7 +84,7 @@ type hourCount struct {
 
 func summarise(as []detect.Alert, now time.Time) alertSummary {
 	sum := alertSummary{Total: len(as)}
-	counts := map[string]int{}
+	counts := map[severity.Level]int{}
 	for _, a := range as {
 		counts[a.Level]++
 		if now.Sub(a.Last) <= 24*time.Hour {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/respond"
 	"github.com/omamori-project/omamori/internal/store"
 )
@@ -22,7 +23,7 @@ import (
 const decisionsPerPage = 50
 
 type decisionRow struct {
-	respond.Decision
+	decision.Decision
 	Left     time.Duration // active: until it expires; held: how long it has waited
 	Asker    string        // who asked, by name
 	Changer  string        // who changed it last, by name
@@ -46,8 +47,8 @@ type decisionsData struct {
 	Counts     map[string]int // status → how many, over the tenant's decisions
 }
 
-var decisionStatuses = []string{string(respond.StatusActive), string(respond.StatusHeld), string(respond.StatusExpired),
-	string(respond.StatusRevoked), string(respond.StatusRejected)}
+var decisionStatuses = []string{string(decision.StatusActive), string(decision.StatusHeld), string(decision.StatusExpired),
+	string(decision.StatusRevoked), string(decision.StatusRejected)}
 
 func (s *Server) decisions(w http.ResponseWriter, r *http.Request, p *page) error {
 	return s.showDecisions(w, r, p, http.StatusOK)
@@ -57,7 +58,7 @@ func (s *Server) showDecisions(w http.ResponseWriter, r *http.Request, p *page, 
 	p.Nav = "decisions"
 	q := r.URL.Query()
 	d := decisionsData{Configured: s.opt.Decisions != nil, Statuses: decisionStatuses,
-		Actions: []string{string(respond.ActionBlock), string(respond.ActionIsolate)}, Sorts: []string{"newest", "oldest", "expires"}}
+		Actions: []string{string(decision.ActionBlock), string(decision.ActionIsolate)}, Sorts: []string{"newest", "oldest", "expires"}}
 	d.Status = oneOf(q.Get("status"), append([]string{""}, decisionStatuses...)...)
 	d.Action = oneOf(q.Get("action"), append([]string{""}, d.Actions...)...)
 	d.Sort = oneOf(q.Get("sort"), d.Sorts...)
@@ -77,30 +78,29 @@ func (s *Server) showDecisions(w http.ResponseWriter, r *http.Request, p *page, 
 	now := time.Now()
 	who := s.actors(ctx)
 	incidents := s.opt.Incidents != nil && p.Can(string(auth.ActionViewIncidents))
-	row := func(dc respond.Decision) decisionRow {
+	row := func(dc decision.Decision) decisionRow {
 		rw := decisionRow{Decision: dc, Asker: who.Name(dc.CreatedBy), Changer: who.Name(dc.UpdatedBy)}
 		if incidents && dc.AlertID != "" {
-			// The alert's ID stands for the fingerprint too: no fingerprint equals an alert ID.
-			if a, err := s.opt.Store.Tenant(p.Tenant).IncidentAlertByKey(ctx, dc.AlertID, dc.AlertID); err == nil {
-				rw.Incident = a.Incident
+			if inc, err := s.opt.Incidents.IncidentOf(ctx, p.Tenant, dc.AlertID); err == nil {
+				rw.Incident = inc
 			} else if !errors.Is(err, store.ErrNotFound) {
 				s.log.Warn("find the incident of a decision", "tenant", p.Tenant, "decision", dc.ID, "err", err)
 			}
 		}
 		switch dc.Status {
-		case respond.StatusActive:
+		case decision.StatusActive:
 			rw.Left = max(0, dc.Expires.Sub(now))
-		case respond.StatusHeld:
+		case decision.StatusHeld:
 			rw.Left = dc.Waiting(now)
 		}
 		return rw
 	}
 	d.Counts = map[string]int{}
-	var list []respond.Decision
+	var list []decision.Decision
 	for _, dc := range all {
 		d.Counts[string(dc.Status)]++
 		// Held decisions are shown on their own, above the list, whatever the filters.
-		if dc.Status == respond.StatusHeld {
+		if dc.Status == decision.StatusHeld {
 			d.Held = append(d.Held, row(dc))
 		}
 		if (d.Status != "" && string(dc.Status) != d.Status) || (d.Action != "" && string(dc.Action) != d.Action) ||
@@ -113,13 +113,13 @@ func (s *Server) showDecisions(w http.ResponseWriter, r *http.Request, p *page, 
 	slices.SortStableFunc(d.Held, func(a, b decisionRow) int { return a.Decision.Created.Compare(b.Decision.Created) })
 	switch d.Sort {
 	case "newest":
-		slices.SortStableFunc(list, func(a, b respond.Decision) int { return b.Created.Compare(a.Created) })
+		slices.SortStableFunc(list, func(a, b decision.Decision) int { return b.Created.Compare(a.Created) })
 	case "oldest":
-		slices.SortStableFunc(list, func(a, b respond.Decision) int { return a.Created.Compare(b.Created) })
+		slices.SortStableFunc(list, func(a, b decision.Decision) int { return a.Created.Compare(b.Created) })
 	case "expires":
-		slices.SortStableFunc(list, func(a, b respond.Decision) int {
+		slices.SortStableFunc(list, func(a, b decision.Decision) int {
 			// Active ones by when they end; the rest after them.
-			ax, bx := a.Status != respond.StatusActive, b.Status != respond.StatusActive
+			ax, bx := a.Status != decision.StatusActive, b.Status != decision.StatusActive
 			if ax != bx {
 				if ax {
 					return 1

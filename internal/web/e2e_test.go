@@ -13,7 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/omamori-project/omamori/internal/auth"
-	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/decision"
 )
 
 // chromium finds a Chromium to drive: $OMAMORI_CHROMIUM, else Debian's or another usual name.
@@ -231,7 +231,7 @@ func TestBrowser(t *testing.T) {
 	if row := text("#decision-" + held); !strings.Contains(row, "実行中") || !strings.Contains(row, "10.20.1.11") || !strings.Contains(row, "手動換気") {
 		t.Errorf("approved decision row: %q, want it active with the comment", row)
 	}
-	if d, err := f.dec.Get(t.Context(), "tokyo", f.held); err != nil || d.Status != respond.StatusActive || d.UpdatedBy != "person:tanaka" {
+	if d, err := f.dec.Get(t.Context(), "tokyo", f.held); err != nil || d.Status != decision.StatusActive || d.UpdatedBy != "person:tanaka" {
 		t.Errorf("stored decision after approval: %+v, %v", d, err)
 	}
 	// The inventory the guardrail read: the ventilator is marked as life-support.

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/omamori-project/omamori/internal/severity"
 )
 
 // Message catalogues are flat JSON files, locales/<lang>.json: key → text, with fmt verbs for
@@ -116,7 +118,9 @@ func (l *localizer) Time(t time.Time) string {
 }
 
 // Level names an alert level in the request's language.
-func (l *localizer) Level(level string) string { return l.T("level." + strings.ToLower(level)) }
+func (l *localizer) Level(level severity.Level) string {
+	return l.T("level." + strings.ToLower(string(level)))
+}
 
 // Role names a role in the request's language.
 func (l *localizer) Role(role string) string { return l.T("role." + role) }

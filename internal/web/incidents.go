@@ -12,6 +12,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/incident"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -33,7 +34,7 @@ type incidentsData struct {
 	State       string
 	States      []option
 	Severity    string
-	Severities  []string
+	Severities  []severity.Level
 	Sort        string
 	Sorts       []string
 	Pager       pager
@@ -41,7 +42,16 @@ type incidentsData struct {
 	BreachedNow int
 }
 
-var severities = []string{string(incident.Critical), string(incident.High), string(incident.Medium), string(incident.Low)}
+// severities are what an incident may be, most severe first: every level but informational.
+var severities = func() []severity.Level {
+	var out []severity.Level
+	for _, l := range levels {
+		if l.AtLeast(severity.Low) {
+			out = append(out, l)
+		}
+	}
+	return out
+}()
 
 func (s *Server) incidents(w http.ResponseWriter, r *http.Request, p *page) error {
 	p.Nav = "incidents"
@@ -55,7 +65,9 @@ func (s *Server) incidents(w http.ResponseWriter, r *http.Request, p *page) erro
 	for _, v := range stateVals {
 		d.States = append(d.States, option{v, p.L.T("state." + v)})
 	}
-	d.Severity = oneOf(q.Get("severity"), append([]string{""}, severities...)...)
+	if sv, err := incident.ParseSeverity(q.Get("severity")); err == nil {
+		d.Severity = string(sv)
+	}
 	d.Sort = oneOf(q.Get("sort"), d.Sorts...)
 	if !d.Configured {
 		p.Data = d

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/omamori-project/omamori/internal/auth"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
-	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -241,12 +242,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, p *page) erro
 	}
 	if s.opt.Decisions != nil && p.Can(string(auth.ActionViewDecisions)) {
 		d.DecisionsOn = true
-		ds, err := s.opt.Decisions.List(ctx, p.Tenant, store.DecisionFilter{Status: []string{string(respond.StatusActive), string(respond.StatusHeld)}})
+		ds, err := s.opt.Decisions.List(ctx, p.Tenant, store.DecisionFilter{Status: []decision.Status{decision.StatusActive, decision.StatusHeld}})
 		if err != nil {
 			return err
 		}
 		for _, dc := range ds {
-			if dc.Status == respond.StatusHeld {
+			if dc.Status == decision.StatusHeld {
 				d.Held++
 			} else {
 				d.Active++
@@ -277,7 +278,7 @@ const alertsPerPage = 50
 func sortAlerts(as []detect.Alert, by string) {
 	switch by {
 	case "level":
-		slices.SortStableFunc(as, func(a, b detect.Alert) int { return slices.Index(levels, a.Level) - slices.Index(levels, b.Level) })
+		slices.SortStableFunc(as, func(a, b detect.Alert) int { return severity.Compare(b.Level, a.Level) })
 	case "count":
 		slices.SortStableFunc(as, func(a, b detect.Alert) int { return b.Count - a.Count })
 	}
@@ -290,7 +291,7 @@ var alertSorts = []string{"last", "level", "count"}
 type alertsData struct {
 	Alerts []detect.Alert
 	Level  string
-	Levels []string
+	Levels []severity.Level
 	Query  string // in the title, the rule, the entities
 	Sort   string
 	Sorts  []string
@@ -304,8 +305,8 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, p *page) error {
 	}
 	q := r.URL.Query()
 	d := alertsData{Levels: levels, Sorts: alertSorts, Sort: oneOf(q.Get("sort"), alertSorts...), Query: strings.TrimSpace(q.Get("q"))}
-	if l := q.Get("level"); slices.Contains(levels, l) {
-		d.Level = l
+	if l, err := severity.Parse(q.Get("level")); err == nil {
+		d.Level = string(l)
 		as = slices.DeleteFunc(as, func(a detect.Alert) bool { return a.Level != l })
 	}
 	if d.Query != "" {

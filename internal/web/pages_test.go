@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
-	"github.com/omamori-project/omamori/internal/respond"
 )
 
 // contains fails the test for each of want that body lacks, and each of not that it has.
@@ -225,20 +225,20 @@ func TestDecisionsPage(t *testing.T) {
 	}
 	post(held, "approve", http.StatusSeeOther)
 	d, _ := f.dec.Get(t.Context(), "tokyo", f.held)
-	if d.Status != respond.StatusActive || d.UpdatedBy != "person:tanaka" || d.Note != "ICU on manual ventilation" {
+	if d.Status != decision.StatusActive || d.UpdatedBy != "person:tanaka" || d.Note != "ICU on manual ventilation" {
 		t.Errorf("approved decision: %+v", d)
 	}
 	post(held, "approve", http.StatusConflict)                             // already decided
 	post(held, "reject", http.StatusConflict)                              // and no longer held
 	post(strconv.FormatInt(f.osakaDec, 10), "revoke", http.StatusNotFound) // osaka's, through tokyo's path
 	post("x", "approve", http.StatusNotFound)                              // not a decision ID
-	if d, _ := f.dec.Get(t.Context(), "osaka", f.osakaDec); d.Status != respond.StatusActive {
+	if d, _ := f.dec.Get(t.Context(), "osaka", f.osakaDec); d.Status != decision.StatusActive {
 		t.Errorf("osaka's decision changed through tokyo: %s", d.Status)
 	}
 	_, body = do(t, tanaka, "GET", list+"?status=active", nil)
 	contains(t, "decisions after approval", body, []string{"承認待ち(0 件)", `id="decision-` + held + `"`, "tanaka が変更", `id="revoke-` + held + `"`})
 	post(held, "revoke", http.StatusSeeOther)
-	if d, _ := f.dec.Get(t.Context(), "tokyo", f.held); d.Status != respond.StatusRevoked {
+	if d, _ := f.dec.Get(t.Context(), "tokyo", f.held); d.Status != decision.StatusRevoked {
 		t.Errorf("revoked decision is %s", d.Status)
 	}
 	// The store's audit log names the person for each change.

@@ -51,7 +51,7 @@ func TestRolesDoc(t *testing.T) {
 	b.WriteString("Every route is checked in one place (the guard of package web); a route of a hospital also\n")
 	b.WriteString("needs a role in that hospital.\n\n| route | needs |\n|---|---|\n")
 	for _, rt := range f.srv.Routes() {
-		need := map[access]string{public: "anyone", pending: "a password, before the second factor", signedIn: "a signed-in person"}[rt.Access]
+		need := map[audience]string{public: "anyone", pending: "a password, before the second factor", signedIn: "a signed-in person"}[rt.Access]
 		if rt.Access == tenant {
 			need = "`" + string(rt.Action) + "`"
 		}

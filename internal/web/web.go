@@ -24,8 +24,11 @@
 // TOTP key once), the hospital's API tokens (issued with the token shown once, revoked after
 // a confirmation), the audit log, and for the privacy officer the break-glass review queue
 // and the access log (who saw which patient's record) of package access. The pages read and
-// act through packages incident, respond, asset, access, archive and tally's counts in the
-// store, given in Options; without them the pages say that none is configured.
+// act through the services of packages incident, respond, asset, access and archive, each
+// given in Options as a small interface declared here with only what the pages call
+// (Incidents, Decisions, Archive, Reviews, Alerts, DeadLetters), and read accounts, tokens,
+// the audit log and tally's counts from the store; without a service its pages say that
+// none is configured.
 //
 // Every route is registered with the action it needs (auth.Action), and one guard checks it:
 // no session → sign-in page; a tenant in the path that the person holds no role in, or a
@@ -42,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -51,11 +55,12 @@ import (
 	"strings"
 	"time"
 
-	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
@@ -69,6 +74,52 @@ var files embed.FS
 // alert message of every tenant, oldest first; the UI keeps only the tenant's own.
 type Alerts interface {
 	ReadAlerts(ctx context.Context, fn func(bus.Msg) error) error
+}
+
+// Incidents is what the UI asks of the incident workflow; *incident.Service has it.
+type Incidents interface {
+	List(ctx context.Context, tenant string, states ...incident.State) ([]incident.Incident, error)
+	Get(ctx context.Context, tenant, id string) (incident.Incident, error)
+	Show(ctx context.Context, tenant, id string) (incident.Record, error)
+	// IncidentOf returns the ID of the incident holding an alert, or store.ErrNotFound.
+	IncidentOf(ctx context.Context, tenant, alertID string) (string, error)
+	Transition(ctx context.Context, tenant, id, actor string, to incident.State, note string) (incident.Incident, error)
+	Assign(ctx context.Context, tenant, id, actor, assignee string) (incident.Incident, error)
+	Note(ctx context.Context, tenant, id, actor, text string) (incident.Incident, error)
+	CheckStep(ctx context.Context, tenant, id, actor, playbook, step string, done bool) (incident.Incident, error)
+	SetFacts(ctx context.Context, tenant, id, actor string, f incident.Facts, version int) (incident.Incident, error)
+	Report(ctx context.Context, tenant, id, obligation string) ([]byte, error)
+	Obligations() []incident.Obligation
+	// Profile and SaveProfile keep the hospital profile the report drafts name the reporter
+	// from; an error wrapping *incident.InputError is the form's fault.
+	Profile(ctx context.Context, tenant string) (incident.Hospital, error)
+	SaveProfile(ctx context.Context, tenant, actor string, h incident.Hospital) (incident.Hospital, error)
+}
+
+// Decisions is what the UI asks of response decisions; *respond.Service has it. It checks
+// the person's role itself (respond.SignedIn), whatever the guard let through.
+type Decisions interface {
+	List(ctx context.Context, tenant string, f store.DecisionFilter) ([]decision.Decision, error)
+	Approve(ctx context.Context, tenant string, who respond.Person, id int64, note string) (decision.Decision, error)
+	Reject(ctx context.Context, tenant string, who respond.Person, id int64, note string) (decision.Decision, error)
+	Revoke(ctx context.Context, tenant string, who respond.Person, id int64, note string) (decision.Decision, error)
+}
+
+// Archive is what the archive and access log pages read; *archive.Archive has it.
+type Archive interface {
+	Tenants() []string
+	PublicKey() string
+	Checkpoints(tenant string) []archive.Checkpoint
+	Search(ctx context.Context, q archive.Query, progress func(int64), fn func(*archive.Record) error) error
+	Export(ctx context.Context, q archive.Query, w io.Writer, progress func(int64)) (*archive.ExportStats, error)
+}
+
+// Reviews is the break-glass review queue as the review page works it; every
+// access.ReviewQueue has it, and one that also lists past verdicts (access.StoreQueue) shows
+// them.
+type Reviews interface {
+	Pending(ctx context.Context, tenant string) ([]access.ReviewItem, error)
+	Review(ctx context.Context, tenant, id string, outcome access.Outcome, reviewer, note string, at time.Time) (access.ReviewItem, error)
 }
 
 // Options configure the UI handler.
@@ -85,10 +136,10 @@ type Options struct {
 	Secure bool
 
 	// Incidents is the incident workflow (nil: the incident pages say none is configured).
-	Incidents *incident.Service
+	Incidents Incidents
 	// Decisions makes and changes response decisions (nil: the decisions page says none is
 	// configured).
-	Decisions *respond.Service
+	Decisions Decisions
 	// Assets returns a tenant's asset inventory, the one its guardrails use (nil, or nil for
 	// a tenant: the assets page says none is loaded, and every automatic decision is held).
 	Assets func(tenant string) *asset.Inventory
@@ -103,11 +154,11 @@ type Options struct {
 	Playbooks []incident.Playbook
 	// Reviews is the break-glass review queue of package access, usually an
 	// access.StoreQueue (nil: the review page says none is configured).
-	Reviews ehraccess.ReviewQueue
+	Reviews Reviews
 	// Archive is searched and exported by the archive page, and searched by the access log
 	// page for omamori's access decisions and the EHR's own access log (nil: those pages say
 	// none is configured).
-	Archive *archive.Archive
+	Archive Archive
 	// Listeners returns the entry points of logs the sources page lists, each under its
 	// tenant (all tenants when it names none), with the addresses they are bound to.
 	Listeners func() []Listener
@@ -136,20 +187,20 @@ type Server struct {
 	playbooks   map[string][2]string // playbook ID → Japanese and English titles
 }
 
-// access says who may reach a route.
-type access int
+// audience says who may reach a route.
+type audience int
 
 const (
-	public   access = iota // anyone: sign-in, assets, language
-	pending                // halfway through sign-in: the TOTP form
-	signedIn               // any signed-in person; the handler shows only their tenants
-	tenant                 // a signed-in person holding Route.Action in the path's {tenant}
+	public   audience = iota // anyone: sign-in, assets, language
+	pending                  // halfway through sign-in: the TOTP form
+	signedIn                 // any signed-in person; the handler shows only their tenants
+	tenant                   // a signed-in person holding Route.Action in the path's {tenant}
 )
 
 // Route is one registered UI route, as the guard and the route-walk test see it.
 type Route struct {
 	Method, Pattern string
-	Access          access
+	Access          audience
 	Action          auth.Action // for tenant routes
 }
 
@@ -262,7 +313,7 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // handle registers pattern behind the guard: the one place where who-may-do-what is checked.
-func (s *Server) handle(pattern string, acc access, action auth.Action, h handlerFunc) {
+func (s *Server) handle(pattern string, acc audience, action auth.Action, h handlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	if acc == tenant && (action == "" || !strings.Contains(path, "{tenant}")) {
 		panic("web: tenant route " + pattern + " needs an action and a {tenant}")
@@ -281,7 +332,7 @@ func (s *Server) handle(pattern string, acc access, action auth.Action, h handle
 }
 
 // guard lets the request through (with the person in its context) or answers it itself.
-func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc access, action auth.Action) (*page, *http.Request, bool) {
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, acc audience, action auth.Action) (*page, *http.Request, bool) {
 	ctx := r.Context()
 	cookie := ""
 	if c, err := r.Cookie(s.cookie); err == nil {

@@ -18,14 +18,16 @@ import (
 	"testing"
 	"time"
 
-	ehraccess "github.com/omamori-project/omamori/internal/access"
+	"github.com/omamori-project/omamori/internal/access"
 	"github.com/omamori-project/omamori/internal/archive"
 	"github.com/omamori-project/omamori/internal/asset"
 	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/bus"
+	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
 	"github.com/omamori-project/omamori/internal/respond"
+	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
@@ -51,9 +53,9 @@ type fixture struct {
 	held      int64             // tokyo's held decision: isolating the ventilator
 	osakaDec  int64             // a decision of osaka's
 
-	reviews *ehraccess.StoreQueue // break-glass accesses of both hospitals (access_test.go)
-	archive *archive.Archive      // their decisions, and the EHR's own access log
-	review  string                // tokyo's pending break-glass access
+	reviews *access.StoreQueue // break-glass accesses of both hospitals (access_test.go)
+	archive *archive.Archive   // their decisions, and the EHR's own access log
+	review  string             // tokyo's pending break-glass access
 
 	token, osakaToken string // an API token of each hospital (settings_test.go)
 }
@@ -96,10 +98,10 @@ func (f *fixture) services(t testing.TB, now time.Time) {
 		t.Fatal(err)
 	}
 	f.dec, err = respond.New(f.store, respond.Config{Policies: []respond.Policy{
-		{Name: "vpn-attacker", Rules: []string{"r-high", "r-critical"}, Action: respond.ActionBlock, TTL: 4 * time.Hour},
+		{Name: "vpn-attacker", Rules: []string{"r-high", "r-critical"}, Action: decision.ActionBlock, TTL: 4 * time.Hour},
 		// A host an infected PC is writing to may be compromised too: isolate it. For the
 		// ventilator the life-support guardrail holds this for a person.
-		{Name: "lateral-victim", Rules: []string{"behavior.device_write"}, Action: respond.ActionIsolate, Target: respond.EntityDestination, TTL: time.Hour},
+		{Name: "lateral-victim", Rules: []string{"behavior.device_write"}, Action: decision.ActionIsolate, Target: respond.EntityDestination, TTL: time.Hour},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +130,7 @@ func (f *fixture) services(t testing.TB, now time.Time) {
 		}
 		for _, d := range ds {
 			switch {
-			case d.Status == respond.StatusHeld:
+			case d.Status == decision.StatusHeld:
 				f.held = d.ID
 			case d.Tenant == "osaka":
 				f.osakaDec = d.ID
@@ -161,7 +163,7 @@ func newFixture(t testing.TB, secure bool) *fixture {
 	now := time.Now()
 	publish := func(tenant, title, level string, ago time.Duration) {
 		a := detect.Alert{ID: fmt.Sprintf("%s-%d", tenant, ago), Tenant: tenant, Detector: "sigma", RuleID: "r-" + level, Title: title,
-			Level: level, First: now.Add(-ago - time.Minute), Last: now.Add(-ago), Count: 12,
+			Level: severity.Level(level), First: now.Add(-ago - time.Minute), Last: now.Add(-ago), Count: 12,
 			Entities: detect.Entities{Source: "203.0.113.7", User: "admin"}}
 		data, _ := json.Marshal(a)
 		if err := b.PublishAlert(ctx, tenant, data); err != nil {
@@ -644,7 +646,7 @@ func TestCatalogues(t *testing.T) {
 		}
 	}
 	for _, l := range levels {
-		used["level."+l] = true
+		used["level."+string(l)] = true
 	}
 	for _, r := range auth.Roles() {
 		used["role."+string(r)] = true
@@ -661,7 +663,7 @@ func TestCatalogues(t *testing.T) {
 	for _, st := range decisionStatuses {
 		used["status."+st] = true
 	}
-	for _, a := range []respond.Action{respond.ActionBlock, respond.ActionIsolate} {
+	for _, a := range []decision.Action{decision.ActionBlock, decision.ActionIsolate} {
 		used["action."+string(a)] = true
 	}
 	for _, c := range asset.Categories() {
@@ -685,7 +687,7 @@ func TestCatalogues(t *testing.T) {
 	for _, a := range answers {
 		used["facts.answer."+a.String()] = true
 	}
-	for _, o := range []ehraccess.Outcome{ehraccess.OutcomeJustified, ehraccess.OutcomeNotJustified} {
+	for _, o := range []access.Outcome{access.OutcomeJustified, access.OutcomeNotJustified} {
 		used["outcome."+string(o)] = true
 	}
 	for _, sc := range auth.Scopes() {
