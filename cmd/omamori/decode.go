@@ -13,6 +13,7 @@ import (
 
 	"github.com/omamori-project/omamori/internal/decode"
 	"github.com/omamori-project/omamori/internal/event"
+	"github.com/omamori-project/omamori/internal/sigma"
 )
 
 var decodeCommand = command{
@@ -28,6 +29,11 @@ server's logs are read as you expect before pointing them at 'omamori serve'.
 A record that no decoder understands is not printed to standard output: it is reported
 on standard error with its line and the reason, and counted in the summary that ends
 each file. "-" reads standard input; gzipped files are read as they are.
+
+The summary also says how many events met a log source of omamori's Sigma mapping (a
+Windows channel a service reads, a dataset): the events Sigma rules can see. A file whose
+events met none gets a warning naming the format it was read as and the formats that
+would fit.
 
 Flags:
 
@@ -59,20 +65,23 @@ func runDecode(ctx context.Context, e env, fs *flag.FlagSet, args []string) erro
 		return hint(fmt.Errorf("decode: time zone %q: %w", *tz, err), "use an IANA name such as Asia/Tokyo or UTC")
 	}
 	opts := decode.Options{Location: loc, Year: *year}
+	logSources := sigma.DefaultMapping().LogSources()
 	out := bufio.NewWriterSize(e.stdout, 256<<10)
 	defer out.Flush()
 	for _, name := range fs.Args() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := decodeFile(ctx, e, out, name, *format, opts); err != nil {
+		if err := decodeFile(ctx, e, out, name, *format, opts, logSources); err != nil {
 			return err
 		}
 	}
 	return out.Flush()
 }
 
-func decodeFile(ctx context.Context, e env, out *bufio.Writer, name, format string, opts decode.Options) error {
+// decodeFile prints the events of one file. logSources tells the events of a kind some Sigma
+// log source means: decode loads no rules, so it asks the mapping.
+func decodeFile(ctx context.Context, e env, out *bufio.Writer, name, format string, opts decode.Options, logSources func(*event.Event) bool) error {
 	f, err := openInput(name, e.stdin)
 	if err != nil {
 		return err
@@ -89,6 +98,7 @@ func decodeFile(ctx context.Context, e env, out *bufio.Writer, name, format stri
 	var ev event.Event
 	var buf []byte
 	events, dead := 0, 0
+	cov := coverage{covers: logSources}
 	now := time.Now()
 	for ctx.Err() == nil {
 		ev.Received = now
@@ -105,13 +115,15 @@ func decodeFile(ctx context.Context, e env, out *bufio.Writer, name, format stri
 			return fmt.Errorf("decode %s: %w", name, err)
 		}
 		events++
+		cov.observe(&ev)
 		ev.Received = time.Time{} // the output shows the record, not when this command ran
 		buf = event.AppendECS(buf[:0], &ev)
 		if _, err := out.Write(buf); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(e.stderr, "%s: %d events, %d dead letters (format %s)\n", name, events, dead, format)
+	fmt.Fprintf(e.stderr, "%s: %d events, %d met a Sigma log source, %d dead letters (format %s)\n", name, events, cov.met, dead, format)
+	cov.warn(e.stderr, name, format, events)
 	return ctx.Err()
 }
 

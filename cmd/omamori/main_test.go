@@ -55,8 +55,8 @@ func TestDecodeOpenSSH(t *testing.T) {
 	if len(lines) != 2000 {
 		t.Errorf("omamori decode printed %d events, want 2000", len(lines))
 	}
-	if !strings.Contains(stderr, "2000 events, 0 dead letters") {
-		t.Errorf("summary = %q, want 2000 events and 0 dead letters", stderr)
+	if !strings.Contains(stderr, "2000 events, 2000 met a Sigma log source, 0 dead letters") {
+		t.Errorf("summary = %q, want 2000 events, all of them sshd's, and 0 dead letters", stderr)
 	}
 	var first map[string]any
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
@@ -87,7 +87,7 @@ func TestDecodeReportsDeadLetters(t *testing.T) {
 	if n := strings.Count(out, "\n"); n != 1 {
 		t.Errorf("printed %d events, want 1", n)
 	}
-	if !strings.Contains(stderr, "line 2: binary") || !strings.Contains(stderr, "1 events, 1 dead letters") {
+	if !strings.Contains(stderr, "line 2: binary") || !strings.Contains(stderr, "1 events, 1 met a Sigma log source, 1 dead letters") {
 		t.Errorf("stderr = %q, want line 2 reported as binary and counted", stderr)
 	}
 }

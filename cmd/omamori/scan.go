@@ -36,6 +36,11 @@ letters, which no rule saw), as 'omamori decode' reports them: the first ten of 
 file with their line and reason, and a line per file with its counts by reason; and a
 summary with the dead letters of all files and a table of matches by severity.
 
+Each file's line also says how many of its events met at least one rule's log source (a
+Windows channel, a dataset). A file whose events met none gets a warning that names the
+format it was read as and the formats that would fit: no rule could have matched it, so
+its zeros mean nothing.
+
 Flags:
 
 	-rules DIR
@@ -45,6 +50,12 @@ Flags:
 	-format F
 		the format of the files; by default it is detected from each file's first
 		bytes. One of: ` + strings.Join(decode.Names(), ", ") + `.
+
+Exit status:
+
+	0	every file was read, and every file with events had events some rule could see
+	1	an error
+	4	the events of some file met no rule's log source (see the warning)
 `,
 	run: runScan,
 }
@@ -87,12 +98,23 @@ func runScan(ctx context.Context, e env, flags *flag.FlagSet, args []string) err
 	if err := sc.out.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "%d events scanned, %d dead letters in %d of %d files\n", sc.events, sc.dead, sc.deadFiles, flags.NArg())
+	fmt.Fprintf(e.stderr, "%d events scanned, %d of them met a rule's log source, %d dead letters in %d of %d files\n",
+		sc.events, sc.met, sc.dead, sc.deadFiles, flags.NArg())
 	if sc.dead > 0 {
 		fmt.Fprintln(e.stderr, "hint: no rule saw the dead letters; 'omamori decode FILE' lists every one with its reason")
 	}
+	if len(sc.unseen) > 0 {
+		fmt.Fprintf(e.stderr, "warning: no rule could see the events of %d of %d files: the table counts only the others\n", len(sc.unseen), flags.NArg())
+	}
 	writeSummary(e.stderr, sc.bySeverity, sc.byRule)
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(sc.unseen) > 0 {
+		return exitStatus{hint(fmt.Errorf("scan: the events of %s met no rule's log source: no rule could match them, and the zeros above say nothing about them",
+			strings.Join(sc.unseen, ", ")), "read the warning above for the format that fits, and scan again with -format"), statusNoCoverage}
+	}
+	return nil
 }
 
 // deadShown is how many dead letters of a file scan prints one by one; the file's counts by
@@ -110,7 +132,9 @@ type scanner struct {
 	bySeverity   map[severity.Level]int
 	byRule       map[string]int
 	events, dead int
-	deadFiles    int // files with at least one dead letter
+	met          int      // events that met at least one rule's log source
+	unseen       []string // files with events none of which met one
+	deadFiles    int      // files with at least one dead letter
 	buf          []byte
 	ms           []sigma.Match
 }
@@ -132,6 +156,7 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 	}
 	var ev event.Event
 	events, dead := 0, map[decode.Reason]int{}
+	cov := coverage{covers: sc.rs.Covers}
 	for ctx.Err() == nil {
 		err := dr.Next(&ev)
 		if errors.Is(err, io.EOF) {
@@ -148,6 +173,7 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 			return fmt.Errorf("scan %s: %w", name, err)
 		}
 		events++
+		cov.observe(&ev)
 		sc.ms = sc.m.Match(&ev, sc.ms[:0])
 		for _, mt := range sc.ms {
 			sc.count(mt.Rule)
@@ -161,7 +187,7 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 		}
 	}
 	n := sumCounts(dead)
-	fmt.Fprintf(sc.stderr, "%s: %d events, %d dead letters (format %s)", name, events, n, format)
+	fmt.Fprintf(sc.stderr, "%s: %d events, %d met a rule's log source, %d dead letters (format %s)", name, events, cov.met, n, format)
 	if n > 0 {
 		reasons := slices.Sorted(maps.Keys(dead))
 		for i, r := range reasons {
@@ -177,6 +203,10 @@ func (sc *scanner) file(ctx context.Context, name, format string, stdin io.Reade
 		sc.deadFiles++
 	}
 	fmt.Fprintln(sc.stderr)
+	if cov.warn(sc.stderr, name, format, events) {
+		sc.unseen = append(sc.unseen, name)
+	}
+	sc.met += cov.met
 	sc.events += events
 	sc.dead += n
 	return ctx.Err()

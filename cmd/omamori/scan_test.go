@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,8 +115,9 @@ func TestScanReportsDeadLetters(t *testing.T) {
 		args: []string{"-format", "json", jsonFile},
 		want: []string{
 			jsonFile + ": decode json: line 2: syntax: invalid JSON",
-			jsonFile + ": 2 events, 12 dead letters (format json): 12 syntax (2 not shown)",
-			"2 events scanned, 12 dead letters in 1 of 1 files",
+			jsonFile + ": 2 events, 0 met a rule's log source, 12 dead letters (format json): 12 syntax (2 not shown)",
+			"warning: " + jsonFile + ": none of its 2 events met a rule's log source",
+			"2 events scanned, 0 of them met a rule's log source, 12 dead letters in 1 of 1 files",
 		},
 	}}
 	// A real Windows log from SigmaHQ's regression data, its second record overwritten.
@@ -143,9 +145,9 @@ func TestScanReportsDeadLetters(t *testing.T) {
 			args: []string{corrupt, "-", jsonFile},
 			want: []string{
 				corrupt + ": decode evtx: syntax: chunk 1: record 2:",
-				corrupt + ": 5 events, 1 dead letters (format evtx): 1 syntax\n",
-				"-: 0 events, 0 dead letters",
-				"7 events scanned, 13 dead letters in 2 of 3 files",
+				corrupt + ": 5 events, 0 met a rule's log source, 1 dead letters (format evtx): 1 syntax\n",
+				"-: 0 events, 0 met a rule's log source, 0 dead letters",
+				"7 events scanned, 0 of them met a rule's log source, 13 dead letters in 2 of 3 files",
 			},
 		})
 	} else {
@@ -153,9 +155,11 @@ func TestScanReportsDeadLetters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// No rule is given, and omamori's own read neither Sysmon nor generic JSON: scan
+			// says that no rule could see these files.
 			_, stderr, err := runCLI(t, append([]string{"scan"}, tt.args...)...)
-			if err != nil {
-				t.Fatalf("omamori scan %v: %v\n%s", tt.args, err, stderr)
+			if st, ok := errors.AsType[exitStatus](err); !ok || st.status != statusNoCoverage {
+				t.Fatalf("omamori scan %v = %v, want exit status %d\n%s", tt.args, err, statusNoCoverage, stderr)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(stderr, w) {

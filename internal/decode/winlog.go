@@ -118,6 +118,10 @@ func (r *winRecord) winFields(e *event.Event) {
 	add(winKeyRelated, r.relatedID)
 }
 
+// winChannels are the channels whose datasets winDataset names, as Windows writes them.
+var winChannels = []string{"Security", "System", "Application", "Microsoft-Windows-Sysmon/Operational",
+	"Microsoft-Windows-PowerShell/Operational", "Windows PowerShell"}
+
 // winDataset returns "windows.<channel>": windows.security, windows.sysmon, ...
 func winDataset(channel string) string {
 	switch channel {
@@ -135,6 +139,12 @@ func winDataset(channel string) string {
 		return "windows.powershell_classic"
 	case "":
 		return "windows"
+	}
+	// Windows compares channel names without case; forwarders write "security" too.
+	for _, c := range winChannels {
+		if strings.EqualFold(channel, c) {
+			return winDataset(c)
+		}
 	}
 	c := strings.ToLower(channel)
 	c = strings.TrimPrefix(c, "microsoft-windows-")
@@ -245,6 +255,7 @@ func winSysmon(id string) (action, category string) {
 
 // winCommon sets the common fields of e from r and from the event data already in e.Fields.
 func (r *winRecord) winCommon(e *event.Event) {
+	winTranslate(e)
 	e.Host = r.computer
 	e.Process = r.provider
 	if n, err := strconv.ParseInt(r.pid, 10, 32); err == nil && n >= 0 {
@@ -259,7 +270,7 @@ func (r *winRecord) winCommon(e *event.Event) {
 		return v
 	}
 	switch {
-	case r.channel == "Security":
+	case strings.EqualFold(r.channel, "Security"):
 		e.Action, e.Category, e.Outcome = winSecurity(r.eventID)
 		if e.Category == "authentication" {
 			e.User = get(winKeyTargetUser)
@@ -292,7 +303,7 @@ func (r *winRecord) winCommon(e *event.Event) {
 				}
 			}
 		}
-	case r.provider == "Microsoft-Windows-Sysmon":
+	case strings.EqualFold(r.provider, "Microsoft-Windows-Sysmon"):
 		e.Action, e.Category = winSysmon(r.eventID)
 		e.User = get(winKeyUser)
 		if r.eventID == "3" {
@@ -416,19 +427,26 @@ func sniffEVTXJSON(head []byte) bool {
 // pretty-printed over many lines or not. A broken value is returned as an error and the
 // reader goes on with the next value.
 func openEVTXJSON(r io.Reader, opts Options) (Reader, error) {
+	return newWinJSONStream(r, "evtx-json", &evtxJSONDecoder{opts: opts}), nil
+}
+
+// newWinJSONStream reads a stream of JSON objects, each a record for dec: one per line,
+// pretty-printed, or the items of a JSON array.
+func newWinJSONStream(r io.Reader, format string, dec Decoder) *winJSONStream {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
-	return &winJSONStream{r: br, dec: &evtxJSONDecoder{opts: opts}, max: DefaultMaxRecord * 4, line: 1}, nil
+	return &winJSONStream{r: br, dec: dec, format: format, max: DefaultMaxRecord * 4, line: 1}
 }
 
 type winJSONStream struct {
-	r    *bufio.Reader
-	dec  *evtxJSONDecoder
-	max  int
-	line int // line of the next byte
-	err  error
+	r      *bufio.Reader
+	dec    Decoder
+	format string
+	max    int
+	line   int // line of the next byte
+	err    error
 }
 
 func (s *winJSONStream) Next(e *event.Event) error {
@@ -439,7 +457,7 @@ func (s *winJSONStream) Next(e *event.Event) error {
 	}
 	e.Raw = raw
 	if tooLong {
-		return &Error{Format: "evtx-json", Reason: ReasonTooLong, Line: start,
+		return &Error{Format: s.format, Reason: ReasonTooLong, Line: start,
 			Detail: fmt.Sprintf("record longer than %d bytes; its start is kept", s.max)}
 	}
 	if err := s.dec.Decode(e); err != nil {
@@ -458,7 +476,7 @@ func (s *winJSONStream) value() (raw []byte, start int, tooLong bool, err error)
 		return nil, 0, false, s.err
 	}
 	var c byte
-	for { // skip white space and a byte-order mark
+	for { // skip white space, a byte-order mark, and the brackets and commas of an array
 		c, err = s.r.ReadByte()
 		if err != nil {
 			s.err = err
@@ -467,7 +485,8 @@ func (s *winJSONStream) value() (raw []byte, start int, tooLong bool, err error)
 		if c == '\n' {
 			s.line++
 		}
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xef && c != 0xbb && c != 0xbf {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xef && c != 0xbb && c != 0xbf &&
+			c != '[' && c != ']' && c != ',' {
 			break
 		}
 	}

@@ -3,6 +3,7 @@ package sigma
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,18 +42,31 @@ func oneRule(tb testing.TB, id string) *Ruleset {
 
 // BenchmarkMatch measures events/s over the regression corpus with every rule of SigmaHQ's
 // rules, rules-emerging-threats, rules-threat-hunting and rules-compliance loaded, and with
-// one process-creation rule.
+// one process-creation rule; and with every rule over the same events with their channel in
+// lower case ("security"), as some forwarders write it, which costs the folding of the name.
 func BenchmarkMatch(b *testing.B) {
 	events := regressionEvents(b)
+	lower := make([]*event.Event, len(events))
+	for i, e := range events {
+		lower[i] = e.Clone()
+		for j := range lower[i].Fields {
+			if f := &lower[i].Fields[j]; f.Key == keyChannel {
+				f.Value = strings.ToLower(f.Value)
+			}
+		}
+	}
 	all, _ := allRules()
 	for _, bc := range []struct {
-		name string
-		rs   *Ruleset
+		name   string
+		rs     *Ruleset
+		events []*event.Event
 	}{
-		{"all-rules", all},
+		{"all-rules", all, events},
 		// Suspicious Encoded PowerShell Command Line: a process_creation rule.
-		{"one-rule", oneRule(b, "ca2092a1-c273-4878-9b4b-0d60115bf5ea")},
+		{"one-rule", oneRule(b, "ca2092a1-c273-4878-9b4b-0d60115bf5ea"), events},
+		{"all-rules-lower-case-channels", all, lower},
 	} {
+		events := bc.events
 		b.Run(bc.name, func(b *testing.B) {
 			m := bc.rs.NewMatcher()
 			var dst []Match

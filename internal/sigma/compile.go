@@ -62,6 +62,7 @@ type Ruleset struct {
 	rules        []*compiled // one per detection rule
 	variants     []*variant
 	channels     map[string]*winChannel // by channel name as Windows writes it
+	channelsFold map[string]*winChannel // the same by the name in lower case (see bucket)
 	windowsOther *bucket                // Windows events of a channel no rule names
 	datasets     map[string]*bucket
 	correlations []*Rule
@@ -217,7 +218,7 @@ func Compile(rules []*Rule, opts Options) (*Ruleset, *Report) {
 		m = DefaultMapping()
 	}
 	rep := &Report{Rules: len(rules), NoSource: map[string]int{}, Placeholders: map[string][]string{}}
-	rs := &Ruleset{channels: map[string]*winChannel{}, datasets: map[string]*bucket{}, byRef: map[string]*compiled{}}
+	rs := &Ruleset{channels: map[string]*winChannel{}, channelsFold: map[string]*winChannel{}, datasets: map[string]*bucket{}, byRef: map[string]*compiled{}}
 
 	type placed struct {
 		v *variant
@@ -340,6 +341,9 @@ func Compile(rules []*Rule, opts Options) (*Ruleset, *Report) {
 	}
 	for ch := range winAllIDs {
 		channel(ch)
+	}
+	for ch, w := range rs.channels {
+		rs.channelsFold[strings.ToLower(ch)] = w
 	}
 	rs.windowsOther = newBucket(winAll)
 	for d, vs := range dsets {

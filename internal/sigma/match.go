@@ -63,12 +63,36 @@ func (rs *Ruleset) bucket(e *event.Event) *bucket {
 	}
 	w := rs.channels[channel]
 	if w == nil {
+		// Windows channel names are case-insensitive, and some forwarders write them in
+		// lower case ("security"): only a name not found as written costs the folding.
+		var buf [128]byte
+		w = rs.channelsFold[string(appendLower(buf[:0], channel))] // no allocation: a map index
+
+	}
+	if w == nil {
 		return rs.windowsOther
 	}
 	if b := w.byID[id]; b != nil {
 		return b
 	}
 	return w.rest
+}
+
+// appendLower appends s in lower case to dst.
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(dst, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // Match appends to dst the matches of e, at most one per rule, and returns it.

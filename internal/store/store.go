@@ -159,9 +159,20 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	}
 	if err := f(tx); err != nil {
 		tx.Rollback()
-		return err
+		return txErr(ctx, err)
 	}
-	return tx.Commit()
+	return txErr(ctx, tx.Commit())
+}
+
+// txErr is err as the caller should read it. When ctx ends, database/sql rolls the
+// transaction back on its own, and what the statement or commit then says is "transaction
+// has already been committed or rolled back": the cause is ctx, and a node that is stopping
+// must see context.Canceled, not a store failure.
+func txErr(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return fmt.Errorf("%w (the transaction was rolled back)", ctx.Err())
+	}
+	return err
 }
 
 // dbTime is t as stored: UTC, to the microsecond (PostgreSQL's resolution), so what is read

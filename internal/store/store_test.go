@@ -508,3 +508,39 @@ func ExampleOpen() {
 	fmt.Println(tok.Tenant, tok.Name, errors.Is(err, ErrNotFound))
 	// Output: default fortigate true
 }
+
+// TestTxEndedByContext: a transaction whose context ends before it commits reports the
+// context's end, which a stopping node takes for a clean stop, and never database/sql's
+// "transaction has already been committed or rolled back", which it took for a failure.
+func TestTxEndedByContext(t *testing.T) {
+	each(t, func(t *testing.T, s *Store, _ func() *Store) {
+		ctx, cancel := context.WithCancel(t.Context())
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created) VALUES ($1, $2, $3)`, "ended", "ended", dbTime(time.Now())); err != nil {
+				return err
+			}
+			cancel()
+			// database/sql rolls back in a goroutine of its own; once it has, what the
+			// transaction says is ErrTxDone, as it said to the node that stopped.
+			for range 1000 {
+				if _, err := tx.Exec(`SELECT 1`); errors.Is(err, sql.ErrTxDone) {
+					return nil
+				}
+				time.Sleep(time.Millisecond)
+			}
+			return errors.New("the transaction was never rolled back")
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("tx ended by its context = %v, want context.Canceled", err)
+		}
+		ts, err := s.Tenants(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tn := range ts {
+			if tn.ID == "ended" {
+				t.Errorf("the transaction's tenant was kept")
+			}
+		}
+	})
+}
