@@ -37,11 +37,7 @@ func (c *configFlags) register(fs *flag.FlagSet) {
 
 // load reads the configuration from the file, the environment and the flags.
 func (c *configFlags) load() (*config.Config, error) {
-	sets := c.sets
-	if c.dataDir != "" {
-		sets = append([]string{"data_dir=" + c.dataDir}, sets...)
-	}
-	cfg, err := config.Load(config.Sources{File: c.file, Env: os.Environ(), Set: sets})
+	cfg, err := config.Load(config.Sources{File: c.file, Env: os.Environ(), DataDir: c.dataDir, Set: c.sets})
 	if err != nil {
 		return nil, hint(err, "'omamori validate -config FILE' checks a configuration; docs/omamori.example.yaml lists every key")
 	}

@@ -30,10 +30,10 @@ a running server's API, each change recorded with who made it.
 A guardrail holds a decision that would touch a life-support device or cut a protected
 clinical service — the device's address, a network containing it, a domain naming it;
 it waits, visibly, until an approver approves or rejects it in the web UI (the decisions
-page), signed in with a second factor. Approving, rejecting and overriding a guardrail are
-a person's acts: an API token, whatever its scopes, and so this command, can do none of
-them; the server refuses a token's override with 403. Deleting (revoking) needs a note
-saying why, for the record.
+page), signed in with a second factor. Approving and rejecting are a person's acts: an API
+token, whatever its scopes, and so this command, can do neither, nor extend a decision an
+approver approved; no one decides past a guardrail through the API. Deleting (revoking)
+needs a note saying why, for the record.
 
 The commands:
 
@@ -87,14 +87,16 @@ func runDecisions(ctx context.Context, e env, fs *flag.FlagSet, args []string) e
 	authority := fs.String("authority", "", "")
 	reference := fs.String("reference", "", "")
 	note := fs.String("note", "", "")
+	// -override is kept out of the usage: scripts written for older versions still pass it,
+	// and are told why it is gone instead of being shown the usage.
+	override := fs.Bool("override", false, "")
 	pos, err := parseArgs(fs, args)
-	if err != nil && err.Error() == "flag provided but not defined: -override" {
-		// Scripts written for older versions: say why the flag is gone.
-		return hint(fmt.Errorf("decisions %s: -override: an API token may not override a guardrail", sub),
-			"overriding a guardrail is a person's act: without -override the decision is held, and an approver decides on the web UI's decisions page, signed in with a second factor")
-	}
 	if err != nil {
 		return err
+	}
+	if *override {
+		return hint(fmt.Errorf("decisions %s: -override: an API token may not override a guardrail", sub),
+			"overriding a guardrail is a person's act: without -override the decision is held, and an approver decides on the web UI's decisions page, signed in with a second factor")
 	}
 
 	switch sub {

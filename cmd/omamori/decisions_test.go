@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/omamori-project/omamori/internal/asset"
+	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/incident"
@@ -76,9 +77,15 @@ var testTokens = map[string]struct {
 	tenant string
 	who    respond.Person
 }{
-	"tok-aiko":  {"tokyo", respond.Person{Name: "aiko", Role: respond.RoleResponder}},
-	"tok-kenji": {"tokyo", respond.Person{Name: "kenji", Role: respond.RoleViewer}},
-	"tok-hana":  {"osaka", respond.Person{Name: "hana", Role: respond.RoleAdmin}},
+	"tok-aiko":  {"tokyo", signedIn("aiko", "tokyo", auth.RoleAnalystL2)},
+	"tok-kenji": {"tokyo", signedIn("kenji", "tokyo", auth.RoleViewer)},
+	"tok-hana":  {"osaka", signedIn("hana", "osaka", auth.RoleIncidentLead)},
+}
+
+// signedIn is a person holding roles in tenant, signed in with TOTP, as the server would
+// make them from their session.
+func signedIn(name, tenant string, roles ...auth.Role) respond.Person {
+	return respond.SignedIn(auth.Identity{UserID: name, Name: name, Roles: map[string][]auth.Role{tenant: roles}, SecondFactor: true}, tenant)
 }
 
 func newAPIServer(t *testing.T) *apiServer {
@@ -231,6 +238,11 @@ func TestDecisionsCLI(t *testing.T) {
 				t.Errorf("%s: decision 3 is %s, want still held", tc.name, d.Status)
 			}
 		}
+	}
+	// -override is answered with why it is gone, not with the usage of a flag parse error.
+	if _, stderr, err := a.cli(t, "tok-aiko", "decisions", "add", "-override", "-reason", "beaconing", "10.20.1.11"); err == nil ||
+		strings.Contains(stderr, "flag provided but not defined") || strings.Contains(stderr, "-reason TEXT") {
+		t.Errorf("decisions add -override = %v, stderr %q; want the hinted error alone", err, stderr)
 	}
 	// The ventilator's isolation still waits for a person, whatever the command line tried.
 	if d, err := a.decisions.Get(t.Context(), "tokyo", 3); err != nil || d.Status != decision.StatusHeld {

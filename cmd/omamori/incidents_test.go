@@ -19,7 +19,7 @@ func TestIncidentCLI(t *testing.T) {
 	a := newAPIServer(t)
 	id := a.ingestAlert(t, "a-1", "behavior.exfiltration", "high", detect.Entities{Source: "10.30.5.5", Destination: "203.0.113.50"})
 	if _, err := a.incidents.SetFacts(t.Context(), "tokyo", id, "user:aiko",
-		incident.Facts{PersonalData: incident.Yes, PatientsAffected: 120, Systems: []string{"電子カルテ"}}); err != nil {
+		incident.Facts{PersonalData: incident.Yes, PatientsAffected: 120, Systems: []string{"電子カルテ"}}, 0); err != nil {
 		t.Fatal(err)
 	}
 

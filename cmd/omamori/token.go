@@ -8,8 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -161,14 +159,28 @@ func runToken(ctx context.Context, e env, fs *flag.FlagSet, args []string) error
 }
 
 // checkDataDir says on standard error which data directory a token command works on and where
-// that was named, and refuses one that does not exist unless create is set: a token made in a
-// new, empty data directory is one the running server does not know. When the configuration
-// file names another data directory than the one a flag or the environment chose, it says so.
+// that was named (config.Origin), and refuses one that does not exist unless create is set: a
+// token made in a new, empty data directory is one the running server does not know. When the
+// configuration file names another data directory than the one a flag or the environment
+// chose, it says so. A store other than SQLite keeps the tokens outside the data directory,
+// so then only the store is named.
 func checkDataDir(e env, cf configFlags, cfg *config.Config, create bool) error {
+	if cfg.Store.Driver != "sqlite" {
+		fmt.Fprintf(e.stderr, "metadata store %s (store.driver)\n", cfg.Store.Driver)
+		return nil
+	}
 	dir := cfg.DataDir
-	origin, fileDir := dataDirOrigin(cf)
-	if fileDir != "" && fileDir != dir {
-		fmt.Fprintf(e.stderr, "note: %s names data_dir %s; %s overrides it\n", cf.file, fileDir, origin)
+	origin := cfg.Origin("data_dir")
+	if origin == "" {
+		wd, _ := os.Getwd()
+		origin = "the default " + config.Default().DataDir + " in the current directory " + wd
+	}
+	var fileDir string // what the file alone names, when a flag or the environment overrode it
+	if cf.file != "" {
+		if fc, err := config.Load(config.Sources{File: cf.file}); err == nil && fc.Origin("data_dir") != "" && fc.DataDir != dir {
+			fileDir = fc.DataDir
+			fmt.Fprintf(e.stderr, "note: %s names data_dir %s; %s overrides it\n", cf.file, fileDir, origin)
+		}
 	}
 	_, err := os.Stat(dir)
 	switch {
@@ -182,43 +194,20 @@ func checkDataDir(e env, cf configFlags, cfg *config.Config, create bool) error 
 		return nil
 	}
 	h := "give token the -config or -data-dir that 'omamori serve' runs with (it logs its data_dir when it starts)"
-	if fileDir != "" && fileDir != dir {
+	if fileDir != "" {
 		h = fmt.Sprintf("%s names %s; leave out %s to use it", cf.file, fileDir, origin)
 	}
 	return hint(fmt.Errorf("token: no data directory at %s (%s)", dir, origin),
 		h+"; -init creates a new, empty omamori there")
 }
 
-// dataDirOrigin says where the data directory of cf was named, with the precedence of
-// config.Load, and returns the data directory the configuration file alone names ("" without a
-// file).
-func dataDirOrigin(cf configFlags) (origin, fileDir string) {
-	if cf.file != "" {
-		if fc, err := config.Load(config.Sources{File: cf.file}); err == nil {
-			fileDir = fc.DataDir
-		}
-	}
-	def, _ := filepath.Abs(config.Default().DataDir)
-	switch {
-	case cf.dataDir != "":
-		origin = "-data-dir"
-	case slices.ContainsFunc(cf.sets, func(s string) bool { return strings.HasPrefix(s, "data_dir=") }):
-		origin = "-set data_dir"
-	case os.Getenv(config.EnvPrefix+"DATA_DIR") != "":
-		origin = config.EnvPrefix + "DATA_DIR"
-	case fileDir != "" && fileDir != def:
-		origin = "data_dir in " + cf.file
-	default:
-		wd, _ := os.Getwd()
-		origin = "the default " + config.Default().DataDir + " in the current directory " + wd
-	}
-	return origin, fileDir
-}
-
-// openStore opens the metadata store the configuration names, creating the data directory.
+// openStore opens the metadata store the configuration names, creating the data directory
+// that holds a SQLite store.
 func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	if cfg.Store.Driver == "sqlite" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
 	}
 	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {

@@ -46,11 +46,17 @@ func TestTokenDataDir(t *testing.T) {
 		{"flag overrides the file", create("fw-2", "-config", conf, "-data-dir", missing), false,
 			[]string{"note: " + conf + " names data_dir " + server + "; -data-dir overrides it", conf + " names " + server + "; leave out -data-dir"}, ""},
 		{"the file's dir", create("fw-3", "-config", conf), true,
-			[]string{"data directory " + server + " (data_dir in " + conf + ")"}, server},
+			[]string{"data directory " + server + " (omamori.yaml line 1)"}, server},
 		{"the server's dir by flag", create("fw-4", "-data-dir", server), true,
 			[]string{"data directory " + server + " (-data-dir)"}, server},
 		{"init", create("fw-5", "-data-dir", missing, "-init"), true,
 			[]string{"data directory " + missing + " (-data-dir) does not exist: creating a new, empty one (-init)"}, missing},
+		{"-set's dir", append(create("fw-6"), "-set", "data_dir="+server), true,
+			[]string{"data directory " + server + " (-set data_dir)"}, server},
+		// PostgreSQL keeps the tokens: a missing data directory is no reason to refuse. The
+		// server is not there (port 1 of loopback), so the store is what fails.
+		{"postgres", create("fw-7", "-data-dir", missing+"-postgres", "-set", "store.driver=postgres", "-set", "store.dsn=postgres://omamori@127.0.0.1:1/omamori?connect_timeout=1"), false,
+			[]string{"metadata store postgres (store.driver)", "open metadata store"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +67,8 @@ func TestTokenDataDir(t *testing.T) {
 			msg := stderr
 			if h, ok := errors.AsType[hinted](err); ok {
 				msg += h.Error() + "\nhint: " + h.hint
+			} else if err != nil {
+				msg += err.Error()
 			}
 			for _, w := range tt.stderr {
 				if !strings.Contains(msg, w) {
@@ -77,8 +85,10 @@ func TestTokenDataDir(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(defaultDir); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a refused token command left %s behind (stat: %v)", defaultDir, err)
+	for _, dir := range []string{defaultDir, missing + "-postgres"} {
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a refused token command left %s behind (stat: %v)", dir, err)
+		}
 	}
 	// The file's data_dir and -data-dir with the same directory are one store.
 	out, stderr, err := runCLI(t, "token", "list", "-config", conf)

@@ -68,6 +68,9 @@ type Asset struct {
 	Version string `json:"version,omitempty"`
 	// Exposure is who can reach the asset, which ranks its vulnerabilities.
 	Exposure Exposure `json:"exposure,omitempty"`
+	// Hostname is its DNS name, such as "vent-01.icu.hospital.example", when Name is for
+	// people: a block of that domain, or of one above it, touches the device.
+	Hostname string `json:"hostname,omitempty"`
 }
 
 // Exposure says who can reach an asset over the network. The inventory states it (the
@@ -152,6 +155,22 @@ func normalize(p netip.Prefix) netip.Prefix {
 	return p.Masked()
 }
 
+// mapped is every IPv4-mapped IPv6 address, ::ffff:0.0.0.0 to ::ffff:255.255.255.255.
+var mapped = netip.MustParsePrefix("::ffff:0:0/96")
+
+// Touched returns the networks that blocking p blocks, as the inventory files them: p
+// normalised (an IPv4-mapped network becomes IPv4), and besides it, when p is an IPv6 network
+// wide enough to hold every IPv4-mapped address (::/64, ::ffff:0:0/95, ::/0), all of IPv4 —
+// a firewall that matches p drops the mapped form of every IPv4 device, so a check of p alone
+// would miss the ventilator at 10.20.1.11 that ::ffff:10.20.1.11 reaches.
+func Touched(p netip.Prefix) []netip.Prefix {
+	p = normalize(p)
+	if p.Addr().Is6() && p.Bits() <= mapped.Bits() && p.Contains(mapped.Addr()) {
+		return []netip.Prefix{p, netip.PrefixFrom(netip.IPv4Unspecified(), 0)}
+	}
+	return []netip.Prefix{p}
+}
+
 // Len returns the number of assets.
 func (inv *Inventory) Len() int {
 	if inv == nil {
@@ -198,30 +217,36 @@ func (inv *Inventory) ProtectedIn(p netip.Prefix) (Asset, bool) {
 	return inv.overlap(&inv.protected, p)
 }
 
-// overlap finds an entry of t overlapping p: first one containing p (the common case, a
-// single address inside a listed network), then one inside p (a range block over devices).
+// overlap finds an entry of t overlapping a network that blocking p touches (Touched):
+// first one containing it (the common case, a single address inside a listed network), then
+// one inside it (a range block over devices).
 func (inv *Inventory) overlap(t *bart.Table[int], p netip.Prefix) (Asset, bool) {
-	p = normalize(p)
-	if _, i, ok := t.LookupPrefixLPM(p); ok {
-		return inv.all[i], true
-	}
-	for _, i := range t.Subnets(p) {
-		return inv.all[i], true
+	for _, p := range Touched(p) {
+		if _, i, ok := t.LookupPrefixLPM(p); ok {
+			return inv.all[i], true
+		}
+		for _, i := range t.Subnets(p) {
+			return inv.all[i], true
+		}
 	}
 	return Asset{}, false
 }
 
-// Named returns the assets whose name is host or a name under it (ward.hospital.example is
-// under hospital.example), for checking a block of a domain.
+// Named returns the assets whose name or hostname is host or a name under it
+// (ward.hospital.example is under hospital.example), ignoring case and a trailing dot, for
+// checking a block of a domain.
 func (inv *Inventory) Named(host string) []Asset {
 	if inv == nil {
 		return nil
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	under := func(name string) bool {
+		n := strings.TrimSuffix(strings.ToLower(name), ".")
+		return n != "" && (n == host || strings.HasSuffix(n, "."+host))
+	}
 	var out []Asset
 	for _, a := range inv.all {
-		n := strings.TrimSuffix(strings.ToLower(a.Name), ".")
-		if n == host || strings.HasSuffix(n, "."+host) {
+		if under(a.Name) || under(a.Hostname) {
 			out = append(out, a)
 		}
 	}

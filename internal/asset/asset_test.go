@@ -136,6 +136,15 @@ func TestOverlap(t *testing.T) {
 		{"10.30.0.5/32", "", ""},
 		{"203.0.113.0/24", "", ""},
 		{"0.0.0.0/0", "ICU ventilator bed 1", "ICU ventilator bed 1"},
+		// IPv6 networks that hold the IPv4-mapped form of every address: blocking them blocks
+		// ::ffff:10.20.1.11, the ventilator.
+		{"::/64", "ICU ventilator bed 1", "ICU ventilator bed 1"},
+		{"::/80", "ICU ventilator bed 1", "ICU ventilator bed 1"},
+		{"::ffff:0:0/95", "ICU ventilator bed 1", "ICU ventilator bed 1"},
+		{"::ffff:0:0/96", "ICU ventilator bed 1", "ICU ventilator bed 1"},
+		{"::ffff:10.20.0.0/112", "ICU ventilator bed 1", "ICU ventilator bed 1"},
+		{"::/97", "", ""},               // ::0.0.0.0/1 is not mapped: nothing of IPv4
+		{"2001:db8:99::/48", "", ""},
 	}
 	for _, tt := range tests {
 		p := netip.MustParsePrefix(tt.prefix)
@@ -162,6 +171,36 @@ func TestNamed(t *testing.T) {
 	}
 	if got := inv.Named("general.example"); len(got) != 0 {
 		t.Errorf("Named(general.example) = %v, want none (not a label boundary)", got)
+	}
+}
+
+// TestNamedHostname: a device named for people ("ICU ventilator bed 3") is found by its DNS
+// name from the optional hostname column, its subdomains' parents, any case, a trailing dot.
+func TestNamedHostname(t *testing.T) {
+	assets, err := ParseCSV(strings.NewReader("address,name,category,hostname\n" +
+		"10.20.1.13,ICU ventilator bed 3,life-support,Vent-03.ICU.tokyo-general.example.\n" +
+		"10.30.0.5,CT scanner 1,diagnostic,\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := New(assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		domain string
+		want   int
+	}{
+		{"vent-03.icu.tokyo-general.example", 1},
+		{"VENT-03.icu.tokyo-general.example.", 1},
+		{"icu.tokyo-general.example", 1},
+		{"tokyo-general.example", 1},
+		{"03.icu.tokyo-general.example", 0},
+		{"ct.tokyo-general.example", 0},
+	} {
+		if got := inv.Named(tt.domain); len(got) != tt.want {
+			t.Errorf("Named(%q) = %v, want %d asset(s)", tt.domain, got, tt.want)
+		}
 	}
 }
 

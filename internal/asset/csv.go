@@ -27,10 +27,11 @@ import (
 //	version     the product's version as the vendor writes it: 6.0.4, 9.1R11.4      optional
 //	exposure    who can reach it: internet, vendor (a contractor's remote-
 //	            maintenance line), internal, isolated; empty for not stated         optional
+//	hostname    its DNS name, vent-01.icu.hospital.example, where name is for people optional
 //
 // The product columns are for vulnerability matching (package vuln); an inventory without
 // them reads as before. Lines starting with '#' are comments.
-var Columns = []string{"address", "name", "category", "department", "protected", "cpe", "version", "exposure"}
+var Columns = []string{"address", "name", "category", "department", "protected", "cpe", "version", "exposure", "hostname"}
 
 // LineError is what is wrong with one line of a CSV import.
 type LineError struct {
@@ -157,6 +158,7 @@ func parseRecord(rec []string, field func([]string, string) string) (Asset, erro
 	if a.Exposure, err = ParseExposure(field(rec, "exposure")); err != nil {
 		return a, err
 	}
+	a.Hostname = field(rec, "hostname")
 	return a, nil
 }
 
@@ -236,7 +238,7 @@ func WriteCSV(w io.Writer, assets []Asset) error {
 		if a.Prefix.IsSingleIP() {
 			addr = a.Prefix.Addr().String()
 		}
-		cw.Write([]string{addr, a.Name, string(a.Category), a.Department, fmt.Sprint(a.Protected), a.CPE, a.Version, string(a.Exposure)})
+		cw.Write([]string{addr, a.Name, string(a.Category), a.Department, fmt.Sprint(a.Protected), a.CPE, a.Version, string(a.Exposure), a.Hostname})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

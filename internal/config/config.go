@@ -43,8 +43,11 @@ type Sources struct {
 	// OMAMORI_ and a section of the file (OMAMORI_HTTP_…) are read; others, such as
 	// OMAMORI_CONFIG, are left to the caller.
 	Env []string
+	// DataDir is data_dir as given to a -data-dir flag: it overrides File and Env, and Set
+	// overrides it. Config.Origin names it "-data-dir".
+	DataDir string
 	// Set holds "key=value" settings with dotted keys (http.listen=0.0.0.0:8443), as given to
-	// the -set flag. The caller turns its own flags (-data-dir) into settings here.
+	// the -set flag.
 	Set []string
 }
 
@@ -59,6 +62,9 @@ func Load(src Sources) (*Config, error) {
 		l.file(&c, src.File)
 	}
 	l.env(&c, src.Env)
+	if src.DataDir != "" {
+		l.assign(&c, "data_dir", src.DataDir, "-data-dir")
+	}
 	for _, s := range src.Set {
 		l.set(&c, s)
 	}
@@ -74,7 +80,17 @@ func Load(src Sources) (*Config, error) {
 		}
 		return nil, &Error{Problems: ps}
 	}
+	c.origin = l.origin
 	return &c, nil
+}
+
+// Origin says where Load took key (dotted, such as data_dir or http.listen) from:
+// "omamori.yaml line 3", "OMAMORI_DATA_DIR", "-data-dir", "-set data_dir"; empty for a
+// default. Commands that act on a setting's value (a data directory that is not there) say
+// which source named it.
+func (c *Config) Origin(key string) string {
+	l := loader{origin: c.origin}
+	return l.originOf(key)
 }
 
 // Problem is one thing wrong with a configuration.

@@ -500,3 +500,32 @@ func ExampleLoad() {
 	// config: OMAMORI_HTTP_LISTEN: http.listen: "8443" is not host:port
 	//   hint: write it as host:port, such as 127.0.0.1:8443 (this machine only) or 0.0.0.0:8443 (every network, always HTTPS)
 }
+
+// TestOrigin: Load says where data_dir came from, with the precedence it applies — the
+// file, the environment, -data-dir, -set — and nothing for the default.
+func TestOrigin(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "omamori.yaml")
+	if err := os.WriteFile(file, []byte("timezone: UTC\ndata_dir: /srv/omamori\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		src  Sources
+		want string
+	}{
+		{"default", Sources{}, ""},
+		{"file", Sources{File: file}, "omamori.yaml line 2"},
+		{"environment over the file", Sources{File: file, Env: []string{"OMAMORI_DATA_DIR=/var/lib/omamori"}}, "OMAMORI_DATA_DIR"},
+		{"-data-dir over the environment", Sources{File: file, Env: []string{"OMAMORI_DATA_DIR=/x"}, DataDir: "/y"}, "-data-dir"},
+		{"-set over -data-dir", Sources{DataDir: "/y", Set: []string{"data_dir=/z"}}, "-set data_dir"},
+	}
+	for _, tt := range tests {
+		c, err := Load(tt.src)
+		if err != nil {
+			t.Fatalf("%s: Load: %v", tt.name, err)
+		}
+		if got := c.Origin("data_dir"); got != tt.want {
+			t.Errorf("%s: Origin(data_dir) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -40,6 +40,8 @@ type Config struct {
 	Respond Respond `yaml:"respond"`
 	// Incidents: how alerts are grouped into incidents and who is told.
 	Incidents Incidents `yaml:"incidents"`
+
+	origin map[string]string // dotted key → where Load took it from; see Origin
 }
 
 // Respond configures active response.
@@ -143,31 +145,36 @@ type Incidents struct {
 	Deadlines Deadlines `yaml:"deadlines"`
 }
 
-// Hospital is one hospital's profile for the report drafts.
+// Hospital is one hospital's profile for the report drafts. It is package incident's Hospital
+// too (incident.Hospital), the profile the drafts name and the settings page edits, whose JSON
+// is what the store keeps: one type, here because incident depends on this package and not
+// the other way round.
 type Hospital struct {
 	// The tenant (hospital) it describes.
-	Tenant string `yaml:"tenant"`
+	Tenant string `yaml:"tenant" json:"-"`
 	// 医療機関名, as registered.
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	// 所在地.
-	Address string `yaml:"address"`
+	Address string `yaml:"address" json:"address"`
 	// 代表電話番号.
-	Phone string `yaml:"phone"`
+	Phone string `yaml:"phone" json:"phone"`
 	// 管理者 under 医療法 (usually the 院長), who answers for the reports.
-	Administrator string `yaml:"administrator"`
+	Administrator string `yaml:"administrator" json:"administrator"`
 	// 医療情報システム安全管理責任者 (the MHLW guideline's security manager).
-	SecurityManager string `yaml:"security_manager"`
+	SecurityManager string `yaml:"security_manager" json:"security_manager"`
 	// How to reach the security manager: extension, mobile, e-mail.
-	SecurityContact string `yaml:"security_contact"`
+	SecurityContact string `yaml:"security_contact" json:"security_contact"`
 	// Who files the reports and answers the authority's questions (a person or an office).
-	Reporter string `yaml:"reporter"`
+	Reporter string `yaml:"reporter" json:"reporter"`
 	// The reporter's telephone number.
-	ReporterPhone string `yaml:"reporter_phone"`
+	ReporterPhone string `yaml:"reporter_phone" json:"reporter_phone"`
 	// The reporter's e-mail address.
-	ReporterEmail string `yaml:"reporter_email"`
+	ReporterEmail string `yaml:"reporter_email" json:"reporter_email"`
 }
 
-// Deadlines are the periods of the reports to the authorities.
+// Deadlines are the periods of the reports to the authorities. Default holds the only copy
+// of the periods omamori ships; package incident's obligations (reports/obligations.yaml)
+// say how each is counted and take the periods from here (incident.Deadlines is this type).
 type Deadlines struct {
 	// 個人情報保護委員会への速報 (個人情報保護法第26条, 施行規則第8条第1項: 「速やかに」): days after
 	// the day of awareness, weekends and holidays counting. The PPC's guidelines read

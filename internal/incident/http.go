@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/omamori-project/omamori/internal/auth"
@@ -30,7 +31,8 @@ type HTTP struct {
 //	POST /api/v1/incidents/{id}/assign                 {"assignee": "user:sato"}
 //	POST /api/v1/incidents/{id}/notes                  {"text": "..."}
 //	POST /api/v1/incidents/{id}/severity               {"severity": "critical", "reason": "..."}
-//	PUT  /api/v1/incidents/{id}/facts                  Facts (personal_data, unauthorized: true, false, or null/absent for unconfirmed)
+//	PUT  /api/v1/incidents/{id}/facts[?version=N]      Facts (personal_data, unauthorized: true, false, or null/absent for unconfirmed);
+//	                                                   with version, 409 if the incident has changed since that version
 //	POST /api/v1/incidents/{id}/kinds                  {"kind": "patient-data-leak"}
 //	POST /api/v1/incidents/{id}/steps/{playbook}/{step} {"done": true}
 //	POST /api/v1/incidents/{id}/clocks/{clock}/stop    {"note": "受付番号 ..."}
@@ -100,7 +102,15 @@ func (h *HTTP) Routes() []httpapi.Route {
 			if err := readJSON(r, &in); err != nil {
 				return nil, err
 			}
-			return h.Service.SetFacts(r.Context(), tenant, r.PathValue("id"), actor, in)
+			version := 0
+			if v := r.URL.Query().Get("version"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n <= 0 {
+					return nil, refuse("version %q: want the incident's version, a positive number, as GET /api/v1/incidents/{id} shows it", v)
+				}
+				version = n
+			}
+			return h.Service.SetFacts(r.Context(), tenant, r.PathValue("id"), actor, in, version)
 		})},
 		{Pattern: "POST /api/v1/incidents/{id}/kinds", Scope: auth.ScopeRespond, Handler: h.handle(func(r *http.Request, tenant, actor string) (any, error) {
 			var in struct{ Kind string }

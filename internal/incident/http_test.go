@@ -3,6 +3,7 @@ package incident
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -71,6 +72,8 @@ func TestHTTP(t *testing.T) {
 		{"triage", tenant, "POST", inc + "/state", `{"state":"triaged"}`, 200, `"state":"triaged"`},
 		{"note", tenant, "POST", inc + "/notes", `{"text":"USB memory found on the ward PC"}`, 200, id},
 		{"empty note", tenant, "POST", inc + "/notes", `{"text":" "}`, 400, "an empty note"},
+		{"facts from a stale version", tenant, "PUT", inc + "/facts?version=1", `{"patients_affected":99}`, 409, "changed meanwhile"},
+		{"facts, bad version", tenant, "PUT", inc + "/facts?version=two", `{"patients_affected":99}`, 400, "version"},
 		{"facts", tenant, "PUT", inc + "/facts", `{"personal_data":true,"patients_affected":12,"systems":["電子カルテ"]}`, 200, `"patients_affected":12`},
 		{"tick a step", tenant, "POST", inc + "/steps/patient-data-leak/contain", `{"done":true}`, 200, id},
 		{"unknown step", tenant, "POST", inc + "/steps/patient-data-leak/pray", `{"done":true}`, 404, ""},
@@ -93,5 +96,10 @@ func TestHTTP(t *testing.T) {
 	}
 	if rec.Incident.Facts.PatientsAffected != 12 || countKind(rec.Timeline, "note") != 1 || rec.Timeline[len(rec.Timeline)-1].Actor != "user:sato" {
 		t.Errorf("GET %s = %+v, want the facts, the note and user:sato's changes", inc, rec)
+	}
+	// Facts written from the version just read are saved.
+	path := fmt.Sprintf("%s/facts?version=%d", inc, rec.Incident.Version)
+	if status, body := do(tenant, "PUT", path, `{"patients_affected":13}`); status != 200 || !strings.Contains(body, `"patients_affected":13`) {
+		t.Errorf("PUT %s = %d %s, want 200 and the facts saved", path, status, body)
 	}
 }

@@ -638,8 +638,15 @@ func (s *Service) SetSeverity(ctx context.Context, tenant, id, actor string, sv 
 
 // SetFacts replaces the facts of tenant's incident id. Marking personal data as leaked (or
 // possibly leaked) starts the statutory reporting clocks from Facts.AwareAt.
-func (s *Service) SetFacts(ctx context.Context, tenant, id, actor string, f Facts) (Incident, error) {
+//
+// version, if not 0, is the incident's Version the new facts were written from: if the
+// incident has changed since, the save fails with store.ErrConflict, so that facts typed into
+// a form are never saved over someone else's newer ones. The store compares it as it saves.
+func (s *Service) SetFacts(ctx context.Context, tenant, id, actor string, f Facts, version int) (Incident, error) {
 	return s.change(ctx, tenant, id, actor, "facts", func(inc *Incident, now time.Time) (store.IncidentChange, error) {
+		if version != 0 && inc.Version != version {
+			return store.IncidentChange{}, fmt.Errorf("%w: the facts were written from version %d, and the incident is at version %d", store.ErrConflict, version, inc.Version)
+		}
 		if f.PatientsAffected < 0 {
 			return store.IncidentChange{}, refuse("a negative number of patients")
 		}

@@ -8,28 +8,16 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/store"
 )
 
 // Hospital is the hospital's profile: who reports, as every draft names them. The
-// configuration gives each tenant's first one (Config.Hospital); the tenant's administrator
-// keeps it up to date on the settings page, and what they save is kept in the store.
-type Hospital struct {
-	Name    string `json:"name"`    // 医療機関名, as registered (開設許可の名称)
-	Address string `json:"address"` // 所在地
-	Phone   string `json:"phone"`   // 代表電話番号
-	// Administrator is the 管理者 under 医療法 (usually the 院長), who answers for the report.
-	Administrator string `json:"administrator"`
-	// SecurityManager is the 医療情報システム安全管理責任者 of the MHLW's guideline, and
-	// SecurityContact how to reach them.
-	SecurityManager string `json:"security_manager"`
-	SecurityContact string `json:"security_contact"`
-	// Reporter is the person (or office) who files the reports and answers the authority's
-	// questions, with their telephone and e-mail.
-	Reporter      string `json:"reporter"`
-	ReporterPhone string `json:"reporter_phone"`
-	ReporterEmail string `json:"reporter_email"`
-}
+// configuration gives each tenant's first one (Config.Hospital, from incidents.hospitals); the
+// tenant's administrator keeps it up to date on the settings page, and what they save is kept
+// in the store. It is the configuration's type, so that the file's profile is the draft's
+// without a copy; its Tenant is the configuration's key and is not kept with a saved profile.
+type Hospital = config.Hospital
 
 // maxProfileField bounds each field of a profile: a name or an address, not a document.
 const maxProfileField = 200
@@ -40,16 +28,16 @@ type ProfileField struct {
 	Value *string
 }
 
-// Fields returns h's fields in the order the drafts and the settings page list them.
-func (h *Hospital) Fields() []ProfileField {
+// ProfileFields returns h's fields in the order the drafts and the settings page list them.
+func ProfileFields(h *Hospital) []ProfileField {
 	return []ProfileField{{"name", &h.Name}, {"address", &h.Address}, {"phone", &h.Phone}, {"administrator", &h.Administrator},
 		{"security_manager", &h.SecurityManager}, {"security_contact", &h.SecurityContact}, {"reporter", &h.Reporter},
 		{"reporter_phone", &h.ReporterPhone}, {"reporter_email", &h.ReporterEmail}}
 }
 
-// complete reports whether every field of the profile is filled in.
-func (h *Hospital) complete() bool {
-	for _, f := range h.Fields() {
+// profileComplete reports whether every field of the profile is filled in.
+func profileComplete(h *Hospital) bool {
+	for _, f := range ProfileFields(h) {
 		if *f.Value == "" {
 			return false
 		}
@@ -76,9 +64,9 @@ func (s *Service) Profile(ctx context.Context, tenant string) (Hospital, error) 
 
 // SaveProfile keeps h as tenant's hospital profile, recording actor in the audit log, and
 // returns it as kept. Fields are trimmed; one longer than 200 characters, or with a line
-// break, is refused (an *InputError naming the field as Fields does).
+// break, is refused (an *InputError naming the field as ProfileFields does).
 func (s *Service) SaveProfile(ctx context.Context, tenant, actor string, h Hospital) (Hospital, error) {
-	for _, f := range h.Fields() {
+	for _, f := range ProfileFields(&h) {
 		*f.Value = strings.TrimSpace(*f.Value)
 		switch {
 		case utf8.RuneCountInString(*f.Value) > maxProfileField:

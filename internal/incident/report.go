@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/decision"
 	"github.com/omamori-project/omamori/internal/severity"
 	"github.com/omamori-project/omamori/internal/store"
@@ -81,49 +82,43 @@ func (o Obligation) Deadline(aware time.Time, unauthorized bool, cal *Calendar) 
 //go:embed reports
 var reportFS embed.FS
 
-// DefaultObligations returns the obligations shipped in the binary (reports/obligations.yaml).
+// DefaultObligations returns the obligations shipped in the binary (reports/obligations.yaml)
+// with the periods omamori ships (config.Default's incidents.deadlines).
 func DefaultObligations() ([]Obligation, error) {
+	return ObligationsWith(config.Default().Incidents.Deadlines)
+}
+
+// Deadlines are the reporting periods of the obligations shipped in the binary: the
+// configuration's incidents.deadlines, whose type it is.
+type Deadlines = config.Deadlines
+
+// ObligationsWith returns the shipped obligations with d's periods. The shipped file says how
+// each report's deadline is counted and leaves its period to d, so a period is written in one
+// place, the configuration.
+func ObligationsWith(d Deadlines) ([]Obligation, error) {
 	data, err := fs.ReadFile(reportFS, "reports/obligations.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("load obligations: %w", err)
 	}
-	return ParseObligations(data)
-}
-
-// Deadlines are the reporting periods a hospital sets for the obligations shipped in the
-// binary; a zero field keeps the shipped period.
-type Deadlines struct {
-	PPCPreliminaryDays       int // 個人情報保護委員会 速報: days after the day of awareness (shipped: 3)
-	PPCFinalDays             int // 確報, the day of awareness counting as day 1 (shipped: 30)
-	PPCFinalUnauthorizedDays int // 確報 when the leak may have an unlawful purpose (shipped: 60)
-	MHLWHours                int // 厚生労働省・都道府県への連絡 (shipped: 24)
-	PoliceHours              int // 警察への相談 (shipped: 24)
-}
-
-// ObligationsWith returns the shipped obligations with d's periods.
-func ObligationsWith(d Deadlines) ([]Obligation, error) {
-	obs, err := DefaultObligations()
+	obs, err := decodeObligations(data)
 	if err != nil {
 		return nil, err
-	}
-	set := func(to *int, v int) {
-		if v > 0 {
-			*to = v
-		}
 	}
 	for i := range obs {
 		due := &obs[i].Due
 		switch obs[i].ID {
 		case "ppc-preliminary":
-			set(&due.Days, d.PPCPreliminaryDays)
+			due.Days = d.PPCPreliminaryDays
 		case "ppc-final":
-			set(&due.Days, d.PPCFinalDays)
-			set(&due.DaysIfUnauthorized, d.PPCFinalUnauthorizedDays)
+			due.Days, due.DaysIfUnauthorized = d.PPCFinalDays, d.PPCFinalUnauthorizedDays
 		case "mhlw":
-			set(&due.Hours, d.MHLWHours)
+			due.Hours = d.MHLWHours
 		case "police":
-			set(&due.Hours, d.PoliceHours)
+			due.Hours = d.PoliceHours
 		}
+	}
+	if err := checkObligations(obs); err != nil {
+		return nil, err
 	}
 	return obs, nil
 }
@@ -131,34 +126,40 @@ func ObligationsWith(d Deadlines) ([]Obligation, error) {
 // Obligations returns the statutory reports the Service drafts and runs clocks for.
 func (s *Service) Obligations() []Obligation { return slices.Clone(s.cfg.Obligations) }
 
-// ParseObligations reads a list of obligations (YAML) and checks each.
-func ParseObligations(data []byte) ([]Obligation, error) {
+// decodeObligations reads a list of obligations (YAML), refusing unknown keys.
+func decodeObligations(data []byte) ([]Obligation, error) {
 	var obs []Obligation
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&obs); err != nil {
 		return nil, fmt.Errorf("parse obligations: %w", err)
 	}
+	return obs, nil
+}
+
+// checkObligations refuses an obligation without an ID, name, template, condition or
+// deadline, or with a deadline both in hours and in days.
+func checkObligations(obs []Obligation) error {
 	seen := map[string]bool{}
 	for _, o := range obs {
 		switch {
 		case !validKind(o.ID) || seen[o.ID]:
-			return nil, fmt.Errorf("obligation ID %q: missing, malformed or used twice", o.ID)
+			return fmt.Errorf("obligation ID %q: missing, malformed or used twice", o.ID)
 		case o.Name == "" || o.Template == "":
-			return nil, fmt.Errorf("obligation %s: needs a name and a template", o.ID)
+			return fmt.Errorf("obligation %s: needs a name and a template", o.ID)
 		case (o.Due.Hours > 0) == (o.Due.Days > 0):
-			return nil, fmt.Errorf("obligation %s: give the deadline in hours or in days, not both or neither", o.ID)
+			return fmt.Errorf("obligation %s: give the deadline in hours or in days, not both or neither", o.ID)
 		case o.When.Severity != "" && !o.When.Severity.AtLeast(severity.Low):
-			return nil, fmt.Errorf("obligation %s: unknown severity %q", o.ID, o.When.Severity)
+			return fmt.Errorf("obligation %s: unknown severity %q", o.ID, o.When.Severity)
 		case !o.When.PersonalData && len(o.When.Kinds) == 0 && o.When.Severity == "":
-			return nil, fmt.Errorf("obligation %s: no condition in when", o.ID)
+			return fmt.Errorf("obligation %s: no condition in when", o.ID)
 		}
 		if _, err := reportTemplate(o.Template); err != nil {
-			return nil, fmt.Errorf("obligation %s: %w", o.ID, err)
+			return fmt.Errorf("obligation %s: %w", o.ID, err)
 		}
 		seen[o.ID] = true
 	}
-	return obs, nil
+	return nil
 }
 
 func (s *Service) obligation(id string) (Obligation, bool) {
@@ -262,15 +263,15 @@ var reportFuncs = template.FuncMap{
 		}
 		return t.In(jst).Format("2006年1月2日")
 	},
-	// or gives the text for a fact not yet established.
-	"or": func(s string) string {
+	// fact gives the text for a fact not yet established.
+	"fact": func(s string) string {
 		if strings.TrimSpace(s) == "" {
 			return unconfirmed
 		}
 		return s
 	},
-	// set gives the text for a field of the hospital profile, which may not be filled in.
-	"set": func(s string) string {
+	// profile gives the text for a field of the hospital profile, which may not be filled in.
+	"profile": func(s string) string {
 		if strings.TrimSpace(s) == "" {
 			return "（未設定）"
 		}
@@ -360,7 +361,7 @@ func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]
 		return nil, fmt.Errorf("draft %s report for %s: %w", o.ID, id, err)
 	}
 	aware := awareAt(r.Incident)
-	data := ReportData{Obligation: o, Hospital: h, ProfileIncomplete: !h.complete(), ProfilePage: ProfilePath(tenant),
+	data := ReportData{Obligation: o, Hospital: h, ProfileIncomplete: !profileComplete(&h), ProfilePage: ProfilePath(tenant),
 		Incident: r.Incident, Facts: r.Incident.Facts, AwareAt: aware,
 		Deadline: o.Deadline(aware, r.Incident.Facts.Unauthorized.Holds(), s.cfg.Calendar), Drafted: s.now(),
 		Alerts: r.Alerts, Timeline: r.Timeline}
@@ -382,11 +383,26 @@ func (s *Service) Report(ctx context.Context, tenant, id, obligation string) ([]
 	return RenderReport(o, data)
 }
 
-// measures lists what was done about r's incident: the decisions taken on its alerts (dry
-// runs left out: they did nothing) and the checklist steps done, oldest first.
+// measures lists what was done about r's incident: the decisions taken on its alerts, the
+// decisions people made naming the incident (dry runs left out: they did nothing) and the
+// checklist steps done, oldest first.
+//
+// A decision records the alert it answers and nothing of incidents, so a person's decision
+// made by hand — with no alert, as a responder blocks the C2 server the analyst found — is
+// the incident's when its reason names the incident's ID ("INC-20211031-AB12CD の C2 を遮断").
 func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Measure, error) {
 	var out []Measure
 	seen := map[int64]bool{}
+	manual, err := s.st.Tenant(tenant).Decisions(ctx, store.DecisionFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("decisions naming incident %s: %w", r.Incident.ID, err)
+	}
+	for _, d := range manual {
+		if d.Origin.Kind != decision.OriginRule && !d.DryRun && strings.Contains(d.Reason, r.Incident.ID) {
+			seen[d.ID] = true
+			out = append(out, decisionMeasure(d, ""))
+		}
+	}
 	for _, a := range r.Alerts {
 		ds, err := s.st.Tenant(tenant).Decisions(ctx, store.DecisionFilter{AlertID: a.ID})
 		if err != nil {
@@ -410,7 +426,9 @@ func (s *Service) measures(ctx context.Context, tenant string, r Record) ([]Meas
 }
 
 // decisionMeasure describes a response decision taken on the alert titled alert in Japanese:
-// what, on what, its status now, and who or which policy asked for it.
+// what, on what, its status now, and who or which policy asked for it. decision.Decision has
+// no field for the policy, so a rule's is read from the end of its reason, where package
+// respond writes it.
 func decisionMeasure(d decision.Decision, alert string) Measure {
 	action := cmp.Or(map[decision.Action]string{decision.ActionBlock: "通信の遮断", decision.ActionIsolate: "端末のネットワーク隔離"}[d.Action], string(d.Action))
 	scope := cmp.Or(map[decision.Scope]string{decision.ScopeIP: "IPアドレス", decision.ScopeRange: "アドレス範囲", decision.ScopeDomain: "ドメイン"}[d.Scope], string(d.Scope))
@@ -422,10 +440,18 @@ func decisionMeasure(d decision.Decision, alert string) Measure {
 		status = "保留: ガードレールにより承認待ち、未実施"
 	case decision.StatusRejected:
 		status = "却下: 実施せず"
-	case decision.StatusExpired:
-		status = "期限切れにより " + datetime(d.Expires) + " に終了"
-	case decision.StatusRevoked:
-		status = datetime(d.Updated) + " に " + d.UpdatedBy + " が解除"
+	case decision.StatusExpired, decision.StatusRevoked:
+		switch {
+		case d.Activated.IsZero() && d.Status == decision.StatusRevoked:
+			// Held and never approved: it was never in force, so nothing was lifted.
+			status = "承認されず取消（未実施）"
+		case d.Activated.IsZero():
+			status = "承認されないまま期限切れ（未実施）"
+		case d.Status == decision.StatusExpired:
+			status = "期限切れにより " + datetime(d.Expires) + " に終了"
+		default:
+			status = datetime(d.Updated) + " に " + d.UpdatedBy + " が解除"
+		}
 	default:
 		status = string(d.Status)
 	}
@@ -448,7 +474,13 @@ func decisionMeasure(d decision.Decision, alert string) Measure {
 	if d.Origin.Kind != decision.OriginRule && d.Reason != "" {
 		by += "、理由: " + d.Reason // a person's words; a rule's reason is its alert, listed already
 	}
-	return Measure{At: d.Created, What: fmt.Sprintf("%s: %s %s（%s）", action, scope, d.Value, status), By: by}
+	// A measure is taken when it took effect: when an approver released a held decision, not
+	// when the guardrail held it; one never in force is listed when it was asked for.
+	at := d.Activated
+	if at.IsZero() {
+		at = d.Created
+	}
+	return Measure{At: at, What: fmt.Sprintf("%s: %s %s（%s）", action, scope, d.Value, status), By: by}
 }
 
 // RenderReport renders obligation o's template with data.

@@ -56,6 +56,15 @@ func TestReports(t *testing.T) {
 			Origin: decision.Origin{Kind: "rule", Name: "behavior.ransomware_burst"}, AlertID: alertOf("ransomware_burst"), Status: "active", Created: at(14), Expires: at(14).Add(4 * time.Hour)},
 		{Action: "block", Scope: "range", Value: "198.51.100.0/24", Reason: "dry run", Origin: decision.Origin{Kind: "rule", Name: "behavior.brute_force"},
 			AlertID: alertOf("brute_force"), Status: "active", DryRun: true, Created: at(1), Expires: at(1).Add(time.Hour)},
+		// Held by a guardrail (the EHR server) and lifted before anyone approved it: never in force.
+		{Action: "isolate", Scope: "ip", Value: "192.168.10.5", Reason: "ransomware (policy isolate-encrypting-hosts)",
+			Origin: decision.Origin{Kind: "rule", Name: "behavior.ransomware_burst"}, AlertID: alertOf("ransomware_burst"), Status: "revoked",
+			Guardrail: "protected-service: EHR-DB01", Created: at(15), Expires: at(15).Add(4 * time.Hour)},
+		// A responder's block of the C2 server the analyst found, answering no alert: the
+		// incident's because its reason names it.
+		{Action: "block", Scope: "domain", Value: "c2.attacker.example", Reason: id + " の調査で判明した C2 サーバ", Origin: decision.Origin{Kind: "person", Name: "tanaka"}, Status: "active", Created: at(16), Expires: at(16).Add(24 * time.Hour)},
+		// Another incident's manual decision is not this one's.
+		{Action: "block", Scope: "ip", Value: "203.0.113.99", Reason: "INC-20211030-ZZZZZZ の送信元", Origin: decision.Origin{Kind: "person", Name: "tanaka"}, Status: "active", Created: at(17), Expires: at(17).Add(24 * time.Hour)},
 	} {
 		if _, err := e.st.Tenant(tenant).CreateDecision(ctx, "rule:"+d.Origin.Name, d); err != nil {
 			t.Fatal(err)
@@ -81,7 +90,7 @@ func TestReports(t *testing.T) {
 		Measures:         []string{"VPN機器のファームウェア更新と多要素認証の導入", "バックアップのオフライン保管"},
 		PoliceCase:       "徳島県警察 サイバー犯罪対策課に相談（2021年10月31日）",
 	}
-	if _, err := e.svc.SetFacts(ctx, tenant, id, "user:sato", facts); err != nil {
+	if _, err := e.svc.SetFacts(ctx, tenant, id, "user:sato", facts, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range e.svc.cfg.Obligations {
@@ -95,7 +104,9 @@ func TestReports(t *testing.T) {
 				"電子カルテシステム", "2021年10月31日 01時10分", "事案の種別（omamori の判定）: VPN機器の侵害対応、ランサムウェア初動対応",
 				"2021年10月31日 00時31分 通信の遮断: IPアドレス 198.51.100.77（実施中、2021年11月1日 00時31分まで） — 自動対応（アラート「brute force from 198.51.100.77: 10 failed logins in 10m0s (fortigate.vpn)」、ポリシー block-attackers）",
 				"端末のネットワーク隔離: IPアドレス 192.168.10.21", "自動対応（アラート「ransomware on FS01: 25 files written as *.lockbit in 1m0s」、ポリシー isolate-encrypting-hosts）",
-				"2021年10月31日 01時25分 影響を受ける病棟・部門を紙運用（紙カルテ・紙伝票）に切り替える — 実施者: user:sato"} {
+				"2021年10月31日 01時25分 影響を受ける病棟・部門を紙運用（紙カルテ・紙伝票）に切り替える — 実施者: user:sato",
+				"端末のネットワーク隔離: IPアドレス 192.168.10.5（承認されず取消（未実施））",
+				"2021年10月31日 00時46分 通信の遮断: ドメイン c2.attacker.example（実施中、2021年11月1日 00時46分まで） — 指示者: tanaka"} {
 				if !bytes.Contains(got, []byte(want)) {
 					t.Errorf("the %s draft does not say %q", o.ID, want)
 				}
@@ -127,9 +138,9 @@ func TestReports(t *testing.T) {
 	}
 	for _, o := range e.svc.cfg.Obligations {
 		got, _ := e.svc.Report(ctx, tenant, id, o.ID)
-		for _, not := range []string{"198.51.100.0/24", "（未設定）", "[high]", "[critical]"} {
+		for _, not := range []string{"198.51.100.0/24", "（未設定）", "[high]", "[critical]", "203.0.113.99", "が解除"} {
 			if strings.Contains(string(got), not) {
-				t.Errorf("%s draft says %q: a slug, a dry run, or a profile field that is set", o.ID, not)
+				t.Errorf("%s draft says %q: a slug, a dry run, another incident's decision, a profile field that is set, or a decision never in force as lifted", o.ID, not)
 			}
 		}
 	}
@@ -138,7 +149,7 @@ func TestReports(t *testing.T) {
 	}
 }
 
-func TestParseObligations(t *testing.T) {
+func TestParseObligationsRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, yaml string }{
 		{"unknown field", "- {id: x, name: X, template: mhlw.md.tmpl, when: {severity: high}, due: {hours: 1}, colour: red}"},
 		{"no condition", "- {id: x, name: X, template: mhlw.md.tmpl, due: {hours: 1}}"},
@@ -148,8 +159,12 @@ func TestParseObligations(t *testing.T) {
 		{"unknown severity", "- {id: x, name: X, template: mhlw.md.tmpl, when: {severity: dire}, due: {hours: 1}}"},
 		{"ID twice", "- {id: x, name: X, template: mhlw.md.tmpl, when: {severity: high}, due: {hours: 1}}\n- {id: x, name: Y, template: mhlw.md.tmpl, when: {severity: high}, due: {hours: 1}}"},
 	} {
-		if _, err := ParseObligations([]byte(tc.yaml)); err == nil {
-			t.Errorf("%s: ParseObligations = nil error, want refusal", tc.name)
+		obs, err := decodeObligations([]byte(tc.yaml))
+		if err == nil {
+			err = checkObligations(obs)
+		}
+		if err == nil {
+			t.Errorf("%s: obligations accepted, want refusal", tc.name)
 		}
 	}
 }
@@ -230,5 +245,38 @@ func TestAnswerJSON(t *testing.T) {
 	var f Facts
 	if err := json.Unmarshal([]byte(`{"personal_data":"maybe"}`), &f); err == nil {
 		t.Error(`Unmarshal("maybe") = nil error, want refusal`)
+	}
+}
+
+// TestDecisionMeasure: a measure is dated when it took effect, and a decision a guardrail held
+// and nobody approved is said never to have been in force, however it ended.
+func TestDecisionMeasure(t *testing.T) {
+	created := time.Date(2021, 10, 31, 0, 40, 0, 0, jst)
+	approved := created.Add(25 * time.Minute)
+	held := decision.Decision{Action: "isolate", Scope: "ip", Value: "192.168.10.5", Origin: decision.Origin{Kind: "person", Name: "tanaka"}, Reason: "r",
+		Created: created, Expires: created.Add(4 * time.Hour), Updated: created.Add(time.Hour), UpdatedBy: "person:mori"}
+	with := func(status decision.Status, activated time.Time) decision.Decision {
+		d := held
+		d.Status, d.Activated = status, activated
+		return d
+	}
+	tests := []struct {
+		name string
+		d    decision.Decision
+		at   time.Time
+		what string
+	}{
+		{"revoked while held", with("revoked", time.Time{}), created, "承認されず取消（未実施）"},
+		{"expired while held", with("expired", time.Time{}), created, "承認されないまま期限切れ（未実施）"},
+		{"approved, then revoked", with("revoked", approved), approved, "2021年10月31日 01時40分 に person:mori が解除"},
+		{"approved, then expired", with("expired", approved), approved, "期限切れにより 2021年10月31日 04時40分 に終了"},
+		{"approved", with("active", approved), approved, "実施中"},
+		{"held", with("held", time.Time{}), created, "承認待ち、未実施"},
+	}
+	for _, tt := range tests {
+		m := decisionMeasure(tt.d, "")
+		if !m.At.Equal(tt.at) || !strings.Contains(m.What, tt.what) {
+			t.Errorf("%s: decisionMeasure() = %v %q, want %v and %q", tt.name, m.At, m.What, tt.at, tt.what)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/omamori-project/omamori/internal/config"
 	"github.com/omamori-project/omamori/internal/detect"
 	"github.com/omamori-project/omamori/internal/severity"
 )
@@ -73,7 +74,9 @@ func TestStatutoryDeadlines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	configured, err := ObligationsWith(Deadlines{PPCPreliminaryDays: 5, PPCFinalUnauthorizedDays: 50, MHLWHours: 6})
+	d := config.Default().Incidents.Deadlines
+	d.PPCPreliminaryDays, d.PPCFinalUnauthorizedDays, d.MHLWHours = 5, 50, 6
+	configured, err := ObligationsWith(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,10 +238,10 @@ func TestLeakClocks(t *testing.T) {
 	e := newEnv(t, aware.Add(26*time.Hour), Config{})
 	ctx := t.Context()
 	out, _ := e.svc.Ingest(ctx, alert("x1", "behavior.exfiltration", "high", aware, detect.Entities{Source: "192.168.1.20"}), 1)
-	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware.Add(48 * time.Hour)}); err == nil {
+	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware.Add(48 * time.Hour)}, 0); err == nil {
 		t.Error("SetFacts(aware in the future) = nil error, want refusal")
 	}
-	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware, PersonalData: Yes, PatientsAffected: 1200}); err != nil {
+	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware, PersonalData: Yes, PatientsAffected: 1200}, 0); err != nil {
 		t.Fatal(err)
 	}
 	deadlines := func() map[string]string {
@@ -255,7 +258,7 @@ func TestLeakClocks(t *testing.T) {
 	if diff := cmp.Diff(want, deadlines()); diff != "" {
 		t.Errorf("clocks after marking the leak (-want +got):\n%s", diff)
 	}
-	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware, PersonalData: Yes, Unauthorized: Yes, PatientsAffected: 1200}); err != nil {
+	if _, err := e.svc.SetFacts(ctx, tenant, out.Incident, "user:sato", Facts{AwareAt: aware, PersonalData: Yes, Unauthorized: Yes, PatientsAffected: 1200}, 0); err != nil {
 		t.Fatal(err)
 	}
 	want["ppc-final"] = "2026-10-19 23:59"

@@ -221,7 +221,10 @@ func TestHeldDecisionLeavesIsolationInForce(t *testing.T) {
 
 	mori := respond.SignedIn(auth.Identity{UserID: "mori", Name: "mori", Roles: map[string][]auth.Role{tenant: {auth.RoleApprover}}, SecondFactor: true}, tenant)
 	iso, err := n.Respond.Add(ctx, tenant, mori, respond.Request{Action: decision.ActionIsolate, Scope: decision.ScopeIP, Value: server,
-		TTL: time.Hour, Reason: "ransomware encrypting EHR-APP01", Override: true})
+		TTL: time.Hour, Reason: "ransomware encrypting EHR-APP01"})
+	if err == nil {
+		iso, err = n.Respond.Approve(ctx, tenant, mori, iso.ID, "ward on paper")
+	}
 	if err != nil || iso.Status != decision.StatusActive {
 		t.Fatalf("the approver's isolation of the server = %+v, %v; want active", iso, err)
 	}

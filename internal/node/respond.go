@@ -169,14 +169,12 @@ func (n *Node) startIncidents(ctx context.Context, cfg *config.Config, inv *asse
 		}
 	}
 	var err error
-	if icfg.Obligations, err = incident.ObligationsWith(incidentDeadlines(cfg.Incidents.Deadlines)); err != nil {
+	if icfg.Obligations, err = incident.ObligationsWith(cfg.Incidents.Deadlines); err != nil {
 		return fmt.Errorf("incidents: %w", err)
 	}
 	icfg.Hospital = map[string]incident.Hospital{}
 	for _, h := range cfg.Incidents.Hospitals {
-		icfg.Hospital[h.Tenant] = incident.Hospital{Name: h.Name, Address: h.Address, Phone: h.Phone, Administrator: h.Administrator,
-			SecurityManager: h.SecurityManager, SecurityContact: h.SecurityContact, Reporter: h.Reporter,
-			ReporterPhone: h.ReporterPhone, ReporterEmail: h.ReporterEmail}
+		icfg.Hospital[h.Tenant] = h
 	}
 	n.Incidents, err = incident.NewService(n.Store, icfg, nil, notifier(cfg), n.log)
 	if err != nil {
@@ -189,12 +187,6 @@ func (n *Node) startIncidents(ctx context.Context, cfg *config.Config, inv *asse
 	ih := &incident.HTTP{Service: n.Incidents, Log: n.log, Principal: tokenActor}
 	n.API.HandleRoutes(ih.Routes()...)
 	return nil
-}
-
-// incidentDeadlines are the configured reporting periods, as package incident takes them.
-func incidentDeadlines(d config.Deadlines) incident.Deadlines {
-	return incident.Deadlines{PPCPreliminaryDays: d.PPCPreliminaryDays, PPCFinalDays: d.PPCFinalDays,
-		PPCFinalUnauthorizedDays: d.PPCFinalUnauthorizedDays, MHLWHours: d.MHLWHours, PoliceHours: d.PoliceHours}
 }
 
 // notifier is who is told outside omamori — of incidents, and of break-glass accesses: the

@@ -300,7 +300,7 @@ func TestDocumentsFromAnotherNode(t *testing.T) {
 		}
 	}
 	// The guardrail in force here holds isolating the ventilator for a person.
-	ds, err := n.Respond.Add(ctx, tenant, respond.Person{Name: "aiko", Role: respond.RoleResponder},
+	ds, err := n.Respond.Add(ctx, tenant, respond.SignedIn(auth.Identity{UserID: "aiko", Name: "aiko", Roles: map[string][]auth.Role{tenant: {auth.RoleAnalystL2}}}, tenant),
 		respond.Request{Action: decision.ActionIsolate, Scope: decision.ScopeIP, Value: scenario.Ventilator, TTL: time.Hour, Reason: "beaconing"})
 	if err != nil || ds.Status != decision.StatusHeld {
 		t.Errorf("isolating the ventilator on this node = %+v, %v; want held by the guardrail", ds, err)

@@ -44,7 +44,9 @@ type Networks struct {
 
 // AddPrefix lists p, with why to show when it stops a decision.
 func (n *Networks) AddPrefix(p netip.Prefix, why string) {
-	n.nets.Insert(normalPrefix(p), why)
+	for _, p := range asset.Touched(p) {
+		n.nets.Insert(p, why)
+	}
 }
 
 // AddDomain lists a domain and its subdomains.
@@ -57,12 +59,13 @@ func (n *Networks) AddDomain(domain, why string) {
 
 // AllowedPrefix implements Allowlist.
 func (n *Networks) AllowedPrefix(p netip.Prefix) (string, bool) {
-	p = normalPrefix(p)
-	if _, why, ok := n.nets.LookupPrefixLPM(p); ok {
-		return why, true
-	}
-	for _, why := range n.nets.Subnets(p) {
-		return why, true
+	for _, p := range asset.Touched(p) {
+		if _, why, ok := n.nets.LookupPrefixLPM(p); ok {
+			return why, true
+		}
+		for _, why := range n.nets.Subnets(p) {
+			return why, true
+		}
 	}
 	return "", false
 }
@@ -76,13 +79,6 @@ func (n *Networks) AllowedDomain(domain string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func normalPrefix(p netip.Prefix) netip.Prefix {
-	if p.Addr().Is4In6() {
-		p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
-	}
-	return p.Masked()
 }
 
 // Guardrail names, as they appear at the start of Decision.Guardrail.

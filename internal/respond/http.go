@@ -18,8 +18,8 @@ import (
 
 // HTTP serves decisions as JSON under /api/v1/decisions, for the web UI and the CLI.
 // Whether a person may change a decision is the Service's rule (their Person), not the
-// route's: a viewer's approval, or a token's override of a guardrail, reaches the Service and
-// is refused there with 403.
+// route's: a viewer's approval, or a token's extension of an approved decision, reaches the
+// Service and is refused there with 403. A request to override a guardrail is refused here.
 type HTTP struct {
 	Service *Service
 	// Principal returns the tenant a request acts for and the person making it (ByToken for an
@@ -191,9 +191,9 @@ type AddRequest struct {
 	Authority string `json:"authority,omitempty"`
 	Reference string `json:"reference,omitempty"`
 	AlertID   string `json:"alert_id,omitempty"`
-	// Override decides despite a guardrail, which the decision records. Only an approver
-	// signed in to the web UI with a second factor may; anyone else, every API token among
-	// them, is refused with 403 (ErrOverride).
+	// Override asks to decide despite a guardrail, which the API refuses with 403
+	// (ErrOverride) from every caller: an approver approves a held decision on the web UI.
+	// The field is read so that the refusal says so, rather than holding what was asked.
 	Override bool `json:"override,omitempty"`
 }
 
@@ -213,12 +213,16 @@ func (h *HTTP) add(r *http.Request, tenant string, who Person) (any, error) {
 	if in.Scope == "" {
 		in.Scope = scopeOf(in.Target)
 	}
+	if in.Override {
+		return nil, fmt.Errorf("%w: the API decides past a guardrail for no caller, API token or person, %s included; without override, a decision a guardrail objects to is held for an approver",
+			ErrOverride, who.Name)
+	}
 	ttl, err := parseTTL(in.TTL)
 	if err != nil {
 		return nil, err
 	}
 	d, err := h.Service.Add(r.Context(), tenant, who, Request{Action: in.Action, Scope: in.Scope, Value: in.Target,
-		TTL: ttl, Reason: in.Reason, Authority: in.Authority, Reference: in.Reference, AlertID: in.AlertID, Override: in.Override})
+		TTL: ttl, Reason: in.Reason, Authority: in.Authority, Reference: in.Reference, AlertID: in.AlertID})
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func ExampleHTTP() {
 	send("soar", "POST", "/api/v1/decisions/1/approve", `{}`)
 	send("mori", "POST", "/api/v1/decisions/1/approve", `{"note": "seen in the VPN log"}`)
 	// Output:
-	// 403 respond: not allowed: overriding a guardrail is a person's act: token:soar is an API token, whatever its scopes; to override a guardrail takes a person with role approver, signed in to the web UI with a second factor; without override, a decision a guardrail objects to is held for an approver
+	// 403 respond: not allowed: overriding a guardrail is a person's act: the API decides past a guardrail for no caller, API token or person, token:soar included; without override, a decision a guardrail objects to is held for an approver
 	//     hint: send the decision without override: a guardrail holds it, and an approver decides on the web UI's decisions page, signed in with a second factor
 	// 201 decision 1 held: no-inventory: no asset inventory for this hospital, so omamori cannot tell whether the target is a medical device
 	// 403 approve decision 1: respond: not allowed: token:soar is an API token, whatever its scopes; to approve a decision takes a person with role approver, signed in to the web UI with a second factor

@@ -12,13 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omamori-project/omamori/internal/auth"
 	"github.com/omamori-project/omamori/internal/decision"
 )
 
 // testHTTP serves the decisions API over a real SQLite store (tenants tokyo, with the
 // hospital's guardrails, and osaka) as the API server would mount it. The caller is named by
 // the headers X-Test-Tenant and X-Test-Person ("name:role", an approver signed in with TOTP,
-// any other role as a literal Person); without them it is not signed in.
+// a responder as an analyst_l2 who may revoke decisions, any other role as that role of
+// package auth, signed in without TOTP); without them it is not signed in.
 func testHTTP(t *testing.T) (*httptest.Server, *clock) {
 	t.Helper()
 	s, _, c, _ := newService(t, false)
@@ -31,7 +33,10 @@ func testHTTP(t *testing.T) (*httptest.Server, *clock) {
 		if role == "approver" {
 			return tenant, approver(name, tenant), nil
 		}
-		return tenant, Person{Name: name, Role: Role(role)}, nil
+		if role == "responder" {
+			return tenant, signedIn(name, tenant, auth.RoleAnalystL2), nil
+		}
+		return tenant, signedIn(name, tenant, auth.Role(role)), nil
 	}}
 	mux := http.NewServeMux()
 	for _, rt := range h.Routes() {

@@ -30,10 +30,10 @@ var (
 	ErrInvalid = errors.New("respond: invalid")
 	// ErrNotAllowed means the person's role may not do what was asked.
 	ErrNotAllowed = errors.New("respond: not allowed")
-	// ErrOverride means a request asked to decide despite a guardrail and its maker may not:
-	// only an approver signed in to the web UI with a second factor may, never an API token.
-	// It is an ErrNotAllowed. The request is refused rather than held, because it asked for
-	// what its maker may not do; the same request without override is held for an approver.
+	// ErrOverride means a request asked to decide despite a guardrail, which the API never
+	// does: what a guardrail objects to is held, and an approver signed in to the web UI with
+	// a second factor approves it. It is an ErrNotAllowed. The request is refused rather than
+	// held, because it asked for what no API caller may do; without override it is held.
 	ErrOverride = fmt.Errorf("%w: overriding a guardrail is a person's act", ErrNotAllowed)
 	// ErrState means the decision is not in a state where the change applies, such as
 	// approving a decision that is not held.

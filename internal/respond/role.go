@@ -44,10 +44,10 @@ func (r Role) canApprove() bool { return r == RoleApprover || r == RoleAdmin }
 
 // Person is who acts on a decision: a person signed in to the web UI, or a machine acting by
 // an API token (a script, the CLI, a SOAR) in the token's name. Make one with SignedIn or
-// ByToken, which take what the authentication proved; only SignedIn can make a person who
-// may approve a held decision or override a guardrail. A Person written as a literal has
-// proven no second factor and is bound to no tenant: it may decide as its role allows, and
-// never approve or override, whatever its role says.
+// ByToken, which take what the authentication proved and the tenant it holds for; only
+// SignedIn can make a person who may approve a held decision. A Person written as a literal
+// has proven nothing and is bound to no tenant, so it may do nothing but look, whatever its
+// role says.
 type Person struct {
 	Name string // as shown in the audit log
 	Role Role
@@ -97,7 +97,7 @@ func (p Person) may(tenant, what string) error {
 	return nil
 }
 
-// approverNeeds is what approving or overriding takes, as the refusals say it.
+// approverNeeds is what approving takes, as the refusals say it.
 const approverNeeds = "role approver, signed in to the web UI with a second factor"
 
 // mayApprove returns an ErrNotAllowed error unless p may approve or reject tenant's held
@@ -109,16 +109,8 @@ func (p Person) mayApprove(tenant, what string) error {
 	return nil
 }
 
-// mayOverride returns an ErrOverride error unless p may decide despite a guardrail in tenant,
-// which takes what approving takes: overriding is approving at once.
-func (p Person) mayOverride(tenant string) error {
-	if why := p.approveRefusal(tenant, "override a guardrail"); why != "" {
-		return fmt.Errorf("%w: %s; without override, a decision a guardrail objects to is held for an approver", ErrOverride, why)
-	}
-	return nil
-}
-
-// approveRefusal says why p may not approve, reject or override (what) in tenant, or "" if p may.
+// approveRefusal says why p may not approve, reject or extend a guarded decision (what) in
+// tenant, or "" if p may.
 func (p Person) approveRefusal(tenant, what string) string {
 	if p.token {
 		return fmt.Sprintf("%s is an API token, whatever its scopes; to %s takes a person with %s", p.Name, what, approverNeeds)
@@ -133,13 +125,16 @@ func (p Person) approveRefusal(tenant, what string) string {
 	return ""
 }
 
-// refusal says why p may not do what in tenant — unnamed, of another tenant, or a role that
-// lacks it (needs says what it takes) — or "" if p may.
+// refusal says why p may not do what in tenant — unnamed, bound to no tenant (a literal, not
+// made by SignedIn or ByToken), of another tenant, or a role that lacks it (needs says what
+// it takes) — or "" if p may.
 func (p Person) refusal(tenant, what string, ok bool, needs string) string {
 	switch {
 	case p.Name == "":
 		return what + " needs a named person"
-	case p.tenant != "" && p.tenant != tenant:
+	case p.tenant == "":
+		return fmt.Sprintf("%s was not signed in or given by an API token (respond.SignedIn, respond.ByToken), so holds no role in %s", p.Name, tenant)
+	case p.tenant != tenant:
 		return fmt.Sprintf("%s acts for tenant %s, not %s", p.Name, p.tenant, tenant)
 	case !ok:
 		return fmt.Sprintf("%s has role %q; to %s a person needs %s", p.Name, p.Role, what, needs)

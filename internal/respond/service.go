@@ -153,7 +153,9 @@ func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (decisio
 	lock.Lock()
 	defer lock.Unlock()
 
-	// One standing decision per target: a repeated alert extends it, or waits with it.
+	// One standing decision per target: a repeated alert extends it, or waits with it. A
+	// decision a guardrail objects to is never extended by an alert: a person approved it for
+	// its duration, and only a person who may approve can make that longer (Extend).
 	existing, err := sc.Decisions(ctx, store.DecisionFilter{Action: d.Action, Scope: d.Scope, Value: d.Value,
 		Status: []decision.Status{decision.StatusActive, decision.StatusHeld, decision.StatusRejected}})
 	if err != nil {
@@ -163,7 +165,7 @@ func (s *Service) decide(ctx context.Context, p Policy, a detect.Alert) (decisio
 		if e.DryRun != d.DryRun || (e.Status != decision.StatusHeld && !e.Expires.After(now)) {
 			continue
 		}
-		if e.Status != decision.StatusActive || !d.Expires.After(e.Expires) {
+		if e.Status != decision.StatusActive || !d.Expires.After(e.Expires) || v.Status != decision.StatusActive || e.Guardrail != "" {
 			return e, nil
 		}
 		got, err := sc.UpdateDecision(ctx, actor, e.ID, "decision.extend", func(sd *decision.Decision) error {
@@ -206,24 +208,15 @@ type Request struct {
 	Authority string
 	Reference string
 	AlertID   string // the alert it answers, if any
-	// Override decides despite a guardrail, which is recorded; without it a decision a
-	// guardrail objects to is held for approval. Only a person who may approve may override.
-	Override bool
 }
 
 // Add makes a person's decision. The guardrails apply to it too: what they object to is held
-// for an approver, unless the request overrides them, which the decision records. Overriding
-// is approving at once, so a request with Override from anyone but an approver signed in with
-// a second factor (SignedIn) is refused with ErrOverride, whether or not a guardrail objects:
-// an API token, whatever its scopes, never switches a guardrail off.
+// for an approver, who approves it (Approve) on the web UI signed in with a second factor.
+// There is no way to add a decision past a guardrail: whoever adds it, the hold is the
+// record that a second person looked.
 func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request) (decision.Decision, error) {
 	if err := who.may(tenant, "add a decision"); err != nil {
 		return decision.Decision{}, err
-	}
-	if r.Override {
-		if err := who.mayOverride(tenant); err != nil {
-			return decision.Decision{}, err
-		}
 	}
 	now := s.now()
 	d := decision.Decision{Tenant: tenant, Action: r.Action, Scope: r.Scope, Value: r.Value, TTL: r.TTL, Expires: now.Add(r.TTL),
@@ -242,11 +235,7 @@ func (s *Service) Add(ctx context.Context, tenant string, who Person, r Request)
 		return decision.Decision{}, err
 	}
 	if v := s.guardrails(tenant).Check(d); v.Status != decision.StatusActive {
-		if r.Override {
-			d.Guardrail = v.String() + " (overridden by " + who.Name + ")"
-		} else {
-			d.Status, d.Guardrail = decision.StatusHeld, v.String()
-		}
+		d.Status, d.Guardrail = decision.StatusHeld, v.String()
 	}
 	got, err := s.st.Tenant(tenant).CreateDecision(ctx, who.Actor(), d)
 	if err != nil {
@@ -299,14 +288,23 @@ func (s *Service) Revoke(ctx context.Context, tenant string, who Person, id int6
 	})
 }
 
-// Extend makes an active decision apply for ttl from now (longer or shorter than before).
+// Extend makes an active decision apply for ttl from now (longer or shorter than before). A
+// decision a guardrail objected to — held, then approved — was approved for its duration, so
+// changing it takes what approving takes (ErrNotAllowed for anyone else); so does one the
+// guardrails object to now, the inventory having changed since it was made.
 func (s *Service) Extend(ctx context.Context, tenant string, who Person, id int64, ttl time.Duration, note string) (decision.Decision, error) {
 	if ttl <= 0 {
 		return decision.Decision{}, fmt.Errorf("%w: duration %v must be positive", ErrInvalid, ttl)
 	}
+	g := s.guardrails(tenant)
 	return s.change(ctx, tenant, who, id, "extend", func(d *decision.Decision, now time.Time) error {
 		if d.Status != decision.StatusActive {
 			return fmt.Errorf("%w: decision %d is %s; only an active decision can be extended", ErrState, d.ID, d.Status)
+		}
+		if v := g.Check(*d); d.Guardrail != "" || v.Status != decision.StatusActive {
+			if err := who.mayApprove(tenant, "extend a decision a guardrail held"); err != nil {
+				return err
+			}
 		}
 		d.Expires, d.Note = now.Add(ttl), note
 		return nil

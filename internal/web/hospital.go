@@ -38,7 +38,7 @@ func (s *Server) saveHospitalProfile(w http.ResponseWriter, r *http.Request, p *
 		return nil
 	}
 	var h incident.Hospital
-	for _, f := range h.Fields() {
+	for _, f := range incident.ProfileFields(&h) {
 		*f.Value = r.PostFormValue(f.Name)
 	}
 	id, _ := auth.IdentityFrom(r.Context())
@@ -55,7 +55,7 @@ func (s *Server) saveHospitalProfile(w http.ResponseWriter, r *http.Request, p *
 
 func (s *Server) showHospital(w http.ResponseWriter, r *http.Request, p *page, status int, h *incident.Hospital, saved bool) error {
 	p.Nav = "hospital"
-	p.Data = hospitalData{Fields: h.Fields(), Saved: saved}
+	p.Data = hospitalData{Fields: incident.ProfileFields(h), Saved: saved}
 	s.render(w, r, status, "hospital", p)
 	return nil
 }

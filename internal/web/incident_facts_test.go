@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,9 @@ import (
 	"github.com/omamori-project/omamori/internal/incident"
 )
 
-// factsMarkField is the hidden field that says which facts a form was filled from.
-var factsMarkField = regexp.MustCompile(`name="facts_were" value="([0-9a-f]+)"`)
+// factsVersionField is the hidden field that says which version of the incident a facts form
+// was filled from.
+var factsVersionField = regexp.MustCompile(`name="facts_version" value="([0-9]+)"`)
 
 // TestIncidentFactsForm: an analyst who works incidents records the facts on the incident
 // page and the drafts state them; set back to unconfirmed, a fact is drafted （未確認）; a
@@ -37,16 +39,25 @@ func TestIncidentFactsForm(t *testing.T) {
 		}
 		return inc.Facts
 	}
+	// version is the tokyo incident's version now, as a form field holds it.
+	version := func() string {
+		t.Helper()
+		inc, err := f.inc.Get(ctx, "tokyo", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.Itoa(inc.Version)
+	}
 	// form returns the facts form of the incident page as tanaka sees it now: the CSRF token
-	// and the mark of the facts it shows.
+	// and the version of the incident it was filled from.
 	form := func() url.Values {
 		t.Helper()
 		_, body := do(t, tanaka, "GET", page, nil)
-		m := factsMarkField.FindStringSubmatch(body)
+		m := factsVersionField.FindStringSubmatch(body)
 		if m == nil {
 			t.Fatalf("the incident page has no facts form for tanaka:\n%s", body)
 		}
-		return url.Values{"csrf": {csrfOf(t, body)}, "facts_were": {m[1]}}
+		return url.Values{"csrf": {csrfOf(t, body)}, "facts_version": {m[1]}}
 	}
 	draft := func(obligation string) string {
 		t.Helper()
@@ -151,7 +162,7 @@ func TestIncidentFactsForm(t *testing.T) {
 
 	// A form filled before someone else saved: refused, so their change is not undone unseen.
 	stale := form()
-	if _, err := f.inc.SetFacts(ctx, "tokyo", id, "user:someone-else", incident.Facts{PersonalData: incident.Yes, PatientsAffected: 7}); err != nil {
+	if _, err := f.inc.SetFacts(ctx, "tokyo", id, "user:someone-else", incident.Facts{PersonalData: incident.Yes, PatientsAffected: 7}, 0); err != nil {
 		t.Fatal(err)
 	}
 	stale.Set("personal_data", "no")
@@ -160,7 +171,7 @@ func TestIncidentFactsForm(t *testing.T) {
 		t.Errorf("a stale facts form = %d, personal data %v; want 409 and the newer facts kept:\n%s", resp.StatusCode, stored().PersonalData, body)
 	}
 	contains(t, "the page of a stale form", body, []string{"他の人が同時に更新しました", `value="no" id="fact-personal_data-no" checked`})
-	resp, _ = do(t, tanaka, "POST", page+"/facts", url.Values{"csrf": stale["csrf"], "facts_were": {factsMarkField.FindStringSubmatch(body)[1]},
+	resp, _ = do(t, tanaka, "POST", page+"/facts", url.Values{"csrf": stale["csrf"], "facts_version": {factsVersionField.FindStringSubmatch(body)[1]},
 		"personal_data": {"no"}})
 	if resp.StatusCode != http.StatusSeeOther || stored().PersonalData != incident.No {
 		t.Errorf("saving again from the refreshed form = %d, personal data %v; want 303 and no", resp.StatusCode, stored().PersonalData)
@@ -171,8 +182,8 @@ func TestIncidentFactsForm(t *testing.T) {
 	suzuki := f.signIn(t, "suzuki")
 	_, body = do(t, suzuki, "GET", page, nil)
 	contains(t, "the facts for a viewer", body, []string{"<dt>個人データ（要配慮個人情報）の漏えい等のおそれ</dt><dd>なし</dd>",
-		"<dt>概要</dt><dd>未確認</dd>"}, `/facts"`, `name="facts_were"`)
-	resp, _ = do(t, suzuki, "POST", page+"/facts", url.Values{"csrf": {csrfOf(t, body)}, "facts_were": {factsMark(saved)}, "personal_data": {"yes"}})
+		"<dt>概要</dt><dd>未確認</dd>"}, `/facts"`, `name="facts_version"`)
+	resp, _ = do(t, suzuki, "POST", page+"/facts", url.Values{"csrf": {csrfOf(t, body)}, "facts_version": {version()}, "personal_data": {"yes"}})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a viewer saving facts = %d, want 403", resp.StatusCode)
 	}
@@ -187,7 +198,7 @@ func TestIncidentFactsForm(t *testing.T) {
 	f.keys["kimura"], f.ids["kimura"] = key, u.ID
 	kimura := f.signIn(t, "kimura")
 	_, own := do(t, kimura, "GET", f.ts.URL+"/t/osaka/incidents/"+f.incidents["osaka"], nil)
-	resp, _ = do(t, kimura, "POST", page+"/facts", url.Values{"csrf": {csrfOf(t, own)}, "facts_were": {factsMark(saved)}, "personal_data": {"yes"}})
+	resp, _ = do(t, kimura, "POST", page+"/facts", url.Values{"csrf": {csrfOf(t, own)}, "facts_version": {version()}, "personal_data": {"yes"}})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("osaka's analyst saving tokyo's facts = %d, want 403", resp.StatusCode)
 	}
@@ -196,7 +207,7 @@ func TestIncidentFactsForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, _ = do(t, tanaka, "POST", f.ts.URL+"/t/tokyo/incidents/"+f.incidents["osaka"]+"/facts",
-		url.Values{"csrf": form()["csrf"], "facts_were": {factsMark(osaka.Facts)}, "personal_data": {"yes"}})
+		url.Values{"csrf": form()["csrf"], "facts_version": {strconv.Itoa(osaka.Version)}, "personal_data": {"yes"}})
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("tokyo's analyst saving osaka's incident's facts = %d, want 404", resp.StatusCode)
 	}

@@ -1,9 +1,6 @@
 package web
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -147,22 +144,22 @@ type assignee struct {
 }
 
 type incidentData struct {
-	Rec        incident.Record
-	Assignee   string
-	Clocks     []clockView
-	Steps      []stepView
-	StepsDone  int
-	Timeline   []timelineView
-	Next       []option // states the incident may move to
-	Assignees  []assignee
-	Reports    []incident.Obligation
-	Decisions  map[string]int // alert ID → decisions taken on it
-	Kinds      []option       // the playbooks that apply: ID and title in the page's language
-	Facts      []factField    // what people established, as the facts form shows it
-	FactsMark  string         // factsMark of the stored facts the form was filled from
-	Answers    []string       // the choices for a yes-or-no fact
-	Error      string
-	Note, Form string // what the person typed, kept when a change is refused
+	Rec          incident.Record
+	Assignee     string
+	Clocks       []clockView
+	Steps        []stepView
+	StepsDone    int
+	Timeline     []timelineView
+	Next         []option // states the incident may move to
+	Assignees    []assignee
+	Reports      []incident.Obligation
+	Decisions    map[string]int // alert ID → decisions taken on it
+	Kinds        []option       // the playbooks that apply: ID and title in the page's language
+	Facts        []factField    // what people established, as the facts form shows it
+	FactsVersion int            // the incident's version the facts form was filled from
+	Answers      []string       // the choices for a yes-or-no fact
+	Error        string
+	Note, Form   string // what the person typed, kept when a change is refused
 }
 
 func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, p *page) error {
@@ -187,8 +184,8 @@ func (s *Server) showIncident(w http.ResponseWriter, r *http.Request, p *page, s
 	who := s.actors(ctx)
 	d := incidentData{Rec: rec, Assignee: who.Name(rec.Incident.Assignee), Clocks: clockViews(rec.Clocks, time.Now()),
 		Reports: s.obligations, Error: msg, Note: r.PostFormValue("note")}
-	d.Facts, d.FactsMark = factFields(rec.Incident.Facts, p.L), factsMark(rec.Incident.Facts)
-	if _, typed := r.PostForm["facts_were"]; typed {
+	d.Facts, d.FactsVersion = factFields(rec.Incident.Facts, p.L), rec.Incident.Version
+	if _, typed := r.PostForm["facts_version"]; typed {
 		d.Facts = postedFacts(r.PostForm, p.L) // a refused save shows what the person typed
 	}
 	for _, a := range answers {
@@ -345,16 +342,13 @@ func (s *Server) incidentFacts(w http.ResponseWriter, r *http.Request, p *page) 
 		if err != nil {
 			return err
 		}
-		inc, err := s.opt.Incidents.Get(r.Context(), p.Tenant, id)
-		if err != nil {
-			return err
+		// The store saves only over the version the form was filled from, so that nothing
+		// saved since — by another person, or an alert attached — is undone unseen.
+		version, err := strconv.Atoi(r.PostFormValue("facts_version"))
+		if err != nil || version <= 0 {
+			return fmt.Errorf("facts form of %s says no version it was filled from: %w", id, store.ErrConflict)
 		}
-		// A change between this read and the save still wins unnoticed: the window is the
-		// length of one request, where the form's was the minutes someone spent typing.
-		if r.PostFormValue("facts_were") != factsMark(inc.Facts) {
-			return fmt.Errorf("facts of %s changed since the form was filled: %w", id, store.ErrConflict)
-		}
-		_, err = s.opt.Incidents.SetFacts(r.Context(), p.Tenant, id, actor, f)
+		_, err = s.opt.Incidents.SetFacts(r.Context(), p.Tenant, id, actor, f, version)
 		return err
 	})
 }
@@ -488,14 +482,6 @@ func readFacts(form url.Values, loc *time.Location) (incident.Facts, error) {
 		}
 	}
 	return f, nil
-}
-
-// factsMark names one state of an incident's facts, for the form to say which it was
-// filled from.
-func factsMark(f incident.Facts) string {
-	b, _ := json.Marshal(f) // plain struct: cannot fail
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:12])
 }
 
 // badInput is a form the page refuses before the service sees it; its value is the message's

@@ -87,7 +87,7 @@ type Incidents interface {
 	Assign(ctx context.Context, tenant, id, actor, assignee string) (incident.Incident, error)
 	Note(ctx context.Context, tenant, id, actor, text string) (incident.Incident, error)
 	CheckStep(ctx context.Context, tenant, id, actor, playbook, step string, done bool) (incident.Incident, error)
-	SetFacts(ctx context.Context, tenant, id, actor string, f incident.Facts) (incident.Incident, error)
+	SetFacts(ctx context.Context, tenant, id, actor string, f incident.Facts, version int) (incident.Incident, error)
 	Report(ctx context.Context, tenant, id, obligation string) ([]byte, error)
 	Obligations() []incident.Obligation
 	// Profile and SaveProfile keep the hospital profile the report drafts name the reporter

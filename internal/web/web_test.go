@@ -678,7 +678,7 @@ func TestCatalogues(t *testing.T) {
 	for _, e := range []string{"addr", "user", "host"} {
 		used["entity."+e] = true
 	}
-	for _, f := range (&incident.Hospital{}).Fields() {
+	for _, f := range incident.ProfileFields(&incident.Hospital{}) {
 		used["hospital."+f.Name] = true
 	}
 	for _, fc := range factTable {
