@@ -247,9 +247,13 @@ func showArchive(ctx context.Context, e env, n *node.Node, tenant string, total 
 		return err
 	}
 	// The checkpoint may cover more: omamori's own records of what it decided go there too.
-	fmt.Fprintf(e.stdout, "\nThe archive holds all %d, compressed, encrypted and in a Merkle tree; its signed checkpoint:\n\n%s\n"+
+	own := ""
+	if cp.Size > uint64(total) {
+		own = fmt.Sprintf(" (its %d records are those and %d of omamori's own, of what it decided)", cp.Size, cp.Size-uint64(total))
+	}
+	fmt.Fprintf(e.stdout, "\nThe archive holds all %d, compressed, encrypted and in a Merkle tree; its signed checkpoint%s:\n\n%s\n"+
 		"An export for an authority proves each record against it offline: omamori archive export, verify-bundle.\n",
-		total, indent(string(cp.Note)))
+		total, own, indent(string(cp.Note)))
 	return nil
 }
 
