@@ -143,7 +143,7 @@ func TestOverlap(t *testing.T) {
 		{"::ffff:0:0/95", "ICU ventilator bed 1", "ICU ventilator bed 1"},
 		{"::ffff:0:0/96", "ICU ventilator bed 1", "ICU ventilator bed 1"},
 		{"::ffff:10.20.0.0/112", "ICU ventilator bed 1", "ICU ventilator bed 1"},
-		{"::/97", "", ""},               // ::0.0.0.0/1 is not mapped: nothing of IPv4
+		{"::/97", "", ""}, // ::0.0.0.0/1 is not mapped: nothing of IPv4
 		{"2001:db8:99::/48", "", ""},
 	}
 	for _, tt := range tests {

@@ -421,8 +421,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 			setUser(e, u)
 		}
 		if strings.HasPrefix(msg, "AAA user authentication") {
-			e.Category, e.Action, e.Outcome = catAuthentication, actUserLogin, event.OutcomeSuccess
-			addTypes(e, typeAllowed, typeInfo)
+			asaLogin(e, actUserLogin, true)
 		} else {
 			e.Category = catAuthentication
 			addTypes(e, typeInfo)
@@ -443,8 +442,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 		if a, ok := textBetween(msg, "user IP = ", ""); ok {
 			setSrc(e, strings.TrimSpace(a), 0)
 		}
-		e.Category, e.Action, e.Outcome = catAuthentication, actUserLogin, event.OutcomeFailure
-		addTypes(e, typeDenied, typeInfo)
+		asaLogin(e, actUserLogin, false)
 		return true
 	case "113015":
 		// AAA user authentication Rejected : reason = Invalid password : local database :
@@ -458,8 +456,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 		if a, ok := textBetween(msg, "ser IP = ", ""); ok {
 			setSrc(e, strings.TrimSpace(a), 0)
 		}
-		e.Category, e.Action, e.Outcome = catAuthentication, actUserLogin, event.OutcomeFailure
-		addTypes(e, typeDenied, typeInfo)
+		asaLogin(e, actUserLogin, false)
 		return true
 	case "605004", "605005":
 		// Login denied from 198.51.100.7/51234 to outside:192.0.2.1/ssh for user "admin"
@@ -480,14 +477,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 		if u, ok := textBetween(msg, `for user "`, `"`); ok {
 			setUser(e, u)
 		}
-		e.Category, e.Action = catAuthentication, actAdminLogin
-		if id == "605004" {
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeDenied, typeInfo)
-		} else {
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeAllowed, typeInfo)
-		}
+		asaLogin(e, actAdminLogin, id != "605004")
 		return true
 	case "611101", "611102":
 		// User authentication succeeded: IP address: 198.51.100.7, Uname: admin
@@ -497,14 +487,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 		if u, ok := textBetween(msg, "Uname: ", ""); ok {
 			setUser(e, u)
 		}
-		e.Category, e.Action = catAuthentication, actUserLogin
-		if id == "611102" {
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeDenied, typeInfo)
-		} else {
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeAllowed, typeInfo)
-		}
+		asaLogin(e, actUserLogin, id != "611102")
 		return true
 	case "716001", "722022":
 		// Group <g> User <u> IP <a> WebVPN session started.
@@ -744,4 +727,17 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 		return true
 	}
 	return false
+}
+
+// asaLogin marks e as a login (action) that succeeded or was refused, with the event types
+// Elastic's integration gives each.
+func asaLogin(e *event.Event, action string, ok bool) {
+	e.Category, e.Action = catAuthentication, action
+	if ok {
+		e.Outcome = event.OutcomeSuccess
+		addTypes(e, typeAllowed, typeInfo)
+	} else {
+		e.Outcome = event.OutcomeFailure
+		addTypes(e, typeDenied, typeInfo)
+	}
 }
