@@ -666,11 +666,9 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 		}
 		e.Category, e.Action = catAuthentication, actAdminLogin
 		if mnemonic == "LOGIN_SUCCESS" {
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeStart, typeAllowed)
+			setVerdict(e, true, typeStart)
 		} else {
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeStart, typeDenied)
+			setVerdict(e, false, typeStart)
 		}
 		return true
 	case facility == "PARSER" && mnemonic == "CFGLOG_LOGGEDCMD":
@@ -709,11 +707,9 @@ func iosMessage(e *event.Event, facility, mnemonic, msg string) (own bool) {
 		e.Category, e.Action = catNetwork, actTraffic
 		switch verdict {
 		case "denied":
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeConnection, typeDenied)
+			setVerdict(e, false, typeConnection)
 		case "permitted":
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeConnection, typeAllowed)
+			setVerdict(e, true, typeConnection)
 		}
 	case facility == "SYS" && (mnemonic == "CONFIG_I" || mnemonic == "RESTART" || mnemonic == "RELOAD"):
 		if mnemonic == "CONFIG_I" {

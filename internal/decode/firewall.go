@@ -86,6 +86,21 @@ func addTypes(e *event.Event, ts ...string) {
 	}
 }
 
+// setVerdict sets e's outcome and adds its event types: kind (connection, start; none when
+// empty) and then allowed or denied, as the reference mappings give a verdict.
+func setVerdict(e *event.Event, allowed bool, kind string) {
+	if kind != "" {
+		e.Add(keyEventType, kind)
+	}
+	if allowed {
+		e.Outcome = event.OutcomeSuccess
+		e.Add(keyEventType, typeAllowed)
+	} else {
+		e.Outcome = event.OutcomeFailure
+		e.Add(keyEventType, typeDenied)
+	}
+}
+
 // observer names the appliance that wrote e.
 func observer(e *event.Event, vendor, product, typ string) {
 	e.Add(keyObserverVendor, vendor)

@@ -329,8 +329,7 @@ func fgClassify(e *event.Event, r *fgRecord) {
 		}
 		switch r.action {
 		case "deny", "block", "blocked", "dropped", "ip-conn":
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeDenied)
+			setVerdict(e, false, "")
 		case "":
 		default: // accept, close, timeout, server-rst, client-rst, start
 			e.Outcome = event.OutcomeSuccess
@@ -384,11 +383,9 @@ func fgClassify(e *event.Event, r *fgRecord) {
 func fgUTMVerdict(e *event.Event, action string) {
 	switch action {
 	case "blocked", "block", "dropped", "deny", "reset", "clear_session", "quarantine":
-		e.Outcome = event.OutcomeFailure
-		addTypes(e, typeDenied)
+		setVerdict(e, false, "")
 	case "passthrough", "pass", "allowed", "accept", "monitored", "detected", "exempt":
-		e.Outcome = event.OutcomeSuccess
-		addTypes(e, typeAllowed)
+		setVerdict(e, true, "")
 	}
 }
 

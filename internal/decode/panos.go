@@ -327,11 +327,9 @@ func panTraffic(e *event.Event, f *panFields) {
 	e.Message = ""
 	if allowed, ok := panVerdict(f.get(panAction)); ok {
 		if allowed {
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeConnection, typeAllowed)
+			setVerdict(e, true, typeConnection)
 		} else {
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeConnection, typeDenied)
+			setVerdict(e, false, typeConnection)
 		}
 	}
 	switch f.get(panSubtype) {
@@ -391,11 +389,9 @@ func panThreat(e *event.Event, f *panFields) {
 	}
 	if allowed, ok := panVerdict(f.get(panAction)); ok {
 		if allowed {
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeAllowed)
+			setVerdict(e, true, "")
 		} else {
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeDenied)
+			setVerdict(e, false, "")
 		}
 	}
 }
@@ -491,11 +487,9 @@ func panSystem(e *event.Event, f *panFields) {
 		}
 		e.Category, e.Action = catAuthentication, actUserLogin
 		if id == "auth-success" {
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeStart, typeAllowed)
+			setVerdict(e, true, typeStart)
 		} else {
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeStart, typeDenied)
+			setVerdict(e, false, typeStart)
 		}
 	default:
 		addTypes(e, typeInfo)

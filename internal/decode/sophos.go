@@ -313,42 +313,34 @@ func sophosXGClassify(e *event.Event, r *sophosRecord) (own bool) {
 		e.Category, e.Action = catNetwork, actTraffic
 		switch r.subtype {
 		case "Allowed":
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeConnection, typeAllowed)
+			setVerdict(e, true, typeConnection)
 		case "Denied", "Dropped":
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeConnection, typeDenied)
+			setVerdict(e, false, typeConnection)
 		}
 	case r.subtype == "Authentication" || strings.Contains(r.component, "Authentication"):
 		e.Category, e.Action = catAuthentication, sophosLogin(r.component+" "+r.msg)
 		switch r.status {
 		case "Successful", "Success":
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeStart, typeAllowed)
+			setVerdict(e, true, typeStart)
 		case "Failed", "Failure":
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeStart, typeDenied)
+			setVerdict(e, false, typeStart)
 		}
 		return true
 	case r.logType == "Content Filtering":
 		e.Category, e.Action = catWeb, "web_filtering"
 		switch r.subtype {
 		case "Allowed":
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeAllowed)
+			setVerdict(e, true, "")
 		case "Denied", "Blocked":
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeDenied)
+			setVerdict(e, false, "")
 		}
 	case r.logType == "IDP":
 		e.Category, e.Action = catIntrusion, "ips"
 		switch r.subtype {
 		case "Drop", "Dropped", "Denied":
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeDenied)
+			setVerdict(e, false, "")
 		case "Alert", "Detect":
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeAllowed)
+			setVerdict(e, true, "")
 		}
 	}
 	return false
@@ -362,21 +354,17 @@ func sophosUTMClassify(e *event.Event, r *sophosRecord) (own bool) {
 		e.Category, e.Action = catNetwork, actTraffic
 		switch r.action {
 		case "drop", "reject":
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeConnection, typeDenied)
+			setVerdict(e, false, typeConnection)
 		case "accept":
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeConnection, typeAllowed)
+			setVerdict(e, true, typeConnection)
 		}
 	case r.sub == "auth":
 		e.Category, e.Action = catAuthentication, sophosLogin(r.caller)
 		switch {
 		case strings.Contains(r.name, "successful"), strings.Contains(r.name, "logged in"):
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeStart, typeAllowed)
+			setVerdict(e, true, typeStart)
 		case strings.Contains(r.name, "failed"):
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeStart, typeDenied)
+			setVerdict(e, false, typeStart)
 		}
 		return true
 	case r.sub == "vpn":
@@ -396,11 +384,9 @@ func sophosUTMClassify(e *event.Event, r *sophosRecord) (own bool) {
 		e.Category, e.Action = catWeb, "web_filtering"
 		switch r.action {
 		case "pass":
-			e.Outcome = event.OutcomeSuccess
-			addTypes(e, typeAllowed)
+			setVerdict(e, true, "")
 		case "block":
-			e.Outcome = event.OutcomeFailure
-			addTypes(e, typeDenied)
+			setVerdict(e, false, "")
 		}
 	}
 	return false

@@ -148,11 +148,9 @@ func wgTraffic(e *event.Event, s string) {
 	}
 	e.Category, e.Action = catNetwork, actTraffic
 	if verdict == "Allow" {
-		e.Outcome = event.OutcomeSuccess
-		addTypes(e, typeConnection, typeAllowed)
+		setVerdict(e, true, typeConnection)
 	} else {
-		e.Outcome = event.OutcomeFailure
-		addTypes(e, typeConnection, typeDenied)
+		setVerdict(e, false, typeConnection)
 	}
 }
 

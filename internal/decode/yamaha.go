@@ -112,11 +112,9 @@ func (d *textDecoder) yamaha(e *event.Event, s string) error {
 	}
 	e.Category, e.Action = catNetwork, actTraffic
 	if allowed {
-		e.Outcome = event.OutcomeSuccess
-		addTypes(e, typeConnection, typeAllowed)
+		setVerdict(e, true, typeConnection)
 	} else {
-		e.Outcome = event.OutcomeFailure
-		addTypes(e, typeConnection, typeDenied)
+		setVerdict(e, false, typeConnection)
 	}
 	return nil
 }
