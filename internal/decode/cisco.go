@@ -243,6 +243,23 @@ func allDigits(s string) bool {
 	return true
 }
 
+// ciscoEnds sets both ends of a connection, interface:address/port each, from the words
+// after from (the source) and after to (the destination) in rest.
+func ciscoEnds(e *event.Event, rest, from, to string) {
+	if w, ok := textBetween(rest, from, " "); ok {
+		if iface, a, p, ok := ciscoEndpoint(w); ok {
+			e.Add(keyIngressInterface, iface)
+			setSrc(e, a, p)
+		}
+	}
+	if w, ok := textBetween(rest, to, " "); ok {
+		if iface, a, p, ok := ciscoEndpoint(w); ok {
+			e.Add(keyEgressInterface, iface)
+			setDst(e, a, p)
+		}
+	}
+}
+
 // ciscoEndpoint reads "interface:address[/port]" as ASA writes each end of a connection.
 func ciscoEndpoint(s string) (iface, addr string, port uint16, ok bool) {
 	c := strings.LastIndexByte(s, ':')
@@ -390,18 +407,7 @@ func asaMessage(e *event.Event, id, msg string) (own bool) {
 			proto = protoName(proto)
 		}
 		e.Protocol = strings.ToLower(proto)
-		if src, ok := textBetween(rest, "src ", " "); ok {
-			if iface, a, p, ok := ciscoEndpoint(src); ok {
-				e.Add(keyIngressInterface, iface)
-				setSrc(e, a, p)
-			}
-		}
-		if dst, ok := textBetween(rest, " dst ", " "); ok {
-			if iface, a, p, ok := ciscoEndpoint(dst); ok {
-				e.Add(keyEgressInterface, iface)
-				setDst(e, a, p)
-			}
-		}
+		ciscoEnds(e, rest, "src ", " dst ")
 		if acl, ok := textBetween(rest, `by access-group "`, `"`); ok {
 			e.Add(keyRuleName, acl)
 		}
@@ -609,18 +615,7 @@ func asaTeardown(e *event.Event, msg string) {
 		e.Add(ciscoKeyConnID, id)
 		rest = r
 	}
-	if f, ok := textBetween(rest, "for ", " "); ok {
-		if iface, a, p, ok := ciscoEndpoint(f); ok {
-			e.Add(keyIngressInterface, iface)
-			setSrc(e, a, p)
-		}
-	}
-	if t, ok := textBetween(rest, " to ", " "); ok {
-		if iface, a, p, ok := ciscoEndpoint(t); ok {
-			e.Add(keyEgressInterface, iface)
-			setDst(e, a, p)
-		}
-	}
+	ciscoEnds(e, rest, "for ", " to ")
 	if dur, ok := textBetween(rest, " duration ", " "); ok {
 		if ns, ok := hmsDuration(dur); ok {
 			e.Add(keyEventDuration, ns)

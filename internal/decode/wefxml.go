@@ -227,17 +227,7 @@ func (s *wefStream) Next(e *event.Event) error {
 		return err
 	}
 	e.Raw, e.Received = raw, received
-	if tooLong {
-		return &Error{Format: "wef-xml", Reason: ReasonTooLong, Line: start,
-			Detail: fmt.Sprintf("record longer than %d bytes; its start is kept", s.max)}
-	}
-	if err := s.dec.Decode(e); err != nil {
-		if de, ok := errors.AsType[*Error](err); ok {
-			de.Line = start
-		}
-		return err
-	}
-	return nil
+	return decodeRecord(s.dec, e, "wef-xml", start, s.max, tooLong)
 }
 
 // record reads from the next <Event> start tag to its </Event>, in a new slice. It reads the

@@ -456,11 +456,17 @@ func (s *winJSONStream) Next(e *event.Event) error {
 		return err
 	}
 	e.Raw = raw
+	return decodeRecord(s.dec, e, s.format, start, s.max, tooLong)
+}
+
+// decodeRecord decodes the record a multi-line stream read into e, starting at line start;
+// one longer than max, cut short, is refused as too long with its start kept in e.Raw.
+func decodeRecord(dec Decoder, e *event.Event, format string, start, max int, tooLong bool) error {
 	if tooLong {
-		return &Error{Format: s.format, Reason: ReasonTooLong, Line: start,
-			Detail: fmt.Sprintf("record longer than %d bytes; its start is kept", s.max)}
+		return &Error{Format: format, Reason: ReasonTooLong, Line: start,
+			Detail: fmt.Sprintf("record longer than %d bytes; its start is kept", max)}
 	}
-	if err := s.dec.Decode(e); err != nil {
+	if err := dec.Decode(e); err != nil {
 		if de, ok := errors.AsType[*Error](err); ok {
 			de.Line = start
 		}
